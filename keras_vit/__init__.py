@@ -1,0 +1,36 @@
+"""keras_vit: Vision Transformers (ViT, TNT, hybrids) for Keras 3 and TensorFlow.
+
+    >>> import keras_vit
+    >>> model = keras_vit.create("vit_b16", num_classes=10, image_size=384)
+    >>> keras_vit.list_models("vit_*")
+"""
+
+from keras_vit import layers, models  # noqa: F401  (importing registers the layers and families)
+from keras_vit.models import build, create, feature_extractor
+from keras_vit.registry import load_plugins, register, registry
+from keras_vit.spec import ModelSpec, SpecError, add_spec_dir, get_spec
+
+__version__ = "0.1.0"
+
+
+def list_models(pattern="*", include_aliases=True):
+    """Sorted zoo model names matching the fnmatch `pattern` ("vit_*", "*tnt*"); a model also matches through its
+    aliases (timm's names) when include_aliases is True."""
+    from keras_vit.spec import list_names
+
+    return list_names(pattern, include_aliases=include_aliases)
+
+
+__all__ = [
+    "ModelSpec",
+    "SpecError",
+    "add_spec_dir",
+    "build",
+    "create",
+    "feature_extractor",
+    "get_spec",
+    "list_models",
+    "load_plugins",
+    "register",
+    "registry",
+]

@@ -1,0 +1,1 @@
+"""One module per `keras-vit` command (see keras_vit.cli)."""

@@ -1,0 +1,38 @@
+"""`keras-vit show MODEL [--override key=value ...]`: the resolved spec and the Keras summary of a model."""
+
+import yaml
+from absl import flags
+
+flags.DEFINE_multi_string("override", [], "A model hyperparameter override, key=value (value parsed as YAML).")
+flags.DEFINE_boolean("tiny", False, "Show the spec's tiny test size instead of the full model.")
+flags.DEFINE_boolean("summary", True, "Build the model and print its Keras summary.")
+FLAGS = flags.FLAGS
+
+
+def parse_overrides(items):
+    """["image_size=384", "pooling=gap"] -> {"image_size": 384, "pooling": "gap"} (values parsed as YAML)."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--override takes key=value (for example image_size=384); received {item!r}.")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def main(argv):
+    import keras_vit
+
+    if len(argv) != 2:
+        raise SystemExit("usage: keras-vit show MODEL [--override key=value ...] (see `keras-vit list`)")
+    try:
+        spec = keras_vit.get_spec(argv[1], **parse_overrides(FLAGS.override))
+    except keras_vit.SpecError as error:
+        raise SystemExit(f"keras-vit show: {error}") from None
+    if FLAGS.tiny:
+        spec = spec.tiny_spec()
+    print(yaml.safe_dump(spec.to_dict(), sort_keys=False).rstrip())
+    if FLAGS.summary:
+        model = keras_vit.build(spec)
+        model.summary(line_length=110)
+        print(f"parameters: {model.count_params():,}")

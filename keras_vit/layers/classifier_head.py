@@ -1,0 +1,74 @@
+"""The classification head, with the optional pre-logits representation layer."""
+
+import keras
+
+from keras_vit.layers import _checks
+from keras_vit.registry import register
+
+
+@register("head", "classifier")
+class ClassifierHead(keras.layers.Layer):
+    """Optional Dense(representation_dim) + tanh ("pre_logits" of the ViT release) followed by Dense(num_classes).
+
+    Args:
+        num_classes: int, the number of outputs.
+        representation_dim: int or None, width of the tanh pre-logits layer; None skips it.
+        dropout_rate: float, dropout before the classifier while training.
+        activation: None for logits, or the name of a Keras activation ("softmax").
+
+    Call arguments:
+        inputs: pooled features of shape (batch, hidden_dim).
+        training: bool.
+
+    Returns:
+        A tensor of shape (batch, num_classes).
+    """
+
+    def __init__(self, num_classes=1000, representation_dim=None, dropout_rate=0.0, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = _checks.positive_int("num_classes", num_classes)
+        self.representation_dim = (
+            None if representation_dim is None else _checks.positive_int("representation_dim", representation_dim)
+        )
+        self.dropout_rate = _checks.rate("dropout_rate", dropout_rate)
+        self.activation = activation
+        self._activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        policy = self.dtype_policy
+        self.pre_logits = None
+        if self.representation_dim is not None:
+            self.pre_logits = keras.layers.Dense(
+                self.representation_dim, activation="tanh", dtype=policy, name="pre_logits"
+            )
+            self.pre_logits.build(input_shape)
+            input_shape = input_shape[:-1] + (self.representation_dim,)
+        self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=policy, name="dropout")
+        # A zero classifier starts every class at equal odds; the ViT release initializes its head this way.
+        self.classifier = keras.layers.Dense(
+            self.num_classes, kernel_initializer="zeros", dtype=policy, name="classifier"
+        )
+        self.classifier.build(input_shape)
+
+    def call(self, inputs, training=None):
+        x = inputs if self.pre_logits is None else self.pre_logits(inputs)
+        logits = self.classifier(self.dropout(x, training=training))
+        if self.activation is None:
+            return logits
+        return self._activation(keras.ops.cast(logits, "float32"))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "representation_dim": self.representation_dim,
+                "dropout_rate": self.dropout_rate,
+                "activation": self.activation,
+            }
+        )
+        return config

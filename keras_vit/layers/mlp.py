@@ -1,0 +1,66 @@
+"""The transformer's position-wise feed-forward network."""
+
+import keras
+
+from keras_vit.layers import _checks
+from keras_vit.registry import register
+
+
+@register("mlp", "mlp")
+class MLP(keras.layers.Layer):
+    """Dense(intermediate_dim) -> GELU -> dropout -> Dense(output width) -> dropout (the ViT paper's MLP).
+
+    Args:
+        intermediate_dim: int, the hidden width (4 * hidden_dim in the zoo).
+        output_dim: int or None; None keeps the input width.
+        dropout_rate: float, dropout after each dense layer while training.
+        use_approximate_gelu: bool; False is the exact erf GELU of the ViT and TNT releases, True the tanh form.
+
+    Call arguments:
+        inputs: tensor of shape (batch, ..., width).
+        training: bool, enables dropout.
+
+    Returns:
+        A tensor of shape (batch, ..., output_dim or width).
+
+    Reference:
+        Dosovitskiy et al., "An Image is Worth 16x16 Words", 2021, eq. 3.
+    """
+
+    def __init__(self, intermediate_dim=3072, output_dim=None, dropout_rate=0.0, use_approximate_gelu=False, **kwargs):
+        super().__init__(**kwargs)
+        self.intermediate_dim = _checks.positive_int("intermediate_dim", intermediate_dim)
+        self.output_dim = None if output_dim is None else _checks.positive_int("output_dim", output_dim)
+        self.dropout_rate = _checks.rate("dropout_rate", dropout_rate)
+        self.use_approximate_gelu = bool(use_approximate_gelu)
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        output_dim = self.output_dim or input_shape[-1]
+        self.fc1 = keras.layers.Dense(
+            self.intermediate_dim, kernel_initializer="glorot_uniform", dtype=self.dtype_policy, name="fc1"
+        )
+        self.fc1.build(input_shape)
+        self.fc2 = keras.layers.Dense(output_dim, kernel_initializer="glorot_uniform", dtype=self.dtype_policy, name="fc2")
+        self.fc2.build(input_shape[:-1] + (self.intermediate_dim,))
+        self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy, name="dropout")
+
+    def call(self, inputs, training=None):
+        x = keras.activations.gelu(self.fc1(inputs), approximate=self.use_approximate_gelu)
+        x = self.dropout(x, training=training)
+        return self.dropout(self.fc2(x), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.output_dim or input_shape[-1],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "intermediate_dim": self.intermediate_dim,
+                "output_dim": self.output_dim,
+                "dropout_rate": self.dropout_rate,
+                "use_approximate_gelu": self.use_approximate_gelu,
+            }
+        )
+        return config

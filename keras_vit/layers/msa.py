@@ -1,0 +1,96 @@
+"""Multi-head self-attention."""
+
+import keras
+from keras import ops
+
+from keras_vit.layers import _checks
+from keras_vit.registry import register
+
+
+@register("attention", "msa")
+class MSA(keras.layers.Layer):
+    """Multi-head self-attention (MSA of the ViT paper's eq. 2) with a fused query-key-value projection.
+
+    softmax(q k^T / sqrt(d_h) + bias) v per head, heads concatenated and projected back to hidden_dim. With
+    `relative_keys`, bias[h, i, j] = q[h, i] . r[i, j] / sqrt(d_h) (relative position attention).
+
+    Args:
+        hidden_dim: int, the token width D.
+        num_heads: int, the number of heads; must divide hidden_dim (d_h = D / num_heads).
+        attention_dropout_rate: float, dropout on the attention weights while training.
+        use_qkv_bias: bool, whether the query/key/value projection has a bias.
+
+    Call arguments:
+        inputs: tokens of shape (batch, num_tokens, hidden_dim).
+        relative_keys: optional tensor of shape (num_tokens, num_tokens, hidden_dim / num_heads) from
+            `RelativePosition`.
+        training: bool, enables attention dropout.
+
+    Returns:
+        Tokens of shape (batch, num_tokens, hidden_dim).
+
+    Reference:
+        Vaswani et al., "Attention Is All You Need", 2017; Dosovitskiy et al., 2021, appendix A.
+    """
+
+    def __init__(self, hidden_dim=768, num_heads=12, attention_dropout_rate=0.0, use_qkv_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dim = _checks.positive_int("hidden_dim", hidden_dim)
+        self.num_heads = _checks.positive_int("num_heads", num_heads)
+        _checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
+        self.attention_dropout_rate = _checks.rate("attention_dropout_rate", attention_dropout_rate)
+        self.use_qkv_bias = bool(use_qkv_bias)
+        self.head_dim = hidden_dim // num_heads
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if input_shape[-1] != self.hidden_dim:
+            raise ValueError(
+                f"MSA was configured for hidden_dim={self.hidden_dim} but received tokens of width {input_shape[-1]}."
+            )
+        self.qkv = keras.layers.Dense(
+            3 * self.hidden_dim,
+            use_bias=self.use_qkv_bias,
+            kernel_initializer="glorot_uniform",
+            dtype=self.dtype_policy,
+            name="qkv",
+        )
+        self.qkv.build(input_shape)
+        self.projection = keras.layers.Dense(
+            self.hidden_dim, kernel_initializer="glorot_uniform", dtype=self.dtype_policy, name="projection"
+        )
+        self.projection.build(input_shape)
+        self.attention_dropout = keras.layers.Dropout(
+            self.attention_dropout_rate, dtype=self.dtype_policy, name="attention_dropout"
+        )
+
+    def call(self, inputs, relative_keys=None, training=None):
+        batch, num_tokens = ops.shape(inputs)[0], inputs.shape[1]
+        qkv = ops.reshape(self.qkv(inputs), (batch, num_tokens, 3, self.num_heads, self.head_dim))
+        query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        scale = 1.0 / float(self.head_dim) ** 0.5
+        bias = None
+        if relative_keys is not None:
+            bias = ops.einsum("bihd,ijd->bhij", query, relative_keys) * ops.cast(scale, query.dtype)
+        if self.attention_dropout_rate > 0.0:
+            logits = ops.einsum("bihd,bjhd->bhij", query, key) * ops.cast(scale, query.dtype)
+            if bias is not None:
+                logits = logits + bias
+            weights = self.attention_dropout(ops.softmax(logits, axis=-1), training=training)
+            attended = ops.einsum("bhij,bjhd->bihd", weights, value)
+        else:
+            attended = ops.dot_product_attention(query, key, value, bias=bias, scale=scale)
+        return self.projection(ops.reshape(attended, (batch, num_tokens, self.hidden_dim)))
+
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "hidden_dim": self.hidden_dim,
+                "num_heads": self.num_heads,
+                "attention_dropout_rate": self.attention_dropout_rate,
+                "use_qkv_bias": self.use_qkv_bias,
+            }
+        )
+        return config

@@ -1,0 +1,81 @@
+"""Patch embedding: non-overlapping patches linearly projected to tokens."""
+
+import keras
+from keras import ops
+
+from keras_vit.layers import _checks
+from keras_vit.registry import register
+
+
+@register("patch_embed", "patch_embed")
+class PatchEmbed(keras.layers.Layer):
+    """Splits an image into non-overlapping patches and projects each to `hidden_dim` (a convolution with
+    kernel = stride = patch size, i.e. the matrix E of the ViT paper's eq. 1).
+
+    Args:
+        patch_size: int or (height, width) of a patch.
+        hidden_dim: int, the width D of each token.
+        use_bias: bool, whether the projection has a bias.
+
+    Call arguments:
+        inputs: images of shape (batch, height, width, channels); height and width must be multiples of the
+            patch size.
+
+    Returns:
+        Tokens of shape (batch, (height / patch_h) * (width / patch_w), hidden_dim), in row-major patch order.
+
+    Reference:
+        Dosovitskiy et al., "An Image is Worth 16x16 Words", 2021, eq. 1.
+    """
+
+    def __init__(self, patch_size=16, hidden_dim=768, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.patch_size = _checks.pair("patch_size", patch_size)
+        self.hidden_dim = _checks.positive_int("hidden_dim", hidden_dim)
+        self.use_bias = bool(use_bias)
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"PatchEmbed expects images of shape (batch, height, width, channels); received {input_shape}."
+            )
+        self._check_grid(input_shape)
+        self.projection = keras.layers.Conv2D(
+            self.hidden_dim,
+            kernel_size=self.patch_size,
+            strides=self.patch_size,
+            padding="valid",
+            use_bias=self.use_bias,
+            kernel_initializer="lecun_normal",
+            dtype=self.dtype_policy,
+            name="projection",
+        )
+        self.projection.build(input_shape)
+
+    def _check_grid(self, input_shape):
+        for axis, name in ((1, "height"), (2, "width")):
+            size, patch = input_shape[axis], self.patch_size[axis - 1]
+            if size is not None and size % patch:
+                raise ValueError(
+                    f"Image {name} {size} is not divisible by the patch {name} {patch}: resize the images or "
+                    f"choose an image_size that is a multiple of the patch size."
+                )
+
+    def grid_size(self, image_size):
+        """(rows, columns) of the patch grid for an image of `image_size` = (height, width)."""
+        return (image_size[0] // self.patch_size[0], image_size[1] // self.patch_size[1])
+
+    def call(self, inputs):
+        x = self.projection(inputs)
+        batch = ops.shape(x)[0]
+        return ops.reshape(x, (batch, x.shape[1] * x.shape[2], self.hidden_dim))
+
+    def compute_output_shape(self, input_shape):
+        rows, cols = self.grid_size((input_shape[1], input_shape[2]))
+        return (input_shape[0], rows * cols, self.hidden_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"patch_size": self.patch_size, "hidden_dim": self.hidden_dim, "use_bias": self.use_bias})
+        return config

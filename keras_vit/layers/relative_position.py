@@ -1,0 +1,63 @@
+"""Learned 1-D relative position embeddings, used as extra attention keys."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_vit.layers import _checks
+from keras_vit.registry import register
+
+
+@register("position", "relative")
+class RelativePosition(keras.layers.Layer):
+    """A learned embedding for every offset i - j between a query token i and a key token j of a 1-D token sequence.
+
+    The ViT paper's "relative" variant runs an extra attention whose keys are these embeddings and adds its logits
+    to the content logits before the softmax; `MSA` does that with the tensor this layer returns. Offsets range over
+    -(num_tokens - 1) .. num_tokens - 1, so the table has 2 * num_tokens - 1 rows.
+
+    Args:
+        num_tokens: int, the sequence length (class token included).
+        key_dim: int, the per-head width of the attention keys.
+
+    Call arguments:
+        inputs: tokens of shape (batch, num_tokens, hidden_dim); only their length is read.
+
+    Returns:
+        Relative keys of shape (num_tokens, num_tokens, key_dim): entry [i, j] is the embedding of offset i - j.
+
+    Reference:
+        Dosovitskiy et al., "An Image is Worth 16x16 Words", 2021, appendix D.4;
+        Shaw et al., "Self-Attention with Relative Position Representations", 2018.
+    """
+
+    def __init__(self, num_tokens=197, key_dim=64, **kwargs):
+        super().__init__(**kwargs)
+        self.num_tokens = _checks.positive_int("num_tokens", num_tokens)
+        self.key_dim = _checks.positive_int("key_dim", key_dim)
+        positions = np.arange(self.num_tokens)
+        self._offset_index = (positions[:, None] - positions[None, :] + self.num_tokens - 1).astype("int32")
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if input_shape[1] is not None and input_shape[1] != self.num_tokens:
+            raise ValueError(
+                f"RelativePosition is sized for {self.num_tokens} tokens but received {input_shape[1]}: build the "
+                f"model for this image size (image_size=...)."
+            )
+        self.embeddings = self.add_weight(
+            shape=(2 * self.num_tokens - 1, self.key_dim),
+            initializer=keras.initializers.RandomNormal(stddev=0.02),
+            name="embeddings",
+        )
+
+    def call(self, inputs):
+        return ops.cast(ops.take(self.embeddings, self._offset_index, axis=0), inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (self.num_tokens, self.num_tokens, self.key_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_tokens": self.num_tokens, "key_dim": self.key_dim})
+        return config

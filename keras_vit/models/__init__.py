@@ -1,0 +1,8 @@
+"""Model families; importing this package registers them."""
+
+from keras_vit.models.builder import build, create
+from keras_vit.models.features import feature_extractor
+from keras_vit.models.vit import ViT
+from keras_vit.models.zoo_model import ZooModel
+
+__all__ = ["ViT", "ZooModel", "build", "create", "feature_extractor"]

@@ -1,0 +1,46 @@
+"""Feature extraction: the token sequences of chosen blocks, for detection or segmentation heads."""
+
+from __future__ import annotations
+
+import keras
+
+
+def feature_extractor(model, block_indices=None, layer_names=None):
+    """A model from images to the outputs of chosen layers of a zoo model, sharing its weights.
+
+    Args:
+        model: a zoo model from `keras_vit.create`.
+        block_indices: indices of transformer blocks (negative counts from the end); each output is the block's
+            token sequence of shape (batch, num_tokens, hidden_dim).
+        layer_names: alternatively, names of any layers of `model` (see `model.summary()`).
+
+    Returns:
+        A functional `keras.Model` returning a list of tensors, in the order asked for.
+
+    Example:
+        >>> backbone = keras_vit.create("vit_b16", include_top=False)
+        >>> tokens = keras_vit.feature_extractor(backbone, block_indices=[3, 7, 11])
+    """
+    if (block_indices is None) == (layer_names is None):
+        raise ValueError("Pass exactly one of block_indices=[...] or layer_names=[...].")
+    if block_indices is not None:
+        blocks = [layer.name for layer in model.layers if layer.name.startswith("block_")]
+        if not blocks:
+            raise ValueError(f"Model {model.name!r} has no transformer blocks named block_<i>; use layer_names=.")
+        layer_names = []
+        for index in block_indices:
+            if not -len(blocks) <= index < len(blocks):
+                raise ValueError(
+                    f"Block index {index} is out of range: model {model.name!r} has {len(blocks)} blocks "
+                    f"(0..{len(blocks) - 1})."
+                )
+            layer_names.append(blocks[index])
+    known = [layer.name for layer in model.layers]
+    outputs = []
+    for layer_name in layer_names:
+        if layer_name not in known:
+            from keras_vit.registry import suggest
+
+            raise ValueError(f"Model {model.name!r} has no layer {layer_name!r}.{suggest(layer_name, known)}")
+        outputs.append(model.get_layer(layer_name).output)
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_features")

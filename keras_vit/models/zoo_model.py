@@ -1,0 +1,86 @@
+"""The base class of every zoo model family: a functional keras.Model whose config is its spec's model section."""
+
+from __future__ import annotations
+
+import inspect
+
+import keras
+
+from keras_vit.registry import suggest
+
+# Keras's own constructor arguments: accepted by every family, never part of a spec's model section.
+_KERAS_KWARGS = ("name", "trainable", "dtype")
+
+
+def check_image_shape(images, expected_shape, model_name):
+    """Raises a ValueError that names the expected and received image shapes when they differ (static shapes)."""
+    shape = tuple(getattr(images, "shape", ()))
+    expected = tuple(expected_shape)
+    if len(shape) != len(expected) or any(s is not None and e is not None and s != e for s, e in zip(shape, expected)):
+        height, width, channels = expected[1:]
+        raise ValueError(
+            f"Model {model_name!r} takes images of shape (batch, {height}, {width}, {channels}); received an input of "
+            f"shape {shape}. Resize the images to {height}x{width} with {channels} channels, or create the model "
+            f"for this size (keras_vit.create(..., image_size=...))."
+        )
+
+
+class ZooModel(keras.Model):
+    """A functional model built by a family's constructor from plain hyperparameters.
+
+    Subclasses build the graph in `__init__` and end with `super().__init__(inputs=..., outputs=..., name=...)`
+    after calling `self._store_config(locals())`. `get_config()` returns exactly those hyperparameters, so
+    `from_config(get_config())` rebuilds the same architecture and `.keras` files need no extra code.
+    """
+
+    @classmethod
+    def config_names(cls):
+        """The hyperparameter names of this family, in constructor order."""
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        return [p.name for p in parameters if p.name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD]
+
+    @classmethod
+    def config_defaults(cls):
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        return {p.name: p.default for p in parameters if p.name in cls.config_names()}
+
+    @classmethod
+    def check_unknown_keys(cls, config, where="model"):
+        """Raises ValueError for keys that are not hyperparameters of this family, with close suggestions."""
+        known = cls.config_names()
+        for key in config:
+            if key not in known and key not in _KERAS_KWARGS:
+                raise ValueError(
+                    f"Unknown key {where}.{key} for model family {getattr(cls, 'registered_name', cls.__name__)!r}."
+                    f"{suggest(key, known)} Known keys: {', '.join(known)}."
+                )
+
+    @classmethod
+    def validate_config(cls, config):
+        """Checks a model section without building anything; raises ValueError naming the bad key and value."""
+        cls.check_unknown_keys(config)
+        cls.check_hyperparameters(**{**cls.config_defaults(), **config})
+
+    @staticmethod
+    def check_hyperparameters(**config):
+        """Family-specific value checks; subclasses override."""
+
+    def call(self, inputs, training=None, mask=None):
+        check_image_shape(inputs, self.inputs[0].shape, self.name)
+        return super().call(inputs, training=training, mask=mask)
+
+    def _store_config(self, local_vars):
+        # Bypasses Keras's attribute tracking, which would wrap the dict (and a stem's nested dict).
+        object.__setattr__(self, "_zoo_config", {name: local_vars[name] for name in self.config_names()})
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        config.update(self._zoo_config)
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        if "dtype" in config and isinstance(config["dtype"], dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)

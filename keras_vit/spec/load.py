@@ -1,0 +1,56 @@
+"""Loading a spec by zoo name or path: `extends` resolution, then validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from keras_vit.spec.model_spec import NOT_INHERITED, ModelSpec, merge
+from keras_vit.spec.spec_index import find_spec_file, is_spec_name
+from keras_vit.spec.yaml_file import SpecError, read_yaml
+
+_MAX_DEPTH = 8
+
+
+def _resolve(path, chain):
+    data = read_yaml(path)
+    parent = data.get("extends")
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise SpecError(f"Spec file {path}: `extends` must be a zoo name or a file path; received {parent!r}.")
+    parent_path = (Path(path).parent / parent) if parent.endswith((".yaml", ".yml")) else find_spec_file(parent)
+    parent_path = Path(parent_path).resolve()
+    if parent_path in chain or len(chain) > _MAX_DEPTH:
+        names = " -> ".join(str(p) for p in [*chain, parent_path])
+        raise SpecError(f"Spec file {path}: `extends` forms a cycle or is too deep: {names}.")
+    base = _resolve(parent_path, [*chain, parent_path])
+    inherited = {k: v for k, v in base.items() if k not in NOT_INHERITED}
+    own = {k: v for k, v in data.items() if k != "extends"}
+    return merge(inherited, own)
+
+
+def load_spec_file(path):
+    """Loads and validates the spec in the YAML file `path`."""
+    path = Path(path).resolve()
+    return ModelSpec.from_dict(_resolve(path, [path]), source=path)
+
+
+def get_spec(name_or_path, **overrides):
+    """The resolved, validated spec of a zoo model (name or alias) or of a YAML file, with model overrides applied.
+
+    Example:
+        >>> spec = keras_vit.get_spec("vit_b16", num_classes=10)
+        >>> spec.model["hidden_dim"]
+        768
+    """
+    if isinstance(name_or_path, ModelSpec):
+        spec = name_or_path
+    elif isinstance(name_or_path, Path) or (
+        isinstance(name_or_path, str) and not is_spec_name(name_or_path) and name_or_path.endswith((".yaml", ".yml"))
+    ):
+        spec = load_spec_file(name_or_path)
+    elif isinstance(name_or_path, str):
+        spec = load_spec_file(find_spec_file(name_or_path))
+    else:
+        raise SpecError(f"A model is named by a string or a spec file path; received {name_or_path!r}.")
+    return spec.with_overrides(**overrides)

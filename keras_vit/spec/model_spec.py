@@ -1,0 +1,167 @@
+"""The validated, frozen form of a model spec."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from keras_vit.registry import registry, suggest
+from keras_vit.spec.yaml_file import SpecError
+
+TOP_LEVEL_KEYS = {
+    "name": "the model's zoo name; equals the file name",
+    "aliases": "other names, such as timm's",
+    "extends": "the spec this one starts from (a zoo name or a path relative to this file)",
+    "family": "the registered model family (vit, tnt, resnet, ...)",
+    "description": "one line for listings",
+    "expected_num_params": "parameter count at the spec's own size, from an independent published source",
+    "num_params_source": "where expected_num_params comes from",
+    "tiny": "model overrides that make a seconds-to-build test size of this architecture",
+    "paper": "published results for this architecture (dataset -> accuracy) and their source",
+    "model": "the family's hyperparameters",
+}
+
+# Keys a child spec never inherits: they describe one file, not an architecture.
+NOT_INHERITED = ("name", "aliases", "extends", "description", "expected_num_params", "num_params_source", "paper")
+
+
+def merge(base, override):
+    """Recursive dict merge: mappings merge key by key, anything else in `override` replaces."""
+    result = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def _freeze(value):
+    if isinstance(value, dict):
+        return FrozenDict({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def thaw(value):
+    """A plain, mutable copy of a frozen spec value (dicts and lists)."""
+    if isinstance(value, dict):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+class FrozenDict(dict):
+    """A read-only dict: specs are values, changed only through `ModelSpec.with_overrides`."""
+
+    def _readonly(self, *args, **kwargs):
+        raise TypeError("A ModelSpec is frozen: use spec.with_overrides(...) to change it.")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly
+
+    def __hash__(self):
+        return hash(tuple(sorted(self.items())))
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A resolved, validated model spec.
+
+    Attributes:
+        name: zoo name.
+        family: registered model family.
+        model: the family's hyperparameters (a read-only mapping); `thaw(spec.model)` gives a plain dict.
+        aliases, description, expected_num_params, num_params_source, paper: see the spec file.
+        tiny: model overrides for the test size.
+        source: the YAML file it came from (None for specs made in code).
+    """
+
+    name: str
+    family: str
+    model: Any
+    aliases: tuple = ()
+    description: str = ""
+    expected_num_params: int | None = None
+    num_params_source: str | None = None
+    tiny: Any = dataclasses.field(default_factory=lambda: FrozenDict())
+    paper: Any = dataclasses.field(default_factory=lambda: FrozenDict())
+    source: Path | None = None
+
+    @classmethod
+    def from_dict(cls, data, source=None):
+        """Validates a resolved spec mapping (no `extends`) and returns the frozen spec."""
+        where = f"Spec file {source}" if source else "Spec"
+        for key in data:
+            if key not in TOP_LEVEL_KEYS:
+                raise SpecError(
+                    f"{where}: unknown key {key!r}.{suggest(key, TOP_LEVEL_KEYS)} Allowed top-level keys: "
+                    f"{', '.join(TOP_LEVEL_KEYS)}."
+                )
+        for key in ("name", "family", "model"):
+            if key not in data:
+                raise SpecError(f"{where}: the required key {key!r} is missing ({TOP_LEVEL_KEYS[key]}).")
+        if not isinstance(data["model"], dict):
+            raise SpecError(f"{where}: `model` must be a mapping of hyperparameters; received {data['model']!r}.")
+        for key in ("tiny", "paper"):
+            if not isinstance(data.get(key) or {}, dict):
+                raise SpecError(f"{where}: `{key}` must be a mapping; received {data[key]!r}.")
+        expected = data.get("expected_num_params")
+        if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int) or expected <= 0):
+            raise SpecError(f"{where}: expected_num_params must be a positive integer; received {expected!r}.")
+        try:
+            family_cls = registry("model").get(data["family"])
+        except ValueError as error:
+            raise SpecError(f"{where}: key family: {error}") from None
+        _validate_model(family_cls, data["model"], where)
+        if data.get("tiny"):
+            _validate_model(family_cls, merge(data["model"], data["tiny"]), where, section="tiny")
+        return cls(
+            name=data["name"],
+            family=data["family"],
+            model=_freeze(data["model"]),
+            aliases=tuple(data.get("aliases") or ()),
+            description=data.get("description") or "",
+            expected_num_params=expected,
+            num_params_source=data.get("num_params_source"),
+            tiny=_freeze(data.get("tiny") or {}),
+            paper=_freeze(data.get("paper") or {}),
+            source=Path(source) if source else None,
+        )
+
+    def to_dict(self):
+        """The spec as plain data (what a YAML file would hold, `extends` resolved)."""
+        data = {"name": self.name, "family": self.family, "model": thaw(self.model)}
+        for key in ("aliases", "description", "expected_num_params", "num_params_source", "tiny", "paper"):
+            value = thaw(getattr(self, key))
+            if value not in (None, "", [], {}, ()):
+                data[key] = value
+        return data
+
+    def with_overrides(self, **overrides):
+        """A new validated spec whose model section has `overrides` applied (nested mappings merge)."""
+        if not overrides:
+            return self
+        data = self.to_dict()
+        data["model"] = merge(data["model"], overrides)
+        try:
+            return ModelSpec.from_dict(data, self.source)
+        except SpecError as error:
+            raise SpecError(f"{error} (after the overrides {overrides})") from None
+
+    def tiny_spec(self):
+        """This architecture at its test size (the spec's `tiny` overrides), for fast tests."""
+        return self.with_overrides(**thaw(self.tiny))
+
+
+def _validate_model(family_cls, model, where, section="model"):
+    try:
+        family_cls.check_unknown_keys(model, where=section)
+        family_cls.validate_config(model)
+    except SpecError:
+        raise
+    except (ValueError, TypeError) as error:
+        raise SpecError(f"{where}: in `{section}`: {error}") from None
