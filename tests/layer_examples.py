@@ -20,5 +20,6 @@ LAYER_EXAMPLES = {
     ),
     ("pooling", "token"): ((2, 5, 8), {}, {}, False),
     ("pooling", "gap"): ((2, 5, 8), {}, {"num_prefix_tokens": 1}, False),
+    ("pooling", "map"): ((2, 5, 8), {"num_heads": 2, "intermediate_dim": 16}, {"num_heads": 4, "layer_norm_epsilon": 1e-5}, True),
     ("head", "classifier"): ((2, 8), {"num_classes": 3}, {"representation_dim": 6, "dropout_rate": 0.1, "activation": "softmax"}, True),
 }
