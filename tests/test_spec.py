@@ -71,7 +71,7 @@ def test_user_yaml_file_with_extends(tmp_path):
         ("name: s\nfamily: vit\n", r"required key 'model'"),
         ("name: s\nfamily: vit\nmodel: {num_heads: 5}\n", r"hidden_dim.*768.*num_heads.*5"),
         ("name: s\nfamily: vit\nmodel: {image_size: 100}\n", r"image_size height 100.*patch size 16"),
-        ("name: s\nfamily: vit\nmodel: {pooling: average}\n", r"pooling.*'token', 'gap', 'none'.*'average'"),
+        ("name: s\nfamily: vit\nmodel: {pooling: average}\n", r"pooling.*'token', 'gap', 'map', 'none'.*'average'"),
         ("name: s\nfamily: vit\nmodel: {num_classes: -1}\n", r"num_classes.*-1"),
         ("name: s\nfamily: vit\nmodel:\n  - 1\n", r"`model` must be a mapping"),
         ("name: s\nfamily: vit\nmodel: {hidden_dim: [1\n", r"not valid YAML at line \d+"),

@@ -9,6 +9,16 @@ import keras
 import numpy as np
 
 
+def randomize_weights(model, scale=0.05, seed=0):
+    """Sets every variable of `model` to random normal values. Zoo models start with a zero classifier (every
+    logit 0), so comparing two computations of fresh logits proves nothing; randomized weights make outputs depend
+    on every variable."""
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        variable.assign(rng.normal(scale=scale, size=variable.shape).astype(variable.dtype))
+    return model
+
+
 def assert_keras_round_trip(model, inputs, atol=1e-6):
     """Saves `model` to a `.keras` file, loads it back with keras.saving.load_model (no custom_objects), and asserts
     the loaded model has the same config, the same class and the same outputs on `inputs`. Returns the loaded model."""
