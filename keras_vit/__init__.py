@@ -21,6 +21,9 @@ def list_models(pattern="*", include_aliases=True):
     return list_names(pattern, include_aliases=include_aliases)
 
 
+# Plugins register their layers now, so that `keras.saving.load_model` finds them in files saved elsewhere.
+load_plugins()
+
 __all__ = [
     "ModelSpec",
     "SpecError",

@@ -4,7 +4,7 @@ import yaml
 from absl import flags
 
 flags.DEFINE_multi_string("override", [], "A model hyperparameter override, key=value (value parsed as YAML).")
-flags.DEFINE_boolean("tiny", False, "Show the spec's tiny test size instead of the full model.")
+flags.DEFINE_boolean("tiny", False, "Start from the spec's tiny test size (overrides apply on top).")
 flags.DEFINE_boolean("summary", True, "Build the model and print its Keras summary.")
 FLAGS = flags.FLAGS
 
@@ -26,11 +26,12 @@ def main(argv):
     if len(argv) != 2:
         raise SystemExit("usage: keras-vit show MODEL [--override key=value ...] (see `keras-vit list`)")
     try:
-        spec = keras_vit.get_spec(argv[1], **parse_overrides(FLAGS.override))
+        spec = keras_vit.get_spec(argv[1])
+        if FLAGS.tiny:
+            spec = spec.tiny_spec()
+        spec = spec.with_overrides(**parse_overrides(FLAGS.override))
     except keras_vit.SpecError as error:
         raise SystemExit(f"keras-vit show: {error}") from None
-    if FLAGS.tiny:
-        spec = spec.tiny_spec()
     print(yaml.safe_dump(spec.to_dict(), sort_keys=False).rstrip())
     if FLAGS.summary:
         model = keras_vit.build(spec)

@@ -43,4 +43,4 @@ def feature_extractor(model, block_indices=None, layer_names=None):
 
             raise ValueError(f"Model {model.name!r} has no layer {layer_name!r}.{suggest(layer_name, known)}")
         outputs.append(model.get_layer(layer_name).output)
-    return keras.Model(model.inputs, outputs, name=f"{model.name}_features")
+    return keras.Model(model.input, outputs, name=f"{model.name}_features")

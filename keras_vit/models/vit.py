@@ -12,7 +12,10 @@ from keras_vit.layers.transformer_block import TransformerBlock
 from keras_vit.models.zoo_model import ZooModel
 from keras_vit.registry import register, registry
 
-POSITION_ENCODINGS = ("none", "learned_1d", "learned_2d", "sincos_2d", "relative")
+
+def position_encodings():
+    """"none" and every registered position encoding (plugins add theirs to the registry)."""
+    return ("none", *registry("position").names())
 PLACEMENTS = ("stem", "every_layer", "every_layer_shared")
 POOLINGS = ("token", "gap", "none")
 
@@ -49,7 +52,8 @@ class ViT(ZooModel):
         num_layers: int, transformer blocks L.
         num_heads: int, attention heads; must divide hidden_dim.
         intermediate_dim: int, MLP width.
-        position_encoding: "none", "learned_1d", "learned_2d", "sincos_2d" or "relative".
+        position_encoding: "none", "learned_1d", "learned_2d", "sincos_2d", "relative", or a plugin's registered
+            position encoding (an `AbsolutePosition` subclass).
         position_placement: "stem" (added once, after the class token), "every_layer" (a table of its own added
             before each block) or "every_layer_shared" (one table added before every block); None takes "stem",
             or "every_layer" for "relative".
@@ -189,7 +193,7 @@ class ViT(ZooModel):
         num_heads = _checks.positive_int("num_heads", config["num_heads"])
         _checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
         _checks.positive_int("intermediate_dim", config["intermediate_dim"])
-        encoding = _checks.one_of("position_encoding", config["position_encoding"], POSITION_ENCODINGS)
+        encoding = _checks.one_of("position_encoding", config["position_encoding"], position_encodings())
         if config["position_placement"] is not None:
             placement = _checks.one_of("position_placement", config["position_placement"], PLACEMENTS)
             if encoding == "none":

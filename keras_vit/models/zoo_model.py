@@ -65,6 +65,15 @@ class ZooModel(keras.Model):
     def check_hyperparameters(**config):
         """Family-specific value checks; subclasses override."""
 
+    @property
+    def input_spec(self):
+        # `call` checks image shapes itself, with a message that says how to fix them.
+        return None
+
+    @input_spec.setter
+    def input_spec(self, value):
+        pass
+
     def call(self, inputs, training=None, mask=None):
         check_image_shape(inputs, self.inputs[0].shape, self.name)
         return super().call(inputs, training=training, mask=mask)

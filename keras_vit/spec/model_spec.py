@@ -92,8 +92,9 @@ class ModelSpec:
     source: Path | None = None
 
     @classmethod
-    def from_dict(cls, data, source=None):
-        """Validates a resolved spec mapping (no `extends`) and returns the frozen spec."""
+    def from_dict(cls, data, source=None, validate_tiny=True):
+        """Validates a resolved spec mapping (no `extends`) and returns the frozen spec. The `tiny` section is
+        validated against the file's own model section; after overrides it may no longer apply and is not checked."""
         where = f"Spec file {source}" if source else "Spec"
         for key in data:
             if key not in TOP_LEVEL_KEYS:
@@ -117,7 +118,7 @@ class ModelSpec:
         except ValueError as error:
             raise SpecError(f"{where}: key family: {error}") from None
         _validate_model(family_cls, data["model"], where)
-        if data.get("tiny"):
+        if validate_tiny and data.get("tiny"):
             _validate_model(family_cls, merge(data["model"], data["tiny"]), where, section="tiny")
         return cls(
             name=data["name"],
@@ -148,7 +149,7 @@ class ModelSpec:
         data = self.to_dict()
         data["model"] = merge(data["model"], overrides)
         try:
-            return ModelSpec.from_dict(data, self.source)
+            return ModelSpec.from_dict(data, self.source, validate_tiny=False)
         except SpecError as error:
             raise SpecError(f"{error} (after the overrides {overrides})") from None
 

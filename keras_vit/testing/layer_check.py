@@ -1,0 +1,100 @@
+"""The check every registered layer passes: config, round trip, a training step, mixed precision."""
+
+from __future__ import annotations
+
+import inspect
+
+import keras
+import numpy as np
+
+# What keras.layers.Layer.get_config() adds to a layer's own arguments.
+BASE_CONFIG_KEYS = {"name", "trainable", "dtype"}
+
+
+def constructor_arguments(cls):
+    """Names of a layer class's own constructor arguments (without self and **kwargs)."""
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return {p.name for p in parameters if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+def _random_inputs(input_shape, seed=0):
+    return np.random.default_rng(seed).normal(size=input_shape).astype("float32")
+
+
+def _normalize(value):
+    if isinstance(value, (list, tuple)):
+        return [_normalize(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _normalize(v) for k, v in value.items()}
+    return value
+
+
+def check_layer(cls, input_shape, init_kwargs=None, non_default_kwargs=None, trains=True):
+    """Runs the shared layer check on `cls` and raises AssertionError on the first failure.
+
+    Args:
+        cls: the layer class.
+        input_shape: a full input shape including the batch dimension, e.g. (2, 17, 32).
+        init_kwargs: constructor arguments for a small instance.
+        non_default_kwargs: arguments whose values differ from the defaults; they must survive
+            get_config -> from_config.
+        trains: whether the layer has trainable weights that one training step must change.
+
+    Checks:
+        1. get_config() keys == constructor arguments + Keras's name/trainable/dtype.
+        2. non-default values round-trip through get_config / from_config, and the clone computes the same output
+           from the same weights.
+        3. one SGD step on a loss of the layer's output changes its trainable weights and gives a finite loss.
+        4. a mixed_bfloat16 instance runs forward, computes in bfloat16 and gives finite outputs.
+    """
+    init_kwargs = dict(init_kwargs or {})
+    non_default_kwargs = dict(non_default_kwargs or {})
+    x = _random_inputs(input_shape)
+
+    layer = cls(**init_kwargs)
+    expected = constructor_arguments(cls) | BASE_CONFIG_KEYS
+    config = layer.get_config()
+    missing, extra = expected - set(config), set(config) - expected
+    assert not missing and not extra, f"{cls.__name__}.get_config(): missing {sorted(missing)}, extra {sorted(extra)}"
+
+    custom = cls(**{**init_kwargs, **non_default_kwargs})
+    custom_config = custom.get_config()
+    for key, value in non_default_kwargs.items():
+        assert _normalize(custom_config[key]) == _normalize(value), (
+            f"{cls.__name__}: non-default {key}={value!r} came back as {custom_config[key]!r}"
+        )
+    clone = cls.from_config(custom_config)
+    assert _normalize(clone.get_config()) == _normalize(custom_config), f"{cls.__name__}: config did not round-trip"
+    y = custom(x)
+    clone(x)
+    clone.set_weights(custom.get_weights())
+    np.testing.assert_allclose(np.asarray(clone(x)), np.asarray(y), rtol=1e-6, atol=1e-6)
+
+    _check_training_step(layer, x, trains)
+
+    mixed = cls(**init_kwargs, dtype="mixed_bfloat16")
+    out = mixed(x)
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16", f"{cls.__name__}: mixed_bfloat16 output has dtype {out.dtype}"
+    assert np.isfinite(np.asarray(keras.ops.cast(out, "float32"))).all(), f"{cls.__name__}: non-finite bf16 output"
+
+
+def _check_training_step(layer, x, trains):
+    import tensorflow as tf  # the training step needs a gradient tape; keras_vit runs on the TensorFlow backend
+
+    layer(x)
+    before = [np.array(w) for w in layer.trainable_weights]
+    target = np.random.default_rng(1).normal(size=np.shape(layer(x))).astype("float32")
+    optimizer = keras.optimizers.SGD(0.1)
+    with tf.GradientTape() as tape:
+        loss = keras.ops.mean((layer(x, training=True) - target) ** 2)
+    if layer.trainable_weights:
+        grads = tape.gradient(loss, layer.trainable_weights)
+        optimizer.apply_gradients(zip(grads, layer.trainable_weights))
+    assert np.isfinite(float(loss)), f"{type(layer).__name__}: non-finite loss {float(loss)}"
+    if trains:
+        assert before, f"{type(layer).__name__} has no trainable weights"
+        changed = [not np.allclose(b, np.array(w)) for b, w in zip(before, layer.trainable_weights)]
+        assert all(changed), (
+            f"{type(layer).__name__}: a training step left weights unchanged: "
+            f"{[w.path for w, c in zip(layer.trainable_weights, changed) if not c]}"
+        )

@@ -1,0 +1,24 @@
+"""One small example per registered layer: the shared layer check runs on each, and a test fails when a registered
+layer has no entry here. Keys are (registry kind, registered name)."""
+
+# (kind, name): (input shape with batch, init kwargs, non-default kwargs, has trainable weights)
+LAYER_EXAMPLES = {
+    ("patch_embed", "patch_embed"): ((2, 16, 16, 3), {"patch_size": 4, "hidden_dim": 8}, {"patch_size": (4, 2), "use_bias": False}, True),
+    ("layer", "class_token"): ((2, 5, 8), {}, {}, True),
+    ("layer", "drop_path"): ((4, 5, 8), {"rate": 0.0}, {"rate": 0.3, "seed": 7}, False),
+    ("position", "learned_1d"): ((2, 5, 8), {"grid_size": 2, "num_prefix_tokens": 1}, {"grid_size": (1, 4)}, True),
+    ("position", "learned_2d"): ((2, 7, 8), {"grid_size": (2, 3), "num_prefix_tokens": 1}, {"grid_size": (3, 2)}, True),
+    ("position", "sincos_2d"): ((2, 7, 8), {"grid_size": (2, 3)}, {"grid_size": (3, 2), "temperature": 100.0}, False),
+    ("position", "relative"): ((2, 5, 8), {"num_tokens": 5, "key_dim": 4}, {"key_dim": 6}, True),
+    ("attention", "msa"): ((2, 5, 8), {"hidden_dim": 8, "num_heads": 2}, {"num_heads": 4, "attention_dropout_rate": 0.1, "use_qkv_bias": False}, True),
+    ("mlp", "mlp"): ((2, 5, 8), {"intermediate_dim": 16}, {"output_dim": 4, "dropout_rate": 0.1, "use_approximate_gelu": True}, True),
+    ("block", "transformer_block"): (
+        (2, 5, 8),
+        {"hidden_dim": 8, "num_heads": 2, "intermediate_dim": 16},
+        {"dropout_rate": 0.1, "attention_dropout_rate": 0.1, "drop_path_rate": 0.1, "layer_norm_epsilon": 1e-5, "use_qkv_bias": False, "use_approximate_gelu": True},
+        True,
+    ),
+    ("pooling", "token"): ((2, 5, 8), {}, {}, False),
+    ("pooling", "gap"): ((2, 5, 8), {}, {"num_prefix_tokens": 1}, False),
+    ("head", "classifier"): ((2, 8), {"num_classes": 3}, {"representation_dim": 6, "dropout_rate": 0.1, "activation": "softmax"}, True),
+}

@@ -1,0 +1,47 @@
+"""Token and output shapes against hand-computed values: tokens = (H / P) * (W / P) + 1."""
+
+import numpy as np
+import pytest
+
+import keras_vit
+
+
+@pytest.mark.parametrize(
+    "image_size,patch_size,tokens",
+    [(32, 8, 17), ((32, 48), 8, 25), ((48, 32), 16, 7), (64, (8, 16), 33), (24, 4, 37)],
+)
+def test_token_count(image_size, patch_size, tokens):
+    spec = keras_vit.get_spec("vit_ti16").tiny_spec().with_overrides(
+        image_size=image_size, patch_size=patch_size, num_classes=0, pooling="none"
+    )
+    model = keras_vit.build(spec)
+    h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+    out = model(np.zeros((2, h, w, 3), "float32"))
+    assert tuple(out.shape) == (2, tokens, spec.model["hidden_dim"])
+
+
+def test_outputs_of_heads_and_features():
+    spec = keras_vit.get_spec("vit_s16").tiny_spec()
+    x = np.random.rand(3, 32, 32, 3).astype("float32")
+    assert tuple(keras_vit.build(spec)(x).shape) == (3, 10)
+    features = keras_vit.create("vit_s16", include_top=False, **spec.tiny)
+    assert tuple(features(x).shape) == (3, 32)
+    gap = keras_vit.create("vit_s16", pooling="gap", use_class_token=False, **spec.tiny)
+    assert tuple(gap(x).shape) == (3, 10)
+    assert "class_token" not in [layer.name for layer in gap.layers]
+
+
+def test_feature_extractor_returns_block_tokens():
+    model = keras_vit.create("vit_b16", include_top=False, **{**keras_vit.get_spec("vit_b16").tiny, "num_layers": 3})
+    extractor = keras_vit.feature_extractor(model, block_indices=[0, -1])
+    x = np.random.rand(2, 32, 32, 3).astype("float32")
+    first, last = extractor(x)
+    assert tuple(first.shape) == tuple(last.shape) == (2, 17, 32)
+    # the last block's tokens, normed and pooled, are the backbone's features
+    from tests.numpy_reference import layer_norm
+
+    norm = model.get_layer("encoder_norm")
+    pooled = layer_norm(np.asarray(last), np.asarray(norm.gamma), np.asarray(norm.beta), 1e-6)[:, 0]
+    np.testing.assert_allclose(np.asarray(model(x)), pooled, atol=1e-5)
+    with pytest.raises(ValueError, match="out of range"):
+        keras_vit.feature_extractor(model, block_indices=[3])

@@ -1,0 +1,113 @@
+"""YAML specs: inheritance, overrides, validation errors that name file, key path and value."""
+
+import dataclasses
+import textwrap
+
+import pytest
+
+import keras_vit
+from keras_vit.spec import ModelSpec, SpecError, load_spec_file
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_extends_inherits_the_model_and_overrides_merge():
+    b16, b32 = keras_vit.get_spec("vit_b16"), keras_vit.get_spec("vit_b32")
+    assert b32.model["patch_size"] == 32
+    assert {k: v for k, v in b32.model.items() if k != "patch_size"} == {
+        k: v for k, v in b16.model.items() if k != "patch_size"
+    }
+    assert b32.aliases != b16.aliases and b32.expected_num_params != b16.expected_num_params
+    assert keras_vit.get_spec("vit_s32").model["hidden_dim"] == 384  # two levels: vit_s32 -> vit_s16 -> vit_b16
+
+
+def test_aliases_resolve_to_the_same_spec():
+    assert keras_vit.get_spec("vit_base_patch16_224") == keras_vit.get_spec("vit_b16")
+    assert keras_vit.get_spec("vit_large_patch32_224").name == "vit_l32"
+
+
+def test_list_models_wildcards_cover_names_and_aliases():
+    assert keras_vit.list_models("vit_b*") == ["vit_b16", "vit_b32", "vit_b8"]
+    assert keras_vit.list_models("*large*") == ["vit_l16", "vit_l32"]
+    assert keras_vit.list_models("*large*", include_aliases=False) == []
+    assert set(keras_vit.list_models("vit_*")) >= {
+        "vit_ti16", "vit_s16", "vit_s32", "vit_b8", "vit_b16", "vit_b32", "vit_l16", "vit_l32", "vit_h14"
+    }
+
+
+def test_overrides_are_validated_and_the_spec_is_frozen():
+    spec = keras_vit.get_spec("vit_b16", num_classes=10, image_size=[384, 384])
+    assert spec.model["num_classes"] == 10 and list(spec.model["image_size"]) == [384, 384]
+    with pytest.raises(TypeError, match="frozen"):
+        spec.model["num_classes"] = 5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.name = "other"
+
+
+def test_user_yaml_file_with_extends(tmp_path):
+    path = write(tmp_path, "my_vit", """
+        name: my_vit
+        extends: vit_s16
+        expected_num_params: 1
+        model:
+          num_layers: 2
+          num_classes: 7
+    """)
+    model = keras_vit.create(str(path), image_size=32)
+    assert model.output_shape == (None, 7)
+    assert len([layer for layer in model.layers if layer.name.startswith("block_")]) == 2
+
+
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        ("name: s\nfamily: vit\nmodel: {hidden_dimm: 3}\n", r"model\.hidden_dimm.*Did you mean 'hidden_dim'"),
+        ("name: s\nfamily: vit\nmodell: {}\nmodel: {}\n", r"unknown key 'modell'"),
+        ("name: s\nfamily: vitt\nmodel: {}\n", r"family.*Did you mean 'vit'"),
+        ("name: s\nfamily: vit\n", r"required key 'model'"),
+        ("name: s\nfamily: vit\nmodel: {num_heads: 5}\n", r"hidden_dim.*768.*num_heads.*5"),
+        ("name: s\nfamily: vit\nmodel: {image_size: 100}\n", r"image_size height 100.*patch size 16"),
+        ("name: s\nfamily: vit\nmodel: {pooling: average}\n", r"pooling.*'token', 'gap', 'none'.*'average'"),
+        ("name: s\nfamily: vit\nmodel: {num_classes: -1}\n", r"num_classes.*-1"),
+        ("name: s\nfamily: vit\nmodel:\n  - 1\n", r"`model` must be a mapping"),
+        ("name: s\nfamily: vit\nmodel: {hidden_dim: [1\n", r"not valid YAML at line \d+"),
+        ("- just\n- a list\n", r"must hold a mapping"),
+        ("name: s\nfamily: vit\nextends: 3\nmodel: {}\n", r"`extends` must be"),
+        ("name: s\nfamily: vit\nexpected_num_params: lots\nmodel: {}\n", r"expected_num_params.*'lots'"),
+    ],
+)
+def test_bad_spec_files_name_the_file_and_the_problem(tmp_path, body, message):
+    path = tmp_path / "s.yaml"
+    path.write_text(body)
+    with pytest.raises(SpecError, match=message) as info:
+        load_spec_file(path)
+    assert str(path) in str(info.value)
+
+
+def test_extends_cycle_is_reported(tmp_path):
+    write(tmp_path, "a", "name: a\nextends: b.yaml\nfamily: vit\nmodel: {}\n")
+    write(tmp_path, "b", "name: b\nextends: a.yaml\nfamily: vit\nmodel: {}\n")
+    with pytest.raises(SpecError, match="cycle"):
+        load_spec_file(tmp_path / "a.yaml")
+
+
+def test_unknown_model_name_suggests_close_names():
+    with pytest.raises(ValueError, match=r"Unknown model 'vit_b17'\. Did you mean 'vit_b16'"):
+        keras_vit.create("vit_b17")
+
+
+def test_yaml_tags_are_refused(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nfamily: vit\nmodel: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec_file(path)
+
+
+def test_every_zoo_spec_round_trips_through_to_dict():
+    for name in keras_vit.list_models():
+        spec = keras_vit.get_spec(name)
+        assert ModelSpec.from_dict(spec.to_dict(), spec.source) == spec
