@@ -235,6 +235,10 @@ def test_layers_reject_bad_shapes():
         PixelEmbed(patch_size=16, pixel_stride=3)
     with pytest.raises(ValueError, match=r"Image width 20 is not a multiple of the patch width 8"):
         PixelEmbed(patch_size=8, pixel_stride=2)(np.zeros((1, 16, 20, 3), "float32"))
+    with pytest.raises(ValueError, match=r"static image height"):
+        PixelEmbed(patch_size=8, pixel_stride=2).build((None, None, 16, 3))
+    with pytest.raises(ValueError, match=r"takes a pair \[words, tokens\]"):
+        TNTBlock(16, 2, 32, 8, 2, 16).build((1, 5, 16))
     with pytest.raises(ValueError, match=r"words for 4 patches but 4 tokens"):
         TNTBlock(16, 2, 32, 8, 2, 16).build([(1, 4, 9, 8), (1, 4, 16)])
     model = tiny()

@@ -59,10 +59,15 @@ class PixelEmbed(keras.layers.Layer):
             )
         for axis, side in ((1, "height"), (2, "width")):
             size, patch = input_shape[axis], self.patch_size[axis - 1]
-            if size is None or size % patch:
+            if size is None:
                 raise ValueError(
-                    f"Image {side} {size} is not a multiple of the patch {side} {patch}: TNT needs a static image "
-                    f"size that is a multiple of patch_size."
+                    f"PixelEmbed needs a static image {side} (the words of each patch are gathered with fixed "
+                    f"shapes); received images of shape {input_shape}."
+                )
+            if size % patch:
+                raise ValueError(
+                    f"Image {side} {size} is not a multiple of the patch {side} {patch}: resize the images or choose "
+                    f"an image_size that is a multiple of patch_size."
                 )
         self.projection = keras.layers.Conv2D(
             self.inner_dim,

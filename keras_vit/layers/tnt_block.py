@@ -98,7 +98,11 @@ class TNTBlock(keras.layers.Layer):
         )
 
     def build(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
+        if (
+            not isinstance(input_shape, (list, tuple))
+            or len(input_shape) != 2
+            or not all(isinstance(shape, (list, tuple)) for shape in input_shape)
+        ):
             raise ValueError(f"TNTBlock takes a pair [words, tokens]; received input shape {input_shape}.")
         words_shape, tokens_shape = tuple(input_shape[0]), tuple(input_shape[1])
         if len(words_shape) != 4 or words_shape[-1] != self.inner_dim:
