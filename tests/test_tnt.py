@@ -185,7 +185,11 @@ def test_other_resolution_and_backbone_outputs():
 
 def test_non_default_variant_round_trips_and_compiles_with_xla():
     model = tiny(image_size=(32, 48), pooling="gap", use_pixel_position=False, use_qkv_bias=True, pixel_kernel_size=5)
+    # The classifier starts at zero (all logits 0): give it random weights so that equal outputs mean something.
+    head = model.get_layer("head").classifier
+    head.kernel.assign(np.random.default_rng(4).normal(size=head.kernel.shape).astype("float32"))
     x = images(model, seed=3)
+    assert np.abs(np.asarray(model(x))).mean() > 0.1
     loaded = assert_keras_round_trip(model, x, atol=1e-6)
     assert loaded.get_config()["use_pixel_position"] is False
     compiled = tf.function(lambda t: model(t, training=False), jit_compile=True)
