@@ -34,5 +34,6 @@ LAYER_EXAMPLES = {
         {"dropout_rate": 0.1, "attention_dropout_rate": 0.1, "drop_path_rate": 0.1, "layer_norm_epsilon": 1e-6, "use_qkv_bias": True, "use_approximate_gelu": True},
         True,
     ),
+    ("pooling", "map"): ((2, 5, 8), {"num_heads": 2, "intermediate_dim": 16}, {"num_heads": 4, "layer_norm_epsilon": 1e-5}, True),
     ("head", "classifier"): ((2, 8), {"num_classes": 3}, {"representation_dim": 6, "dropout_rate": 0.1, "activation": "softmax"}, True),
 }

@@ -41,6 +41,17 @@ def msa(x, w_q, b_q, w_k, b_k, w_v, b_v, w_o, b_o, num_heads, relative_keys=None
     return out.transpose(0, 2, 1, 3).reshape(batch, n, d) @ w_o + b_o
 
 
+def msa_cross(queries, x, w_q, b_q, w_k, b_k, w_v, b_v, w_o, b_o, num_heads):
+    """Multi-head attention of `queries` (B, M, D) over tokens `x` (B, N, D)."""
+    batch, m, d = queries.shape
+    n, dh = x.shape[1], d // num_heads
+    q = (queries @ w_q + b_q).reshape(batch, m, num_heads, dh).transpose(0, 2, 1, 3)
+    k = (x @ w_k + b_k).reshape(batch, n, num_heads, dh).transpose(0, 2, 1, 3)
+    v = (x @ w_v + b_v).reshape(batch, n, num_heads, dh).transpose(0, 2, 1, 3)
+    out = softmax(q @ k.transpose(0, 1, 3, 2) / math.sqrt(dh)) @ v
+    return out.transpose(0, 2, 1, 3).reshape(batch, m, d) @ w_o + b_o
+
+
 def mlp(x, w1, b1, w2, b2):
     return gelu(x @ w1 + b1) @ w2 + b2
 

@@ -96,3 +96,25 @@ def test_sincos_table_matches_the_formula():
     omega = np.array([1.0, 0.01])
     expected = np.concatenate([np.sin(1 * omega), np.cos(1 * omega), np.sin(2 * omega), np.cos(2 * omega)])
     np.testing.assert_allclose(table[5], expected, atol=1e-6)
+
+
+def test_map_pooling_matches_numpy():
+    from keras_vit.layers import MAPPooling
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(B, N, D)).astype("float32")
+    layer = MAPPooling(num_heads=HEADS, intermediate_dim=32)
+    layer.build((B, N, D))
+    for variable in layer.weights:
+        variable.assign(rng.normal(scale=0.3, size=variable.shape).astype("float32"))
+    w = {v.path.split("/", 1)[1]: np.asarray(v) for v in layer.weights}
+    # One query (the probe) over all tokens: softmax(q k^T / sqrt(d_h)) v per head, projected, then x + MLP(LN(x)).
+    kv_kernel, kv_bias = w["key_value/kernel"], w["key_value/bias"]
+    probe = np.broadcast_to(w["probe"], (B, 1, D))
+    attended = ref.msa_cross(
+        probe, x, w["query/kernel"], w["query/bias"], kv_kernel[:, :D], kv_bias[:D], kv_kernel[:, D:], kv_bias[D:],
+        w["projection/kernel"], w["projection/bias"], HEADS,
+    )
+    normed = ref.layer_norm(attended, w["norm/gamma"], w["norm/beta"], 1e-6)
+    expected = (attended + ref.mlp(normed, w["mlp/fc1/kernel"], w["mlp/fc1/bias"], w["mlp/fc2/kernel"], w["mlp/fc2/bias"]))[:, 0]
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, atol=1e-5, rtol=1e-5)

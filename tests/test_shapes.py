@@ -29,6 +29,11 @@ def test_outputs_of_heads_and_features():
     gap = keras_vit.create("vit_s16", pooling="gap", use_class_token=False, **spec.tiny)
     assert tuple(gap(x).shape) == (3, 10)
     assert "class_token" not in [layer.name for layer in gap.layers]
+    attention_pooled = keras_vit.create("vit_s16", pooling="map", use_class_token=False, **spec.tiny)
+    assert tuple(attention_pooled(x).shape) == (3, 10)
+    # the map head adds a probe (32), query (32*32+32), key/value (32*64+64), projection (32*32+32),
+    # a LayerNorm (64) and an MLP (32*64+64 + 64*32+32) to the gap model: 8,512 by hand
+    assert attention_pooled.count_params() - gap.count_params() == 8_512
 
 
 def test_feature_extractor_returns_block_tokens():

@@ -7,6 +7,7 @@ from keras_vit.layers.classifier_head import ClassifierHead
 from keras_vit.layers.drop_path import DropPath
 from keras_vit.layers.learned_position_1d import LearnedPosition1D
 from keras_vit.layers.learned_position_2d import LearnedPosition2D
+from keras_vit.layers.map_pooling import MAPPooling
 from keras_vit.layers.mlp import MLP
 from keras_vit.layers.msa import MSA
 from keras_vit.layers.patch_embed import PatchEmbed
@@ -27,6 +28,7 @@ __all__ = [
     "GlobalAveragePooling",
     "LearnedPosition1D",
     "LearnedPosition2D",
+    "MAPPooling",
     "MLP",
     "MSA",
     "PatchEmbed",

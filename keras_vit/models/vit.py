@@ -17,7 +17,7 @@ def position_encodings():
     """"none" and every registered position encoding (plugins add theirs to the registry)."""
     return ("none", *registry("position").names())
 PLACEMENTS = ("stem", "every_layer", "every_layer_shared")
-POOLINGS = ("token", "gap", "none")
+POOLINGS = ("token", "gap", "map", "none")
 
 
 def resolve_placement(position_encoding, position_placement):
@@ -57,8 +57,8 @@ class ViT(ZooModel):
         position_placement: "stem" (added once, after the class token), "every_layer" (a table of its own added
             before each block) or "every_layer_shared" (one table added before every block); None takes "stem",
             or "every_layer" for "relative".
-        pooling: "token" (class token), "gap" (mean of patch tokens) or "none" (the token sequence; needs
-            num_classes=0).
+        pooling: "token" (class token), "gap" (mean of patch tokens), "map" (attention pooling with a learned
+            probe, as big_vision) or "none" (the token sequence; needs num_classes=0).
         use_class_token: bool, whether a class token is prepended.
         num_classes: int, classifier outputs; 0 returns the pooled features (the backbone).
         representation_dim: int or None, the tanh pre-logits layer of the ViT release.
@@ -169,6 +169,10 @@ class ViT(ZooModel):
             x = registry("pooling").get("token")(dtype=dtype, name="pooling")(x)
         elif pooling == "gap":
             x = registry("pooling").get("gap")(num_prefix, dtype=dtype, name="pooling")(x)
+        elif pooling == "map":
+            x = registry("pooling").get("map")(
+                num_heads, intermediate_dim, layer_norm_epsilon=layer_norm_epsilon, dtype=dtype, name="pooling"
+            )(x)
         if num_classes:
             x = ClassifierHead(
                 num_classes,

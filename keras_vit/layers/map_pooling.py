@@ -1,0 +1,80 @@
+"""Multi-head attention pooling: a learned probe attends over the tokens."""
+
+import keras
+from keras import ops
+
+from keras_vit.layers import _checks
+from keras_vit.layers.mlp import MLP
+from keras_vit.registry import register
+
+
+@register("pooling", "map")
+class MAPPooling(keras.layers.Layer):
+    """Pools a token sequence with one learned query (the probe) attending over all tokens, followed by a residual
+    MLP on the pooled vector (the "map" head of big_vision's ViT and SigLIP).
+
+    Args:
+        num_heads: int, attention heads; must divide the token width.
+        intermediate_dim: int, the MLP width (4 * width in big_vision).
+        layer_norm_epsilon: float, epsilon of the LayerNorm before the MLP.
+
+    Call arguments:
+        inputs: tokens of shape (batch, num_tokens, hidden_dim).
+
+    Returns:
+        A tensor of shape (batch, hidden_dim).
+
+    Reference:
+        Lee et al., "Set Transformer", 2019 (pooling by multi-head attention); Zhai et al., "Scaling Vision
+        Transformers", 2022.
+    """
+
+    def __init__(self, num_heads=12, intermediate_dim=3072, layer_norm_epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = _checks.positive_int("num_heads", num_heads)
+        self.intermediate_dim = _checks.positive_int("intermediate_dim", intermediate_dim)
+        self.layer_norm_epsilon = _checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        width = input_shape[-1]
+        _checks.divisible("hidden_dim", width, "num_heads", self.num_heads)
+        policy = self.dtype_policy
+        self.probe = self.add_weight(
+            shape=(1, 1, width), initializer=keras.initializers.GlorotUniform(), name="probe"
+        )
+        self.query = keras.layers.Dense(width, dtype=policy, name="query")
+        self.query.build((None, 1, width))
+        self.key_value = keras.layers.Dense(2 * width, dtype=policy, name="key_value")
+        self.key_value.build(input_shape)
+        self.projection = keras.layers.Dense(width, dtype=policy, name="projection")
+        self.projection.build((None, 1, width))
+        self.norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm")
+        self.norm.build((None, 1, width))
+        self.mlp = MLP(self.intermediate_dim, dtype=policy, name="mlp")
+        self.mlp.build((None, 1, width))
+
+    def call(self, inputs):
+        batch, num_tokens, width = ops.shape(inputs)[0], inputs.shape[1], inputs.shape[-1]
+        head_dim = width // self.num_heads
+        probe = ops.broadcast_to(ops.cast(self.probe, inputs.dtype), (batch, 1, width))
+        query = ops.reshape(self.query(probe), (batch, 1, self.num_heads, head_dim))
+        key_value = ops.reshape(self.key_value(inputs), (batch, num_tokens, 2, self.num_heads, head_dim))
+        pooled = ops.dot_product_attention(query, key_value[:, :, 0], key_value[:, :, 1])
+        x = self.projection(ops.reshape(pooled, (batch, 1, width)))
+        x = x + self.mlp(self.norm(x))
+        return x[:, 0]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+            }
+        )
+        return config
