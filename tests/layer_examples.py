@@ -20,6 +20,20 @@ LAYER_EXAMPLES = {
     ),
     ("pooling", "token"): ((2, 5, 8), {}, {}, False),
     ("pooling", "gap"): ((2, 5, 8), {}, {"num_prefix_tokens": 1}, False),
+    ("patch_embed", "pixel_embed"): (
+        (2, 16, 16, 3),
+        {"patch_size": 8, "inner_dim": 4, "pixel_stride": 2, "pixel_kernel_size": 3},
+        {"patch_size": (8, 4), "pixel_stride": 4, "pixel_kernel_size": 5},
+        True,
+    ),
+    ("position", "pixel_position"): ((2, 3, 4, 8), {"grid_size": 2}, {"grid_size": (1, 4)}, True),
+    ("layer", "pixel_projection"): ((2, 3, 4, 8), {"hidden_dim": 6}, {"use_bias": False, "layer_norm_epsilon": 1e-6}, True),
+    ("block", "tnt_block"): (
+        [(2, 4, 4, 8), (2, 5, 16)],  # [words (batch, patches, words, inner_dim), tokens (batch, 1 + patches, hidden_dim)]
+        {"hidden_dim": 16, "num_heads": 2, "intermediate_dim": 32, "inner_dim": 8, "inner_num_heads": 2, "inner_intermediate_dim": 16},
+        {"dropout_rate": 0.1, "attention_dropout_rate": 0.1, "drop_path_rate": 0.1, "layer_norm_epsilon": 1e-6, "use_qkv_bias": True, "use_approximate_gelu": True},
+        True,
+    ),
     ("pooling", "map"): ((2, 5, 8), {"num_heads": 2, "intermediate_dim": 16}, {"num_heads": 4, "layer_norm_epsilon": 1e-5}, True),
     ("head", "classifier"): ((2, 8), {"num_classes": 3}, {"representation_dim": 6, "dropout_rate": 0.1, "activation": "softmax"}, True),
 }

@@ -11,8 +11,12 @@ from keras_vit.layers.map_pooling import MAPPooling
 from keras_vit.layers.mlp import MLP
 from keras_vit.layers.msa import MSA
 from keras_vit.layers.patch_embed import PatchEmbed
+from keras_vit.layers.pixel_embed import PixelEmbed
+from keras_vit.layers.pixel_position import PixelPosition
+from keras_vit.layers.pixel_projection import PixelProjection
 from keras_vit.layers.relative_position import RelativePosition
 from keras_vit.layers.sincos_position_2d import SinCosPosition2D
+from keras_vit.layers.tnt_block import TNTBlock
 from keras_vit.layers.token_pooling import TokenPooling
 from keras_vit.layers.transformer_block import TransformerBlock
 
@@ -28,8 +32,12 @@ __all__ = [
     "MLP",
     "MSA",
     "PatchEmbed",
+    "PixelEmbed",
+    "PixelPosition",
+    "PixelProjection",
     "RelativePosition",
     "SinCosPosition2D",
+    "TNTBlock",
     "TokenPooling",
     "TransformerBlock",
 ]

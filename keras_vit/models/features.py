@@ -11,7 +11,7 @@ def feature_extractor(model, block_indices=None, layer_names=None):
     Args:
         model: a zoo model from `keras_vit.create`.
         block_indices: indices of transformer blocks (negative counts from the end); each output is the block's
-            token sequence of shape (batch, num_tokens, hidden_dim).
+            token sequence of shape (batch, num_tokens, hidden_dim) (for TNT, the patch tokens, not the words).
         layer_names: alternatively, names of any layers of `model` (see `model.summary()`).
 
     Returns:
@@ -42,5 +42,9 @@ def feature_extractor(model, block_indices=None, layer_names=None):
             from keras_vit.registry import suggest
 
             raise ValueError(f"Model {model.name!r} has no layer {layer_name!r}.{suggest(layer_name, known)}")
-        outputs.append(model.get_layer(layer_name).output)
+        output = model.get_layer(layer_name).output
+        if block_indices is not None and isinstance(output, (list, tuple)):
+            # A block with several outputs (TNTBlock returns words, tokens) ends with its token sequence.
+            output = output[-1]
+        outputs.append(output)
     return keras.Model(model.input, outputs, name=f"{model.name}_features")

@@ -18,7 +18,15 @@ def constructor_arguments(cls):
 
 
 def _random_inputs(input_shape, seed=0):
+    """One random array for a shape tuple; a list of arrays for a list of shapes (a layer taking a list)."""
+    if isinstance(input_shape, list):
+        return [_random_inputs(shape, seed + index) for index, shape in enumerate(input_shape)]
     return np.random.default_rng(seed).normal(size=input_shape).astype("float32")
+
+
+def _outputs(value):
+    """A layer's output(s) as a list of tensors (layers such as TNTBlock return several)."""
+    return keras.tree.flatten(value)
 
 
 def _normalize(value):
@@ -34,7 +42,8 @@ def check_layer(cls, input_shape, init_kwargs=None, non_default_kwargs=None, tra
 
     Args:
         cls: the layer class.
-        input_shape: a full input shape including the batch dimension, e.g. (2, 17, 32).
+        input_shape: a full input shape including the batch dimension, e.g. (2, 17, 32); a list of shapes for a
+            layer called on a list of tensors, e.g. [(2, 4, 4, 8), (2, 5, 16)].
         init_kwargs: constructor arguments for a small instance.
         non_default_kwargs: arguments whose values differ from the defaults; they must survive
             get_config -> from_config.
@@ -68,14 +77,15 @@ def check_layer(cls, input_shape, init_kwargs=None, non_default_kwargs=None, tra
     y = custom(x)
     clone(x)
     clone.set_weights(custom.get_weights())
-    np.testing.assert_allclose(np.asarray(clone(x)), np.asarray(y), rtol=1e-6, atol=1e-6)
+    for got, want in zip(_outputs(clone(x)), _outputs(y), strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-6)
 
     _check_training_step(layer, x, trains)
 
     mixed = cls(**init_kwargs, dtype="mixed_bfloat16")
-    out = mixed(x)
-    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16", f"{cls.__name__}: mixed_bfloat16 output has dtype {out.dtype}"
-    assert np.isfinite(np.asarray(keras.ops.cast(out, "float32"))).all(), f"{cls.__name__}: non-finite bf16 output"
+    for out in _outputs(mixed(x)):
+        assert keras.backend.standardize_dtype(out.dtype) == "bfloat16", f"{cls.__name__}: mixed_bfloat16 output has dtype {out.dtype}"
+        assert np.isfinite(np.asarray(keras.ops.cast(out, "float32"))).all(), f"{cls.__name__}: non-finite bf16 output"
 
 
 def _check_training_step(layer, x, trains):
@@ -83,10 +93,11 @@ def _check_training_step(layer, x, trains):
 
     layer(x)
     before = [np.array(w) for w in layer.trainable_weights]
-    target = np.random.default_rng(1).normal(size=np.shape(layer(x))).astype("float32")
+    targets = [np.random.default_rng(1).normal(size=np.shape(out)).astype("float32") for out in _outputs(layer(x))]
     optimizer = keras.optimizers.SGD(0.1)
     with tf.GradientTape() as tape:
-        loss = keras.ops.mean((layer(x, training=True) - target) ** 2)
+        outputs = _outputs(layer(x, training=True))
+        loss = sum(keras.ops.mean((out - target) ** 2) for out, target in zip(outputs, targets, strict=True))
     if layer.trainable_weights:
         grads = tape.gradient(loss, layer.trainable_weights)
         optimizer.apply_gradients(zip(grads, layer.trainable_weights))

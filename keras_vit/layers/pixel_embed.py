@@ -1,0 +1,128 @@
+"""TNT's pixel embedding: every image patch becomes a small grid of "visual words"."""
+
+import keras
+from keras import ops
+
+from keras_vit.layers import _checks
+from keras_vit.registry import register
+
+
+@register("patch_embed", "pixel_embed")
+class PixelEmbed(keras.layers.Layer):
+    """Splits an image into patch_size x patch_size patches ("visual sentences") and turns each patch into a grid of
+    (patch_size / pixel_stride)^2 "visual words" of width `inner_dim` with a convolution run inside each patch.
+
+    The convolution (kernel `pixel_kernel_size`, stride `pixel_stride`, zero padding pixel_kernel_size // 2 on every
+    side) sees one patch at a time, so words never mix pixels of neighbouring patches; the released TNT models use
+    16x16 patches, a 7x7 kernel and stride 4: 4x4 = 16 words per patch. The convolution is named `projection`.
+
+    Args:
+        patch_size: int or (height, width) of a patch in pixels; pixel_stride must divide it.
+        inner_dim: int, the width of a word.
+        pixel_stride: int, the convolution's stride: each word stands for a pixel_stride x pixel_stride area.
+        pixel_kernel_size: odd int, the convolution's kernel size (7 in the released models).
+
+    Call arguments:
+        inputs: images of shape (batch, height, width, channels); height and width must be multiples of the patch
+            size.
+
+    Returns:
+        Words of shape (batch, num_patches, num_words, inner_dim): patches in row-major order over the image, words
+        in row-major order inside their patch, num_words = (patch_h / pixel_stride) * (patch_w / pixel_stride).
+
+    Reference:
+        Han et al., "Transformer in Transformer", NeurIPS 2021, section 2.2; the released TNT models.
+    """
+
+    def __init__(self, patch_size=16, inner_dim=24, pixel_stride=4, pixel_kernel_size=7, **kwargs):
+        super().__init__(**kwargs)
+        self.patch_size = _checks.pair("patch_size", patch_size)
+        self.inner_dim = _checks.positive_int("inner_dim", inner_dim)
+        self.pixel_stride = _checks.positive_int("pixel_stride", pixel_stride)
+        self.pixel_kernel_size = _checks.positive_int("pixel_kernel_size", pixel_kernel_size)
+        check_pixel_grid(self.patch_size, self.pixel_stride, self.pixel_kernel_size)
+
+    @property
+    def word_grid_size(self):
+        """(rows, columns) of the words inside one patch."""
+        return (self.patch_size[0] // self.pixel_stride, self.patch_size[1] // self.pixel_stride)
+
+    @property
+    def num_words(self):
+        return self.word_grid_size[0] * self.word_grid_size[1]
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"PixelEmbed expects images of shape (batch, height, width, channels); received {input_shape}."
+            )
+        for axis, side in ((1, "height"), (2, "width")):
+            size, patch = input_shape[axis], self.patch_size[axis - 1]
+            if size is None:
+                raise ValueError(
+                    f"PixelEmbed needs a static image {side} (the words of each patch are gathered with fixed "
+                    f"shapes); received images of shape {input_shape}."
+                )
+            if size % patch:
+                raise ValueError(
+                    f"Image {side} {size} is not a multiple of the patch {side} {patch}: resize the images or choose "
+                    f"an image_size that is a multiple of patch_size."
+                )
+        self.projection = keras.layers.Conv2D(
+            self.inner_dim,
+            kernel_size=self.pixel_kernel_size,
+            strides=self.pixel_stride,
+            padding="valid",
+            dtype=self.dtype_policy,
+            name="projection",
+        )
+        pad = self.pixel_kernel_size // 2
+        self.projection.build((None, self.patch_size[0] + 2 * pad, self.patch_size[1] + 2 * pad, input_shape[3]))
+
+    def call(self, inputs):
+        batch = ops.shape(inputs)[0]
+        _, height, width, channels = inputs.shape
+        patch_h, patch_w = self.patch_size
+        rows, cols = height // patch_h, width // patch_w
+        # (batch, rows, patch_h, cols, patch_w, C) -> one image per patch: (batch * patches, patch_h, patch_w, C).
+        patches = ops.reshape(inputs, (batch, rows, patch_h, cols, patch_w, channels))
+        patches = ops.transpose(patches, (0, 1, 3, 2, 4, 5))
+        patches = ops.reshape(patches, (batch * rows * cols, patch_h, patch_w, channels))
+        # Symmetric zero padding inside each patch; Keras's "same" would pad 1 before and 2 after for 7x7/stride 4.
+        pad = self.pixel_kernel_size // 2
+        patches = ops.pad(patches, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        words = self.projection(patches)
+        return ops.reshape(words, (batch, rows * cols, self.num_words, self.inner_dim))
+
+    def compute_output_shape(self, input_shape):
+        num_patches = (input_shape[1] // self.patch_size[0]) * (input_shape[2] // self.patch_size[1])
+        return (input_shape[0], num_patches, self.num_words, self.inner_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "patch_size": self.patch_size,
+                "inner_dim": self.inner_dim,
+                "pixel_stride": self.pixel_stride,
+                "pixel_kernel_size": self.pixel_kernel_size,
+            }
+        )
+        return config
+
+
+def check_pixel_grid(patch_size, pixel_stride, pixel_kernel_size):
+    """Raises ValueError unless pixel_stride divides both patch sides and pixel_kernel_size is odd."""
+    patch_size = _checks.pair("patch_size", patch_size)
+    for side, size in zip(("height", "width"), patch_size):
+        if size % pixel_stride:
+            raise ValueError(
+                f"`pixel_stride`={pixel_stride} does not divide the patch {side} {size}: every patch must split "
+                f"into whole words; choose a pixel_stride that divides patch_size (4 for 16x16 patches)."
+            )
+    if pixel_kernel_size % 2 == 0:
+        raise ValueError(
+            f"`pixel_kernel_size` must be odd (the convolution pads pixel_kernel_size // 2 on each side so that a "
+            f"patch gives patch_size / pixel_stride words per side); received {pixel_kernel_size}."
+        )

@@ -1,0 +1,59 @@
+"""TNT's pixel position encoding: one learned table over the words of a patch, shared by every patch."""
+
+import keras
+from keras import ops
+
+from keras_vit.layers import _checks
+from keras_vit.registry import register
+
+
+@register("position", "pixel_position")
+class PixelPosition(keras.layers.Layer):
+    """Adds a learned position table of shape (num_words, inner_dim) to the words of every patch: word j of each
+    patch gets the same vector (the TNT paper's pixel position encoding). The variable is named `embeddings`; it
+    does not depend on the image size.
+
+    Args:
+        grid_size: int or (rows, columns) of the words inside one patch (4 for TNT's 16x16 patches).
+
+    Call arguments:
+        inputs: words of shape (batch, num_patches, rows * columns, inner_dim).
+
+    Returns:
+        inputs + table, same shape.
+
+    Reference:
+        Han et al., "Transformer in Transformer", NeurIPS 2021, section 2.2 ("Position encoding").
+    """
+
+    def __init__(self, grid_size=4, **kwargs):
+        super().__init__(**kwargs)
+        self.grid_size = _checks.pair("grid_size", grid_size)
+
+    @property
+    def num_words(self):
+        return self.grid_size[0] * self.grid_size[1]
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 4 or input_shape[2] != self.num_words:
+            raise ValueError(
+                f"PixelPosition is sized for a {self.grid_size[0]}x{self.grid_size[1]} word grid and expects words "
+                f"of shape (batch, num_patches, {self.num_words}, inner_dim); received {input_shape}."
+            )
+        self.embeddings = self.add_weight(
+            shape=(self.num_words, input_shape[-1]),
+            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            name="embeddings",
+        )
+
+    def call(self, inputs):
+        return inputs + ops.cast(self.embeddings, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config["grid_size"] = self.grid_size
+        return config

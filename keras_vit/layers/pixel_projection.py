@@ -1,0 +1,71 @@
+"""TNT's map from the words of a patch to one patch-sized vector."""
+
+import keras
+from keras import ops
+
+from keras_vit.layers import _checks
+from keras_vit.registry import register
+
+
+@register("layer", "pixel_projection")
+class PixelProjection(keras.layers.Layer):
+    """Flattens the words of each patch and projects them to the patch width: LayerNorm(num_words * inner_dim) ->
+    Dense(hidden_dim) -> LayerNorm(hidden_dim), sublayers `norm1`, `projection`, `norm2`.
+
+    TNT uses it twice: to make the initial patch embeddings from the words (with a bias), and inside every
+    `TNTBlock` to carry the inner transformer's output to the patch tokens (without a bias, as released).
+
+    Args:
+        hidden_dim: int, the patch token width.
+        use_bias: bool, whether the Dense layer has a bias.
+        layer_norm_epsilon: float, epsilon of both LayerNorms (1e-5 in TNT).
+
+    Call arguments:
+        inputs: words of shape (batch, num_patches, num_words, inner_dim).
+
+    Returns:
+        Patch vectors of shape (batch, num_patches, hidden_dim); the words are flattened word by word
+        (index word * inner_dim + channel).
+
+    Reference:
+        Han et al., "Transformer in Transformer", NeurIPS 2021, eq. 4 (Vec and FC); the released TNT models add the
+        two LayerNorms.
+    """
+
+    def __init__(self, hidden_dim=384, use_bias=True, layer_norm_epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dim = _checks.positive_int("hidden_dim", hidden_dim)
+        self.use_bias = bool(use_bias)
+        self.layer_norm_epsilon = _checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 4 or input_shape[2] is None or input_shape[3] is None:
+            raise ValueError(
+                f"PixelProjection expects words of shape (batch, num_patches, num_words, inner_dim) with static "
+                f"num_words and inner_dim; received {input_shape}."
+            )
+        flat_shape = (input_shape[0], input_shape[1], input_shape[2] * input_shape[3])
+        policy = self.dtype_policy
+        self.norm1 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm1")
+        self.norm1.build(flat_shape)
+        self.projection = keras.layers.Dense(self.hidden_dim, use_bias=self.use_bias, dtype=policy, name="projection")
+        self.projection.build(flat_shape)
+        self.norm2 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm2")
+        self.norm2.build(flat_shape[:2] + (self.hidden_dim,))
+
+    def call(self, inputs):
+        batch = ops.shape(inputs)[0]
+        _, num_patches, num_words, inner_dim = inputs.shape
+        x = ops.reshape(inputs, (batch, num_patches, num_words * inner_dim))
+        return self.norm2(self.projection(self.norm1(x)))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.hidden_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"hidden_dim": self.hidden_dim, "use_bias": self.use_bias, "layer_norm_epsilon": self.layer_norm_epsilon}
+        )
+        return config

@@ -1,0 +1,172 @@
+"""The Transformer-in-Transformer block: an inner transformer over words, an outer one over patches."""
+
+import keras
+from keras import ops
+
+from keras_vit.layers import _checks
+from keras_vit.layers.pixel_projection import PixelProjection
+from keras_vit.layers.transformer_block import TransformerBlock
+from keras_vit.registry import register
+
+
+@register("block", "tnt_block")
+class TNTBlock(keras.layers.Layer):
+    """One TNT block (the TNT paper's eq. 2-5, as released):
+
+        Y' = Y + MSA_in(LN(Y)),  Y_out = Y' + MLP_in(LN(Y'))                  for the words Y of every patch
+        Z' = Z + [0; LN(FC(LN(Vec(Y_out))))]                                  (the class token gets nothing)
+        Z'' = Z' + MSA_out(LN(Z')),  Z_out = Z'' + MLP_out(LN(Z''))           over the class token and patches
+
+    The inner and outer transformers are the core `TransformerBlock`s `inner_block` and `outer_block`; the words
+    reach the patches through `PixelProjection` `pixel_projection` (FC without bias). Stochastic depth applies to
+    both transformers' residual branches with the same rate.
+
+    Args:
+        hidden_dim: int, patch token width D.
+        num_heads: int, heads of the outer attention; must divide hidden_dim.
+        intermediate_dim: int, hidden width of the outer MLP.
+        inner_dim: int, word width d.
+        inner_num_heads: int, heads of the inner attention; must divide inner_dim.
+        inner_intermediate_dim: int, hidden width of the inner MLP.
+        num_prefix_tokens: int, leading patch tokens that receive no word information (1: the class token).
+        dropout_rate: float, dropout after both attention projections and inside both MLPs.
+        attention_dropout_rate: float, dropout on the attention weights.
+        drop_path_rate: float, stochastic-depth rate of this block.
+        layer_norm_epsilon: float, epsilon of every LayerNorm (1e-5 in TNT).
+        use_qkv_bias: bool, whether the query/key/value projections have biases (False in TNT).
+        use_approximate_gelu: bool, tanh GELU instead of the exact form.
+
+    Call arguments:
+        inputs: a pair [words, tokens]: words of shape (batch, num_patches, num_words, inner_dim) and tokens of
+            shape (batch, num_prefix_tokens + num_patches, hidden_dim).
+        training: bool.
+
+    Returns:
+        The pair (words, tokens) with the same shapes.
+
+    Reference:
+        Han et al., "Transformer in Transformer", NeurIPS 2021, section 2.2, eq. 2-5.
+    """
+
+    def __init__(
+        self,
+        hidden_dim=384,
+        num_heads=6,
+        intermediate_dim=1536,
+        inner_dim=24,
+        inner_num_heads=4,
+        inner_intermediate_dim=96,
+        num_prefix_tokens=1,
+        dropout_rate=0.0,
+        attention_dropout_rate=0.0,
+        drop_path_rate=0.0,
+        layer_norm_epsilon=1e-5,
+        use_qkv_bias=False,
+        use_approximate_gelu=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.hidden_dim = _checks.positive_int("hidden_dim", hidden_dim)
+        self.num_heads = _checks.positive_int("num_heads", num_heads)
+        _checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
+        self.intermediate_dim = _checks.positive_int("intermediate_dim", intermediate_dim)
+        self.inner_dim = _checks.positive_int("inner_dim", inner_dim)
+        self.inner_num_heads = _checks.positive_int("inner_num_heads", inner_num_heads)
+        _checks.divisible("inner_dim", inner_dim, "inner_num_heads", inner_num_heads)
+        self.inner_intermediate_dim = _checks.positive_int("inner_intermediate_dim", inner_intermediate_dim)
+        self.num_prefix_tokens = _checks.non_negative_int("num_prefix_tokens", num_prefix_tokens)
+        self.dropout_rate = _checks.rate("dropout_rate", dropout_rate)
+        self.attention_dropout_rate = _checks.rate("attention_dropout_rate", attention_dropout_rate)
+        self.drop_path_rate = _checks.rate("drop_path_rate", drop_path_rate)
+        self.layer_norm_epsilon = _checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        self.use_qkv_bias = bool(use_qkv_bias)
+        self.use_approximate_gelu = bool(use_approximate_gelu)
+
+    def _transformer_block(self, width, num_heads, intermediate_dim, name):
+        return TransformerBlock(
+            width,
+            num_heads,
+            intermediate_dim,
+            dropout_rate=self.dropout_rate,
+            attention_dropout_rate=self.attention_dropout_rate,
+            drop_path_rate=self.drop_path_rate,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            use_qkv_bias=self.use_qkv_bias,
+            use_approximate_gelu=self.use_approximate_gelu,
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def build(self, input_shape):
+        if (
+            not isinstance(input_shape, (list, tuple))
+            or len(input_shape) != 2
+            or not all(isinstance(shape, (list, tuple)) for shape in input_shape)
+        ):
+            raise ValueError(f"TNTBlock takes a pair [words, tokens]; received input shape {input_shape}.")
+        words_shape, tokens_shape = tuple(input_shape[0]), tuple(input_shape[1])
+        if len(words_shape) != 4 or words_shape[-1] != self.inner_dim:
+            raise ValueError(
+                f"TNTBlock expects words of shape (batch, num_patches, num_words, inner_dim={self.inner_dim}); "
+                f"received {words_shape}."
+            )
+        if len(tokens_shape) != 3 or tokens_shape[-1] != self.hidden_dim:
+            raise ValueError(
+                f"TNTBlock expects tokens of shape (batch, num_tokens, hidden_dim={self.hidden_dim}); received "
+                f"{tokens_shape}."
+            )
+        num_patches = words_shape[1]
+        if None not in (num_patches, tokens_shape[1]) and tokens_shape[1] != self.num_prefix_tokens + num_patches:
+            raise ValueError(
+                f"TNTBlock received words for {num_patches} patches but {tokens_shape[1]} tokens; expected "
+                f"num_prefix_tokens ({self.num_prefix_tokens}) + {num_patches} tokens."
+            )
+        self.inner_block = self._transformer_block(
+            self.inner_dim, self.inner_num_heads, self.inner_intermediate_dim, "inner_block"
+        )
+        self.inner_block.build((None, words_shape[2], self.inner_dim))
+        self.pixel_projection = PixelProjection(
+            self.hidden_dim,
+            use_bias=False,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            dtype=self.dtype_policy,
+            name="pixel_projection",
+        )
+        self.pixel_projection.build(words_shape)
+        self.outer_block = self._transformer_block(self.hidden_dim, self.num_heads, self.intermediate_dim, "outer_block")
+        self.outer_block.build(tokens_shape)
+
+    def call(self, inputs, training=None):
+        words, tokens = inputs
+        batch = ops.shape(words)[0]
+        _, num_patches, num_words, inner_dim = words.shape
+        # The inner transformer treats every patch as its own sequence of words.
+        words = ops.reshape(words, (batch * num_patches, num_words, inner_dim))
+        words = self.inner_block(words, training=training)
+        words = ops.reshape(words, (batch, num_patches, num_words, inner_dim))
+        patch_update = self.pixel_projection(words)
+        # Prefix tokens (the class token) have no words: pad the update with zeros in front of the patches.
+        patch_update = ops.pad(patch_update, ((0, 0), (self.num_prefix_tokens, 0), (0, 0)))
+        tokens = self.outer_block(tokens + patch_update, training=training)
+        return words, tokens
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "hidden_dim": self.hidden_dim,
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "inner_dim": self.inner_dim,
+                "inner_num_heads": self.inner_num_heads,
+                "inner_intermediate_dim": self.inner_intermediate_dim,
+                "num_prefix_tokens": self.num_prefix_tokens,
+                "dropout_rate": self.dropout_rate,
+                "attention_dropout_rate": self.attention_dropout_rate,
+                "drop_path_rate": self.drop_path_rate,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "use_qkv_bias": self.use_qkv_bias,
+                "use_approximate_gelu": self.use_approximate_gelu,
+            }
+        )
+        return config
