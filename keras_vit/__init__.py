@@ -5,7 +5,7 @@
     >>> keras_vit.list_models("vit_*")
 """
 
-from keras_vit import layers, models  # noqa: F401  (importing registers the layers and families)
+from keras_vit import data, layers, models  # noqa: F401  (importing registers the layers and families)
 from keras_vit.models import build, create, feature_extractor
 from keras_vit.registry import load_plugins, register, registry
 from keras_vit.spec import ModelSpec, SpecError, add_spec_dir, get_spec

@@ -1,0 +1,142 @@
+"""The tf.data input pipeline: resize or random-resized-crop, augmentation, normalization, batching, prefetch."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from keras_vit.data.dataset_info import LabeledImages
+
+# The original ViT release scales pixels to [-1, 1]: mean = std = 0.5 on [0, 1] images.
+VIT_MEAN = (0.5, 0.5, 0.5)
+VIT_STD = (0.5, 0.5, 0.5)
+
+
+def _per_channel(name, value, channels):
+    values = [float(value)] * channels if isinstance(value, (int, float)) else [float(v) for v in value]
+    if len(values) == 1:
+        values = values * channels
+    if len(values) != channels:
+        raise ValueError(f"`{name}` needs 1 or {channels} values for {channels}-channel images; received {value!r}.")
+    return tf.constant(values, tf.float32)
+
+
+def random_resized_crop(image, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), seed=None):
+    """Inception-style crop: a random box covering `scale` of the area with aspect ratio in `ratio`, resized."""
+    shape = tf.shape(image)
+    begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
+        shape,
+        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        area_range=scale,
+        aspect_ratio_range=ratio,
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+        seed=seed or 0,
+    )
+    crop = tf.slice(image, begin, crop_size)
+    return tf.image.resize(crop, size, method="bilinear")
+
+
+def make_pipeline(
+    data,
+    *,
+    image_size,
+    batch_size,
+    training,
+    mean=0.5,
+    std=0.5,
+    random_crop=False,
+    crop_scale=(0.08, 1.0),
+    horizontal_flip=False,
+    rand_augment=None,
+    mixup_alpha=0.0,
+    cutmix_alpha=0.0,
+    label_smoothing=0.0,
+    num_classes=None,
+    shuffle_buffer=10_000,
+    seed=0,
+    drop_remainder=None,
+    repeat=False,
+):
+    """Batches (image, label) pairs for a model: float32 images (batch, height, width, channels) normalized as
+    (pixel / 255 - mean) / std, and int labels (or one-hot float labels when mixup, cutmix or label smoothing is on).
+
+    Args:
+        data: a `LabeledImages` or an unbatched tf.data.Dataset of (uint8 image, int label).
+        image_size: int or (height, width) of the model's input.
+        batch_size: int, the global batch size.
+        training: bool; shuffles, augments and (by default) drops the last partial batch when True.
+        mean, std: normalization of [0, 1] pixels, one value or one per channel (0.5, 0.5: the ViT
+            release's [-1, 1]).
+        random_crop: Inception-style random resized crop (with `crop_scale` of the area) instead of a plain resize.
+        horizontal_flip: random left-right flips.
+        rand_augment: None or a dict of `keras.layers.RandAugment` arguments (num_ops, factor).
+        mixup_alpha, cutmix_alpha: > 0 enables `keras.layers.MixUp` / `keras.layers.CutMix` on batches.
+        label_smoothing: float; smoothing is applied to the one-hot labels here.
+        num_classes: int, needed for one-hot labels (taken from `data` when it is a LabeledImages).
+        shuffle_buffer, seed: shuffling.
+        drop_remainder: keep batches full (static shapes); defaults to `training`.
+        repeat: repeat the dataset forever (use with steps_per_epoch).
+
+    Returns:
+        A batched, prefetched tf.data.Dataset whose element shapes are static except the batch dimension when
+        drop_remainder is False. Augmentation runs here, never inside the model (a Keras augmentation layer in a
+        model turns XLA off for the whole model).
+    """
+    if isinstance(data, LabeledImages):
+        dataset, channels = data.dataset, data.num_channels
+        num_classes = num_classes or data.num_classes
+    else:
+        dataset, channels = data, data.element_spec[0].shape[-1]
+    height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer; received {batch_size!r}.")
+    one_hot = training and (mixup_alpha > 0 or cutmix_alpha > 0 or label_smoothing > 0)
+    if one_hot and not num_classes:
+        raise ValueError("mixup, cutmix and label smoothing need num_classes= for one-hot labels.")
+    mean, std = _per_channel("mean", mean, channels), _per_channel("std", std, channels)
+    drop_remainder = training if drop_remainder is None else drop_remainder
+
+    if training:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+
+    augmenter = None
+    if training and rand_augment:
+        augmenter = keras.layers.RandAugment(value_range=(0, 255), seed=seed, **dict(rand_augment))
+
+    def prepare(image, label):
+        image = tf.cast(image, tf.float32)
+        if training and random_crop:
+            image = random_resized_crop(image, (height, width), scale=tuple(crop_scale))
+        else:
+            image = tf.image.resize(image, (height, width), method="bilinear")
+        if training and horizontal_flip:
+            image = tf.image.random_flip_left_right(image)
+        image = tf.ensure_shape(image, (height, width, channels))
+        if augmenter is not None:
+            image = augmenter(image)
+        label = tf.cast(label, tf.int64)
+        if one_hot:
+            label = tf.one_hot(label, num_classes)
+            label = label * (1.0 - label_smoothing) + label_smoothing / num_classes
+        return image, label
+
+    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE)
+
+    mixers = []
+    if training and mixup_alpha > 0:
+        mixers.append(keras.layers.MixUp(alpha=mixup_alpha, seed=seed))
+    if training and cutmix_alpha > 0:
+        mixers.append(keras.layers.CutMix(factor=cutmix_alpha, seed=seed))
+
+    def finish(images, labels):
+        for mixer in mixers:
+            mixed = mixer({"images": images, "labels": labels})
+            images, labels = mixed["images"], mixed["labels"]
+        return (images / 255.0 - mean) / std, labels
+
+    dataset = dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
