@@ -24,6 +24,29 @@ def stage_plan(stage_sizes, width_factor):
     return plan
 
 
+def resnet_macs(image_size, num_channels, stage_sizes, width_factor):
+    """Multiply-accumulates of the convolutions of a BiT ResNet root and stages for one image of
+    `image_size` = (height, width) (SAME padding, so sizes round up), and the (height, width, channels) it outputs.
+    Normalizations, activations and pooling are not counted (as in timm's and the papers' figures)."""
+
+    def down(size, stride):
+        return -(-size // stride)
+
+    height, width = down(image_size[0], 2), down(image_size[1], 2)
+    channels = 64 * width_factor
+    macs = height * width * 7 * 7 * num_channels * channels
+    height, width = down(height, 2), down(width, 2)
+    for _, filters, stride in stage_plan(stage_sizes, width_factor):
+        out_height, out_width, out_channels = down(height, stride), down(width, stride), filters * 4
+        if channels != out_channels or stride != 1:
+            macs += out_height * out_width * channels * out_channels
+        macs += height * width * channels * filters
+        macs += out_height * out_width * 9 * filters * filters
+        macs += out_height * out_width * filters * out_channels
+        height, width, channels = out_height, out_width, out_channels
+    return macs, (height, width, channels)
+
+
 def check_stage_sizes(name, stage_sizes):
     if not isinstance(stage_sizes, (list, tuple)) or any(
         isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in stage_sizes
@@ -98,6 +121,11 @@ class ResNetStem(keras.layers.Layer):
         stage_sizes = kwargs.get("stage_sizes", (3, 4, 9))
         width = 64 * kwargs.get("width_factor", 1)
         return width * 2 ** (len(stage_sizes) + 1) if stage_sizes else width
+
+    @classmethod
+    def macs_of(cls, kwargs, image_size, num_channels):
+        """(multiply-accumulates for one image, output (height, width, channels)) of a stem with these arguments."""
+        return resnet_macs(image_size, num_channels, kwargs.get("stage_sizes", (3, 4, 9)), kwargs.get("width_factor", 1))
 
     def _norm_kwargs(self):
         return {

@@ -7,7 +7,7 @@ import keras
 from keras_vit.layers import _checks
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.resnet_root import ResNetRoot
-from keras_vit.layers.resnet_stem import check_stage_sizes, stage_plan
+from keras_vit.layers.resnet_stem import check_stage_sizes, resnet_macs, stage_plan
 from keras_vit.layers.std_conv2d import EPSILON_MODES
 from keras_vit.models.zoo_model import ZooModel
 from keras_vit.registry import register, registry
@@ -98,6 +98,16 @@ class ResNetV2(ZooModel):
                 x = keras.layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
         super().__init__(inputs=images, outputs=x, name=name, **kwargs)
         self._store_config(locals())
+
+    @classmethod
+    def macs_of(cls, config):
+        """Multiply-accumulates of one forward pass on one image (convolutions and the classifier)."""
+        config = {**cls.config_defaults(), **config}
+        image_size = _checks.pair("image_size", config["image_size"])
+        macs, (_, _, channels) = resnet_macs(
+            image_size, config["num_channels"], config["stage_sizes"], config["width_factor"]
+        )
+        return macs + channels * config["num_classes"]
 
     @staticmethod
     def check_hyperparameters(**config):
