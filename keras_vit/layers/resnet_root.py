@@ -78,7 +78,10 @@ class ResNetRoot(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         def down(size):
-            return None if size is None else -(-(-(-size // 2)) // 2)
+            if size is None:
+                return None
+            after_conv = (size + 1) // 2  # SAME stride 2 rounds up
+            return (after_conv + 1) // 2
 
         return (input_shape[0], down(input_shape[1]), down(input_shape[2]), self.filters)
 
