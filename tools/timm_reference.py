@@ -45,60 +45,78 @@ for name in ["vit_base_patch16_224", "vit_base_r50_s16_224", "resnetv2_50x1_bit"
 json.dump({"timm": timm.__version__, "torch": torch.__version__, "macs": flops}, open(f"{OUT}/timm_flops.json", "w"), indent=1)
 
 
-def keras_weights(model, preact):
-    """timm ResNetV2 state -> {keras_vit variable path: array}."""
-    out = {}
-    for key, value in model.state_dict().items():
-        value = value.detach().numpy()
-        if value.ndim == 4:
-            value = value.transpose(2, 3, 1, 0)  # OIHW -> HWIO
-        parts = key.split(".")
-        if parts[0] == "stem":
-            layer = {"conv": "root/conv_root", "norm": "root/gn_root"}[parts[1]]
-        elif parts[0] == "stages":
-            unit = f"block{int(parts[1]) + 1}_unit{int(parts[3]) + 1}"
-            sub = parts[4]
-            if sub == "downsample":
-                sub = {"conv": "conv_proj", "norm": "gn_proj"}[parts[5]]
-            else:
-                sub = sub.replace("norm", "gn")
-            layer = f"{unit}/{sub}"
-        elif parts[0] == "norm":
-            layer = "norm"
-        elif parts[0] == "head":
-            layer = "head"
-            if value.ndim == 4:
-                value = value[0, 0]
-            elif value.ndim == 2:
-                value = value.T
+def keras_path(key, ndim):
+    """A timm ResNetV2 state-dict key -> the keras_vit variable path of the same weight."""
+    parts = key.split(".")
+    if parts[0] == "stem":
+        layer = {"conv": "root/conv_root", "norm": "root/gn_root"}[parts[1]]
+    elif parts[0] == "stages":
+        sub = parts[4]
+        if sub == "downsample":
+            sub = {"conv": "conv_proj", "norm": "gn_proj"}[parts[5]]
         else:
-            raise KeyError(key)
-        leaf = parts[-1]
-        if layer.startswith("head"):
-            name = {"weight": "kernel", "bias": "bias"}[leaf]
-        elif "gn" in layer or layer == "norm":
-            name = {"weight": "gamma", "bias": "beta"}[leaf]
-        else:
-            name = "kernel"
-        out[f"{layer}/{name}"] = value
-    return out
+            sub = sub.replace("norm", "gn")
+        layer = f"block{int(parts[1]) + 1}_unit{int(parts[3]) + 1}/{sub}"
+    elif parts[0] in ("norm", "head"):
+        layer = parts[0]
+    else:
+        raise KeyError(key)
+    if layer == "head":
+        return "head/" + ("kernel" if ndim > 1 else "bias")
+    if ndim == 1:
+        return layer + "/" + ("gamma" if parts[-1] == "weight" else "beta")
+    return layer + "/kernel"
 
 
-torch.manual_seed(0)
+def keras_value(rng, path, shape):
+    """The value both sides generate for a weight, in Keras layout (the same rule in tests/test_timm_parity.py)."""
+    value = rng.standard_normal(shape).astype("float32")
+    if path.endswith("gamma"):
+        return value * 0.3 + 1.0
+    if path.endswith(("beta", "bias")):
+        return value * 0.3
+    return value * (0.05 if path.startswith("head") else 0.1)
+
+
+def to_torch(value, torch_shape):
+    if value.ndim == 4:
+        return value.transpose(3, 2, 0, 1)  # HWIO -> OIHW
+    if value.ndim == 2:
+        value = value.T  # (in, out) -> (out, in)
+        return value.reshape(torch_shape)  # a 1x1 conv head keeps (out, in, 1, 1)
+    return value
+
+
+def keras_shape(torch_shape):
+    if len(torch_shape) == 4 and not (torch_shape[2] == torch_shape[3] == 1 and False):
+        return (torch_shape[2], torch_shape[3], torch_shape[1], torch_shape[0])
+    if len(torch_shape) == 2:
+        return (torch_shape[1], torch_shape[0])
+    return tuple(torch_shape)
+
+
 conv = partial(StdConv2dSame, eps=1e-8)
-x = torch.randn(2, 3, 45, 37)
 for tag, preact, classes in (("stem", False, 0), ("bit", True, 10)):
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((2, 45, 37, 3)).astype("float32")
     net = ResNetV2(layers=[2, 1], num_classes=classes, global_pool="avg" if classes else "", preact=preact,
                    stem_type="same", conv_layer=conv).eval()
-    with torch.no_grad():  # random affine parameters so that no part is an identity
-        for name, p in net.named_parameters():
-            if p.ndim == 1:
-                p.copy_(torch.randn_like(p) * 0.3 + (1.0 if name.endswith("weight") else 0.0))
-            elif "head" in name:
-                p.copy_(torch.randn_like(p) * 0.05)
+    paths, shapes = [], []
+    with torch.no_grad():
+        for key, param in net.state_dict().items():
+            torch_shape = tuple(param.shape)
+            shape = keras_shape(torch_shape)
+            if key.startswith("head") and len(torch_shape) == 4:
+                shape = (torch_shape[1], torch_shape[0])  # 1x1 conv head == dense layer
+            path = keras_path(key, len(shape))
+            value = keras_value(rng, path, shape)
+            param.copy_(torch.from_numpy(np.ascontiguousarray(to_torch(value, torch_shape))))
+            paths.append(path)
+            shapes.append(",".join(map(str, shape)))
+        x = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
         y = net(x) if classes else net.forward_features(x)
     if y.ndim == 4:
         y = y.permute(0, 2, 3, 1)
-    arrays = {f"weight:{k}": v for k, v in keras_weights(net, preact).items()}
-    np.savez(f"{OUT}/parity_{tag}.npz", images=x.permute(0, 2, 3, 1).numpy(), outputs=y.numpy(), **arrays)
-    print(tag, y.shape, len(arrays), flush=True)
+    np.savez(f"{OUT}/parity_{tag}.npz", outputs=y.numpy(), paths=np.array(paths), shapes=np.array(shapes),
+             timm=np.array(timm.__version__))
+    print(tag, tuple(y.shape), len(paths), flush=True)
