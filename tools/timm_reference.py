@@ -88,7 +88,7 @@ def to_torch(value, torch_shape):
 
 
 def keras_shape(torch_shape):
-    if len(torch_shape) == 4 and not (torch_shape[2] == torch_shape[3] == 1 and False):
+    if len(torch_shape) == 4:
         return (torch_shape[2], torch_shape[3], torch_shape[1], torch_shape[0])
     if len(torch_shape) == 2:
         return (torch_shape[1], torch_shape[0])
