@@ -29,7 +29,8 @@ hand (a test checks that this file equals the generated text).
 - **Params (M)**: the spec's `expected_num_params` at its own image size with 1000 classes, the published count
   that the tests check the built model against.
 - **GMACs**: multiply-accumulates of one forward pass on one image at the spec's image size, counting convolutions,
-  dense layers and the attention matmuls (see `keras_vit.macs`; ViT-B/16 at 224 gives 17.56, timm lists 17.58).
+  dense layers and the attention matmuls (see `keras_vit.macs`; ViT-B/16 at 224 gives 17.56, timm lists 17.58;
+  without the attention matmuls the counts equal what torch's FlopCounterMode measures on timm's models).
 - **Accuracy columns** (%): the results the papers published for the architecture, from each spec's `paper:`
   section; the source of each row is listed under its table. Empty where no result was published.
 """

@@ -44,7 +44,8 @@ BIT = {
     "bit_r152x2": ([3, 8, 36, 3], 2),
     "bit_r152x4": ([3, 8, 36, 3], 4),
 }
-# timm's model cards round to 0.1M; the BiT-M R50x1 / R101x1 exact counts also appear in a TF reimplementation.
+# Exact counts published outside timm (a TF reimplementation of BiT) and timm's model cards (rounded to 0.1M); the
+# exact timm counts are compared with every spec in test_timm_parity.py.
 PUBLISHED_BIT = {"bit_r50x1": 25_549_352, "bit_r101x1": 44_541_480}
 TIMM_CARD_MILLIONS = {"bit_r50x1": 25.5, "bit_r101x1": 44.5, "bit_r152x4": 936.5}
 SLOW_BIT = ("bit_r50x3", "bit_r101x3", "bit_r152x2", "bit_r152x4")
