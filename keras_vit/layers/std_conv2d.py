@@ -43,7 +43,7 @@ class StdConv2D(keras.layers.Layer):
 
     def __init__(
         self,
-        filters,
+        filters=64,
         kernel_size=3,
         strides=1,
         padding="same",

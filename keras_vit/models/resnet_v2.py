@@ -91,11 +91,10 @@ class ResNetV2(ZooModel):
         if pooling == "gap":
             x = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="pooling")(x)
         if num_classes:
-            # BiT initializes the head to zeros; its output is cast to float32 so that mixed precision returns
-            # float32 logits.
+            # BiT initializes the head to zeros. The outputs pass a float32 activation so that a mixed-precision
+            # model still returns float32 logits or probabilities.
             x = keras.layers.Dense(num_classes, kernel_initializer="zeros", dtype=dtype, name="head")(x)
-            if classifier_activation is not None:
-                x = keras.layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+            x = keras.layers.Activation(classifier_activation or "linear", dtype="float32", name="predictions")(x)
         super().__init__(inputs=images, outputs=x, name=name, **kwargs)
         self._store_config(locals())
 
