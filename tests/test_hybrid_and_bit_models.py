@@ -179,3 +179,12 @@ def test_stem_block_is_selected_from_yaml():
     stem = model.get_layer("stem")
     assert type(stem.units[0]).__name__ == "PreActBottleneck" and stem.norm is not None
     assert model.get_config()["stem"]["block"] == "preact_bottleneck"
+
+
+@pytest.mark.parametrize("name", sorted(HYBRID_COUNTS) + sorted(BIT))
+def test_tiny_form_builds_and_runs(name):
+    spec = keras_vit.get_spec(name).tiny_spec()
+    model = keras_vit.build(spec)
+    size = spec.model["image_size"]
+    out = model(np.zeros((2, size, size, 3), "float32"))
+    assert out.shape == (2, spec.model["num_classes"])
