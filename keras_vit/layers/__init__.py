@@ -2,9 +2,11 @@
 
 from keras_vit.layers.absolute_position import AbsolutePosition
 from keras_vit.layers.average_pooling import GlobalAveragePooling
+from keras_vit.layers.bottleneck import Bottleneck
 from keras_vit.layers.class_token import ClassToken
 from keras_vit.layers.classifier_head import ClassifierHead
 from keras_vit.layers.drop_path import DropPath
+from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.learned_position_1d import LearnedPosition1D
 from keras_vit.layers.learned_position_2d import LearnedPosition2D
 from keras_vit.layers.map_pooling import MAPPooling
@@ -14,18 +16,24 @@ from keras_vit.layers.patch_embed import PatchEmbed
 from keras_vit.layers.pixel_embed import PixelEmbed
 from keras_vit.layers.pixel_position import PixelPosition
 from keras_vit.layers.pixel_projection import PixelProjection
+from keras_vit.layers.preact_bottleneck import PreActBottleneck
 from keras_vit.layers.relative_position import RelativePosition
+from keras_vit.layers.resnet_root import ResNetRoot
+from keras_vit.layers.resnet_stem import ResNetStem
 from keras_vit.layers.sincos_position_2d import SinCosPosition2D
+from keras_vit.layers.std_conv2d import StdConv2D
 from keras_vit.layers.tnt_block import TNTBlock
 from keras_vit.layers.token_pooling import TokenPooling
 from keras_vit.layers.transformer_block import TransformerBlock
 
 __all__ = [
     "AbsolutePosition",
+    "Bottleneck",
     "ClassToken",
     "ClassifierHead",
     "DropPath",
     "GlobalAveragePooling",
+    "GroupNorm",
     "LearnedPosition1D",
     "LearnedPosition2D",
     "MAPPooling",
@@ -35,9 +43,13 @@ __all__ = [
     "PixelEmbed",
     "PixelPosition",
     "PixelProjection",
+    "PreActBottleneck",
     "RelativePosition",
+    "ResNetRoot",
+    "ResNetStem",
     "SinCosPosition2D",
     "TNTBlock",
+    "StdConv2D",
     "TokenPooling",
     "TransformerBlock",
 ]

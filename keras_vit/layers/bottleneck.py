@@ -1,0 +1,128 @@
+"""The post-activation bottleneck unit of the ViT hybrids' ResNet stems (GroupNorm + weight standardization)."""
+
+import keras
+from keras import ops
+
+from keras_vit.layers import _checks
+from keras_vit.layers.group_norm import GroupNorm
+from keras_vit.layers.std_conv2d import EPSILON_MODES, StdConv2D
+from keras_vit.registry import register
+
+
+@register("block", "bottleneck")
+class Bottleneck(keras.layers.Layer):
+    """ResNet bottleneck unit, post-activation: y = relu(shortcut(x) + GN(conv3(relu(GN(conv2(relu(GN(conv1(x))))))))).
+
+    conv1 is 1x1 to `filters`, conv2 3x3 to `filters` with the unit's stride (the stride sits on the 3x3
+    convolution), conv3 1x1 to 4 * filters. The shortcut is the identity, or a strided 1x1 StdConv2D + GroupNorm when
+    the stride is not 1 or the input width is not 4 * filters. The last GroupNorm's scale starts at zero, so every
+    unit starts as the identity map (as in the ViT release).
+
+    Args:
+        filters: int, the bottleneck width; the unit outputs 4 * filters channels.
+        strides: int, stride of the 3x3 convolution and of the projection.
+        num_groups: int, GroupNorm groups.
+        group_norm_epsilon: float (1e-6, Flax's GroupNorm default, in the ViT release).
+        std_conv_epsilon: float, see StdConv2D (1e-5 in the ViT release).
+        std_conv_epsilon_mode: "std" (the ViT release) or "variance" (timm), see StdConv2D.
+
+    Call arguments:
+        inputs: tensor of shape (batch, height, width, channels).
+
+    Returns:
+        A tensor of shape (batch, ceil(height / strides), ceil(width / strides), 4 * filters).
+
+    Reference:
+        He et al., "Deep Residual Learning for Image Recognition", 2016; Dosovitskiy et al., "An Image is Worth
+        16x16 Words", 2021 (ResidualUnit of google-research/vision_transformer).
+    """
+
+    expansion = 4
+    is_preactivation = False
+
+    def __init__(
+        self,
+        filters=64,
+        strides=1,
+        num_groups=32,
+        group_norm_epsilon=1e-6,
+        std_conv_epsilon=1e-5,
+        std_conv_epsilon_mode="std",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = _checks.positive_int("filters", filters)
+        self.strides = _checks.positive_int("strides", strides)
+        self.num_groups = _checks.positive_int("num_groups", num_groups)
+        self.group_norm_epsilon = _checks.positive_float("group_norm_epsilon", group_norm_epsilon)
+        self.std_conv_epsilon = _checks.positive_float("std_conv_epsilon", std_conv_epsilon)
+        self.std_conv_epsilon_mode = _checks.one_of("std_conv_epsilon_mode", std_conv_epsilon_mode, EPSILON_MODES)
+
+    def _conv(self, filters, kernel_size, strides, name):
+        return StdConv2D(
+            filters,
+            kernel_size,
+            strides=strides,
+            epsilon=self.std_conv_epsilon,
+            epsilon_mode=self.std_conv_epsilon_mode,
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _norm(self, name, gamma_initializer="ones"):
+        return GroupNorm(
+            self.num_groups, self.group_norm_epsilon, gamma_initializer, dtype=self.dtype_policy, name=name
+        )
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        out_channels = self.filters * self.expansion
+        inner_shape = input_shape[:3] + (self.filters,)
+        out_shape = self.compute_output_shape(input_shape)
+        self.needs_projection = input_shape[-1] != out_channels or self.strides != 1
+        if self.needs_projection:
+            self.conv_proj = self._conv(out_channels, 1, self.strides, "conv_proj")
+            self.conv_proj.build(input_shape)
+            self.gn_proj = self._norm("gn_proj")
+            self.gn_proj.build(out_shape)
+        self.conv1 = self._conv(self.filters, 1, 1, "conv1")
+        self.conv1.build(input_shape)
+        self.gn1 = self._norm("gn1")
+        self.gn1.build(inner_shape)
+        self.conv2 = self._conv(self.filters, 3, self.strides, "conv2")
+        self.conv2.build(inner_shape)
+        self.gn2 = self._norm("gn2")
+        self.gn2.build(out_shape[:3] + (self.filters,))
+        self.conv3 = self._conv(out_channels, 1, 1, "conv3")
+        self.conv3.build(out_shape[:3] + (self.filters,))
+        self.gn3 = self._norm("gn3", gamma_initializer="zeros")
+        self.gn3.build(out_shape)
+
+    def call(self, inputs):
+        shortcut = inputs
+        if self.needs_projection:
+            shortcut = self.gn_proj(self.conv_proj(inputs))
+        y = ops.relu(self.gn1(self.conv1(inputs)))
+        y = ops.relu(self.gn2(self.conv2(y)))
+        y = self.gn3(self.conv3(y))
+        return ops.relu(ops.cast(shortcut, y.dtype) + y)
+
+    def compute_output_shape(self, input_shape):
+        def down(size):
+            return None if size is None else -(-size // self.strides)
+
+        return (input_shape[0], down(input_shape[1]), down(input_shape[2]), self.filters * self.expansion)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "strides": self.strides,
+                "num_groups": self.num_groups,
+                "group_norm_epsilon": self.group_norm_epsilon,
+                "std_conv_epsilon": self.std_conv_epsilon,
+                "std_conv_epsilon_mode": self.std_conv_epsilon_mode,
+            }
+        )
+        return config

@@ -1,0 +1,100 @@
+"""The root of a BiT / ViT-hybrid ResNet: a 7x7 stride-2 weight-standardized convolution and a 3x3 max-pool."""
+
+import keras
+from keras import ops
+
+from keras_vit.layers import _checks
+from keras_vit.layers.group_norm import GroupNorm
+from keras_vit.layers.std_conv2d import EPSILON_MODES, StdConv2D
+from keras_vit.registry import register
+
+
+@register("layer", "resnet_root")
+class ResNetRoot(keras.layers.Layer):
+    """StdConv2D 7x7 stride 2 -> [GroupNorm -> ReLU] -> max-pool 3x3 stride 2 SAME: downsamples by 4.
+
+    Args:
+        filters: int, output channels (64 times the width factor).
+        use_norm: bool; True (post-activation ResNets, the ViT hybrids) normalizes and activates after the
+            convolution, False (pre-activation BiT) leaves that to the first unit.
+        num_groups: int, GroupNorm groups.
+        group_norm_epsilon: float.
+        std_conv_epsilon: float, see StdConv2D.
+        std_conv_epsilon_mode: "variance" or "std", see StdConv2D.
+
+    Call arguments:
+        inputs: images of shape (batch, height, width, channels).
+
+    Returns:
+        A tensor of shape (batch, ceil(height / 4), ceil(width / 4), filters).
+
+    Reference:
+        Kolesnikov et al., "Big Transfer (BiT)", 2020; Dosovitskiy et al., "An Image is Worth 16x16 Words", 2021
+        (the hybrid's root in google-research/vision_transformer).
+    """
+
+    def __init__(
+        self,
+        filters=64,
+        use_norm=True,
+        num_groups=32,
+        group_norm_epsilon=1e-6,
+        std_conv_epsilon=1e-5,
+        std_conv_epsilon_mode="std",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = _checks.positive_int("filters", filters)
+        self.use_norm = bool(use_norm)
+        self.num_groups = _checks.positive_int("num_groups", num_groups)
+        self.group_norm_epsilon = _checks.positive_float("group_norm_epsilon", group_norm_epsilon)
+        self.std_conv_epsilon = _checks.positive_float("std_conv_epsilon", std_conv_epsilon)
+        self.std_conv_epsilon_mode = _checks.one_of("std_conv_epsilon_mode", std_conv_epsilon_mode, EPSILON_MODES)
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        self.conv = StdConv2D(
+            self.filters,
+            7,
+            strides=2,
+            epsilon=self.std_conv_epsilon,
+            epsilon_mode=self.std_conv_epsilon_mode,
+            dtype=self.dtype_policy,
+            name="conv_root",
+        )
+        self.conv.build(input_shape)
+        conv_shape = self.conv.compute_output_shape(input_shape)
+        self.norm = None
+        if self.use_norm:
+            self.norm = GroupNorm(self.num_groups, self.group_norm_epsilon, dtype=self.dtype_policy, name="gn_root")
+            self.norm.build(conv_shape)
+        self.pool = keras.layers.MaxPooling2D(3, strides=2, padding="same", dtype=self.dtype_policy, name="pool")
+
+    def call(self, inputs):
+        x = self.conv(inputs)
+        if self.norm is not None:
+            x = ops.relu(self.norm(x))
+        return self.pool(x)
+
+    def compute_output_shape(self, input_shape):
+        def down(size):
+            if size is None:
+                return None
+            after_conv = (size + 1) // 2  # SAME stride 2 rounds up
+            return (after_conv + 1) // 2
+
+        return (input_shape[0], down(input_shape[1]), down(input_shape[2]), self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "use_norm": self.use_norm,
+                "num_groups": self.num_groups,
+                "group_norm_epsilon": self.group_norm_epsilon,
+                "std_conv_epsilon": self.std_conv_epsilon,
+                "std_conv_epsilon_mode": self.std_conv_epsilon_mode,
+            }
+        )
+        return config

@@ -1,0 +1,184 @@
+"""The ResNet stem of the ViT hybrids: a BiT-style ResNet (root and stages of bottleneck units) as a single layer."""
+
+import keras
+from keras import ops
+
+from keras_vit.layers import _checks
+from keras_vit.layers.group_norm import GroupNorm
+from keras_vit.layers.resnet_root import ResNetRoot
+from keras_vit.layers.std_conv2d import EPSILON_MODES
+from keras_vit.registry import register, registry
+
+ROOT_STRIDE = 4
+
+
+def stage_plan(stage_sizes, width_factor):
+    """[(unit name, bottleneck width, stride), ...] of a BiT ResNet: stage i has width 64 * width_factor * 2**i;
+    its first unit has stride 2 (1 in the first stage), so each stage after the first halves the resolution."""
+    width = 64 * width_factor
+    plan = []
+    for stage, size in enumerate(stage_sizes):
+        for unit in range(size):
+            stride = 2 if stage > 0 and unit == 0 else 1
+            plan.append((f"block{stage + 1}_unit{unit + 1}", width * 2**stage, stride))
+    return plan
+
+
+def resnet_macs(image_size, num_channels, stage_sizes, width_factor):
+    """Multiply-accumulates of the convolutions of a BiT ResNet root and stages for one image of
+    `image_size` = (height, width) (SAME padding, so sizes round up), and the (height, width, channels) it outputs.
+    Normalizations, activations and pooling are not counted (as in timm's and the papers' figures)."""
+
+    def down(size, stride):
+        return -(-size // stride)
+
+    height, width = down(image_size[0], 2), down(image_size[1], 2)
+    channels = 64 * width_factor
+    macs = height * width * 7 * 7 * num_channels * channels
+    height, width = down(height, 2), down(width, 2)
+    for _, filters, stride in stage_plan(stage_sizes, width_factor):
+        out_height, out_width, out_channels = down(height, stride), down(width, stride), filters * 4
+        if channels != out_channels or stride != 1:
+            macs += out_height * out_width * channels * out_channels
+        macs += height * width * channels * filters
+        macs += out_height * out_width * 9 * filters * filters
+        macs += out_height * out_width * filters * out_channels
+        height, width, channels = out_height, out_width, out_channels
+    return macs, (height, width, channels)
+
+
+def check_stage_sizes(name, stage_sizes):
+    if not isinstance(stage_sizes, (list, tuple)) or any(
+        isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in stage_sizes
+    ):
+        raise ValueError(f"`{name}` must be a list of positive unit counts per stage, e.g. [3, 4, 9]; received "
+                         f"{stage_sizes!r}.")
+    return tuple(stage_sizes)
+
+
+@register("stem", "bit_resnet_stem")
+class ResNetStem(keras.layers.Layer):
+    """A ResNet of BiT's design as the stem of a hybrid ViT: root (7x7/2 conv, 3x3/2 max-pool) and stages of
+    bottleneck units with GroupNorm and weight-standardized convolutions; the ViT then embeds its feature map.
+
+    The ViT release's hybrids use post-activation units ("bottleneck") with stages (3, 4, 9) for R50+ViT-B/16
+    (output stride 16), (3, 4, 6, 3) for R50+ViT-L/32 and (2, 2, 2, 2) for R26+ViT-S/32 (output stride 32), and no
+    stages at all (the root alone, output stride 4) for R+ViT-Ti/16 with 8x8 patches.
+
+    Args:
+        stage_sizes: list of unit counts per stage; [] keeps only the root.
+        width_factor: int, multiplies every width (root 64 * width_factor channels).
+        block: registered block name of the units, "bottleneck" (post-activation) or "preact_bottleneck" (then a
+            final GroupNorm + ReLU follows the last unit).
+        num_groups: int, GroupNorm groups.
+        group_norm_epsilon: float (1e-6 in the ViT release).
+        std_conv_epsilon: float (1e-5 in the ViT release).
+        std_conv_epsilon_mode: "std" (the ViT release) or "variance" (timm, BiT); see StdConv2D.
+
+    Call arguments:
+        inputs: images of shape (batch, height, width, channels).
+
+    Returns:
+        A feature map of shape (batch, ceil(height / s), ceil(width / s), channels) with s = output_stride_of(...)
+        and channels = 64 * width_factor * 2**(len(stage_sizes) + 1) (64 * width_factor without stages).
+
+    Reference:
+        Dosovitskiy et al., "An Image is Worth 16x16 Words", 2021, section 3.1 (hybrid architecture);
+        Kolesnikov et al., "Big Transfer (BiT)", 2020.
+    """
+
+    def __init__(
+        self,
+        stage_sizes=(3, 4, 9),
+        width_factor=1,
+        block="bottleneck",
+        num_groups=32,
+        group_norm_epsilon=1e-6,
+        std_conv_epsilon=1e-5,
+        std_conv_epsilon_mode="std",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.stage_sizes = check_stage_sizes("stage_sizes", stage_sizes)
+        self.width_factor = _checks.positive_int("width_factor", width_factor)
+        self.block = block
+        self.block_cls = registry("block").get(block)
+        self.num_groups = _checks.positive_int("num_groups", num_groups)
+        self.group_norm_epsilon = _checks.positive_float("group_norm_epsilon", group_norm_epsilon)
+        self.std_conv_epsilon = _checks.positive_float("std_conv_epsilon", std_conv_epsilon)
+        self.std_conv_epsilon_mode = _checks.one_of("std_conv_epsilon_mode", std_conv_epsilon_mode, EPSILON_MODES)
+
+    @classmethod
+    def output_stride_of(cls, kwargs):
+        """The downsampling factor of a stem with these constructor arguments (4 for the root, x2 per stage after
+        the first)."""
+        stage_sizes = check_stage_sizes("stem.stage_sizes", kwargs.get("stage_sizes", (3, 4, 9)))
+        return ROOT_STRIDE * 2 ** max(len(stage_sizes) - 1, 0)
+
+    @classmethod
+    def output_channels_of(cls, kwargs):
+        """The channels of the stem's feature map for these constructor arguments."""
+        stage_sizes = kwargs.get("stage_sizes", (3, 4, 9))
+        width = 64 * kwargs.get("width_factor", 1)
+        return width * 2 ** (len(stage_sizes) + 1) if stage_sizes else width
+
+    @classmethod
+    def macs_of(cls, kwargs, image_size, num_channels):
+        """(multiply-accumulates for one image, output (height, width, channels)) of a stem with these arguments."""
+        return resnet_macs(image_size, num_channels, kwargs.get("stage_sizes", (3, 4, 9)), kwargs.get("width_factor", 1))
+
+    def _norm_kwargs(self):
+        return {
+            "num_groups": self.num_groups,
+            "group_norm_epsilon": self.group_norm_epsilon,
+            "std_conv_epsilon": self.std_conv_epsilon,
+            "std_conv_epsilon_mode": self.std_conv_epsilon_mode,
+        }
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        preact = getattr(self.block_cls, "is_preactivation", False)
+        self.root = ResNetRoot(
+            64 * self.width_factor, use_norm=not preact, **self._norm_kwargs(), dtype=self.dtype_policy, name="root"
+        )
+        self.root.build(shape)
+        shape = self.root.compute_output_shape(shape)
+        self.units = []
+        for name, filters, strides in stage_plan(self.stage_sizes, self.width_factor):
+            unit = self.block_cls(filters, strides, **self._norm_kwargs(), dtype=self.dtype_policy, name=name)
+            unit.build(shape)
+            shape = unit.compute_output_shape(shape)
+            self.units.append(unit)
+        self.norm = None
+        if preact:
+            self.norm = GroupNorm(self.num_groups, self.group_norm_epsilon, dtype=self.dtype_policy, name="norm")
+            self.norm.build(shape)
+
+    def call(self, inputs):
+        x = self.root(inputs)
+        for unit in self.units:
+            x = unit(x)
+        if self.norm is not None:
+            x = ops.relu(self.norm(x))
+        return x
+
+    def compute_output_shape(self, input_shape):
+        stride = self.output_stride_of({"stage_sizes": self.stage_sizes})
+        channels = self.output_channels_of({"stage_sizes": self.stage_sizes, "width_factor": self.width_factor})
+
+        def down(size):
+            return None if size is None else -(-size // stride)
+
+        return (input_shape[0], down(input_shape[1]), down(input_shape[2]), channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "stage_sizes": list(self.stage_sizes),
+                "width_factor": self.width_factor,
+                "block": self.block,
+                **self._norm_kwargs(),
+            }
+        )
+        return config

@@ -1,0 +1,123 @@
+"""Weight-standardized 2-D convolution (the convolution of BiT and of the ViT hybrids' ResNet stems)."""
+
+import keras
+from keras import ops
+
+from keras_vit.layers import _checks
+from keras_vit.registry import register
+
+EPSILON_MODES = ("variance", "std")
+
+
+@register("layer", "std_conv2d")
+class StdConv2D(keras.layers.Layer):
+    """A 2-D convolution whose kernel is standardized (zero mean, unit variance over the receptive field and input
+    channels of each output channel) every time it is used.
+
+    Two forms of the standardization are in use: BiT and timm divide by sqrt(variance + epsilon) (epsilon_mode
+    "variance"; BiT uses 1e-10, timm 1e-8); the original ViT release's hybrid stems divide by
+    (standard deviation + epsilon) (epsilon_mode "std", epsilon 1e-5).
+
+    The kernel is standardized in float32 even under a mixed-precision policy (the layer does not autocast its
+    variables), then cast to the compute dtype.
+
+    Args:
+        filters: int, output channels.
+        kernel_size: int or (height, width).
+        strides: int or (height, width).
+        padding: "same" (TensorFlow/JAX SAME, asymmetric for even inputs and stride 2) or "valid".
+        use_bias: bool.
+        epsilon: float, added to the variance or to the standard deviation.
+        epsilon_mode: "variance" (w - mean) / sqrt(var + epsilon), or "std" (w - mean) / (std + epsilon).
+
+    Call arguments:
+        inputs: tensor of shape (batch, height, width, channels).
+
+    Returns:
+        A tensor of shape (batch, out_height, out_width, filters).
+
+    Reference:
+        Qiao et al., "Micro-Batch Training with Batch-Channel Normalization and Weight Standardization", 2019;
+        Kolesnikov et al., "Big Transfer (BiT): General Visual Representation Learning", 2020.
+    """
+
+    def __init__(
+        self,
+        filters=64,
+        kernel_size=3,
+        strides=1,
+        padding="same",
+        use_bias=False,
+        epsilon=1e-10,
+        epsilon_mode="variance",
+        **kwargs,
+    ):
+        # Standardization statistics need float32: the kernel is cast by hand after standardizing.
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        self.filters = _checks.positive_int("filters", filters)
+        self.kernel_size = _checks.pair("kernel_size", kernel_size)
+        self.strides = _checks.pair("strides", strides)
+        self.padding = _checks.one_of("padding", padding, ("same", "valid"))
+        self.use_bias = bool(use_bias)
+        self.epsilon = _checks.positive_float("epsilon", epsilon)
+        self.epsilon_mode = _checks.one_of("epsilon_mode", epsilon_mode, EPSILON_MODES)
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 4 or input_shape[-1] is None:
+            raise ValueError(
+                f"StdConv2D expects inputs of shape (batch, height, width, channels) with known channels; "
+                f"received {input_shape}."
+            )
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(*self.kernel_size, input_shape[-1], self.filters),
+            initializer=keras.initializers.HeNormal(),
+        )
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros") if self.use_bias else None
+
+    def standardized_kernel(self):
+        """The kernel after weight standardization, in float32, shape (kh, kw, in_channels, filters)."""
+        kernel = ops.cast(self.kernel, "float32")
+        mean = ops.mean(kernel, axis=(0, 1, 2), keepdims=True)
+        centered = kernel - mean
+        variance = ops.mean(ops.square(centered), axis=(0, 1, 2), keepdims=True)
+        if self.epsilon_mode == "variance":
+            return centered * ops.rsqrt(variance + self.epsilon)
+        return centered / (ops.sqrt(variance) + self.epsilon)
+
+    def call(self, inputs):
+        kernel = ops.cast(self.standardized_kernel(), self.compute_dtype)
+        inputs = ops.cast(inputs, self.compute_dtype)
+        outputs = ops.conv(inputs, kernel, strides=self.strides, padding=self.padding)
+        if self.bias is not None:
+            outputs = outputs + ops.cast(self.bias, self.compute_dtype)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        sizes = []
+        for axis in (1, 2):
+            size, kernel, stride = input_shape[axis], self.kernel_size[axis - 1], self.strides[axis - 1]
+            if size is None:
+                sizes.append(None)
+            elif self.padding == "same":
+                sizes.append(-(-size // stride))
+            else:
+                sizes.append((size - kernel) // stride + 1)
+        return (input_shape[0], sizes[0], sizes[1], self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "padding": self.padding,
+                "use_bias": self.use_bias,
+                "epsilon": self.epsilon,
+                "epsilon_mode": self.epsilon_mode,
+            }
+        )
+        return config

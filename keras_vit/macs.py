@@ -1,0 +1,106 @@
+"""Multiply-accumulate (MAC) counts of zoo models: analytic from the hyperparameters, or measured on the graph.
+
+Counted: convolutions, dense layers and the two attention matmuls (queries x keys, weights x values), one image per
+forward pass; normalizations, activations, softmax and pooling are not (the convention of timm's and the papers'
+GMAC figures). A family provides its count through a classmethod `macs_of(config) -> int`; families without one
+(a plugin's, say) are counted on the traced TensorFlow graph of the built model.
+
+    >>> from keras_vit.macs import count_macs
+    >>> count_macs("vit_b16") / 1e9   # about 17.56
+"""
+
+from __future__ import annotations
+
+import math
+
+from keras_vit.layers import _checks
+from keras_vit.registry import registry
+
+
+def vit_macs(config):
+    """MACs of a ViT (family "vit", with or without a registered stem) from its model section."""
+    from keras_vit.models.vit import ViT
+
+    config = {**ViT.config_defaults(), **config}
+    height, width = _checks.pair("image_size", config["image_size"])
+    patch = _checks.pair("patch_size", config["patch_size"])
+    channels = config["num_channels"]
+    macs = 0
+    stem = config["stem"]
+    if stem is not None:
+        stem_cls = registry("stem").get(stem["name"])
+        kwargs = {k: v for k, v in stem.items() if k != "name"}
+        if not hasattr(stem_cls, "macs_of"):
+            raise NotImplementedError(f"Stem {stem['name']!r} has no macs_of(kwargs, image_size, num_channels).")
+        stem_macs, (height, width, channels) = stem_cls.macs_of(kwargs, (height, width), channels)
+        macs += stem_macs
+    dim, mlp_dim, layers = config["hidden_dim"], config["intermediate_dim"], config["num_layers"]
+    num_patches = (height // patch[0]) * (width // patch[1])
+    macs += num_patches * patch[0] * patch[1] * channels * dim
+    tokens = num_patches + (1 if config["use_class_token"] else 0)
+    per_block = tokens * dim * 3 * dim + 2 * tokens * tokens * dim + tokens * dim * dim + 2 * tokens * dim * mlp_dim
+    if config["position_encoding"] == "relative":
+        per_block += tokens * tokens * dim  # query x relative-key logits
+    macs += layers * per_block
+    num_classes = config["num_classes"]
+    if num_classes:
+        representation = config["representation_dim"]
+        macs += dim * representation + representation * num_classes if representation else dim * num_classes
+    return macs
+
+
+# Built-in analytic counters for families whose classes do not define macs_of.
+ANALYTIC = {"vit": vit_macs}
+
+
+def graph_macs(model):
+    """MACs of one forward pass of a built Keras model on one image, read from its traced TensorFlow graph
+    (Conv2D, MatMul, BatchMatMul and Einsum ops with static shapes)."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((1, *model.inputs[0].shape[1:]), model.inputs[0].dtype)
+    graph = tf.function(lambda images: model(images, training=False)).get_concrete_function(spec).graph
+    total = 0
+    for op in graph.get_operations():
+        if op.type in ("Conv2D", "DepthwiseConv2dNative"):
+            kernel = op.inputs[1].shape
+            per_output = kernel[0] * kernel[1] * (kernel[2] if op.type == "Conv2D" else 1)
+            total += math.prod(op.outputs[0].shape) * per_output
+        elif op.type == "MatMul":
+            a = op.inputs[0].shape
+            inner = a[0] if op.get_attr("transpose_a") else a[1]
+            total += math.prod(op.outputs[0].shape) * inner
+        elif op.type in ("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"):
+            a = op.inputs[0].shape
+            inner = a[-2] if op.get_attr("adj_x") else a[-1]
+            total += math.prod(op.outputs[0].shape) * inner
+        elif op.type == "Einsum":
+            inputs, _ = op.get_attr("equation").decode().replace(" ", "").split("->")
+            sizes = {}
+            for labels, tensor in zip(inputs.split(","), op.inputs):
+                for label, size in zip(labels, tensor.shape):
+                    sizes[label] = size
+            total += math.prod(sizes.values())
+    return int(total)
+
+
+def count_macs(name_or_spec, **overrides):
+    """MACs of a zoo model for one image: analytic when its family provides a counter, else measured on the graph
+    of the built model.
+
+    Args:
+        name_or_spec: a zoo name, alias, YAML path or ModelSpec.
+        **overrides: model overrides (image_size=384, ...).
+    """
+    from keras_vit.spec import get_spec, thaw
+
+    spec = get_spec(name_or_spec, **overrides)
+    family_cls = registry("model").get(spec.family)
+    config = thaw(spec.model)
+    if hasattr(family_cls, "macs_of"):
+        return int(family_cls.macs_of(config))
+    if spec.family in ANALYTIC:
+        return int(ANALYTIC[spec.family](config))
+    from keras_vit.models.builder import build
+
+    return graph_macs(build(spec))

@@ -1,0 +1,131 @@
+"""The BiT ResNet family ("resnet_v2"): pre-activation ResNets with GroupNorm and weight standardization."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_vit.layers import _checks
+from keras_vit.layers.group_norm import GroupNorm
+from keras_vit.layers.resnet_root import ResNetRoot
+from keras_vit.layers.resnet_stem import check_stage_sizes, resnet_macs, stage_plan
+from keras_vit.layers.std_conv2d import EPSILON_MODES
+from keras_vit.models.zoo_model import ZooModel
+from keras_vit.registry import register, registry
+
+POOLINGS = ("gap", "none")
+
+
+@register("model", "resnet_v2")
+class ResNetV2(ZooModel):
+    """BiT ResNet: root, stages of bottleneck units, a final GroupNorm + ReLU (pre-activation units), global
+    average pooling and a dense classifier. ResNet-50 is stage_sizes [3, 4, 6, 3], ResNet-101 [3, 4, 23, 3],
+    ResNet-152 [3, 8, 36, 3]; BiT-R50x3 multiplies every width by 3.
+
+    Layer names: `root`, `block{s}_unit{u}` (1-based, as in the BiT release), `norm` (pre-activation only),
+    `pooling`, `head`.
+
+    Args:
+        image_size: int or (height, width) of the input images.
+        num_channels: int, image channels.
+        stage_sizes: list of unit counts per stage.
+        width_factor: int, multiplies every width (root 64 * width_factor channels, last stage
+            2048 * width_factor).
+        block: registered block name of the units, "preact_bottleneck" (BiT) or "bottleneck" (post-activation).
+        num_classes: int, classifier outputs; 0 returns the pooled features.
+        pooling: "gap" (global average pooling) or "none" (the final feature map; needs num_classes=0).
+        classifier_activation: None (logits) or an activation name such as "softmax".
+        num_groups: int, GroupNorm groups.
+        group_norm_epsilon: float.
+        std_conv_epsilon: float, see StdConv2D.
+        std_conv_epsilon_mode: "variance" or "std", see StdConv2D.
+
+    Call arguments:
+        images: float tensor of shape (batch, height, width, num_channels).
+
+    Returns:
+        (batch, num_classes) logits; (batch, 2048 * width_factor) features when num_classes=0; the feature map
+        (batch, height / 32, width / 32, 2048 * width_factor) with pooling="none" (for 4 stages).
+
+    Reference:
+        Kolesnikov et al., "Big Transfer (BiT): General Visual Representation Learning", 2020;
+        He et al., "Identity Mappings in Deep Residual Networks", 2016.
+    """
+
+    def __init__(
+        self,
+        image_size=224,
+        num_channels=3,
+        stage_sizes=(3, 4, 6, 3),
+        width_factor=1,
+        block="preact_bottleneck",
+        num_classes=1000,
+        pooling="gap",
+        classifier_activation=None,
+        num_groups=32,
+        group_norm_epsilon=1e-5,
+        std_conv_epsilon=1e-10,
+        std_conv_epsilon_mode="variance",
+        name="resnet_v2",
+        dtype=None,
+        **kwargs,
+    ):
+        image_size = _checks.pair("image_size", image_size)
+        self.check_hyperparameters(**{k: v for k, v in locals().items() if k in self.config_names()})
+        stage_sizes = list(stage_sizes)
+        block_cls = registry("block").get(block)
+        preact = getattr(block_cls, "is_preactivation", False)
+        norm_kwargs = {
+            "num_groups": num_groups,
+            "group_norm_epsilon": group_norm_epsilon,
+            "std_conv_epsilon": std_conv_epsilon,
+            "std_conv_epsilon_mode": std_conv_epsilon_mode,
+        }
+
+        images = keras.Input((image_size[0], image_size[1], num_channels), name="images", dtype="float32")
+        x = ResNetRoot(64 * width_factor, use_norm=not preact, **norm_kwargs, dtype=dtype, name="root")(images)
+        for unit_name, filters, strides in stage_plan(stage_sizes, width_factor):
+            x = block_cls(filters, strides, **norm_kwargs, dtype=dtype, name=unit_name)(x)
+        if preact:
+            x = GroupNorm(num_groups, group_norm_epsilon, dtype=dtype, name="norm")(x)
+            x = keras.layers.Activation("relu", dtype=dtype, name="norm_relu")(x)
+        if pooling == "gap":
+            x = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="pooling")(x)
+        if num_classes:
+            # BiT initializes the head to zeros. The outputs pass a float32 activation so that a mixed-precision
+            # model still returns float32 logits or probabilities.
+            x = keras.layers.Dense(num_classes, kernel_initializer="zeros", dtype=dtype, name="head")(x)
+            x = keras.layers.Activation(classifier_activation or "linear", dtype="float32", name="predictions")(x)
+        super().__init__(inputs=images, outputs=x, name=name, **kwargs)
+        self._store_config(locals())
+
+    @classmethod
+    def macs_of(cls, config):
+        """Multiply-accumulates of one forward pass on one image (convolutions and the classifier)."""
+        config = {**cls.config_defaults(), **config}
+        image_size = _checks.pair("image_size", config["image_size"])
+        macs, (_, _, channels) = resnet_macs(
+            image_size, config["num_channels"], config["stage_sizes"], config["width_factor"]
+        )
+        return macs + channels * config["num_classes"]
+
+    @staticmethod
+    def check_hyperparameters(**config):
+        _checks.pair("image_size", config["image_size"])
+        _checks.positive_int("num_channels", config["num_channels"])
+        stage_sizes = check_stage_sizes("stage_sizes", config["stage_sizes"])
+        if not stage_sizes:
+            raise ValueError("`stage_sizes` must list at least one stage, e.g. [3, 4, 6, 3]; received [].")
+        _checks.positive_int("width_factor", config["width_factor"])
+        registry("block").get(config["block"])
+        num_classes = config["num_classes"]
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f"`num_classes` must be a non-negative integer (0 for no head); received {num_classes!r}.")
+        pooling = _checks.one_of("pooling", config["pooling"], POOLINGS)
+        if pooling == "none" and num_classes:
+            raise ValueError("pooling='none' returns the feature map and cannot feed a classifier: set num_classes=0.")
+        _checks.positive_int("num_groups", config["num_groups"])
+        _checks.positive_float("group_norm_epsilon", config["group_norm_epsilon"])
+        _checks.positive_float("std_conv_epsilon", config["std_conv_epsilon"])
+        _checks.one_of("std_conv_epsilon_mode", config["std_conv_epsilon_mode"], EPSILON_MODES)
+
+

@@ -1,0 +1,190 @@
+"""BiT ResNet layers against a NumPy reference written from the equations, plus config round trips."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_vit.layers import Bottleneck, GroupNorm, PreActBottleneck, ResNetRoot, ResNetStem, StdConv2D
+from keras_vit.registry import registry
+
+RNG = np.random.default_rng(0)
+
+
+# ---- NumPy reference (from the equations; SAME padding as TensorFlow/JAX) ----
+def np_standardize(kernel, epsilon, mode):
+    mean = kernel.mean(axis=(0, 1, 2), keepdims=True)
+    centered = kernel - mean
+    variance = (centered**2).mean(axis=(0, 1, 2), keepdims=True)
+    if mode == "variance":
+        return centered / np.sqrt(variance + epsilon)
+    return centered / (np.sqrt(variance) + epsilon)
+
+
+def np_conv_same(x, kernel, stride):
+    batch, height, width, _ = x.shape
+    kh, kw, _, cout = kernel.shape
+    out_h, out_w = -(-height // stride), -(-width // stride)
+    pad_h = max((out_h - 1) * stride + kh - height, 0)
+    pad_w = max((out_w - 1) * stride + kw - width, 0)
+    x = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+    out = np.zeros((batch, out_h, out_w, cout))
+    for i in range(out_h):
+        for j in range(out_w):
+            patch = x[:, i * stride : i * stride + kh, j * stride : j * stride + kw, :]
+            out[:, i, j, :] = np.einsum("bhwc,hwco->bo", patch, kernel)
+    return out
+
+
+def np_group_norm(x, groups, epsilon, gamma, beta):
+    batch, height, width, channels = x.shape
+    grouped = x.reshape(batch, height, width, groups, channels // groups)
+    mean = grouped.mean(axis=(1, 2, 4), keepdims=True)
+    variance = grouped.var(axis=(1, 2, 4), keepdims=True)
+    normalized = ((grouped - mean) / np.sqrt(variance + epsilon)).reshape(x.shape)
+    return normalized * gamma + beta
+
+
+def relu(x):
+    return np.maximum(x, 0)
+
+
+def randomize(layer):
+    """Random values in every variable (GroupNorm scales away from 1, zero-initialized ones included)."""
+    for variable in layer.weights:
+        variable.assign(RNG.normal(size=variable.shape).astype("float32") * 0.5 + (1.0 if "gamma" in variable.path else 0.0))
+
+
+def conv_ref(layer, x):
+    return np_conv_same(x, np_standardize(np.asarray(layer.kernel), layer.epsilon, layer.epsilon_mode), layer.strides[0])
+
+
+def gn_ref(layer, x):
+    return np_group_norm(x, layer.groups, layer.epsilon, np.asarray(layer.gamma), np.asarray(layer.beta))
+
+
+@pytest.mark.parametrize("mode,epsilon", [("variance", 1e-10), ("std", 1e-5)])
+def test_std_conv_matches_numpy(mode, epsilon):
+    layer = StdConv2D(8, 3, strides=2, epsilon=epsilon, epsilon_mode=mode)
+    x = RNG.normal(size=(2, 7, 6, 4)).astype("float32")
+    y = np.asarray(layer(x))
+    kernel = np.asarray(layer.kernel)
+    standardized = np_standardize(kernel, epsilon, mode)
+    # The standardized kernel has zero mean and (nearly) unit variance per output channel.
+    np.testing.assert_allclose(standardized.mean(axis=(0, 1, 2)), 0, atol=1e-6)
+    np.testing.assert_allclose(y, np_conv_same(x, standardized, 2), atol=1e-5, rtol=1e-5)
+    assert y.shape == (2, 4, 3, 8) == layer.compute_output_shape((2, 7, 6, 4))
+
+
+def test_group_norm_matches_numpy():
+    layer = GroupNorm(groups=4, epsilon=1e-6)
+    x = RNG.normal(size=(2, 5, 5, 16)).astype("float32") * 3 + 1
+    layer.build(x.shape)
+    randomize(layer)
+    np.testing.assert_allclose(np.asarray(layer(x)), gn_ref(layer, x), atol=1e-5, rtol=1e-5)
+
+
+def test_group_norm_rejects_indivisible_channels():
+    with pytest.raises(ValueError, match="divisible by groups"):
+        GroupNorm(groups=32)(np.zeros((1, 2, 2, 48), "float32"))
+
+
+@pytest.mark.parametrize("strides,in_channels", [(2, 16), (1, 32)])
+def test_bottleneck_matches_numpy(strides, in_channels):
+    layer = Bottleneck(8, strides=strides, num_groups=4)
+    x = RNG.normal(size=(2, 6, 6, in_channels)).astype("float32")
+    layer.build(x.shape)
+    randomize(layer)
+    shortcut = x
+    if strides != 1 or in_channels != 32:
+        shortcut = gn_ref(layer.gn_proj, conv_ref(layer.conv_proj, x))
+    y = relu(gn_ref(layer.gn1, conv_ref(layer.conv1, x)))
+    y = relu(gn_ref(layer.gn2, conv_ref(layer.conv2, y)))
+    y = gn_ref(layer.gn3, conv_ref(layer.conv3, y))
+    expected = relu(shortcut + y)
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, atol=1e-5, rtol=1e-5)
+    assert hasattr(layer, "conv_proj") == (strides != 1 or in_channels != 32)
+
+
+def test_preact_bottleneck_matches_numpy():
+    layer = PreActBottleneck(8, strides=2, num_groups=4)
+    x = RNG.normal(size=(2, 6, 6, 16)).astype("float32")
+    layer.build(x.shape)
+    randomize(layer)
+    activated = relu(gn_ref(layer.gn1, x))
+    shortcut = conv_ref(layer.conv_proj, activated)
+    y = conv_ref(layer.conv1, activated)
+    y = conv_ref(layer.conv2, relu(gn_ref(layer.gn2, y)))
+    y = conv_ref(layer.conv3, relu(gn_ref(layer.gn3, y)))
+    np.testing.assert_allclose(np.asarray(layer(x)), shortcut + y, atol=1e-5, rtol=1e-5)
+
+
+def test_bottleneck_starts_as_identity_map_after_relu():
+    # The last GroupNorm's scale starts at zero (as in the ViT release): a unit without projection is relu(x).
+    x = RNG.normal(size=(1, 4, 4, 32)).astype("float32")
+    np.testing.assert_allclose(np.asarray(Bottleneck(8, num_groups=4)(x)), relu(x), atol=1e-6)
+
+
+def test_root_downsamples_by_four_with_same_pooling():
+    layer = ResNetRoot(32, use_norm=True, num_groups=8)
+    x = RNG.normal(size=(1, 18, 18, 3)).astype("float32")
+    layer.build(x.shape)
+    randomize(layer)
+    y = relu(gn_ref(layer.norm, conv_ref(layer.conv, x)))  # (1, 9, 9, 32)
+    # 3x3 stride-2 SAME max pool on 9x9: 5x5 outputs, padding (1, 1) with -inf.
+    padded = np.pad(y, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-np.inf)
+    pooled = np.stack(
+        [np.stack([padded[:, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3].max(axis=(1, 2)) for j in range(5)], 1) for i in range(5)], 1
+    )
+    np.testing.assert_allclose(np.asarray(layer(x)), pooled, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "stage_sizes,stride,channels", [((3, 4, 9), 16, 1024), ((3, 4, 6, 3), 32, 2048), ((2, 2, 2, 2), 32, 2048), ((), 4, 64)]
+)
+def test_stem_output_stride_and_shape(stage_sizes, stride, channels):
+    kwargs = {"stage_sizes": list(stage_sizes)}
+    assert ResNetStem.output_stride_of(kwargs) == stride
+    assert ResNetStem(**kwargs).compute_output_shape((None, 64, 64, 3)) == (None, 64 // stride, 64 // stride, channels)
+
+
+def test_stem_is_registered_and_rejects_unknown_block():
+    assert registry("stem").get("bit_resnet_stem") is ResNetStem
+    with pytest.raises(ValueError, match="Unknown block 'botleneck'.*bottleneck"):
+        ResNetStem(stage_sizes=[1], block="botleneck")
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        StdConv2D(4, 1, strides=2, use_bias=True, epsilon=1e-3, epsilon_mode="std"),
+        GroupNorm(groups=2, epsilon=1e-3, gamma_initializer="zeros"),
+        ResNetRoot(16, use_norm=False, num_groups=4, group_norm_epsilon=1e-3),
+        Bottleneck(4, strides=2, num_groups=2, std_conv_epsilon_mode="variance"),
+        PreActBottleneck(4, strides=1, num_groups=2, std_conv_epsilon=1e-8),
+        ResNetStem(stage_sizes=[1, 1], block="preact_bottleneck", num_groups=4),
+    ],
+    ids=lambda layer: type(layer).__name__,
+)
+def test_config_round_trip_and_serialization(layer):
+    x = RNG.normal(size=(2, 8, 8, 8)).astype("float32")
+    y = np.asarray(layer(x))
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    clone.build(x.shape)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(np.asarray(clone(x)), y, atol=1e-6)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is type(layer)
+
+
+def test_mixed_bfloat16_layers_return_bfloat16():
+    x = RNG.normal(size=(1, 8, 8, 16)).astype("float32")
+    layer = PreActBottleneck(4, strides=2, num_groups=4, dtype="mixed_bfloat16")
+    y = layer(x)
+    assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
+    assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in layer.weights)
+    reference = PreActBottleneck(4, strides=2, num_groups=4)
+    reference.build(x.shape)
+    reference.set_weights(layer.get_weights())
+    np.testing.assert_allclose(np.asarray(keras.ops.cast(y, "float32")), np.asarray(reference(x)), atol=0.1, rtol=0.05)
