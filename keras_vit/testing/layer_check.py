@@ -95,12 +95,15 @@ def _check_training_step(layer, x, trains):
     before = [np.array(w) for w in layer.trainable_weights]
     targets = [np.random.default_rng(1).normal(size=np.shape(out)).astype("float32") for out in _outputs(layer(x))]
     optimizer = keras.optimizers.SGD(0.1)
-    with tf.GradientTape() as tape:
-        outputs = _outputs(layer(x, training=True))
-        loss = sum(keras.ops.mean((out - target) ** 2) for out, target in zip(outputs, targets, strict=True))
-    if layer.trainable_weights:
-        grads = tape.gradient(loss, layer.trainable_weights)
-        optimizer.apply_gradients(zip(grads, layer.trainable_weights))
+    # Two steps: a zero-initialized scale (a residual branch's last norm) passes no gradient to the weights before
+    # it until the first step has moved it.
+    for _ in range(2):
+        with tf.GradientTape() as tape:
+            outputs = _outputs(layer(x, training=True))
+            loss = sum(keras.ops.mean((out - target) ** 2) for out, target in zip(outputs, targets, strict=True))
+        if layer.trainable_weights:
+            grads = tape.gradient(loss, layer.trainable_weights)
+            optimizer.apply_gradients(zip(grads, layer.trainable_weights))
     assert np.isfinite(float(loss)), f"{type(layer).__name__}: non-finite loss {float(loss)}"
     if trains:
         assert before, f"{type(layer).__name__} has no trainable weights"
