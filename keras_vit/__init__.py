@@ -7,6 +7,7 @@
 
 from keras_vit import data, layers, models  # noqa: F401  (importing registers the layers and families)
 from keras_vit.models import build, create, feature_extractor
+from keras_vit.preprocessing import ImagePreprocessing, preprocessing
 from keras_vit.registry import load_plugins, register, registry
 from keras_vit.spec import ModelSpec, SpecError, add_spec_dir, get_spec
 
@@ -25,6 +26,7 @@ def list_models(pattern="*", include_aliases=True):
 load_plugins()
 
 __all__ = [
+    "ImagePreprocessing",
     "ModelSpec",
     "SpecError",
     "add_spec_dir",
@@ -34,6 +36,7 @@ __all__ = [
     "get_spec",
     "list_models",
     "load_plugins",
+    "preprocessing",
     "register",
     "registry",
 ]

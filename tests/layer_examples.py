@@ -36,10 +36,11 @@ LAYER_EXAMPLES = {
     ),
     ("pooling", "map"): ((2, 5, 8), {"num_heads": 2, "intermediate_dim": 16}, {"num_heads": 4, "layer_norm_epsilon": 1e-5}, True),
     ("head", "classifier"): ((2, 8), {"num_classes": 3}, {"representation_dim": 6, "dropout_rate": 0.1, "activation": "softmax"}, True),
-    ("layer", "std_conv2d"): ((2, 8, 8, 3), {"filters": 4}, {"filters": 6, "kernel_size": 1, "strides": 2, "padding": "valid", "use_bias": True, "epsilon": 1e-5, "epsilon_mode": "std"}, True),
+    ("layer", "std_conv2d"): ((2, 8, 8, 3), {"filters": 4}, {"filters": 6, "kernel_size": (1, 1), "strides": (2, 2), "padding": "valid", "use_bias": True, "epsilon": 1e-5, "epsilon_mode": "std"}, True),
     ("layer", "group_norm"): ((2, 4, 4, 8), {"groups": 2}, {"groups": 4, "epsilon": 1e-6, "gamma_initializer": "zeros"}, True),
     ("layer", "resnet_root"): ((2, 16, 16, 3), {"filters": 8, "num_groups": 2}, {"use_norm": False, "group_norm_epsilon": 1e-5, "std_conv_epsilon": 1e-8, "std_conv_epsilon_mode": "variance"}, True),
     ("block", "bottleneck"): ((2, 8, 8, 8), {"filters": 4, "num_groups": 2}, {"strides": 2, "group_norm_epsilon": 1e-5, "std_conv_epsilon_mode": "variance"}, True),
     ("block", "preact_bottleneck"): ((2, 8, 8, 8), {"filters": 4, "num_groups": 2}, {"strides": 2, "group_norm_epsilon": 1e-6, "std_conv_epsilon_mode": "std"}, True),
+    ("layer", "image_preprocessing"): ((2, 10, 12, 3), {"image_size": 8}, {"image_size": (6, 4), "mean": (0.4, 0.45, 0.5), "std": (0.2, 0.3, 0.4), "interpolation": "bicubic"}, False),
     ("stem", "bit_resnet_stem"): ((2, 32, 32, 3), {"stage_sizes": (1, 1), "width_factor": 1, "num_groups": 8}, {"stage_sizes": (1,), "block": "preact_bottleneck"}, True),
 }
