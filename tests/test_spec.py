@@ -31,8 +31,10 @@ def test_aliases_resolve_to_the_same_spec():
 
 
 def test_list_models_wildcards_cover_names_and_aliases():
-    assert keras_vit.list_models("vit_b*") == ["vit_b16", "vit_b32", "vit_b8"]
-    assert keras_vit.list_models("*large*") == ["vit_l16", "vit_l32"]
+    # vit_r50_b16 matches vit_b* through its timm alias vit_base_r50_s16_224 (and vit_r50_l32 *large*).
+    assert keras_vit.list_models("vit_b*") == ["vit_b16", "vit_b32", "vit_b8", "vit_r50_b16"]
+    assert keras_vit.list_models("vit_b*", include_aliases=False) == ["vit_b16", "vit_b32", "vit_b8"]
+    assert keras_vit.list_models("*large*") == ["vit_l16", "vit_l32", "vit_r50_l32"]
     assert keras_vit.list_models("*large*", include_aliases=False) == []
     assert set(keras_vit.list_models("vit_*")) >= {
         "vit_ti16", "vit_s16", "vit_s32", "vit_b8", "vit_b16", "vit_b32", "vit_l16", "vit_l32", "vit_h14"
