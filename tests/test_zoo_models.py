@@ -48,6 +48,14 @@ def test_mixed_bfloat16_model_forward():
     assert keras.backend.standardize_dtype(model.get_layer("block_0").compute_dtype) == "bfloat16"
 
 
+@pytest.mark.parametrize("name", ["vit_ti16", "tnt_s16", "vit_r_ti16", "bit_r50x1"])
+def test_mixed_bfloat16_logits_are_float32(name):
+    # A softmax or cross-entropy over bfloat16 logits loses accuracy: every family hands back float32 logits.
+    model = keras_vit.build(keras_vit.get_spec(name).tiny_spec(), dtype="mixed_bfloat16")
+    assert keras.backend.standardize_dtype(model.outputs[0].dtype) == "float32"
+    assert keras.backend.standardize_dtype(model(tiny_inputs(model)).dtype) == "float32"
+
+
 @pytest.mark.parametrize(
     "shape,message",
     [((1, 64, 64, 3), r"\(batch, 32, 32, 3\).*\(1, 64, 64, 3\)"), ((1, 32, 32, 1), r"32x32 with 3 channels")],

@@ -21,8 +21,12 @@ class ClassifierHead(keras.layers.Layer):
         training: bool.
 
     Returns:
-        A tensor of shape (batch, num_classes).
+        A float32 tensor of shape (batch, num_classes), also under a mixed-precision policy: a softmax or a
+        cross-entropy over bfloat16 logits loses accuracy, so the head's outputs leave it in float32.
     """
+
+    # Read by keras_vit.testing.check_layer: this layer's outputs are float32 under a mixed policy.
+    output_dtype = "float32"
 
     def __init__(self, num_classes=1000, representation_dim=None, dropout_rate=0.0, activation=None, **kwargs):
         super().__init__(**kwargs)
@@ -53,13 +57,15 @@ class ClassifierHead(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         x = inputs if self.pre_logits is None else self.pre_logits(inputs)
-        logits = self.classifier(self.dropout(x, training=training))
-        if self.activation is None:
-            return logits
-        return self._activation(keras.ops.cast(logits, "float32"))
+        logits = keras.ops.cast(self.classifier(self.dropout(x, training=training)), "float32")
+        return logits if self.activation is None else self._activation(logits)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_classes)
+
+    def compute_output_spec(self, inputs, training=None):
+        # Keras would derive the symbolic dtype from the compute dtype (bfloat16 under a mixed policy).
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype="float32")
 
     def get_config(self):
         config = super().get_config()

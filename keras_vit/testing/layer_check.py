@@ -83,8 +83,11 @@ def check_layer(cls, input_shape, init_kwargs=None, non_default_kwargs=None, tra
     _check_training_step(layer, x, trains)
 
     mixed = cls(**init_kwargs, dtype="mixed_bfloat16")
+    assert mixed.compute_dtype == "bfloat16", f"{cls.__name__}: mixed_bfloat16 layer computes in {mixed.compute_dtype}"
+    # A layer may declare float32 outputs (a classifier head's logits); any other output stays in bfloat16.
+    expected_dtype = getattr(cls, "output_dtype", "bfloat16")
     for out in _outputs(mixed(x)):
-        assert keras.backend.standardize_dtype(out.dtype) == "bfloat16", f"{cls.__name__}: mixed_bfloat16 output has dtype {out.dtype}"
+        assert keras.backend.standardize_dtype(out.dtype) == expected_dtype, f"{cls.__name__}: mixed_bfloat16 output has dtype {out.dtype}"
         assert np.isfinite(np.asarray(keras.ops.cast(out, "float32"))).all(), f"{cls.__name__}: non-finite bf16 output"
 
 
