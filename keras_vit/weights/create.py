@@ -68,20 +68,23 @@ def create(name, *, weights=None, interpolation="bilinear", **kwargs):
             f"{checkpoint.path} is a {converter.description} checkpoint, for the {'/'.join(converter.families)} "
             f"family, but {name!r} is a {spec.family!r} model."
         )
+    from keras_vit.registry import registry
+
+    known = set(registry("model").get(spec.family).config_names())
     if checkpoint.format == "keras_vit_h5":
         stored = checkpoint.metadata["config"]
         for key in ("num_classes", "image_size", "representation_dim"):
-            if key in stored and key in spec.model:
+            if key in stored and key in known:
                 kwargs.setdefault(key, stored[key])
     else:
         classes = converter.num_classes(tensors)
         if kwargs.get("include_top", True) and classes:
             kwargs.setdefault("num_classes", classes)
         representation = converter.representation_dim(tensors)
-        if representation and "representation_dim" in spec.model and kwargs.get("num_classes") == classes:
+        if representation and "representation_dim" in known and kwargs.get("num_classes") == classes:
             kwargs.setdefault("representation_dim", representation)
         if "image_size" not in kwargs:
-            size = _inferred_image_size(get_spec(name, **{k: v for k, v in kwargs.items() if k in spec.model}),
+            size = _inferred_image_size(get_spec(name, **{k: v for k, v in kwargs.items() if k in known}),
                                         converter, tensors)
             if size:
                 kwargs["image_size"] = size

@@ -23,7 +23,9 @@ exception. npz key -> keras_vit path (E = Transformer/encoderblock_{i}; big_visi
     block{s}/unit{u}/gn{n}|gn_proj/scale, bias   stem/block{s}_unit{u}/gn{n}|gn_proj/gamma, beta
 
 big_vision files may prefix every key with `params/` and may stack the blocks of a scanned encoder
-(`Transformer/encoderblock/...` with a leading depth axis); both are undone before mapping.
+(`Transformer/encoderblock/...` with a leading depth axis); both are undone before mapping. big_vision adds its
+`pos_embedding` (1, N, D) to the patches before it prepends the class token, so a class-token model gets a zero row
+for the class token in front of it (the same function).
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ _NORM = {"gamma": "scale", "beta": "bias"}
 _ATTENTION = ("MultiHeadDotProductAttention_1", "MultiHeadDotProductAttention_0")
 _NORM2 = ("LayerNorm_2", "LayerNorm_1")
 _MLP = ("MlpBlock_3", "MlpBlock_0")
+
+
+def _square_part(rows):
+    """`rows` when it is a perfect square (a table without a class-token row), else -1."""
+    side = int(round(rows**0.5))
+    return rows if side * side == rows else -1
 
 
 def _either(keys_per_layout, transform, note="copied"):
@@ -62,6 +70,10 @@ class FlaxViT(Converter):
                     prepared[f"Transformer/encoderblock_{index}/{rest}"] = value[index]
             else:
                 prepared[key] = value
+        table = prepared.get("pos_embedding")
+        if table is not None and "cls" in prepared and table.shape[-2] == _square_part(table.shape[-2]):
+            # big_vision adds the table before prepending the class token: the class token's row is zero.
+            prepared["pos_embedding"] = np.concatenate([np.zeros_like(table[..., :1, :]), table], axis=-2)
         return prepared
 
     def rule(self, path, model):
