@@ -73,9 +73,10 @@ def create(name, *, weights=None, interpolation="bilinear", **kwargs):
     known = set(registry("model").get(spec.family).config_names())
     if checkpoint.format == "keras_vit_h5":
         stored = checkpoint.metadata["config"]
-        for key in ("num_classes", "image_size", "representation_dim"):
-            if key in stored and key in known:
-                kwargs.setdefault(key, stored[key])
+        # The file stores the whole model config: it is the default for every hyperparameter not given.
+        for key, value in stored.items():
+            if key in known and key not in ("name", "dtype") and not (key == "num_classes" and kwargs.get("include_top") is False):
+                kwargs.setdefault(key, value)
     else:
         classes = converter.num_classes(tensors)
         if kwargs.get("include_top", True) and classes:

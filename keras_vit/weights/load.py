@@ -126,7 +126,7 @@ def _resample(kind, layer, value, source_prefix, interpolation):
 
 
 def _fmt(shape):
-    return "(" + ", ".join(str(int(s)) for s in shape) + ")"
+    return str(tuple(int(s) for s in shape))
 
 
 def load(model, path, *, interpolation="bilinear", verbose=True):
@@ -210,17 +210,17 @@ def load(model, path, *, interpolation="bilinear", verbose=True):
         except ValueError as error:
             wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described} ({rule.note} failed: {error})")
             continue
-        if value.shape != shape and var_path in positions:
+        if value.shape != shape and var_path in positions and value.shape[-1:] == shape[-1:]:
             kind, layer = positions[var_path]
             source_prefix = next((source_prefixes[k] for k in sources if k in source_prefixes), None)
             try:
-                new_value = _resample(kind, layer, value, source_prefix, interpolation)
+                new_value = np.asarray(_resample(kind, layer, value, source_prefix, interpolation)).reshape(shape)
             except ValueError as error:
                 wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described}; cannot resample: {error}")
                 continue
             resampled.append(var_path)
             messages.append(f"Resampled {var_path} from {_fmt(value.shape)} to {_fmt(shape)} ({interpolation}).")
-            value = np.asarray(new_value).reshape(shape)
+            value = new_value
         if value.shape != shape:
             wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described} -> {_fmt(value.shape)} ({rule.note})")
             continue
