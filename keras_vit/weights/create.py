@@ -31,7 +31,7 @@ def _inferred_image_size(spec, converter, tensors):
     return None
 
 
-def create(name, *, weights=None, interpolation="bilinear", **kwargs):
+def create(name, *, weights=None, interpolation="bilinear", progress=None, **kwargs):
     """Creates a zoo model by name and, with `weights`, loads a checkpoint into it.
 
     Args:
@@ -41,6 +41,7 @@ def create(name, *, weights=None, interpolation="bilinear", **kwargs):
             (downloaded with its sha256 checked, where a network exists).
         interpolation: resampling of the position table when image_size differs from the checkpoint's grid,
             "bilinear" (default) or "bicubic".
+        progress: optional callable progress(done, total), called while the checkpoint is read.
         **kwargs: as `keras_vit.models.create` (num_classes, image_size, include_top, dtype, any hyperparameter).
             Unless given, num_classes and the pre-logits layer follow the checkpoint and so does image_size
             (from its position table); a different num_classes drops the checkpoint's head with a message.
@@ -57,7 +58,7 @@ def create(name, *, weights=None, interpolation="bilinear", **kwargs):
 
     if weights is None:
         return build_model(name, **kwargs)
-    checkpoint = read_checkpoint(resolve(weights))
+    checkpoint = read_checkpoint(resolve(weights), progress=progress)
     converter = choose_converter(checkpoint)
     tensors = prepared_tensors(checkpoint, converter)
     spec = get_spec(name)
@@ -90,5 +91,5 @@ def create(name, *, weights=None, interpolation="bilinear", **kwargs):
             if size:
                 kwargs["image_size"] = size
     model = build_model(name, **kwargs)
-    load(model, checkpoint, interpolation=interpolation)
+    model.weights_report = load(model, checkpoint, interpolation=interpolation)
     return model

@@ -34,11 +34,12 @@ _SAFETENSORS_DTYPES = {
 }
 
 
-def read_checkpoint(path):
+def read_checkpoint(path, progress=None):
     """Reads a checkpoint file into a `Checkpoint` (flat tensors and the format name).
 
     Args:
         path: a local file path (str or os.PathLike), or a dict {key: array} taken as is.
+        progress: optional callable progress(done, total) called as tensors are read (.npz, .safetensors).
 
     Returns:
         A `Checkpoint`.
@@ -58,9 +59,9 @@ def read_checkpoint(path):
     if head.startswith(HDF5_MAGIC):
         return _read_h5(path)
     if head.startswith(ZIP_MAGIC) or _zip_tail(path):
-        return _read_zip(path)
+        return _read_zip(path, progress)
     if _looks_like_safetensors(head, path):
-        return _read_safetensors(path)
+        return _read_safetensors(path, progress)
     if head[:1] == b"\x80":  # a pickle protocol marker: a legacy (non-zip) torch.save file
         return _read_torch(path)
     raise CheckpointError(
@@ -76,7 +77,7 @@ def _zip_tail(path):
         return False
 
 
-def _read_zip(path):
+def _read_zip(path, progress=None):
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
@@ -91,8 +92,10 @@ def _read_zip(path):
     tensors = {}
     try:
         with np.load(path, allow_pickle=False) as data:
-            for key in data.files:
+            for index, key in enumerate(data.files):
                 tensors[key] = np.asarray(data[key])
+                if progress:
+                    progress(index + 1, len(data.files))
     except Exception as error:  # zlib, CRC, truncated member, pickled object arrays
         raise CheckpointError(f"{path!r} could not be read as a .npz checkpoint: {error}. Download it again.") from None
     return Checkpoint(path, "npz", tensors)
@@ -103,7 +106,7 @@ def _looks_like_safetensors(head, path):
     return 2 <= length <= os.path.getsize(path) and head[8:9] == b"{"
 
 
-def _read_safetensors(path):
+def _read_safetensors(path, progress=None):
     size = os.path.getsize(path)
     with open(path, "rb") as handle:
         (length,) = struct.unpack("<Q", handle.read(8))
@@ -136,6 +139,8 @@ def _read_safetensors(path):
         if array.size != count:
             raise CheckpointError(f"{path!r}: tensor {key!r} holds {array.size} values but its shape is {shape}.")
         tensors[key] = array.reshape(shape).copy()
+        if progress:
+            progress(len(tensors), len(header))
     return Checkpoint(path, "safetensors", tensors, {"safetensors": metadata})
 
 
