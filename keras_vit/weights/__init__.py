@@ -7,7 +7,13 @@ loading by Keras variable path, position-table resampling and the manifest of pu
 
 from keras_vit.weights.create import create
 from keras_vit.weights.load import CONVERTERS, LoadReport, choose_converter, load
-from keras_vit.weights.manifest import WeightsEntry, get_weights_entry, list_weights, resolve
+from keras_vit.weights.manifest import (
+    WeightsEntry,
+    get_weights_entry,
+    list_weights,
+    preprocessing_for,
+    resolve,
+)
 from keras_vit.weights.protocol import Checkpoint, CheckpointError, Converter, Rule
 from keras_vit.weights.readers import read_checkpoint, write_weights_file
 from keras_vit.weights.resample import resample_grid, resample_position_table
@@ -25,6 +31,7 @@ __all__ = [
     "get_weights_entry",
     "list_weights",
     "load",
+    "preprocessing_for",
     "read_checkpoint",
     "resample_grid",
     "resample_position_table",

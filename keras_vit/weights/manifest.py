@@ -101,3 +101,15 @@ def resolve(weights, cache_dir=None):
             f"Could not download {entry.tag} from {entry.url}: {error}. Without a network, download the file "
             f"elsewhere and pass its path (weights='...')."
         ) from None
+
+
+def preprocessing_for(tag):
+    """The `ImagePreprocessing` layer a published checkpoint expects: its input size, mean/std and interpolation.
+
+    Example:
+        >>> prep = keras_vit.weights.preprocessing_for("vit_b16.orig_in21k_ft_in1k")   # 384x384, mean = std = 0.5
+    """
+    from keras_vit.preprocessing import ImagePreprocessing
+
+    entry = get_weights_entry(tag)
+    return ImagePreprocessing(entry.image_size, mean=entry.mean, std=entry.std, interpolation=entry.interpolation)
