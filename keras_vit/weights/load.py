@@ -129,17 +129,18 @@ def _fmt(shape):
     return str(tuple(int(s) for s in shape))
 
 
-def load(model, path, *, interpolation="bilinear", verbose=True):
+def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
     """Loads a checkpoint into a zoo model, strictly.
 
     Args:
         model: a model from `keras_vit.create` (ViT, hybrid, TNT or BiT ResNet).
         path: a checkpoint file (`.npz`, `.safetensors`, `.pth`/`.bin` with torch, or a `.weights.h5` from
             `keras-vit convert`), a `Checkpoint`, or a dict {key: array} in one of the known layouts.
+        progress: optional callable progress(done, total), called while the file is read.
         interpolation: how a position table of another grid is resampled, "bilinear" (default, as the original
             ViT release) or "bicubic".
-        verbose: log the report's messages (dropped head, resampled tables) at INFO level... and WARNING for a
-            dropped head.
+        verbose: log the report's messages to the "keras_vit.weights" logger: dropped tensors as warnings,
+            resampled tables as info.
 
     Returns:
         A `LoadReport`.
@@ -152,7 +153,7 @@ def load(model, path, *, interpolation="bilinear", verbose=True):
         >>> model = keras_vit.create("vit_b16", num_classes=10, image_size=384)
         >>> keras_vit.weights.load(model, "ViT-B_16.npz")     # head dropped, 14x14 -> 24x24 positions
     """
-    checkpoint = path if isinstance(path, Checkpoint) else read_checkpoint(path)
+    checkpoint = path if isinstance(path, Checkpoint) else read_checkpoint(path, progress=progress)
     converter = choose_converter(checkpoint, model)
     tensors = prepared_tensors(checkpoint, converter)
     variables = {v.path: v for v in model.weights}
