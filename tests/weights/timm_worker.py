@@ -20,6 +20,12 @@ def build(case):
         backbone = hybrid._resnetv2(layers=(1, 1))
         return VisionTransformer(img_size=224, patch_size=1, embed_dim=768, depth=2, num_heads=12, num_classes=10,
                                  embed_layer=partial(hybrid.HybridEmbed, backbone=backbone))
+    if case == "resnetv2_50x1_same":  # timm's ResNetV2 with TF "SAME" padding (as its hybrids' stems)
+        from timm.layers import StdConv2dSame
+        from timm.models.resnetv2 import ResNetV2
+
+        return ResNetV2(layers=[3, 4, 6, 3], num_classes=10, stem_type="same",
+                        conv_layer=partial(StdConv2dSame, eps=1e-8))
     return timm.create_model(case, pretrained=False, num_classes=10)
 
 
