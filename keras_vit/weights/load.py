@@ -15,6 +15,7 @@ import logging
 
 import numpy as np
 
+from keras_vit.weights.bit_npz import BiTNpz
 from keras_vit.weights.keras_file import KerasFile
 from keras_vit.weights.protocol import Checkpoint, CheckpointError
 from keras_vit.weights.readers import read_checkpoint
@@ -27,7 +28,7 @@ from keras_vit.weights.vit_npz import FlaxViT
 logger = logging.getLogger("keras_vit.weights")
 
 # Tried in order; the first whose `claims(keys)` is true reads the checkpoint.
-CONVERTERS = [TimmTNT(), TimmViT(), TimmResNetV2(), FlaxViT()]
+CONVERTERS = [TimmTNT(), TimmViT(), TimmResNetV2(), FlaxViT(), BiTNpz()]
 MAX_LINES = 25
 
 

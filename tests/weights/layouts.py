@@ -165,3 +165,20 @@ def timm_tnt(hidden, layers, inner, mlp, inner_mlp, patch_grid, word_grid, class
     _timm_norm(keys, "norm", hidden)
     _timm_linear(keys, "head", classes, hidden)
     return keys
+
+
+def bit_npz(stage_sizes, classes):
+    """Keys of the BiT release's .npz (big_transfer): resnet/root_block, resnet/block{s}/unit{uu:02d}/{a,b,c}."""
+    keys = {"resnet/root_block/standardized_conv2d/kernel": (7, 7, 3, 64)}
+    for stage, unit, cin, mid, cout in bit_stages(stage_sizes):
+        u = f"resnet/block{stage}/unit{unit:02d}/"
+        for group, norm_width, kernel in (("a", cin, (1, 1, cin, mid)), ("b", mid, (3, 3, mid, mid)),
+                                          ("c", mid, (1, 1, mid, cout))):
+            keys[u + group + "/group_norm/gamma"] = keys[u + group + "/group_norm/beta"] = (norm_width,)
+            keys[u + group + "/standardized_conv2d/kernel"] = kernel
+        if unit == 1:
+            keys[u + "a/proj/standardized_conv2d/kernel"] = (1, 1, cin, cout)
+    width = 4 * 64 * 2 ** (len(stage_sizes) - 1)
+    keys["resnet/group_norm/gamma"] = keys["resnet/group_norm/beta"] = (width,)
+    keys["resnet/head/conv2d/kernel"], keys["resnet/head/conv2d/bias"] = (1, 1, width, classes), (classes,)
+    return keys

@@ -261,3 +261,21 @@ def test_torch_files_need_torch(tmp_path):
     path.write_bytes(b"\x80\x02" + b"\x00" * 32)  # a pickle protocol marker: a legacy torch.save file
     with pytest.raises(CheckpointError, match="needs torch"):
         keras_vit.weights.read_checkpoint(path)
+
+
+def test_bit_release_npz(tmp_path):
+    t = layouts.fill(layouts.bit_npz([2, 1], classes=10), seed=6)
+    path = write_npz(tmp_path / "BiT-M-R50x1.npz", t)
+    model = keras_vit.create("bit_r50x1", weights=path, image_size=32, stage_sizes=[2, 1], num_groups=8)
+    e = {"root/conv_root/kernel": t["resnet/root_block/standardized_conv2d/kernel"],
+         "norm/gamma": t["resnet/group_norm/gamma"], "norm/beta": t["resnet/group_norm/beta"],
+         "head/kernel": t["resnet/head/conv2d/kernel"][0, 0], "head/bias": t["resnet/head/conv2d/bias"]}
+    for stage, unit, *_ in layouts.bit_stages([2, 1]):
+        src, dst = f"resnet/block{stage}/unit{unit:02d}/", f"block{stage}_unit{unit}/"
+        for n, group in ((1, "a"), (2, "b"), (3, "c")):
+            e[dst + f"conv{n}/kernel"] = t[src + group + "/standardized_conv2d/kernel"]
+            e[dst + f"gn{n}/gamma"] = t[src + group + "/group_norm/gamma"]
+            e[dst + f"gn{n}/beta"] = t[src + group + "/group_norm/beta"]
+        if unit == 1:
+            e[dst + "conv_proj/kernel"] = t[src + "a/proj/standardized_conv2d/kernel"]
+    assert_variables(model, e)

@@ -21,7 +21,7 @@ def test_manifest_files_are_well_formed(file):
     spec = keras_vit.get_spec(data["model"])
     for tag, entry in data["weights"].items():
         assert FIELDS <= set(entry) <= FIELDS | OPTIONAL, (tag, set(entry) ^ FIELDS)
-        assert entry["url"].startswith("https://") and entry["format"] in ("vit_npz", "safetensors", "torch")
+        assert entry["url"].startswith("https://") and entry["format"] in ("vit_npz", "bit_npz", "safetensors", "torch")
         assert entry["sha256"] is None or len(entry["sha256"]) == 64
         assert len(entry["mean"]) == len(entry["std"]) == spec.model.get("num_channels", 3)
         patch = spec.model.get("patch_size", 16)
