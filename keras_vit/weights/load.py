@@ -93,7 +93,6 @@ def _position_layers(model):
     """{variable path: (kind, layer)} of the model's resamplable position tables."""
     from keras_vit.layers.learned_position_1d import LearnedPosition1D
     from keras_vit.layers.learned_position_2d import LearnedPosition2D
-    from keras_vit.layers.pixel_position import PixelPosition
 
     tables = {}
     for layer in model.layers:
@@ -102,8 +101,6 @@ def _position_layers(model):
         elif isinstance(layer, LearnedPosition2D):
             tables[layer.row_embeddings.path] = ("rows", layer)
             tables[layer.column_embeddings.path] = ("columns", layer)
-        elif isinstance(layer, PixelPosition):
-            tables[layer.embeddings.path] = ("pixel", layer)
     return tables
 
 
@@ -119,9 +116,6 @@ def _resample(kind, layer, value, source_prefix, interpolation):
             raise ValueError(f"the checkpoint's table has {source_prefix} prefix rows, the model needs {prefix}")
         old_grid = square_grid(rows.shape[0] - prefix)
         return resample_position_table(rows[None], layer.grid_size, prefix, old_grid, interpolation)
-    if kind == "pixel":
-        old_grid = square_grid(np.shape(value)[0], "pixel position table")
-        return resample_position_table(value, layer.grid_size, 0, old_grid, interpolation)
     length = layer.grid_size[0] if kind == "rows" else layer.grid_size[1]
     return resample_axis_table(value, length, interpolation)
 
