@@ -2,14 +2,16 @@
 
     >>> import keras_vit
     >>> model = keras_vit.create("vit_b16", num_classes=10, image_size=384)
+    >>> tuned = keras_vit.create("vit_b16", weights="ViT-B_16.npz", num_classes=10, image_size=384)
     >>> keras_vit.list_models("vit_*")
 """
 
-from keras_vit import data, layers, models  # noqa: F401  (importing registers the layers and families)
-from keras_vit.models import build, create, feature_extractor
+from keras_vit import data, layers, models, weights  # noqa: F401  (importing registers the layers and families)
+from keras_vit.models import build, feature_extractor
 from keras_vit.preprocessing import ImagePreprocessing, preprocessing
 from keras_vit.registry import load_plugins, register, registry
 from keras_vit.spec import ModelSpec, SpecError, add_spec_dir, get_spec
+from keras_vit.weights import create
 
 __version__ = "0.1.0"
 
@@ -39,4 +41,5 @@ __all__ = [
     "preprocessing",
     "register",
     "registry",
+    "weights",
 ]

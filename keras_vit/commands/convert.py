@@ -1,0 +1,81 @@
+"""`keras-vit convert SRC OUT.weights.h5 --model NAME`: convert a published checkpoint (.npz, .safetensors,
+.pth/.bin) into a Keras weights file, checked strictly on the way (see keras_vit.weights).
+
+The output is an ordinary Keras `.weights.h5` (`model.load_weights` reads it into the same model) that also carries
+the model's config, so `keras_vit.create(NAME, weights=OUT)` rebuilds it, or builds it at another image size or
+number of classes (position table resampled, head dropped).
+"""
+
+import hashlib
+import os
+
+import yaml
+from absl import flags
+
+flags.DEFINE_string("model", None, "Zoo model name (keras-vit list), alias or YAML spec the checkpoint is for.")
+flags.DEFINE_multi_string("override", [], "A model hyperparameter, key=value (e.g. image_size=384, num_classes=10).")
+flags.DEFINE_enum("interpolation", "bilinear", ["bilinear", "bicubic"], "Position-table resampling.")
+flags.DEFINE_boolean("overwrite", False, "Replace OUT if it exists.")
+FLAGS = flags.FLAGS
+
+USAGE = "usage: keras-vit convert SRC OUT.weights.h5 --model NAME [--override key=value ...]"
+
+
+class _Progress:
+    """A Keras progress bar over the tensors read, started on the first call."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, done, total):
+        import keras
+
+        if self.bar is None:
+            self.bar = keras.utils.Progbar(total, unit_name="tensor")
+        self.bar.update(done)
+
+
+def parse_overrides(items):
+    """["image_size=384"] -> {"image_size": 384} (values parsed as YAML)."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--override takes key=value (for example image_size=384); received {item!r}.")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def main(argv):
+    if len(argv) != 3 or not FLAGS.model:
+        raise SystemExit(USAGE)
+    source, out = argv[1], argv[2]
+    if not out.endswith(".weights.h5"):
+        raise SystemExit(f"keras-vit convert: OUT must end in .weights.h5 (a Keras weights file); received {out!r}.")
+    if os.path.abspath(source) == os.path.abspath(out):
+        raise SystemExit("keras-vit convert: OUT must differ from SRC (the source file is never modified).")
+    if os.path.exists(out) and not FLAGS.overwrite:
+        raise SystemExit(f"keras-vit convert: {out} exists; pass --overwrite to replace it.")
+
+    import keras_vit
+
+    try:
+        overrides = parse_overrides(FLAGS.override)
+        model = keras_vit.create(
+            FLAGS.model, weights=source, interpolation=FLAGS.interpolation, progress=_Progress(), **overrides
+        )
+    except (keras_vit.weights.CheckpointError, keras_vit.SpecError, ValueError, KeyError) as error:
+        raise SystemExit(f"keras-vit convert: {error}") from None
+    report = model.weights_report
+    keras_vit.weights.write_weights_file(model, out)
+    print(report)
+    print(f"model: {FLAGS.model} ({model.count_params():,} parameters, input {model.input_shape[1:]})")
+    print(f"wrote {out} (sha256 {sha256(out)})")

@@ -1,0 +1,40 @@
+"""Pretrained weights: readers for the published checkpoint formats, one converter per source layout, strict
+loading by Keras variable path, position-table resampling and the manifest of published checkpoints.
+
+    >>> model = keras_vit.create("vit_b16", weights="ViT-B_16.npz", num_classes=10, image_size=384)
+    >>> report = keras_vit.weights.load(model, "vit_base_patch16_224.safetensors")
+"""
+
+from keras_vit.weights.create import create
+from keras_vit.weights.load import CONVERTERS, LoadReport, choose_converter, load
+from keras_vit.weights.manifest import (
+    WeightsEntry,
+    get_weights_entry,
+    list_weights,
+    preprocessing_for,
+    resolve,
+)
+from keras_vit.weights.protocol import Checkpoint, CheckpointError, Converter, Rule
+from keras_vit.weights.readers import read_checkpoint, write_weights_file
+from keras_vit.weights.resample import resample_grid, resample_position_table
+
+__all__ = [
+    "CONVERTERS",
+    "Checkpoint",
+    "CheckpointError",
+    "Converter",
+    "LoadReport",
+    "Rule",
+    "WeightsEntry",
+    "choose_converter",
+    "create",
+    "get_weights_entry",
+    "list_weights",
+    "load",
+    "preprocessing_for",
+    "read_checkpoint",
+    "resample_grid",
+    "resample_position_table",
+    "resolve",
+    "write_weights_file",
+]

@@ -1,0 +1,61 @@
+"""The BiT release's `.npz` checkpoints (google-research/big_transfer: BiT-S/M-R50x1 ... R152x4) into the
+`resnet_v2` family. Kernels are already (kh, kw, in, out); units are numbered with two digits.
+
+    resnet/root_block/standardized_conv2d/kernel                   root/conv_root/kernel
+    resnet/block{s}/unit{uu}/a/group_norm/gamma, beta              block{s}_unit{u}/gn1/gamma, beta
+    resnet/block{s}/unit{uu}/a/standardized_conv2d/kernel          block{s}_unit{u}/conv1/kernel
+    resnet/block{s}/unit{uu}/b/..., c/...                          gn2, conv2 / gn3, conv3
+    resnet/block{s}/unit{uu}/a/proj/standardized_conv2d/kernel     block{s}_unit{u}/conv_proj/kernel
+    resnet/group_norm/gamma, beta                                  norm/gamma, beta
+    resnet/head/conv2d/kernel (1, 1, C, classes), bias             head/kernel (C, classes), head/bias
+
+The BiT release pads its root convolution and max-pool symmetrically, while keras_vit's BiT root uses TF "SAME"
+padding: the weights load exactly, but outputs differ slightly from the release's (see docs/weights.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from keras_vit.weights.protocol import Converter, Rule, copy, match
+
+_GROUP = {"1": "a", "2": "b", "3": "c"}
+
+
+def _squeeze_1x1(array, shape):
+    """A (1, 1, C, classes) convolution kernel -> (C, classes)."""
+    return np.reshape(array, shape)
+
+
+class BiTNpz(Converter):
+    format = "bit_npz"
+    families = ("resnet_v2",)
+    description = "BiT release .npz (resnet/root_block/standardized_conv2d, resnet/block1/unit01/a)"
+
+    def claims(self, keys):
+        return "resnet/root_block/standardized_conv2d/kernel" in keys
+
+    def rule(self, path, model):
+        if path == "root/conv_root/kernel":
+            return Rule(("resnet/root_block/standardized_conv2d/kernel",), copy)
+        if m := match(r"block(\d+)_unit(\d+)/(conv|gn)(\d|_proj)/(kernel|gamma|beta)", path):
+            unit = f"resnet/block{m[1]}/unit{int(m[2]):02d}/"
+            if m[4] == "_proj":
+                return Rule((unit + "a/proj/standardized_conv2d/kernel",), copy) if m[3] == "conv" else None
+            group = unit + _GROUP[m[4]] + "/"
+            if m[3] == "conv":
+                return Rule((group + "standardized_conv2d/kernel",), copy)
+            return Rule((group + "group_norm/" + m[5],), copy)
+        if m := match(r"norm/(gamma|beta)", path):
+            return Rule((f"resnet/group_norm/{m[1]}",), copy)
+        if path == "head/kernel":
+            return Rule(("resnet/head/conv2d/kernel",), _squeeze_1x1, "(1, 1, C, classes) -> (C, classes)")
+        if path == "head/bias":
+            return Rule(("resnet/head/conv2d/bias",), copy)
+        return None
+
+    def head_keys(self, tensors):
+        return ("resnet/head/conv2d/kernel", "resnet/head/conv2d/bias") if "resnet/head/conv2d/kernel" in tensors else None
+
+    def classifier_width(self, kernel):
+        return kernel.shape[-1]

@@ -1,0 +1,245 @@
+"""Strict loading of a checkpoint into a zoo model: read, pick the converter, plan every variable, check, assign.
+
+Every model variable gets exactly one value; source tensors that nothing reads, variables without a source and
+shapes that differ are all reported together, by name and with both shapes, before any variable changes. Two
+differences are resolved instead of reported: a position table of another grid is resampled (the class token's row
+kept), and a classifier for another number of classes is dropped (the model keeps its own, zero-initialized, head)
+with a message; a checkpoint's pre-logits layer is dropped when the model has none (as the original release does
+when fine-tuning), and loaded when it has one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+
+from keras_vit.weights.bit_npz import BiTNpz
+from keras_vit.weights.keras_file import KerasFile
+from keras_vit.weights.protocol import Checkpoint, CheckpointError
+from keras_vit.weights.readers import read_checkpoint
+from keras_vit.weights.resample import resample_axis_table, resample_position_table, square_grid
+from keras_vit.weights.timm_resnet_v2 import TimmResNetV2
+from keras_vit.weights.timm_tnt import TimmTNT
+from keras_vit.weights.timm_vit import TimmViT
+from keras_vit.weights.vit_npz import FlaxViT
+
+logger = logging.getLogger("keras_vit.weights")
+
+# Tried in order; the first whose `claims(keys)` is true reads the checkpoint.
+CONVERTERS = [TimmTNT(), TimmViT(), TimmResNetV2(), FlaxViT(), BiTNpz()]
+MAX_LINES = 25
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What `load` did: the file and layout, how many variables it assigned, and what it changed on the way."""
+
+    path: str
+    format: str
+    layout: str
+    num_assigned: int
+    resampled: list
+    dropped: list
+    messages: list
+
+    def __str__(self):
+        lines = [f"Loaded {self.num_assigned} variables from {self.path} ({self.layout}, {self.format})."]
+        return "\n".join(lines + self.messages)
+
+
+def family_of(model):
+    return getattr(type(model), "registered_name", type(model).__name__)
+
+
+def choose_converter(checkpoint, model=None):
+    """The converter for a checkpoint's layout; CheckpointError when no layout fits or the model family differs."""
+    if checkpoint.format == "keras_vit_h5":
+        converter = KerasFile(checkpoint.metadata.get("family"))
+    else:
+        keys = set(checkpoint.tensors)
+        converter = next((c for c in CONVERTERS if c.claims(keys)), None)
+        if converter is None:
+            sample = ", ".join(sorted(keys)[:6]) or "no tensors at all"
+            known = "; ".join(c.description for c in CONVERTERS)
+            raise CheckpointError(
+                f"{checkpoint.path}: not a checkpoint of a layout keras_vit knows (its keys begin {sample}). "
+                f"Known layouts: {known}."
+            )
+    if model is not None and family_of(model) not in converter.families:
+        raise CheckpointError(
+            f"{checkpoint.path} is a {converter.description} checkpoint, for the {'/'.join(converter.families)} "
+            f"family, but model {model.name!r} is of family {family_of(model)!r}: create the model the checkpoint "
+            f"was trained as (see keras_vit.list_models())."
+        )
+    return converter
+
+
+def prepared_tensors(checkpoint, converter):
+    prepare = getattr(converter, "prepare", None)
+    return prepare(checkpoint.tensors) if prepare else dict(checkpoint.tensors)
+
+
+def _head_variables(model):
+    """{path: variable} of the model's classifier (not its pre-logits) and its number of classes."""
+    head = {v.path: v for v in model.weights if v.path in ("head/classifier/kernel", "head/classifier/bias",
+                                                           "head/kernel", "head/bias")}
+    kernel = next((v for p, v in head.items() if p.endswith("kernel")), None)
+    return head, (0 if kernel is None else int(kernel.shape[-1]))
+
+
+def _position_layers(model):
+    """{variable path: (kind, layer)} of the model's resamplable position tables."""
+    from keras_vit.layers.learned_position_1d import LearnedPosition1D
+    from keras_vit.layers.learned_position_2d import LearnedPosition2D
+
+    tables = {}
+    for layer in model.layers:
+        if isinstance(layer, LearnedPosition1D):
+            tables[layer.embeddings.path] = ("1d", layer)
+        elif isinstance(layer, LearnedPosition2D):
+            tables[layer.row_embeddings.path] = ("rows", layer)
+            tables[layer.column_embeddings.path] = ("columns", layer)
+    return tables
+
+
+def _resample(kind, layer, value, source_prefix, interpolation):
+    if kind == "1d":
+        prefix = layer.num_prefix_tokens
+        value = np.asarray(value)
+        rows = value[0] if value.ndim == 3 else value
+        source_prefix = prefix if source_prefix is None else source_prefix
+        if source_prefix > prefix:  # e.g. a class-token checkpoint into a model without one: drop its row
+            rows = rows[source_prefix - prefix :]
+        elif source_prefix < prefix:
+            raise ValueError(f"the checkpoint's table has {source_prefix} prefix rows, the model needs {prefix}")
+        old_grid = square_grid(rows.shape[0] - prefix)
+        return resample_position_table(rows[None], layer.grid_size, prefix, old_grid, interpolation)
+    length = layer.grid_size[0] if kind == "rows" else layer.grid_size[1]
+    return resample_axis_table(value, length, interpolation)
+
+
+def _fmt(shape):
+    return str(tuple(int(s) for s in shape))
+
+
+def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
+    """Loads a checkpoint into a zoo model, strictly.
+
+    Args:
+        model: a model from `keras_vit.create` (ViT, hybrid, TNT or BiT ResNet).
+        path: a checkpoint file (`.npz`, `.safetensors`, `.pth`/`.bin` with torch, or a `.weights.h5` from
+            `keras-vit convert`), a `Checkpoint`, or a dict {key: array} in one of the known layouts.
+        progress: optional callable progress(done, total), called while the file is read.
+        interpolation: how a position table of another grid is resampled, "bilinear" (default, as the original
+            ViT release) or "bicubic".
+        verbose: log the report's messages to the "keras_vit.weights" logger: dropped tensors as warnings,
+            resampled tables as info.
+
+    Returns:
+        A `LoadReport`.
+
+    Raises:
+        CheckpointError: the file cannot be read, is of another model family, or does not fit the model; the
+            message lists every missing, unexpected and wrong-shaped tensor. The model is unchanged then.
+
+    Example:
+        >>> model = keras_vit.create("vit_b16", num_classes=10, image_size=384)
+        >>> keras_vit.weights.load(model, "ViT-B_16.npz")     # head dropped, 14x14 -> 24x24 positions
+    """
+    checkpoint = path if isinstance(path, Checkpoint) else read_checkpoint(path, progress=progress)
+    converter = choose_converter(checkpoint, model)
+    tensors = prepared_tensors(checkpoint, converter)
+    variables = {v.path: v for v in model.weights}
+    if len(variables) != len(model.weights):
+        raise CheckpointError(f"Model {model.name!r} has several variables with the same path; cannot load by path.")
+
+    messages, dropped, resampled = [], [], []
+    skipped = set()
+    used = set()
+    head_vars, model_classes = _head_variables(model)
+    head_keys = converter.head_keys(tensors)
+    checkpoint_classes = converter.num_classes(tensors)
+    if head_keys and checkpoint_classes != model_classes:
+        drop = [k for k in head_keys if k in tensors]
+        used.update(drop)
+        dropped.extend(drop)
+        skipped.update(head_vars)
+        if model_classes:
+            messages.append(
+                f"The checkpoint's classifier ({checkpoint_classes} classes) was dropped: the model has "
+                f"{model_classes} classes and keeps its own zero-initialized head (train it)."
+            )
+        else:
+            messages.append(f"The checkpoint's classifier ({checkpoint_classes} classes) was dropped: the model has none.")
+    pre_logits = converter.pre_logits_keys(tensors)
+    if pre_logits and not any(p.startswith("head/pre_logits/") for p in variables):
+        used.update(pre_logits)
+        dropped.extend(pre_logits)
+        messages.append(
+            "The checkpoint's pre-logits layer was dropped: the model has no representation layer "
+            "(create it with representation_dim=... to keep it)."
+        )
+
+    positions = _position_layers(model)
+    source_prefixes = converter.position_keys(tensors)
+    plan, missing, wrong = {}, [], []
+    for var_path, variable in variables.items():
+        if var_path in skipped:
+            continue
+        shape = tuple(variable.shape)
+        rule = converter.rule(var_path, model)
+        if rule is None:
+            missing.append(f"{var_path} {_fmt(shape)}: the {converter.format} layout has no such weight")
+            continue
+        sources = next((c for c in rule.candidates() if all(k in tensors for k in c)), None)
+        if sources is None:
+            absent = [k for k in rule.sources if k not in tensors]
+            missing.append(f"{var_path} {_fmt(shape)} <- {', '.join(absent)} (not in the checkpoint)")
+            continue
+        used.update(sources)
+        arrays = [tensors[k] for k in sources]
+        described = ", ".join(f"{k} {_fmt(np.shape(a))}" for k, a in zip(sources, arrays))
+        try:
+            value = np.asarray(rule.transform(*arrays, shape))
+        except ValueError as error:
+            wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described} ({rule.note} failed: {error})")
+            continue
+        if value.shape != shape and var_path in positions and value.shape[-1:] == shape[-1:]:
+            kind, layer = positions[var_path]
+            source_prefix = next((source_prefixes[k] for k in sources if k in source_prefixes), None)
+            try:
+                new_value = np.asarray(_resample(kind, layer, value, source_prefix, interpolation)).reshape(shape)
+            except ValueError as error:
+                wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described}; cannot resample: {error}")
+                continue
+            resampled.append(var_path)
+            messages.append(f"Resampled {var_path} from {_fmt(value.shape)} to {_fmt(shape)} ({interpolation}).")
+            value = new_value
+        if value.shape != shape:
+            wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described} -> {_fmt(value.shape)} ({rule.note})")
+            continue
+        plan[var_path] = value
+    unexpected = [f"{k} {_fmt(np.shape(tensors[k]))}" for k in sorted(set(tensors) - used)]
+
+    problems = []
+    for title, lines in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+        if lines:
+            shown = lines[:MAX_LINES] + ([f"... and {len(lines) - MAX_LINES} more"] if len(lines) > MAX_LINES else [])
+            problems.append(f"{len(lines)} {title}:\n  " + "\n  ".join(shown))
+    if problems:
+        raise CheckpointError(
+            f"{checkpoint.path} ({converter.description}) does not fit model {model.name!r} "
+            f"(family {family_of(model)!r}); nothing was loaded.\n" + "\n".join(problems) + "\n"
+            "Create the model the checkpoint was trained as: keras_vit.create(name, weights=path) takes the number "
+            "of classes, the pre-logits layer and the image size from the checkpoint."
+        )
+
+    for var_path, value in plan.items():
+        variables[var_path].assign(value.astype(variables[var_path].dtype))
+    report = LoadReport(checkpoint.path, checkpoint.format, converter.format, len(plan), resampled, dropped, messages)
+    if verbose:
+        for message in messages:
+            (logger.warning if "dropped" in message else logger.info)(message)
+    return report

@@ -1,0 +1,157 @@
+"""The small protocol shared by every checkpoint format: a reader gives flat tensors, a converter maps them onto a
+model's variables by Keras variable path.
+
+A reader returns a `Checkpoint` (the file, its format name and a flat {key: np.ndarray}). A `Converter` answers,
+for each Keras variable path of a model, a `Rule`: the source keys it reads and the documented transform that turns
+those arrays into the variable's value. `keras_vit.weights.assign` then checks the whole plan (every variable
+assigned exactly once, every source tensor used, every shape right) before it changes anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+
+import numpy as np
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the model; the message names the file and what is wrong."""
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    """A checkpoint read into memory.
+
+    Attributes:
+        path: the file it came from ("<dict>" for tensors passed directly).
+        format: the container format ("npz", "safetensors", "torch", "keras_vit_h5").
+        tensors: flat {key: np.ndarray}, keys as the source names them ("blocks.0.attn.qkv.weight").
+        metadata: format-specific extras (for example the model config stored in a keras_vit file).
+    """
+
+    path: str
+    format: str
+    tensors: dict
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Rule:
+    """How one Keras variable is made: `transform(*[tensors[k] for k in sources], target_shape) -> value`.
+
+    `sources` lists the source keys read (all must exist); `alternatives` are further source-key lists tried in
+    order when the first is incomplete (the same weight under another layout's name). `note` documents the
+    transform in words ("transpose (out, in) -> (in, out)").
+    """
+
+    sources: tuple
+    transform: Callable
+    note: str = "copied"
+    alternatives: tuple = ()
+
+    def candidates(self):
+        return (tuple(self.sources), *(tuple(a) for a in self.alternatives))
+
+
+# ---- documented transforms (each takes the source arrays and the Keras shape) ----
+
+
+def copy(array, shape):
+    """The array as it is."""
+    return array
+
+
+def linear(array, shape):
+    """A PyTorch Linear weight (out, in) -> Keras Dense kernel (in, out)."""
+    return np.transpose(array)
+
+
+def conv(array, shape):
+    """A PyTorch Conv2d weight (out, in, kh, kw) -> Keras Conv2D kernel (kh, kw, in, out)."""
+    return np.transpose(array, (2, 3, 1, 0))
+
+
+def reshape(array, shape):
+    """The same values in the Keras shape (row-major), e.g. a Flax (D, heads, D/heads) kernel -> (D, D)."""
+    return np.reshape(array, shape)
+
+
+def concat_linear(*arrays_and_shape):
+    """PyTorch Linear weights stacked along their output axis, then transposed: [qk; v] (out, in) -> (in, out)."""
+    *arrays, shape = arrays_and_shape
+    return np.transpose(np.concatenate(arrays, axis=0))
+
+
+def concat_last(*arrays_and_shape):
+    """Arrays concatenated along their last axis after each is flattened to (rows, -1) (or (-1,) for vectors):
+    Flax's separate query/key/value kernels (D, heads, D/heads) -> one (D, 3D) kernel [q | k | v]."""
+    *arrays, shape = arrays_and_shape
+    if len(shape) == 1:
+        return np.concatenate([np.reshape(a, (-1,)) for a in arrays])
+    return np.concatenate([np.reshape(a, (shape[0], -1)) for a in arrays], axis=-1)
+
+
+def dense_from_conv1x1(array, shape):
+    """A PyTorch 1x1 Conv2d or Linear weight (out, in[, 1, 1]) -> Keras Dense kernel (in, out)."""
+    return np.transpose(np.reshape(array, array.shape[:2]))
+
+
+def channels_first_table(array, shape):
+    """A (1, channels, rows, cols) table -> (rows * cols, channels), row-major over (rows, cols)."""
+    table = np.transpose(array[0], (1, 2, 0))
+    return np.reshape(table, (-1, table.shape[-1]))
+
+
+class Converter:
+    """Maps one source layout onto a model family's variables. Subclasses set `format` (a short name), `families`
+    (the registered model families it fills) and implement `claims(keys)` and `rule(path, model)`.
+
+    Head handling is shared: `head_keys(tensors)` names the checkpoint's classifier (kernel key, bias key) and
+    `pre_logits_keys(tensors)` its representation layer, so that the loader can drop them when the model's head
+    differs.
+    """
+
+    format = "unknown"
+    families = ()
+    description = ""
+
+    def claims(self, keys):
+        """Whether a checkpoint with these keys is in this converter's layout."""
+        raise NotImplementedError
+
+    def rule(self, path, model):
+        """The Rule for the Keras variable `path`, or None if this layout has no such weight."""
+        raise NotImplementedError
+
+    def head_keys(self, tensors):
+        """(kernel key, bias key) of the checkpoint's classifier, or None when it has none."""
+        return None
+
+    def num_classes(self, tensors):
+        """The checkpoint's number of classes (0 without a classifier)."""
+        keys = self.head_keys(tensors)
+        if keys is None or keys[0] not in tensors:
+            return 0
+        return int(self.classifier_width(tensors[keys[0]]))
+
+    def classifier_width(self, kernel):
+        return kernel.shape[0]  # PyTorch (out, in) by default
+
+    def pre_logits_keys(self, tensors):
+        """Keys of the checkpoint's pre-logits (representation) layer; empty when it has none."""
+        return ()
+
+    def representation_dim(self, tensors):
+        """Width of the checkpoint's pre-logits layer, or None."""
+        return None
+
+    def position_keys(self, tensors):
+        """Keys of position tables that may be resampled, {key: number of prefix tokens}."""
+        return {}
+
+
+def match(pattern, path):
+    """re.fullmatch shorthand returning the groups' match object (or None)."""
+    return re.fullmatch(pattern, path)

@@ -1,0 +1,217 @@
+"""Checkpoint readers: a file in, a flat {key: np.ndarray} out. The container is recognized from its first bytes,
+not its name; files are only opened for reading.
+
+    .npz            NumPy archive (the original ViT release, big_vision exports)
+    .safetensors    timm / Hugging Face (read here without the safetensors package; bfloat16 becomes float32)
+    .pth / .bin     PyTorch pickles (needs torch; loaded with weights_only=True)
+    .weights.h5     a file written by `keras-vit convert` (carries the model config it was written from)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zipfile
+
+import numpy as np
+
+from keras_vit.weights.protocol import Checkpoint, CheckpointError
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_MAGIC = b"PK\x03\x04"
+
+_SAFETENSORS_DTYPES = {
+    "F64": np.float64,
+    "F32": np.float32,
+    "F16": np.float16,
+    "I64": np.int64,
+    "I32": np.int32,
+    "I16": np.int16,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
+}
+
+
+def read_checkpoint(path, progress=None):
+    """Reads a checkpoint file into a `Checkpoint` (flat tensors and the format name).
+
+    Args:
+        path: a local file path (str or os.PathLike), or a dict {key: array} taken as is.
+        progress: optional callable progress(done, total) called as tensors are read (.npz, .safetensors).
+
+    Returns:
+        A `Checkpoint`.
+
+    Raises:
+        CheckpointError: the file is missing, truncated, corrupt or not a checkpoint; the message names the file.
+    """
+    if isinstance(path, dict):
+        return Checkpoint("<dict>", "dict", {str(k): np.asarray(v) for k, v in path.items()})
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"Checkpoint file {path!r} does not exist (or is not a file).")
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if len(head) < 8:
+        raise CheckpointError(f"{path!r} is not a checkpoint: it has only {len(head)} bytes.")
+    if head.startswith(HDF5_MAGIC):
+        return _read_h5(path)
+    if head.startswith(ZIP_MAGIC) or _zip_tail(path):
+        return _read_zip(path, progress)
+    if _looks_like_safetensors(head, path):
+        return _read_safetensors(path, progress)
+    if head[:1] == b"\x80":  # a pickle protocol marker: a legacy (non-zip) torch.save file
+        return _read_torch(path)
+    raise CheckpointError(
+        f"{path!r} is not a checkpoint keras_vit can read: expected a .npz archive, a .safetensors file, a PyTorch "
+        f".pth/.bin file or a .weights.h5 file written by `keras-vit convert` (first bytes {head[:8]!r})."
+    )
+
+
+def _zip_tail(path):
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def _read_zip(path, progress=None):
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise CheckpointError(
+            f"{path!r} is a damaged or truncated zip archive (.npz or PyTorch file): {error}. Download it again."
+        ) from None
+    if any(name.endswith("data.pkl") for name in names):
+        return _read_torch(path)
+    if not any(name.endswith(".npy") for name in names):
+        raise CheckpointError(f"{path!r} is a zip archive without .npy arrays: not a NumPy checkpoint.")
+    tensors = {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            for index, key in enumerate(data.files):
+                tensors[key] = np.asarray(data[key])
+                if progress:
+                    progress(index + 1, len(data.files))
+    except Exception as error:  # zlib, CRC, truncated member, pickled object arrays
+        raise CheckpointError(f"{path!r} could not be read as a .npz checkpoint: {error}. Download it again.") from None
+    return Checkpoint(path, "npz", tensors)
+
+
+def _looks_like_safetensors(head, path):
+    (length,) = struct.unpack("<Q", head[:8])
+    return 2 <= length <= os.path.getsize(path) and head[8:9] == b"{"
+
+
+def _read_safetensors(path, progress=None):
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        try:
+            header = json.loads(handle.read(length).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise CheckpointError(f"{path!r} has a damaged safetensors header: {error}.") from None
+    metadata = header.pop("__metadata__", None) or {}
+    start = 8 + length
+    data = np.memmap(path, dtype=np.uint8, mode="r") if size > start else np.zeros((0,), np.uint8)
+    tensors = {}
+    for key, info in header.items():
+        try:
+            dtype, shape, (begin, end) = info["dtype"], tuple(info["shape"]), info["data_offsets"]
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{path!r}: the safetensors entry {key!r} is malformed ({info!r}).") from None
+        if start + end > size:
+            raise CheckpointError(
+                f"{path!r} is truncated: tensor {key!r} ends at byte {start + end} but the file has {size} bytes. "
+                f"Download it again."
+            )
+        raw = np.asarray(data[start + begin : start + end])
+        if dtype == "BF16":
+            array = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        elif dtype in _SAFETENSORS_DTYPES:
+            array = raw.view(_SAFETENSORS_DTYPES[dtype])
+        else:
+            raise CheckpointError(f"{path!r}: tensor {key!r} has dtype {dtype}, which keras_vit does not read.")
+        count = int(np.prod(shape)) if shape else 1
+        if array.size != count:
+            raise CheckpointError(f"{path!r}: tensor {key!r} holds {array.size} values but its shape is {shape}.")
+        tensors[key] = array.reshape(shape).copy()
+        if progress:
+            progress(len(tensors), len(header))
+    return Checkpoint(path, "safetensors", tensors, {"safetensors": metadata})
+
+
+def _read_torch(path):
+    try:
+        import torch
+    except ImportError:
+        raise CheckpointError(
+            f"{path!r} is a PyTorch file; reading it needs torch (pip install torch), or convert it to .safetensors "
+            f"where torch is installed."
+        ) from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(f"{path!r} could not be read as a PyTorch checkpoint: {error}") from None
+    for wrapper in ("state_dict", "model", "model_ema", "module"):
+        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
+            state = state[wrapper]
+            break
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path!r} holds a {type(state).__name__}, not a state dict of tensors.")
+    tensors = {}
+    for key, value in state.items():
+        if hasattr(value, "detach"):
+            value = value.detach().cpu()
+            if value.dtype == torch.bfloat16:
+                value = value.float()
+            tensors[str(key).removeprefix("module.")] = value.numpy()
+    return Checkpoint(path, "torch", tensors)
+
+
+def _read_h5(path):
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            config = handle.attrs.get("keras_vit_config")
+            family = handle.attrs.get("keras_vit_family")
+    except OSError as error:
+        raise CheckpointError(f"{path!r} is a damaged or truncated HDF5 file: {error}. Write or download it again.") from None
+    if config is None or family is None:
+        raise CheckpointError(
+            f"{path!r} is an HDF5 file without keras_vit's metadata (not written by `keras-vit convert`): load a "
+            f"plain Keras weights file into the model it came from with model.load_weights()."
+        )
+    from keras_vit.registry import registry
+
+    config = json.loads(config)
+    try:
+        model = registry("model").get(str(family)).from_config(config)
+        model.load_weights(path)
+    except Exception as error:
+        raise CheckpointError(f"{path!r} could not be read as a keras_vit weights file: {error}") from None
+    tensors = {variable.path: np.asarray(variable) for variable in model.weights}
+    return Checkpoint(path, "keras_vit_h5", tensors, {"config": config, "family": str(family)})
+
+
+def write_weights_file(model, path):
+    """Saves `model`'s weights to a Keras `.weights.h5` file that `model.load_weights` reads, plus the model's
+    family and config as HDF5 attributes so that `keras_vit.weights.load` can also read it into a model of another
+    image size (resampling the position table) or another number of classes."""
+    import h5py
+
+    path = os.fspath(path)
+    if not path.endswith(".weights.h5"):
+        raise ValueError(f"Keras weights files end in .weights.h5; received {path!r}.")
+    family = getattr(type(model), "registered_name", None)
+    if family is None:
+        raise ValueError(f"{type(model).__name__} is not a keras_vit zoo model (no registered family).")
+    model.save_weights(path)
+    with h5py.File(path, "a") as handle:
+        handle.attrs["keras_vit_family"] = family
+        handle.attrs["keras_vit_config"] = json.dumps(model.get_config())
+    return path

@@ -1,0 +1,103 @@
+"""Resampling learned position tables to another patch grid (fine-tuning at 384 from 224 weights).
+
+The prefix tokens' rows (the class token's embedding) are kept as they are; the grid rows are reshaped to
+(rows, cols, D), resized, and flattened back in row-major order.
+
+    bilinear (default)  linear interpolation with the corners aligned, as scipy.ndimage.zoom(order=1) does in the
+                        original ViT release's loader
+    bicubic             keras.ops.image.resize's bicubic (half-pixel centers, Keys cubic with a = -0.5, antialiased
+                        when shrinking); timm's PyTorch bicubic uses a = -0.75, so values differ slightly from timm's
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INTERPOLATIONS = ("bilinear", "bicubic")
+
+
+def _linear_weights(old, new):
+    """(new, old) matrix of align-corners linear interpolation from `old` samples to `new`."""
+    matrix = np.zeros((new, old), np.float64)
+    if old == 1 or new == 1:  # a constant, or one sample: the first input (as scipy.ndimage.zoom)
+        matrix[:, 0] = 1.0
+        return matrix
+    positions = np.arange(new) * (old - 1) / (new - 1)
+    low = np.minimum(np.floor(positions).astype(int), old - 2)
+    frac = positions - low
+    matrix[np.arange(new), low] = 1.0 - frac
+    matrix[np.arange(new), low + 1] += frac
+    return matrix
+
+
+def resample_grid(grid, new_size, interpolation="bilinear"):
+    """Resizes a (rows, cols, D) table to (new_rows, new_cols, D).
+
+    Args:
+        grid: array of shape (rows, cols, D).
+        new_size: (new_rows, new_cols).
+        interpolation: "bilinear" (align-corners, the original release) or "bicubic".
+
+    Returns:
+        float32 array of shape (new_rows, new_cols, D).
+    """
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}; received {interpolation!r}.")
+    grid = np.asarray(grid, np.float64)
+    rows, cols = int(new_size[0]), int(new_size[1])
+    if interpolation == "bilinear":
+        out = np.einsum("ri,ijd->rjd", _linear_weights(grid.shape[0], rows), grid)
+        out = np.einsum("cj,rjd->rcd", _linear_weights(grid.shape[1], cols), out)
+        return out.astype(np.float32)
+    import keras
+
+    resized = keras.ops.image.resize(
+        grid[None].astype(np.float32), (rows, cols), interpolation="bicubic", antialias=True, data_format="channels_last"
+    )
+    return np.asarray(keras.ops.convert_to_numpy(resized))[0]
+
+
+def square_grid(num_tokens, what="position table"):
+    """The side of a square grid of `num_tokens` patches; ValueError if it is not a square."""
+    side = math.isqrt(int(num_tokens))
+    if side * side != num_tokens:
+        raise ValueError(
+            f"The {what} has {num_tokens} grid positions, which is not a square grid: pass its grid size explicitly."
+        )
+    return (side, side)
+
+
+def resample_position_table(table, new_grid, num_prefix_tokens=1, old_grid=None, interpolation="bilinear"):
+    """Resamples a learned 1-D position table to another patch grid, keeping the prefix tokens' rows.
+
+    Args:
+        table: array of shape (1, num_prefix_tokens + rows * cols, D) or (num_prefix_tokens + rows * cols, D).
+        new_grid: (new_rows, new_cols) of the model.
+        num_prefix_tokens: rows before the grid (1 for the class token).
+        old_grid: (rows, cols) of the table; inferred as a square when None.
+        interpolation: "bilinear" (default, as the original ViT release) or "bicubic".
+
+    Returns:
+        An array of shape (1, num_prefix_tokens + new_rows * new_cols, D) (or without the leading 1, as given).
+
+    Example:
+        >>> table_384 = resample_position_table(table_224, (24, 24))     # (1, 197, D) -> (1, 577, D)
+    """
+    table = np.asarray(table)
+    batched = table.ndim == 3
+    rows_2d = table[0] if batched else table
+    prefix, grid = rows_2d[:num_prefix_tokens], rows_2d[num_prefix_tokens:]
+    old_grid = tuple(old_grid) if old_grid is not None else square_grid(grid.shape[0])
+    if old_grid[0] * old_grid[1] != grid.shape[0]:
+        raise ValueError(f"old_grid {old_grid} does not match the table's {grid.shape[0]} grid rows.")
+    grid = resample_grid(grid.reshape(old_grid[0], old_grid[1], -1), new_grid, interpolation)
+    out = np.concatenate([prefix.astype(np.float32), grid.reshape(-1, grid.shape[-1])], axis=0)
+    return out[None] if batched else out
+
+
+def resample_axis_table(table, new_length, interpolation="bilinear"):
+    """Resamples a (length, D) table along its first axis (the row or column table of a learned 2-D encoding)."""
+    table = np.asarray(table)
+    return resample_grid(table[:, None, :], (new_length, 1), interpolation)[:, 0, :]

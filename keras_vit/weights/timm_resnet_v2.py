@@ -1,0 +1,66 @@
+"""timm's ResNetV2 state dicts (BiT ResNets `resnetv2_*_bit`, and the ResNet stems of timm's ViT hybrids).
+
+timm key -> keras_vit path (BiT release unit names; stages and units are 1-based in Keras, 0-based in timm):
+
+    stem.conv.weight                               root/conv_root/kernel          conv (out,in,kh,kw)->(kh,kw,in,out)
+    stem.norm.weight / .bias                       root/gn_root/gamma / beta      (post-activation ResNets only)
+    stages.{s}.blocks.{u}.conv{n}.weight           block{s+1}_unit{u+1}/conv{n}/kernel   conv
+    stages.{s}.blocks.{u}.norm{n}.weight / .bias   block{s+1}_unit{u+1}/gn{n}/gamma / beta
+    stages.{s}.blocks.{u}.downsample.conv.weight   block{s+1}_unit{u+1}/conv_proj/kernel  conv
+    stages.{s}.blocks.{u}.downsample.norm.*        block{s+1}_unit{u+1}/gn_proj/*
+    norm.weight / .bias                            norm/gamma / beta              (pre-activation ResNets)
+    head.fc.weight (classes, C, 1, 1) / .bias      head/kernel (C, classes) / head/bias
+"""
+
+from __future__ import annotations
+
+from keras_vit.weights.protocol import Converter, Rule, conv, copy, dense_from_conv1x1, match
+
+_NORM = {"gamma": "weight", "beta": "bias"}
+
+
+def resnet_rule(path, prefix, stem_prefixes):
+    """The Rule of a ResNet variable `path` (relative to the ResNet), reading timm keys under `prefix`.
+    `stem_prefixes` lists where the root conv/norm may live ("stem." in ResNetV2, "" in a bare timm stem)."""
+    if m := match(r"root/conv_root/kernel", path):
+        return _first_of([f"{prefix}{s}conv.weight" for s in stem_prefixes], conv, "conv")
+    if m := match(r"root/gn_root/(gamma|beta)", path):
+        return _first_of([f"{prefix}{s}norm.{_NORM[m[1]]}" for s in stem_prefixes], copy)
+    if m := match(r"block(\d+)_unit(\d+)/(conv\d|conv_proj)/kernel", path):
+        unit = f"{prefix}stages.{int(m[1]) - 1}.blocks.{int(m[2]) - 1}."
+        name = "downsample.conv" if m[3] == "conv_proj" else m[3]
+        return Rule((f"{unit}{name}.weight",), conv, "conv")
+    if m := match(r"block(\d+)_unit(\d+)/(gn\d|gn_proj)/(gamma|beta)", path):
+        unit = f"{prefix}stages.{int(m[1]) - 1}.blocks.{int(m[2]) - 1}."
+        name = "downsample.norm" if m[3] == "gn_proj" else "norm" + m[3][2:]
+        return Rule((f"{unit}{name}.{_NORM[m[4]]}",), copy)
+    if m := match(r"norm/(gamma|beta)", path):
+        return Rule((f"{prefix}norm.{_NORM[m[1]]}",), copy)
+    return None
+
+
+def _first_of(keys, transform, note="copied"):
+    """A Rule reading the first of `keys` present in the checkpoint."""
+    first, *rest = keys
+    return Rule((first,), transform, note, tuple((k,) for k in rest))
+
+
+class TimmResNetV2(Converter):
+    """timm's `resnetv2_*` state dicts (BiT-S/M R50x1 ... R152x4) into the `resnet_v2` family."""
+
+    format = "timm_resnetv2"
+    families = ("resnet_v2",)
+    description = "timm ResNetV2 / BiT state dict (stem.conv, stages.N.blocks.M.conv1, head.fc)"
+
+    def claims(self, keys):
+        return "stem.conv.weight" in keys and any(k.startswith("stages.") for k in keys)
+
+    def rule(self, path, model):
+        if m := match(r"head/(kernel|bias)", path):
+            if m[1] == "kernel":
+                return Rule(("head.fc.weight",), dense_from_conv1x1, "(classes, C[, 1, 1]) -> (C, classes)")
+            return Rule(("head.fc.bias",), copy)
+        return resnet_rule(path, "", ("stem.",))
+
+    def head_keys(self, tensors):
+        return ("head.fc.weight", "head.fc.bias") if "head.fc.weight" in tensors else None

@@ -1,0 +1,135 @@
+"""The JAX/Flax ViT checkpoints as `.npz`: the original release (google-research/vision_transformer, including the
+AugReg and hybrid R50+ViT checkpoints) and big_vision's layout of the same models.
+
+Flax kernels are already (in, out) and convolutions (kh, kw, in, out), so most weights copy; attention is the
+exception. npz key -> keras_vit path (E = Transformer/encoderblock_{i}; big_vision's names in brackets):
+
+    embedding/kernel, /bias                      patch_embed/projection/kernel, bias
+    cls (1, 1, D)                                class_token/token
+    Transformer/posembed_input/pos_embedding     position_embedding/embeddings   [pos_embedding]; resampled
+    E/LayerNorm_0/scale, bias                    block_{i}/norm1/gamma, beta
+    E/MultiHeadDotProductAttention_1/{query,key,value}/kernel (D, heads, D/heads)
+                                                 block_{i}/attention/qkv/kernel (D, 3D): each reshaped to (D, D),
+                                                 concatenated [q | k | v]     [MultiHeadDotProductAttention_0]
+    .../{query,key,value}/bias (heads, D/heads)  block_{i}/attention/qkv/bias (3D,)
+    .../out/kernel (heads, D/heads, D), bias     block_{i}/attention/projection/kernel (D, D), bias
+    E/LayerNorm_2                                block_{i}/norm2                 [LayerNorm_1]
+    E/MlpBlock_3/Dense_0, Dense_1                block_{i}/mlp/fc1, fc2          [MlpBlock_0]
+    Transformer/encoder_norm                     encoder_norm
+    pre_logits/kernel, bias                      head/pre_logits
+    head/kernel, bias                            head/classifier
+    conv_root/kernel, gn_root/scale, bias        stem/root/conv_root/kernel, stem/root/gn_root/gamma, beta
+    block{s}/unit{u}/conv{n}|conv_proj/kernel    stem/block{s}_unit{u}/conv{n}|conv_proj/kernel
+    block{s}/unit{u}/gn{n}|gn_proj/scale, bias   stem/block{s}_unit{u}/gn{n}|gn_proj/gamma, beta
+
+big_vision files may prefix every key with `params/` and may stack the blocks of a scanned encoder
+(`Transformer/encoderblock/...` with a leading depth axis); both are undone before mapping. big_vision adds its
+`pos_embedding` (1, N, D) to the patches before it prepends the class token, so a class-token model gets a zero row
+for the class token in front of it (the same function).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from keras_vit.weights.protocol import Converter, Rule, concat_last, copy, match, reshape
+
+_NORM = {"gamma": "scale", "beta": "bias"}
+_ATTENTION = ("MultiHeadDotProductAttention_1", "MultiHeadDotProductAttention_0")
+_NORM2 = ("LayerNorm_2", "LayerNorm_1")
+_MLP = ("MlpBlock_3", "MlpBlock_0")
+
+
+def _square_part(rows):
+    """`rows` when it is a perfect square (a table without a class-token row), else -1."""
+    side = int(round(rows**0.5))
+    return rows if side * side == rows else -1
+
+
+def _either(keys_per_layout, transform, note="copied"):
+    first, *rest = keys_per_layout
+    return Rule(tuple(first), transform, note, tuple(tuple(k) for k in rest))
+
+
+class FlaxViT(Converter):
+    format = "vit_npz"
+    families = ("vit",)
+    description = "original ViT / big_vision .npz (Transformer/encoderblock_N/MultiHeadDotProductAttention_1, cls)"
+
+    def claims(self, keys):
+        return any(k.startswith(("Transformer/", "params/Transformer/")) or k.endswith("embedding/kernel") for k in keys)
+
+    def prepare(self, tensors):
+        """Strips a `params/` prefix and unstacks a scanned encoder's `encoderblock` (depth-first axis)."""
+        prepared = {}
+        for key, value in tensors.items():
+            key = key.removeprefix("params/")
+            if key.startswith("Transformer/encoderblock/"):
+                rest = key.removeprefix("Transformer/encoderblock/")
+                for index in range(value.shape[0]):
+                    prepared[f"Transformer/encoderblock_{index}/{rest}"] = value[index]
+            else:
+                prepared[key] = value
+        table = prepared.get("pos_embedding")
+        if table is not None and "cls" in prepared and table.shape[-2] == _square_part(table.shape[-2]):
+            # big_vision adds the table before prepending the class token: the class token's row is zero.
+            prepared["pos_embedding"] = np.concatenate([np.zeros_like(table[..., :1, :]), table], axis=-2)
+        return prepared
+
+    def rule(self, path, model):
+        if m := match(r"patch_embed/projection/(kernel|bias)", path):
+            return Rule((f"embedding/{m[1]}",), copy)
+        if path == "class_token/token":
+            return Rule(("cls",), copy)
+        if path == "position_embedding/embeddings":
+            return _either(
+                [("Transformer/posembed_input/pos_embedding",), ("pos_embedding",)],
+                copy,
+                "copied (resampled when the grid differs)",
+            )
+        if m := match(r"block_(\d+)/(.*)", path):
+            return self._block_rule(f"Transformer/encoderblock_{m[1]}/", m[2])
+        if m := match(r"encoder_norm/(gamma|beta)", path):
+            return Rule((f"Transformer/encoder_norm/{_NORM[m[1]]}",), copy)
+        if m := match(r"head/(pre_logits|classifier)/(kernel|bias)", path):
+            return Rule((f"{'pre_logits' if m[1] == 'pre_logits' else 'head'}/{m[2]}",), copy)
+        if m := match(r"stem/root/conv_root/kernel", path):
+            return Rule(("conv_root/kernel",), copy)
+        if m := match(r"stem/root/gn_root/(gamma|beta)", path):
+            return Rule((f"gn_root/{_NORM[m[1]]}",), copy)
+        if m := match(r"stem/block(\d+)_unit(\d+)/(conv\d|conv_proj)/kernel", path):
+            return Rule((f"block{m[1]}/unit{m[2]}/{m[3]}/kernel",), copy)
+        if m := match(r"stem/block(\d+)_unit(\d+)/(gn\d|gn_proj)/(gamma|beta)", path):
+            return Rule((f"block{m[1]}/unit{m[2]}/{m[3]}/{_NORM[m[4]]}",), copy)
+        return None
+
+    def _block_rule(self, prefix, path):
+        if m := match(r"norm1/(gamma|beta)", path):
+            return Rule((f"{prefix}LayerNorm_0/{_NORM[m[1]]}",), copy)
+        if m := match(r"norm2/(gamma|beta)", path):
+            return _either([(f"{prefix}{n}/{_NORM[m[1]]}",) for n in _NORM2], copy)
+        if m := match(r"attention/qkv/(kernel|bias)", path):
+            layouts = [[f"{prefix}{a}/{part}/{m[1]}" for part in ("query", "key", "value")] for a in _ATTENTION]
+            return _either(layouts, concat_last, "each (D, heads, D/heads) -> (D, D), concatenated [q | k | v]")
+        if m := match(r"attention/projection/(kernel|bias)", path):
+            return _either([(f"{prefix}{a}/out/{m[1]}",) for a in _ATTENTION], reshape, "(heads, D/heads, D) -> (D, D)")
+        if m := match(r"mlp/fc(1|2)/(kernel|bias)", path):
+            return _either([(f"{prefix}{b}/Dense_{int(m[1]) - 1}/{m[2]}",) for b in _MLP], copy)
+        return None
+
+    def head_keys(self, tensors):
+        return ("head/kernel", "head/bias") if "head/kernel" in tensors else None
+
+    def classifier_width(self, kernel):
+        return kernel.shape[-1]
+
+    def pre_logits_keys(self, tensors):
+        return tuple(k for k in ("pre_logits/kernel", "pre_logits/bias") if k in tensors)
+
+    def representation_dim(self, tensors):
+        kernel = tensors.get("pre_logits/kernel")
+        return None if kernel is None else int(np.shape(kernel)[-1])
+
+    def position_keys(self, tensors):
+        prefix = 1 if "cls" in tensors else 0
+        return {"Transformer/posembed_input/pos_embedding": prefix, "pos_embedding": prefix}

@@ -1,0 +1,172 @@
+"""NumPy forward passes that read the checkpoint tensors in their published layouts (not keras_vit's variables):
+the original release's ViT and R50 hybrid (Flax .npz names) and timm's TNT."""
+
+import numpy as np
+
+from tests import numpy_reference as ref
+
+
+def conv_same(x, kernel, stride):
+    """TensorFlow/JAX "SAME" convolution: out = ceil(in / stride), padding split with the extra pixel after."""
+    batch, height, width, _ = x.shape
+    kh, kw = kernel.shape[:2]
+    out_h, out_w = -(-height // stride), -(-width // stride)
+    pad_h = max((out_h - 1) * stride + kh - height, 0)
+    pad_w = max((out_w - 1) * stride + kw - width, 0)
+    x = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+    out = np.zeros((batch, out_h, out_w, kernel.shape[3]))
+    for i in range(kh):
+        for j in range(kw):
+            window = x[:, i : i + stride * (out_h - 1) + 1 : stride, j : j + stride * (out_w - 1) + 1 : stride]
+            out += window @ kernel[i, j]
+    return out
+
+
+def max_pool_same(x, size=3, stride=2):
+    height, width = x.shape[1:3]
+    out_h, out_w = -(-height // stride), -(-width // stride)
+    pad_h = max((out_h - 1) * stride + size - height, 0)
+    pad_w = max((out_w - 1) * stride + size - width, 0)
+    x = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)),
+               constant_values=-np.inf)
+    windows = [x[:, i : i + stride * (out_h - 1) + 1 : stride, j : j + stride * (out_w - 1) + 1 : stride]
+               for i in range(size) for j in range(size)]
+    return np.max(windows, axis=0)
+
+
+def flax_std(kernel):
+    """The ViT release's weight standardization: (w - mean) / (std + 1e-5) over (kh, kw, in)."""
+    centered = kernel - kernel.mean(axis=(0, 1, 2), keepdims=True)
+    return centered / (centered.std(axis=(0, 1, 2), keepdims=True) + 1e-5)
+
+
+def group_norm(x, scale, bias, groups=32, eps=1e-6):
+    shape = x.shape
+    g = x.reshape(*shape[:-1], groups, shape[-1] // groups)
+    mean = g.mean(axis=(1, 2, 4), keepdims=True)
+    var = g.var(axis=(1, 2, 4), keepdims=True)
+    return ((g - mean) / np.sqrt(var + eps)).reshape(shape) * scale + bias
+
+
+def relu(x):
+    return np.maximum(x, 0.0)
+
+
+def flax_resnet(t, x, stage_sizes):
+    """The ViT release's hybrid stem: StdConv root + GroupNorm + ReLU + max-pool, post-activation units."""
+    x = relu(group_norm(conv_same(x, flax_std(t["conv_root/kernel"]), 2), t["gn_root/scale"], t["gn_root/bias"]))
+    x = max_pool_same(x)
+    for stage, size in enumerate(stage_sizes, start=1):
+        for unit in range(1, size + 1):
+            u = f"block{stage}/unit{unit}/"
+            stride = 2 if stage > 1 and unit == 1 else 1
+
+            def gn(y, name, u=u):
+                return group_norm(y, t[u + name + "/scale"], t[u + name + "/bias"])
+
+            residual = x
+            if u + "conv_proj/kernel" in t:
+                residual = gn(conv_same(x, flax_std(t[u + "conv_proj/kernel"]), stride), "gn_proj")
+            y = relu(gn(conv_same(x, flax_std(t[u + "conv1/kernel"]), 1), "gn1"))
+            y = relu(gn(conv_same(y, flax_std(t[u + "conv2/kernel"]), stride), "gn2"))
+            y = gn(conv_same(y, flax_std(t[u + "conv3/kernel"]), 1), "gn3")
+            x = relu(residual + y)
+    return x
+
+
+def patchify(x, patch):
+    batch, height, width, channels = x.shape
+    rows, cols = height // patch, width // patch
+    x = x.reshape(batch, rows, patch, cols, patch, channels).transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(batch, rows * cols, patch * patch * channels)
+
+
+def flax_vit(t, images, num_heads, stem=None, eps=1e-6):
+    """Logits of the original release's ViT (optionally with an R50 stem) from its .npz tensors."""
+    x = images.astype(np.float64)
+    if stem is not None:
+        x = flax_resnet(t, x, stem)
+    kernel = t["embedding/kernel"]
+    tokens = patchify(x, kernel.shape[0]) @ kernel.reshape(-1, kernel.shape[-1]) + t["embedding/bias"]
+    cls = np.broadcast_to(t["cls"], (tokens.shape[0], 1, tokens.shape[-1]))
+    x = np.concatenate([cls, tokens], axis=1) + t["Transformer/posembed_input/pos_embedding"]
+    hidden = x.shape[-1]
+    i = 0
+    while f"Transformer/encoderblock_{i}/LayerNorm_0/scale" in t:
+        b = f"Transformer/encoderblock_{i}/"
+        a = b + "MultiHeadDotProductAttention_1/"
+        p = {
+            "ln1_scale": t[b + "LayerNorm_0/scale"], "ln1_bias": t[b + "LayerNorm_0/bias"],
+            "ln2_scale": t[b + "LayerNorm_2/scale"], "ln2_bias": t[b + "LayerNorm_2/bias"],
+            "w_o": t[a + "out/kernel"].reshape(hidden, hidden), "b_o": t[a + "out/bias"],
+            "w1": t[b + "MlpBlock_3/Dense_0/kernel"], "b1": t[b + "MlpBlock_3/Dense_0/bias"],
+            "w2": t[b + "MlpBlock_3/Dense_1/kernel"], "b2": t[b + "MlpBlock_3/Dense_1/bias"],
+        }
+        for short, part in (("q", "query"), ("k", "key"), ("v", "value")):
+            p["w_" + short] = t[a + part + "/kernel"].reshape(hidden, hidden)
+            p["b_" + short] = t[a + part + "/bias"].reshape(hidden)
+        x = ref.transformer_block(x, p, num_heads, eps)
+        i += 1
+    y = ref.layer_norm(x, t["Transformer/encoder_norm/scale"], t["Transformer/encoder_norm/bias"], eps)[:, 0]
+    if "pre_logits/kernel" in t:
+        y = np.tanh(y @ t["pre_logits/kernel"] + t["pre_logits/bias"])
+    return y @ t["head/kernel"] + t["head/bias"]
+
+
+def _timm_block(x, t, b, names, num_heads, eps):
+    """A timm pre-norm block whose attention has separate qk and v Linear layers (TNT)."""
+    width = x.shape[-1]
+    zeros = np.zeros(width)
+    qk = t[b + names["attn"] + ".qk.weight"]
+    p = {
+        "ln1_scale": t[b + names["norm1"] + ".weight"], "ln1_bias": t[b + names["norm1"] + ".bias"],
+        "ln2_scale": t[b + names["norm2"] + ".weight"], "ln2_bias": t[b + names["norm2"] + ".bias"],
+        "w_q": qk[:width].T, "b_q": zeros, "w_k": qk[width:].T, "b_k": zeros,
+        "w_v": t[b + names["attn"] + ".v.weight"].T, "b_v": zeros,
+        "w_o": t[b + names["attn"] + ".proj.weight"].T, "b_o": t[b + names["attn"] + ".proj.bias"],
+        "w1": t[b + names["mlp"] + ".fc1.weight"].T, "b1": t[b + names["mlp"] + ".fc1.bias"],
+        "w2": t[b + names["mlp"] + ".fc2.weight"].T, "b2": t[b + names["mlp"] + ".fc2.bias"],
+    }
+    return ref.transformer_block(x, p, num_heads, eps)
+
+
+def timm_tnt(t, images, patch, stride, num_heads, inner_num_heads, eps=1e-5):
+    """Logits of timm's (non-legacy) TNT from its state dict: words from a convolution inside each zero-padded
+    patch, inner and outer pre-norm transformers, patch tokens updated from the flattened words."""
+    kernel = t["pixel_embed.proj.weight"].transpose(2, 3, 1, 0)  # (k, k, C, d) for the einsum below
+    k = kernel.shape[0]
+    batch, height, width, _ = images.shape
+    patches = []
+    for r in range(height // patch):
+        for c in range(width // patch):
+            p = np.pad(images[:, r * patch : (r + 1) * patch, c * patch : (c + 1) * patch].astype(np.float64),
+                       ((0, 0), (k // 2, k // 2), (k // 2, k // 2), (0, 0)))
+            words = [np.einsum("bijc,ijco->bo", p[:, i * stride : i * stride + k, j * stride : j * stride + k], kernel)
+                     for i in range(patch // stride) for j in range(patch // stride)]
+            patches.append(np.stack(words, axis=1) + t["pixel_embed.proj.bias"])
+    words = np.stack(patches, axis=1)  # (B, N, w, d)
+    words = words + t["pixel_pos"][0].transpose(1, 2, 0).reshape(-1, words.shape[-1])
+    num_patches, num_words, inner = words.shape[1:]
+
+    def project(w, prefix, bias=True):
+        flat = ref.layer_norm(w.reshape(batch, num_patches, -1), t[prefix + "norm1_proj.weight"],
+                              t[prefix + "norm1_proj.bias"], eps)
+        out = flat @ t[prefix + "proj.weight"].T + (t[prefix + "proj.bias"] if bias else 0.0)
+        return ref.layer_norm(out, t[prefix + "norm2_proj.weight"], t[prefix + "norm2_proj.bias"], eps)
+
+    tokens = project(words, "")
+    cls = np.broadcast_to(t["cls_token"], (batch, 1, tokens.shape[-1]))
+    tokens = np.concatenate([cls, tokens], axis=1) + t["patch_pos"]
+    i = 0
+    while f"blocks.{i}.norm_in.weight" in t:
+        b = f"blocks.{i}."
+        flat = words.reshape(batch * num_patches, num_words, inner)
+        flat = _timm_block(flat, t, b, {"norm1": "norm_in", "attn": "attn_in", "norm2": "norm_mlp_in",
+                                        "mlp": "mlp_in"}, inner_num_heads, eps)
+        words = flat.reshape(batch, num_patches, num_words, inner)
+        tokens = tokens + np.pad(project(words, b, bias=False), ((0, 0), (1, 0), (0, 0)))
+        tokens = _timm_block(tokens, t, b, {"norm1": "norm_out", "attn": "attn_out", "norm2": "norm_mlp",
+                                            "mlp": "mlp"}, num_heads, eps)
+        i += 1
+    y = ref.layer_norm(tokens, t["norm.weight"], t["norm.bias"], eps)[:, 0]
+    return y @ t["head.weight"].T + t["head.bias"]

@@ -1,0 +1,48 @@
+"""The manifest of published checkpoints (weights/*.yaml): well-formed, about zoo models, usable offline."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import keras_vit
+from keras_vit.weights import get_weights_entry, list_weights
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+FIELDS = {"url", "source", "format", "sha256", "image_size", "num_classes", "mean", "std", "accuracy"}
+OPTIONAL = {"crop_pct", "interpolation", "overrides"}
+
+
+@pytest.mark.parametrize("file", sorted(WEIGHTS_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_manifest_files_are_well_formed(file):
+    data = yaml.safe_load(file.read_text())
+    assert data["model"] == file.stem and data["model"] in keras_vit.list_models(include_aliases=False)
+    spec = keras_vit.get_spec(data["model"])
+    for tag, entry in data["weights"].items():
+        assert FIELDS <= set(entry) <= FIELDS | OPTIONAL, (tag, set(entry) ^ FIELDS)
+        assert entry["url"].startswith("https://") and entry["format"] in ("vit_npz", "bit_npz", "safetensors", "torch")
+        assert entry["sha256"] is None or len(entry["sha256"]) == 64
+        assert len(entry["mean"]) == len(entry["std"]) == spec.model.get("num_channels", 3)
+        patch = spec.model.get("patch_size", 16)
+        assert entry["image_size"] % patch == 0
+        if entry["accuracy"] is not None:
+            assert 0 < entry["accuracy"]["imagenet_top1"] < 100 and entry["accuracy"]["note"]
+
+
+def test_tags_resolve_and_preprocessing_follows_the_checkpoint():
+    tags = list_weights("vit_b16")
+    assert "vit_b16.orig_in21k_ft_in1k" in tags
+    entry = get_weights_entry("vit_b16.orig_in21k_ft_in1k")
+    assert entry.image_size == 384 and entry.num_classes == 1000
+    prep = keras_vit.weights.preprocessing_for("vit_b16.orig_in21k_ft_in1k")
+    out = np.asarray(prep(np.full((1, 100, 80, 3), 255, "uint8")))
+    assert out.shape == (1, 384, 384, 3) and np.allclose(out, 1.0)  # (1 - 0.5) / 0.5
+    with pytest.raises(KeyError, match="Did you mean"):
+        get_weights_entry("vit_b16.orig_in21k_ft_in1")
+
+
+def test_local_paths_pass_through(tmp_path):
+    path = tmp_path / "ViT-B_16.npz"
+    path.write_bytes(b"")
+    assert keras_vit.weights.resolve(str(path)) == str(path)
