@@ -6,6 +6,7 @@
 """
 
 from keras_vit import data, layers, models  # noqa: F401  (importing registers the layers and families)
+from keras_vit import export  # noqa: F401  (a package that is also callable: keras_vit.export(model, path))
 from keras_vit.models import build, create, feature_extractor
 from keras_vit.preprocessing import ImagePreprocessing, preprocessing
 from keras_vit.registry import load_plugins, register, registry
@@ -32,6 +33,7 @@ __all__ = [
     "add_spec_dir",
     "build",
     "create",
+    "export",
     "feature_extractor",
     "get_spec",
     "list_models",
