@@ -115,7 +115,7 @@ class ServingSignatures:
         core_outputs = {"model_output": model.outputs[0]}
         if include_features and self.kind != "features":
             core_outputs["features"] = _feature_tensor(model)
-        self.core = keras.Model(model.inputs, core_outputs, name=f"{model.name}_serving")
+        self.core = keras.Model(model.inputs[0], core_outputs, name=f"{model.name}_serving")
         num_classes = None if self.kind == "features" else int(model.outputs[0].shape[-1])
         self.top_k = None if num_classes is None else min(int(top_k), num_classes)
         if self.top_k is not None and self.top_k < 1:
