@@ -54,42 +54,65 @@ def _feature_tensor(model):
 
 
 def check_images(images, num_channels, signature):
-    """Asserts that `images` is [batch, height >= 1, width >= 1, num_channels]; returns it with that static shape."""
-    shape = tf.shape(images)
-    checks = [
-        tf.debugging.assert_equal(
-            shape[3],
-            num_channels,
-            message=(
-                f"{signature}: `{IMAGES_KEY}` must be float32 pixels of shape [batch, height, width, {num_channels}] "
-                f"(RGB values in [0, 255]); the last dimension (channels) is not {num_channels}"
-            ),
-        ),
-        tf.debugging.assert_positive(
-            shape[1:3], message=f"{signature}: `{IMAGES_KEY}` must have a height and width of at least 1 pixel"
-        ),
-    ]
-    with tf.control_dependencies(checks):
-        images = tf.identity(images)
-    return tf.ensure_shape(images, [None, None, None, num_channels])
+    """Asserts that `images` is [batch, height >= 1, width >= 1, num_channels]; returns it with that static shape.
+
+    The signature declares an unknown shape, so the checks see whatever a client sent (TF Serving does not check
+    shapes). No op after the asserts can fail on a bad input (a bad input is replaced by a 1x1 dummy image while
+    the assert reports it), so the assert's message is the error the client gets, whatever order the graph
+    optimizer gives the ops.
+    """
+    expected = f"float32 pixels of shape [batch, height, width, {num_channels}] (RGB values in [0, 255])"
+    # Every op here is valid for a tensor of any rank (padding the shape rather than indexing it), because
+    # Grappler's constant folding may evaluate ops ahead of the asserts when it knows the fed shape.
+    rank_ok = tf.equal(tf.rank(images), 4)
+    shape = tf.concat([tf.shape(images, out_type=tf.int32), tf.ones([4], tf.int32)], axis=0)[:4]
+    channels_ok = tf.logical_or(tf.logical_not(rank_ok), tf.equal(shape[3], num_channels))
+    size_ok = tf.logical_or(tf.logical_not(rank_ok), tf.reduce_all(shape[1:3] > 0))
+    tf.debugging.Assert(
+        rank_ok,
+        [f"{signature}: `{IMAGES_KEY}` must be {expected}, a 4-D batch (one image is a batch of one); received rank",
+         tf.rank(images)],
+    )
+    tf.debugging.Assert(
+        channels_ok,
+        [f"{signature}: `{IMAGES_KEY}` must be {expected}; the last dimension (channels) is not {num_channels}. "
+         "Received shape", shape],
+    )
+    tf.debugging.Assert(
+        size_ok, [f"{signature}: `{IMAGES_KEY}` must have a height and width of at least 1 pixel; received shape", shape]
+    )
+    valid = tf.logical_and(rank_ok, tf.logical_and(channels_ok, size_ok))
+    dummy_shape = tf.constant([1, 1, 1, num_channels], tf.int32)
+    safe_shape = tf.where(valid, shape, dummy_shape)
+    safe = tf.cond(valid, lambda: images, lambda: tf.zeros(dummy_shape, images.dtype))
+    return tf.reshape(safe, tf.concat([safe_shape[:3], [num_channels]], axis=0))
 
 
 def check_encoded(image_bytes, signature):
-    """Asserts that every element starts like a JPEG, PNG, GIF or BMP file."""
-    known = tf.zeros_like(image_bytes, dtype=tf.bool)
+    """Asserts that `image_bytes` is a 1-D batch whose elements start like a JPEG, PNG, GIF or BMP file; returns
+    it with static shape [None] (an empty batch after a failed check, so that no later op fails first)."""
+    rank_ok = tf.equal(tf.rank(image_bytes), 1)
+    tf.debugging.Assert(
+        rank_ok,
+        [f"{signature}: `{BYTES_KEY}` must be a 1-D batch of encoded images (one image is a batch of one); "
+         "received rank", tf.rank(image_bytes)],
+    )
+    empty = tf.constant([], tf.string)
+    batch = tf.cond(rank_ok, lambda: tf.reshape(image_bytes, [-1]), lambda: empty)
+    known = tf.zeros_like(batch, dtype=tf.bool)
     for magic in _MAGIC.values():
-        known = tf.logical_or(known, tf.strings.substr(image_bytes, 0, len(magic)) == magic)
-    check = tf.debugging.Assert(
-        tf.reduce_all(known),
+        known = tf.logical_or(known, tf.strings.substr(batch, 0, len(magic)) == magic)
+    known = tf.reduce_all(known)
+    tf.debugging.Assert(
+        known,
         [
             f"{signature}: every element of `{BYTES_KEY}` must be an encoded JPEG or PNG (GIF and BMP work too): the "
             'file\'s raw bytes, which a REST client sends base64-encoded as {"b64": "..."}. Received elements '
             "starting with:",
-            tf.strings.substr(image_bytes, 0, 8),
+            tf.strings.substr(batch, 0, 8),
         ],
     )
-    with tf.control_dependencies([check]):
-        return tf.identity(image_bytes)
+    return tf.cond(known, lambda: batch, lambda: empty)
 
 
 class ServingSignatures:
@@ -125,12 +148,12 @@ class ServingSignatures:
         self.compute = tf.function(self._compute, jit_compile=self.jit_compile, autograph=False)
         self.serving_default = tf.function(
             self._serve_images,
-            input_signature=[tf.TensorSpec([None, None, None, None], tf.float32, name=IMAGES_KEY)],
+            input_signature=[tf.TensorSpec(None, tf.float32, name=IMAGES_KEY)],
             autograph=False,
         )
         self.serving_bytes = tf.function(
             self._serve_bytes,
-            input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_KEY)],
+            input_signature=[tf.TensorSpec(None, tf.string, name=BYTES_KEY)],
             autograph=False,
         )
         self.serving_default.get_concrete_function()
