@@ -95,3 +95,19 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
         print(f"Check passed: {path} reloaded with tf.saved_model.load matches the Keras model (max |difference| "
               f"{worst:.2g} over {len(differences)} outputs).")
     return differences
+
+
+def xla_compiled_functions(path):
+    """Names of the functions in the SavedModel at `path` marked for XLA (`_XlaMustCompile` true)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    with open(f"{path}/saved_model.pb", "rb") as file:
+        saved.ParseFromString(file.read())
+    names = []
+    for meta_graph in saved.meta_graphs:
+        for function in meta_graph.graph_def.library.function:
+            attr = function.attr.get("_XlaMustCompile")
+            if attr is not None and attr.b:
+                names.append(function.signature.name)
+    return sorted(names)

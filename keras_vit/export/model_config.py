@@ -67,7 +67,7 @@ def updated_config_text(path, name, base_path, use_serving_api=True):
         try:
             text_format.Parse(existing, config)
         except text_format.ParseError as error:
-            hint = "" if cls.__module__.startswith("tensorflow_serving") else (
+            hint = "" if (cls.__module__ or "").startswith("tensorflow_serving") else (
                 " It may use fields this fallback parser lacks: `pip install tensorflow-serving-api` and export again."
             )
             raise ValueError(
