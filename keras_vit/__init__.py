@@ -5,8 +5,8 @@
     >>> keras_vit.list_models("vit_*")
 """
 
-from keras_vit import data, layers, models  # noqa: F401  (importing registers the layers and families)
-from keras_vit import export  # noqa: F401  (a package that is also callable: keras_vit.export(model, path))
+# Importing registers the layers and families; `export` is a package that is also callable (keras_vit.export(...)).
+from keras_vit import data, export, layers, models  # noqa: F401
 from keras_vit.models import build, create, feature_extractor
 from keras_vit.preprocessing import ImagePreprocessing, preprocessing
 from keras_vit.registry import load_plugins, register, registry
