@@ -51,7 +51,11 @@ def main(argv=None):
     compiled = tf.function(lambda x: model(x, training=False), jit_compile=True)
     jpegs = tf.constant([tf.io.encode_jpeg(p.astype("uint8")).numpy() for p in pixels])
 
-    variants = {"keras tf.function(jit_compile=True)": lambda: compiled(normalized)}
+    graph = tf.function(lambda x: model(x, training=False))
+    variants = {
+        "keras tf.function(jit_compile=True)": lambda: compiled(normalized),
+        "keras tf.function (no XLA)": lambda: graph(normalized),
+    }
     with tempfile.TemporaryDirectory() as folder:
         t0 = time.perf_counter()
         xla = keras_vit.export(model, os.path.join(folder, "xla"), verbose=False)
