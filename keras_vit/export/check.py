@@ -12,18 +12,26 @@ class ExportCheckError(AssertionError):
     """The reloaded SavedModel disagrees with the Keras model."""
 
 
-def keras_reference(model, preprocessing, images, outputs="auto"):
+def keras_reference(model, preprocessing, images, outputs="auto", include_features=False):
     """What the signatures should return for float [0, 255] `images`, computed with Keras (eager, no XLA):
-    {"probabilities": ...} for a classifier, {"features": ...} for a backbone."""
+    {"probabilities": ...} for a classifier (plus "features", the classifier's input, when asked), {"features": ...}
+    for a backbone."""
+    import keras
+
     from keras_vit.export.signatures import output_kind
 
     kind = output_kind(model, outputs)
-    values = np.asarray(model(preprocessing(tf.convert_to_tensor(images, tf.float32)), training=False), "float32")
+    pixels = preprocessing(tf.convert_to_tensor(images, tf.float32))
+    values = np.asarray(model(pixels, training=False), "float32")
     if kind == "features":
         return {"features": values}
     if kind == "logits":
         values = np.asarray(tf.nn.softmax(values, axis=-1))
-    return {"probabilities": values}
+    reference = {"probabilities": values}
+    if include_features:
+        features = keras.Model(model.inputs[0], model.get_layer("head").input)
+        reference["features"] = np.asarray(features(pixels, training=False), "float32")
+    return reference
 
 
 def _compare(name, got, expected, atol):
@@ -61,7 +69,7 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
 
     Calls serving_default on batches of 1 and 3 random images (one batch at the model's size, one larger, so the
     resize runs) and serving_bytes on a PNG batch of two sizes, and compares `probabilities` (or `features`),
-    `top_k_scores` and `top_k_labels` with the Keras model on the same pixels.
+    `top_k_scores`, `top_k_labels` and `features` with the Keras model on the same pixels.
 
     Returns:
         {output: max |difference|}. Raises ExportCheckError on a difference above `atol`.
@@ -79,14 +87,17 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
     for batch, size in ((1, (height, width)), (3, (height + 7, width + 3))):
         images = rng.uniform(0, 255, size=(batch, *size, channels)).astype("float32")
         result = loaded.signatures[DEFAULT_SIGNATURE](**{IMAGES_KEY: tf.constant(images)})
-        expected = keras_reference(model, preprocessing, images, outputs)
+        features = "features" in result and "probabilities" in result
+        expected = keras_reference(model, preprocessing, images, outputs, include_features=features)
         for key, value in _check_outputs(f"{DEFAULT_SIGNATURE}[batch {batch}]", result, expected, labels, atol).items():
             differences[key] = max(value, differences.get(key, 0.0))
     pngs, expected_parts = [], []
     for size in ((height, width), (height // 2 + 5, width + 9)):
         pixels = rng.integers(0, 256, size=(*size, channels), dtype="uint8")
         pngs.append(tf.io.encode_png(pixels).numpy())
-        expected_parts.append(keras_reference(model, preprocessing, pixels[None].astype("float32"), outputs))
+        expected_parts.append(
+            keras_reference(model, preprocessing, pixels[None].astype("float32"), outputs, include_features=features)
+        )
     expected = {key: np.concatenate([part[key] for part in expected_parts]) for key in expected_parts[0]}
     result = loaded.signatures[BYTES_SIGNATURE](**{BYTES_KEY: tf.constant(pngs)})
     differences.update(_check_outputs(BYTES_SIGNATURE, result, expected, labels, atol))

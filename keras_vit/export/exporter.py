@@ -191,7 +191,7 @@ def export(
     if check:
         from keras_vit.export.check import check_export
 
-        check_export(path, model, preprocessing=preprocessing, labels=names, verbose=verbose)
+        check_export(path, model, preprocessing=preprocessing, labels=names, outputs=outputs, verbose=verbose)
     return result
 
 
