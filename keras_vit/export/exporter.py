@@ -8,7 +8,6 @@ import shlex
 import warnings
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_vit.export.labels import read_labels
@@ -194,7 +193,3 @@ def export(
         check_export(path, model, preprocessing=preprocessing, labels=names, outputs=outputs, verbose=verbose)
     return result
 
-
-def random_images(batch, height, width, channels=3, seed=0):
-    """Float32 [0, 255] test images (a helper for checks and examples)."""
-    return np.random.default_rng(seed).uniform(0, 255, size=(batch, height, width, channels)).astype("float32")

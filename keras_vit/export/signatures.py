@@ -171,7 +171,6 @@ class ServingSignatures:
     def _compute(self, pixels):
         """Preprocessed pixels -> the numeric outputs (the part XLA compiles)."""
         out = self.core(pixels, training=False)
-        result = {}
         if self.kind == "features":
             return {"features": tf.cast(out["model_output"], tf.float32)}
         scores = tf.cast(out["model_output"], tf.float32)
