@@ -25,7 +25,8 @@ class ExportResult:
         version: the integer version.
         model_name: the name the model server serves it under (BASE's folder name).
         config_path: the models.config written or updated (None with write_config=False).
-        docker_command: a `docker run tensorflow/serving ...` line serving every model of that config.
+        docker_command: a `docker run tensorflow/serving ...` line serving every model of that config (a
+            `tensorflow_model_server ...` line with server_root=None).
         jit_compile: whether the model call inside the signatures is XLA-compiled.
         output_names: the output keys of both signatures.
     """
@@ -72,17 +73,25 @@ def _signatures(model, preprocessing, jit_compile, **kwargs):
     return signatures
 
 
-def docker_command(config_dir, use_xla=True, image="tensorflow/serving"):
-    """The `docker run` line that serves every model listed in `config_dir`/models.config (mounted at /models).
+def docker_command(config_dir, use_xla=True, server_root="/models", image="tensorflow/serving"):
+    """The command that serves every model listed in `config_dir`/models.config.
 
-    XLA-compiled signatures need `--xla_cpu_compilation_enabled=true` on TF Serving's CPU builds (off by default;
-    without it the first request fails with an error about XLA:CPU JIT).
+    With `server_root` (the path models.config's base paths start with), a `docker run` line mounting `config_dir`
+    there; with server_root=None (local absolute base paths), a `tensorflow_model_server` line. XLA-compiled
+    signatures need `--xla_cpu_compilation_enabled=true` on TF Serving's CPU builds (off by default; without it the
+    first request fails with an error about XLA:CPU JIT).
     """
-    parts = [
-        "docker", "run", "--rm", "-p", "8500:8500", "-p", "8501:8501",
-        "-v", f"{os.path.abspath(config_dir)}:/models", image,
-        f"--model_config_file=/models/{CONFIG_FILE_NAME}",
-    ]
+    config_dir = os.path.abspath(config_dir)
+    if server_root is None:
+        parts = ["tensorflow_model_server", "--port=8500", "--rest_api_port=8501",
+                 f"--model_config_file={os.path.join(config_dir, CONFIG_FILE_NAME)}"]
+    else:
+        root = server_root.rstrip("/") or "/"
+        parts = [
+            "docker", "run", "--rm", "-p", "8500:8500", "-p", "8501:8501",
+            "-v", f"{config_dir}:{root}", image,
+            f"--model_config_file={root.rstrip('/')}/{CONFIG_FILE_NAME}",
+        ]
     if use_xla:
         parts.append("--xla_cpu_compilation_enabled=true")
     return " ".join(shlex.quote(part) for part in parts)
@@ -171,7 +180,7 @@ def export(
     path = write_version(base_path, version, write)
     if config_text is not None:
         write_text_atomically(config_path, config_text)
-    command = docker_command(config_dir, use_xla=signatures.jit_compile)
+    command = docker_command(config_dir, use_xla=signatures.jit_compile, server_root=server_root)
     result = ExportResult(
         path=path,
         version=version,

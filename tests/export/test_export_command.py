@@ -57,6 +57,8 @@ def test_export_a_saved_keras_file(tmp_path):
     assert "Check passed" in result.stdout
     # --server_root "" writes the local path into models.config (serving without docker).
     assert f'base_path: "{out}"' in (tmp_path / "serving" / "models.config").read_text()
+    config_file = tmp_path / "serving" / "models.config"
+    assert f"tensorflow_model_server --port=8500 --rest_api_port=8501 --model_config_file={config_file}" in result.stdout
     images = np.random.default_rng(1).uniform(0, 255, size=(1, 32, 32, 3)).astype("float32")
     got = served_probabilities(str(out / "1"), images)
     np.testing.assert_allclose(got["probabilities"], reference(model, images)["probabilities"], atol=1e-5)
