@@ -64,12 +64,20 @@ def _check_outputs(signature, result, expected, labels, atol):
     return differences
 
 
-def check_export(path, model, preprocessing=None, labels=None, outputs="auto", atol=1e-5, verbose=True):
+# Tolerances of the check by the model's compute dtype: XLA and eager Keras round bfloat16/float16 differently.
+DEFAULT_ATOL = {"float32": 1e-5, "float64": 1e-5, "bfloat16": 2e-2, "float16": 5e-3}
+
+
+def check_export(path, model, preprocessing=None, labels=None, outputs="auto", atol=None, verbose=True):
     """Loads the SavedModel at `path` with tf.saved_model.load and compares both signatures with `model`.
 
     Calls serving_default on batches of 1 and 3 random images (one batch at the model's size, one larger, so the
     resize runs) and serving_bytes on a PNG batch of two sizes, and compares `probabilities` (or `features`),
     `top_k_scores`, `top_k_labels` and `features` with the Keras model on the same pixels.
+
+    Args:
+        atol: the largest allowed difference; None takes 1e-5 for float32 models and 2e-2 for mixed_bfloat16 ones
+            (5e-3 for mixed_float16).
 
     Returns:
         {output: max |difference|}. Raises ExportCheckError on a difference above `atol`.
@@ -77,6 +85,11 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
     from keras_vit.preprocessing import preprocessing as default_preprocessing
 
     preprocessing = default_preprocessing(model) if preprocessing is None else preprocessing
+    if atol is None:
+        compute_dtype = getattr(getattr(model, "dtype_policy", None), "compute_dtype", "float32")
+        atol = max(DEFAULT_ATOL.get(compute_dtype, 1e-5), *(
+            DEFAULT_ATOL.get(layer.dtype_policy.compute_dtype, 1e-5) for layer in model.layers
+        ))
     loaded = tf.saved_model.load(path)
     missing = {DEFAULT_SIGNATURE, BYTES_SIGNATURE} - set(loaded.signatures)
     if missing:

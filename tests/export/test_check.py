@@ -1,5 +1,6 @@
 """The export's own reload check passes on a faithful export and fails on a wrong one."""
 
+import numpy as np
 import pytest
 
 import keras_vit
@@ -23,3 +24,15 @@ def test_check_passes_then_catches_a_model_that_differs(tmp_path, capsys):
     other = keras_vit.preprocessing(model, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
     with pytest.raises(ExportCheckError):
         check_export(result.path, model, preprocessing=other, verbose=False)
+
+
+def test_a_mixed_bfloat16_model_exports_float32_outputs_and_passes_its_check(tmp_path):
+    import keras
+
+    model = keras_vit.create("vit_ti16", dtype="mixed_bfloat16", **keras_vit.get_spec("vit_ti16").tiny)
+    randomize_weights(model, scale=0.2)
+    result = keras_vit.export(model, tmp_path / "bf16", verbose=False)
+    differences = check_export(result.path, model, verbose=False)  # bfloat16 tolerance: 2e-2
+    assert max(differences.values()) <= 2e-2
+    served = keras.layers.TFSMLayer(result.path, call_endpoint="serving_default")
+    assert served(np.zeros((1, 32, 32, 3), "float32"))["probabilities"].dtype == "float32"
