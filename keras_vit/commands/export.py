@@ -14,6 +14,8 @@ flags.DEFINE_string("labels", None, "A text file with one class name per line (a
 flags.DEFINE_integer("top_k", 5, "How many top classes the signatures return.")
 flags.DEFINE_boolean("features", False, "Also return the pooled features (the classifier's input).")
 flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA-compile the model call inside the signatures.")
+flags.DEFINE_list("warmup", [], "Batch sizes of TF Serving warm-up requests to write, e.g. 1,8 (needs "
+                  "tensorflow-serving-api).")
 flags.DEFINE_boolean("check", False, "Reload the export with tf.saved_model.load and compare it with the Keras model.")
 flags.DEFINE_boolean("config", True, "Write or update models.config in the parent folder of --out.")
 flags.DEFINE_string("server_root", "/models", "Where the model server sees the parent folder of --out (docker mount).")
@@ -126,8 +128,9 @@ def main(argv):
             jit_compile=jit,
             write_config=FLAGS.config,
             server_root=FLAGS.server_root or None,
+            warmup_batch_sizes=[int(size) for size in FLAGS.warmup] or None,
             check=FLAGS.check,
         )
-    except (ValueError, TypeError, OSError, keras_vit.export.ExportCheckError) as error:
+    except (ValueError, TypeError, OSError, ImportError, keras_vit.export.ExportCheckError) as error:
         message = str(error)
         _fail(message[len("export: "):] if message.startswith("export: ") else message)

@@ -14,6 +14,7 @@ from keras_vit.export.labels import read_labels
 from keras_vit.export.layout import check_version, write_version
 from keras_vit.export.model_config import CONFIG_FILE_NAME, updated_config_text, write_text_atomically
 from keras_vit.export.signatures import BYTES_SIGNATURE, DEFAULT_SIGNATURE, ServingSignatures, output_kind
+from keras_vit.export.warmup import write_warmup_requests
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +110,7 @@ def export(
     outputs="auto",
     write_config=True,
     server_root="/models",
+    warmup_batch_sizes=None,
     check=False,
     verbose=True,
 ):
@@ -139,6 +141,9 @@ def export(
         write_config: write or update `models.config` in BASE's parent folder.
         server_root: the folder the server sees BASE's parent as (docker: /models); None writes the local
             absolute path into models.config.
+        warmup_batch_sizes: e.g. (1, 8): write TF Serving warm-up requests of these batch sizes for both
+            signatures (assets.extra/tf_serving_warmup_requests; needs tensorflow-serving-api), so that XLA
+            compiles them while the version loads rather than on the first requests.
         check: reload the export with tf.saved_model.load and compare it with the Keras model (raises on a
             mismatch).
         verbose: print what was written and the docker line.
@@ -176,6 +181,10 @@ def export(
         archive.add_endpoint(DEFAULT_SIGNATURE, signatures.serving_default)
         archive.add_endpoint(BYTES_SIGNATURE, signatures.serving_bytes)
         archive.write_out(folder, verbose=False)
+        if warmup_batch_sizes:
+            write_warmup_requests(
+                folder, model_name, signatures.image_shape, warmup_batch_sizes, (DEFAULT_SIGNATURE, BYTES_SIGNATURE)
+            )
 
     path = write_version(base_path, version, write)
     if config_text is not None:

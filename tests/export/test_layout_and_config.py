@@ -139,3 +139,25 @@ def test_auto_falls_back_to_no_xla_when_xla_cannot_compile(model, tmp_path, monk
                       "exporting without XLA"):
         result = keras_vit.export(model, tmp_path / "vit", verbose=False)
     assert result.jit_compile is False and "--xla_cpu_compilation_enabled" not in result.docker_command
+
+
+def test_warmup_requests_replay_against_the_export(model, tmp_path):
+    prediction_log_pb2 = pytest.importorskip("tensorflow_serving.apis.prediction_log_pb2")
+    result = keras_vit.export(model, tmp_path / "models" / "vit", warmup_batch_sizes=(1, 3), verbose=False)
+    records = tf.data.TFRecordDataset(os.path.join(result.path, "assets.extra", "tf_serving_warmup_requests"))
+    loaded = tf.saved_model.load(result.path)
+    seen = []
+    for record in records:
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        request = log.predict_log.request
+        assert request.model_spec.name == "vit"
+        signature = request.model_spec.signature_name
+        (name,) = request.inputs
+        value = tf.make_ndarray(request.inputs[name])
+        # What TF Serving does with the record on load: run it through the signature.
+        out = loaded.signatures[signature](**{name: tf.constant(value)})
+        seen.append((signature, name, len(value), out["probabilities"].shape[0]))
+    assert sorted(seen) == [
+        ("serving_bytes", "image_bytes", 1, 1), ("serving_bytes", "image_bytes", 3, 3),
+        ("serving_default", "images", 1, 1), ("serving_default", "images", 3, 3),
+    ]
