@@ -6,7 +6,8 @@
     >>> keras_vit.list_models("vit_*")
 """
 
-from keras_vit import data, layers, models, weights  # noqa: F401  (importing registers the layers and families)
+# Importing registers the layers and families; `export` is a package that is also callable (keras_vit.export(...)).
+from keras_vit import data, export, layers, models, weights  # noqa: F401
 from keras_vit.models import build, feature_extractor
 from keras_vit.preprocessing import ImagePreprocessing, preprocessing
 from keras_vit.registry import load_plugins, register, registry
@@ -34,6 +35,7 @@ __all__ = [
     "add_spec_dir",
     "build",
     "create",
+    "export",
     "feature_extractor",
     "get_spec",
     "list_models",

@@ -15,6 +15,7 @@ COMMANDS = {
     "list": ("keras_vit.commands.list_models", "list zoo models (optionally matching a pattern)"),
     "show": ("keras_vit.commands.show", "print a model's resolved spec and Keras summary"),
     "convert": ("keras_vit.commands.convert", "convert a published checkpoint to a Keras .weights.h5 file"),
+    "export": ("keras_vit.commands.export", "write a versioned SavedModel for TF Serving (+ models.config)"),
 }
 
 

@@ -172,6 +172,18 @@ def _read_torch(path):
     return Checkpoint(path, "torch", tensors)
 
 
+def is_keras_vit_weights_file(path):
+    """Whether `path` is a `.weights.h5` file that carries keras_vit's model metadata (`keras-vit convert`'s output)
+    rather than a plain `model.save_weights` file."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            return "keras_vit_config" in handle.attrs and "keras_vit_family" in handle.attrs
+    except OSError:
+        return False
+
+
 def _read_h5(path):
     import h5py
 

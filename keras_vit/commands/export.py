@@ -1,0 +1,143 @@
+"""`keras-vit export --model NAME|FILE.keras [--weights FILE] --out DIR [--labels FILE] [--check]`: a versioned
+SavedModel for TF Serving (see docs/export.md)."""
+
+import os
+
+from absl import flags
+
+flags.DEFINE_string("model", None, "A zoo model name or alias (vit_b16), a YAML spec path, or a saved .keras model.")
+flags.DEFINE_string("from", None, "A saved .keras model (what training writes); the same as --model FILE.keras.")
+flags.DEFINE_string("weights", None, "Weights for --model NAME: a .keras model file or any checkpoint keras_vit.weights reads (.weights.h5, .npz, .safetensors, .pth).")
+flags.DEFINE_string("out", None, "The model's serving folder, e.g. models/vit_b16; versions go in numbered subfolders.")
+flags.DEFINE_integer("version", None, "The version folder to write (default: the next free number).")
+flags.DEFINE_string("labels", None, "A text file with one class name per line (adds the top_k_labels output).")
+flags.DEFINE_integer("top_k", 5, "How many top classes the signatures return.")
+flags.DEFINE_boolean("features", False, "Also return the pooled features (the classifier's input).")
+flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA-compile the model call inside the signatures.")
+flags.DEFINE_list("warmup", [], "Batch sizes of TF Serving warm-up requests to write, e.g. 1,8 (needs "
+                  "tensorflow-serving-api).")
+flags.DEFINE_boolean("check", False, "Reload the export with tf.saved_model.load and compare it with the Keras model.")
+flags.DEFINE_boolean("config", True, "Write or update models.config in the parent folder of --out.")
+flags.DEFINE_string("server_root", "/models", "Where the model server sees the parent folder of --out (docker mount).")
+flags.DEFINE_multi_string("override", [], "For --model NAME: a hyperparameter override, key=value (value as YAML).")
+flags.DEFINE_boolean("tiny", False, "For --model NAME: start from the spec's tiny test size.")
+FLAGS = flags.FLAGS
+
+
+def _fail(message):
+    raise SystemExit(f"keras-vit export: {message}")
+
+
+def _load_keras_file(path, what):
+    import keras
+
+    import keras_vit  # noqa: F401  (registers the zoo's classes for deserialization)
+
+    if not os.path.isfile(path):
+        _fail(f"{what} {path!r} not found.")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras reports a truncated file as "file not found": say what it is
+        _fail(f"could not load the Keras model file {path!r} ({type(error).__name__}: {error}). Is it a complete "
+              "file written by model.save(...)?")
+
+
+def _assign_weights(model, path):
+    if path.endswith(".keras"):
+        source = _load_keras_file(path, "--weights file")
+        ours = [tuple(w.shape) for w in model.weights]
+        theirs = [tuple(w.shape) for w in source.weights]
+        if ours != theirs:
+            _fail(f"--weights {path!r} holds a model whose weights ({len(theirs)} variables) do not fit {model.name!r} "
+                  f"({len(ours)} variables, or other shapes). Pass the file as --model {path} to export it as saved.")
+        model.set_weights(source.get_weights())
+    else:
+        from keras_vit import weights
+        from keras_vit.weights.readers import is_keras_vit_weights_file
+
+        if not os.path.isfile(path):
+            _fail(f"--weights file {path!r} not found.")
+        try:
+            if path.endswith(".weights.h5") and not is_keras_vit_weights_file(path):
+                # A plain model.save_weights file: Keras matches it layer by layer and checks shapes.
+                model.load_weights(path)
+            else:
+                # Any checkpoint keras_vit.weights reads (a converted .weights.h5, a published .npz, a timm state
+                # dict), strictly: missing, unexpected or misshapen tensors are one error, before the model changes.
+                weights.load(model, path)
+        except (OSError, ValueError) as error:
+            _fail(f"could not load --weights {path!r} into {model.name!r}: {error}")
+
+
+def parse_overrides(items):
+    """["image_size=64", "num_classes=10"] -> {"image_size": 64, "num_classes": 10} (values parsed as YAML)."""
+    import yaml
+
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            _fail(f"--override takes key=value (for example num_classes=10); received {item!r}.")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def load_model():
+    """The Keras model the flags describe."""
+    import keras_vit
+
+    source = FLAGS["from"].value or FLAGS.model
+    if FLAGS["from"].value and FLAGS.model:
+        _fail("pass either --model or --from, not both.")
+    if not source:
+        _fail("pass --model NAME (a zoo name, e.g. vit_b16) or --model FILE.keras.")
+    if source.endswith(".keras"):
+        if FLAGS.weights or FLAGS.override or FLAGS.tiny:
+            _fail("--weights, --override and --tiny apply to --model NAME, not to a saved .keras model.")
+        return _load_keras_file(source, "model file")
+    try:
+        spec = keras_vit.get_spec(source)
+        if FLAGS.tiny:
+            spec = spec.tiny_spec()
+        spec = spec.with_overrides(**parse_overrides(FLAGS.override))
+    except keras_vit.SpecError as error:
+        message = str(error)
+        _fail(message[len("export: "):] if message.startswith("export: ") else message)
+    model = keras_vit.build(spec)
+    if FLAGS.weights:
+        _assign_weights(model, FLAGS.weights)
+    else:
+        print(f"Note: no --weights given; exporting {model.name!r} with freshly initialized weights (its zero "
+              "classifier gives every class the same probability).")
+    return model
+
+
+def main(argv):
+    import keras_vit
+
+    if len(argv) != 1:
+        _fail(f"unexpected arguments {argv[1:]}; every input is a flag (--model, --out, ...).")
+    if not FLAGS.out:
+        _fail("pass --out DIR, the model's serving folder (e.g. models/vit_b16).")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # SavedModel writing logs every asset folder at INFO under absl
+    model = load_model()
+    jit = {"auto": "auto", "true": True, "false": False}[FLAGS.jit_compile]
+    try:
+        keras_vit.export(
+            model,
+            FLAGS.out,
+            version=FLAGS.version,
+            labels=FLAGS.labels,
+            top_k=FLAGS.top_k,
+            include_features=FLAGS.features,
+            jit_compile=jit,
+            write_config=FLAGS.config,
+            server_root=FLAGS.server_root or None,
+            warmup_batch_sizes=[int(size) for size in FLAGS.warmup] or None,
+            check=FLAGS.check,
+        )
+    except (ValueError, TypeError, OSError, ImportError, keras_vit.export.ExportCheckError) as error:
+        message = str(error)
+        _fail(message[len("export: "):] if message.startswith("export: ") else message)

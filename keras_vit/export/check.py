@@ -1,0 +1,137 @@
+"""The export's self-check: reload the SavedModel with plain TensorFlow and compare it with the Keras model."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from keras_vit.export.signatures import BYTES_KEY, BYTES_SIGNATURE, DEFAULT_SIGNATURE, IMAGES_KEY
+
+
+class ExportCheckError(AssertionError):
+    """The reloaded SavedModel disagrees with the Keras model."""
+
+
+def keras_reference(model, preprocessing, images, outputs="auto", include_features=False):
+    """What the signatures should return for float [0, 255] `images`, computed with Keras (eager, no XLA):
+    {"probabilities": ...} for a classifier (plus "features", the classifier's input, when asked), {"features": ...}
+    for a backbone."""
+    import keras
+
+    from keras_vit.export.signatures import output_kind
+
+    kind = output_kind(model, outputs)
+    pixels = preprocessing(tf.convert_to_tensor(images, tf.float32))
+    values = np.asarray(model(pixels, training=False), "float32")
+    if kind == "features":
+        return {"features": values}
+    if kind == "logits":
+        values = np.asarray(tf.nn.softmax(values, axis=-1))
+    reference = {"probabilities": values}
+    if include_features:
+        features = keras.Model(model.inputs[0], model.get_layer("head").input)
+        reference["features"] = np.asarray(features(pixels, training=False), "float32")
+    return reference
+
+
+def _compare(name, got, expected, atol):
+    difference = float(np.max(np.abs(got - expected))) if got.size else 0.0
+    if got.shape != expected.shape or not difference <= atol:
+        raise ExportCheckError(
+            f"export check: {name} differs from the Keras model (shape {got.shape} vs {expected.shape}, "
+            f"max |difference| {difference:.3g} > {atol:g})."
+        )
+    return difference
+
+
+def _check_outputs(signature, result, expected, labels, atol):
+    differences = {}
+    for key, value in expected.items():
+        differences[f"{signature}.{key}"] = _compare(f"{signature} output {key!r}", result[key].numpy(), value, atol)
+    if "probabilities" in expected:
+        probabilities = expected["probabilities"]
+        classes, scores = result["top_k_classes"].numpy(), result["top_k_scores"].numpy()
+        # The scores of the returned classes, looked up in the Keras probabilities (ties may order differently).
+        looked_up = np.take_along_axis(probabilities, classes.astype("int64"), axis=-1)
+        _compare(f"{signature} top_k_scores", scores, looked_up, atol)
+        best = np.sort(probabilities, axis=-1)[:, ::-1][:, : scores.shape[-1]]
+        _compare(f"{signature} top_k_scores (the k largest)", scores, best, atol)
+        if labels is not None:
+            want = np.asarray(labels, dtype=object)[classes]
+            got = result["top_k_labels"].numpy().astype(str)
+            if not (got == want.astype(str)).all():
+                raise ExportCheckError(f"export check: {signature} top_k_labels do not name top_k_classes.")
+    return differences
+
+
+# Tolerances of the check by the model's compute dtype: XLA and eager Keras round bfloat16/float16 differently.
+DEFAULT_ATOL = {"float32": 1e-5, "float64": 1e-5, "bfloat16": 2e-2, "float16": 5e-3}
+
+
+def check_export(path, model, preprocessing=None, labels=None, outputs="auto", atol=None, verbose=True):
+    """Loads the SavedModel at `path` with tf.saved_model.load and compares both signatures with `model`.
+
+    Calls serving_default on batches of 1 and 3 random images (one batch at the model's size, one larger, so the
+    resize runs) and serving_bytes on a PNG batch of two sizes, and compares `probabilities` (or `features`),
+    `top_k_scores`, `top_k_labels` and `features` with the Keras model on the same pixels.
+
+    Args:
+        atol: the largest allowed difference; None takes 1e-5 for float32 models and 2e-2 for mixed_bfloat16 ones
+            (5e-3 for mixed_float16).
+
+    Returns:
+        {output: max |difference|}. Raises ExportCheckError on a difference above `atol`.
+    """
+    from keras_vit.preprocessing import preprocessing as default_preprocessing
+
+    preprocessing = default_preprocessing(model) if preprocessing is None else preprocessing
+    if atol is None:
+        compute_dtype = getattr(getattr(model, "dtype_policy", None), "compute_dtype", "float32")
+        atol = max(DEFAULT_ATOL.get(compute_dtype, 1e-5), *(
+            DEFAULT_ATOL.get(layer.dtype_policy.compute_dtype, 1e-5) for layer in model.layers
+        ))
+    loaded = tf.saved_model.load(path)
+    missing = {DEFAULT_SIGNATURE, BYTES_SIGNATURE} - set(loaded.signatures)
+    if missing:
+        raise ExportCheckError(f"export check: {path} lacks the signatures {sorted(missing)}.")
+    _, height, width, channels = model.inputs[0].shape
+    rng = np.random.default_rng(0)
+    differences = {}
+    for batch, size in ((1, (height, width)), (3, (height + 7, width + 3))):
+        images = rng.uniform(0, 255, size=(batch, *size, channels)).astype("float32")
+        result = loaded.signatures[DEFAULT_SIGNATURE](**{IMAGES_KEY: tf.constant(images)})
+        features = "features" in result and "probabilities" in result
+        expected = keras_reference(model, preprocessing, images, outputs, include_features=features)
+        for key, value in _check_outputs(f"{DEFAULT_SIGNATURE}[batch {batch}]", result, expected, labels, atol).items():
+            differences[key] = max(value, differences.get(key, 0.0))
+    pngs, expected_parts = [], []
+    for size in ((height, width), (height // 2 + 5, width + 9)):
+        pixels = rng.integers(0, 256, size=(*size, channels), dtype="uint8")
+        pngs.append(tf.io.encode_png(pixels).numpy())
+        expected_parts.append(
+            keras_reference(model, preprocessing, pixels[None].astype("float32"), outputs, include_features=features)
+        )
+    expected = {key: np.concatenate([part[key] for part in expected_parts]) for key in expected_parts[0]}
+    result = loaded.signatures[BYTES_SIGNATURE](**{BYTES_KEY: tf.constant(pngs)})
+    differences.update(_check_outputs(BYTES_SIGNATURE, result, expected, labels, atol))
+    if verbose:
+        worst = max(differences.values())
+        print(f"Check passed: {path} reloaded with tf.saved_model.load matches the Keras model (max |difference| "
+              f"{worst:.2g} over {len(differences)} outputs).")
+    return differences
+
+
+def xla_compiled_functions(path):
+    """Names of the functions in the SavedModel at `path` marked for XLA (`_XlaMustCompile` true)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    with open(f"{path}/saved_model.pb", "rb") as file:
+        saved.ParseFromString(file.read())
+    names = []
+    for meta_graph in saved.meta_graphs:
+        for function in meta_graph.graph_def.library.function:
+            attr = function.attr.get("_XlaMustCompile")
+            if attr is not None and attr.b:
+                names.append(function.signature.name)
+    return sorted(names)

@@ -1,0 +1,213 @@
+"""`keras_vit.export(model, "models/vit_b16")`: a versioned SavedModel for TF Serving, plus models.config."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import warnings
+
+import keras
+import tensorflow as tf
+
+from keras_vit.export.labels import read_labels
+from keras_vit.export.layout import check_version, write_version
+from keras_vit.export.model_config import CONFIG_FILE_NAME, updated_config_text, write_text_atomically
+from keras_vit.export.signatures import BYTES_SIGNATURE, DEFAULT_SIGNATURE, ServingSignatures, output_kind
+from keras_vit.export.warmup import write_warmup_requests
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportResult:
+    """What `export` wrote.
+
+    Attributes:
+        path: the version folder, BASE/<version>.
+        version: the integer version.
+        model_name: the name the model server serves it under (BASE's folder name).
+        config_path: the models.config written or updated (None with write_config=False).
+        docker_command: a `docker run tensorflow/serving ...` line serving every model of that config (a
+            `tensorflow_model_server ...` line with server_root=None).
+        jit_compile: whether the model call inside the signatures is XLA-compiled.
+        output_names: the output keys of both signatures.
+    """
+
+    path: str
+    version: int
+    model_name: str
+    config_path: str | None
+    docker_command: str
+    jit_compile: bool
+    output_names: tuple
+
+
+def _float32_preprocessing(model, preprocessing):
+    from keras_vit.preprocessing import ImagePreprocessing
+    from keras_vit.preprocessing import preprocessing as default_preprocessing
+
+    layer = default_preprocessing(model) if preprocessing is None else preprocessing
+    if not isinstance(layer, ImagePreprocessing):
+        raise TypeError(
+            f"export: `preprocessing` must be a keras_vit.ImagePreprocessing layer (see keras_vit.preprocessing); "
+            f"received {type(layer).__name__}."
+        )
+    # Served pixels stay float32 whatever the global dtype policy; the model casts to its own compute dtype.
+    return ImagePreprocessing.from_config({**layer.get_config(), "dtype": "float32"})
+
+
+def _signatures(model, preprocessing, jit_compile, **kwargs):
+    """Traces the signatures; with jit_compile="auto", runs the XLA-compiled call once and falls back to no XLA
+    (with a warning) if XLA cannot compile this model here."""
+    if jit_compile not in ("auto", True, False):
+        raise ValueError(f"export: jit_compile must be 'auto', True or False; received {jit_compile!r}.")
+    signatures = ServingSignatures(model, preprocessing, jit_compile=jit_compile is not False, **kwargs)
+    if jit_compile == "auto":
+        try:
+            signatures.serving_default(tf.zeros((1, *signatures.image_shape), tf.float32))
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            warnings.warn(
+                f"export: XLA could not compile model {model.name!r} ({first_line}); exporting without XLA.",
+                stacklevel=3,
+            )
+            signatures = ServingSignatures(model, preprocessing, jit_compile=False, **kwargs)
+    return signatures
+
+
+def docker_command(config_dir, use_xla=True, server_root="/models", image="tensorflow/serving"):
+    """The command that serves every model listed in `config_dir`/models.config.
+
+    With `server_root` (the path models.config's base paths start with), a `docker run` line mounting `config_dir`
+    there; with server_root=None (local absolute base paths), a `tensorflow_model_server` line. XLA-compiled
+    signatures need `--xla_cpu_compilation_enabled=true` on TF Serving's CPU builds (off by default; without it the
+    first request fails with an error about XLA:CPU JIT).
+    """
+    config_dir = os.path.abspath(config_dir)
+    if server_root is None:
+        parts = ["tensorflow_model_server", "--port=8500", "--rest_api_port=8501",
+                 f"--model_config_file={os.path.join(config_dir, CONFIG_FILE_NAME)}"]
+    else:
+        root = server_root.rstrip("/") or "/"
+        parts = [
+            "docker", "run", "--rm", "-p", "8500:8500", "-p", "8501:8501",
+            "-v", f"{config_dir}:{root}", image,
+            f"--model_config_file={root.rstrip('/')}/{CONFIG_FILE_NAME}",
+        ]
+    if use_xla:
+        parts.append("--xla_cpu_compilation_enabled=true")
+    return " ".join(shlex.quote(part) for part in parts)
+
+
+def export(
+    model,
+    base_path,
+    version=None,
+    labels=None,
+    top_k=5,
+    include_features=False,
+    preprocessing=None,
+    jit_compile="auto",
+    outputs="auto",
+    write_config=True,
+    server_root="/models",
+    warmup_batch_sizes=None,
+    check=False,
+    verbose=True,
+):
+    """Exports `model` as BASE/<version>/ (a SavedModel with tag "serve") for TF Serving.
+
+    The version folder is written under a hidden temporary name beside it and renamed into place, so a running
+    server never sees half a model; an existing version is never overwritten.
+
+    Signatures (see docs/export.md):
+        serving_default: `images`, float32 [batch, height, width, 3], RGB pixel values in [0, 255], any height and
+            width (resized inside, then normalized as the weights expect).
+        serving_bytes: `image_bytes`, tf.string [batch], encoded JPEG or PNG files of any size.
+        Both return `probabilities` float32 [batch, num_classes], `top_k_classes` int32 [batch, k],
+        `top_k_scores` float32 [batch, k], plus `features` float32 [batch, hidden_dim] (include_features=True)
+        and `top_k_labels` string [batch, k] (labels given). A model without a classifier returns `features` only.
+
+    Args:
+        model: a built Keras model taking (batch, H, W, C) preprocessed images (a zoo model, or one loaded from
+            a `.keras` file).
+        base_path: the model's folder, e.g. "models/vit_b16"; its name is the served model name.
+        version: int version folder; None takes the next free number (1 for a new folder).
+        labels: None, a list of class names or a text file with one name per line.
+        top_k: the number of top classes returned.
+        include_features: add the pooled features (the classifier's input) as `features`.
+        preprocessing: an `ImagePreprocessing` layer; default `keras_vit.preprocessing(model)` (mean=std=0.5).
+        jit_compile: "auto" (XLA if it compiles here, else plain graph with a warning), True or False.
+        outputs: "auto" (from the model's classifier_activation), "logits" or "probabilities".
+        write_config: write or update `models.config` in BASE's parent folder.
+        server_root: the folder the server sees BASE's parent as (docker: /models); None writes the local
+            absolute path into models.config.
+        warmup_batch_sizes: e.g. (1, 8): write TF Serving warm-up requests of these batch sizes for both
+            signatures (assets.extra/tf_serving_warmup_requests; needs tensorflow-serving-api), so that XLA
+            compiles them while the version loads rather than on the first requests.
+        check: reload the export with tf.saved_model.load and compare it with the Keras model (raises on a
+            mismatch).
+        verbose: print what was written and the docker line.
+
+    Returns:
+        An `ExportResult`.
+    """
+    if not isinstance(model, keras.Model) or not model.built:
+        raise TypeError(f"export: `model` must be a built keras.Model; received {type(model).__name__}.")
+    base_path = os.path.abspath(os.fspath(base_path))
+    model_name = os.path.basename(base_path.rstrip(os.sep))
+    version = check_version(base_path, version)
+    kind = output_kind(model, outputs)
+    if kind == "features" and labels is not None:
+        raise ValueError(f"export: model {model.name!r} has no classifier (it returns features); drop `labels`.")
+    names = read_labels(labels, num_classes=None if kind == "features" else int(model.outputs[0].shape[-1]))
+    preprocessing = _float32_preprocessing(model, preprocessing)
+
+    config_dir = os.path.dirname(base_path)
+    config_path, config_text, config_note = None, None, None
+    if write_config:
+        # Prepared before anything is written, so that a config this export cannot update stops it early.
+        config_path = os.path.join(config_dir, CONFIG_FILE_NAME)
+        served_path = base_path if server_root is None else f"{server_root.rstrip('/')}/{model_name}"
+        config_text, config_note = updated_config_text(config_path, model_name, served_path)
+
+    signatures = _signatures(
+        model, preprocessing, jit_compile, top_k=top_k, labels=names, include_features=include_features,
+        outputs=outputs,
+    )
+
+    def write(folder):
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(DEFAULT_SIGNATURE, signatures.serving_default)
+        archive.add_endpoint(BYTES_SIGNATURE, signatures.serving_bytes)
+        archive.write_out(folder, verbose=False)
+        if warmup_batch_sizes:
+            write_warmup_requests(
+                folder, model_name, signatures.image_shape, warmup_batch_sizes, (DEFAULT_SIGNATURE, BYTES_SIGNATURE)
+            )
+
+    path = write_version(base_path, version, write)
+    if config_text is not None:
+        write_text_atomically(config_path, config_text)
+    command = docker_command(config_dir, use_xla=signatures.jit_compile, server_root=server_root)
+    result = ExportResult(
+        path=path,
+        version=version,
+        model_name=model_name,
+        config_path=config_path,
+        docker_command=command,
+        jit_compile=signatures.jit_compile,
+        output_names=tuple(signatures.output_names()),
+    )
+    if verbose:
+        xla = "XLA-compiled" if signatures.jit_compile else "not XLA-compiled"
+        print(f"Exported {model.name!r} to {path} (signatures {DEFAULT_SIGNATURE}, {BYTES_SIGNATURE}; {xla}).")
+        if config_note:
+            print(config_note)
+        print(f"Serve it with:\n  {command}")
+    if check:
+        from keras_vit.export.check import check_export
+
+        check_export(path, model, preprocessing=preprocessing, labels=names, outputs=outputs, verbose=verbose)
+    return result
+

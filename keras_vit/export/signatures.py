@@ -1,0 +1,206 @@
+"""The serving signatures: float images or encoded bytes in, named classification outputs out.
+
+Everything here is TensorFlow graph code that ends up inside the SavedModel, so that it serves with nothing but
+TensorFlow installed. Shapes are checked at run time with `tf.debugging` asserts, because TF Serving checks only
+the names and dtypes of inputs.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+IMAGES_KEY = "images"
+BYTES_KEY = "image_bytes"
+DEFAULT_SIGNATURE = "serving_default"
+BYTES_SIGNATURE = "serving_bytes"
+
+# Leading bytes of the formats tf.io.decode_image reads.
+_MAGIC = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n", "GIF": b"GIF8", "BMP": b"BM"}
+
+
+def output_kind(model, outputs="auto"):
+    """Whether the model returns "logits", "probabilities" or "features" (no classifier).
+
+    "auto" reads the zoo config: no classifier (num_classes=0) gives "features"; classifier_activation None
+    gives "logits"; any activation (softmax, sigmoid) gives "probabilities" (the scores are served as they are).
+    """
+    if outputs not in ("auto", "logits", "probabilities", "features"):
+        raise ValueError(f"export: `outputs` must be 'auto', 'logits', 'probabilities' or 'features'; received {outputs!r}.")
+    if outputs != "auto":
+        return outputs
+    if len(model.outputs) != 1 or len(model.inputs) != 1:
+        raise ValueError(
+            f"export: model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+            "the serving signatures need one image input and one output."
+        )
+    try:
+        config = model.get_config()
+    except Exception:  # a plain functional model without a zoo config
+        config = {}
+    if config.get("num_classes", 1) == 0 or len(model.outputs[0].shape) != 2:
+        return "features"
+    return "logits" if config.get("classifier_activation") in (None, "linear") else "probabilities"
+
+
+def _feature_tensor(model):
+    try:
+        head = model.get_layer("head")
+    except ValueError:
+        raise ValueError(
+            f"export: include_features=True needs the classifier layer named 'head'; model {model.name!r} has none."
+        ) from None
+    return head.input
+
+
+def check_images(images, num_channels, signature):
+    """Asserts that `images` is [batch, height >= 1, width >= 1, num_channels]; returns it with that static shape.
+
+    The signature declares an unknown shape, so the checks see whatever a client sent (TF Serving does not check
+    shapes). No op after the asserts can fail on a bad input (a bad input is replaced by a 1x1 dummy image while
+    the assert reports it), so the assert's message is the error the client gets, whatever order the graph
+    optimizer gives the ops.
+    """
+    expected = f"float32 pixels of shape [batch, height, width, {num_channels}] (RGB values in [0, 255])"
+    # Every op here is valid for a tensor of any rank (padding the shape rather than indexing it), because
+    # Grappler's constant folding may evaluate ops ahead of the asserts when it knows the fed shape.
+    rank_ok = tf.equal(tf.rank(images), 4)
+    shape = tf.concat([tf.shape(images, out_type=tf.int32), tf.ones([4], tf.int32)], axis=0)[:4]
+    channels_ok = tf.logical_or(tf.logical_not(rank_ok), tf.equal(shape[3], num_channels))
+    size_ok = tf.logical_or(tf.logical_not(rank_ok), tf.reduce_all(shape[1:3] > 0))
+    tf.debugging.Assert(
+        rank_ok,
+        [f"{signature}: `{IMAGES_KEY}` must be {expected}, a 4-D batch (one image is a batch of one); received rank",
+         tf.rank(images)],
+    )
+    tf.debugging.Assert(
+        channels_ok,
+        [f"{signature}: `{IMAGES_KEY}` must be {expected}; the last dimension (channels) is not {num_channels}. "
+         "Received shape", shape],
+    )
+    tf.debugging.Assert(
+        size_ok, [f"{signature}: `{IMAGES_KEY}` must have a height and width of at least 1 pixel; received shape", shape]
+    )
+    valid = tf.logical_and(rank_ok, tf.logical_and(channels_ok, size_ok))
+    dummy_shape = tf.constant([1, 1, 1, num_channels], tf.int32)
+    safe_shape = tf.where(valid, shape, dummy_shape)
+    safe = tf.cond(valid, lambda: images, lambda: tf.zeros(dummy_shape, images.dtype))
+    return tf.reshape(safe, tf.concat([safe_shape[:3], [num_channels]], axis=0))
+
+
+def check_encoded(image_bytes, signature):
+    """Asserts that `image_bytes` is a 1-D batch whose elements start like a JPEG, PNG, GIF or BMP file; returns
+    it with static shape [None] (an empty batch after a failed check, so that no later op fails first)."""
+    rank_ok = tf.equal(tf.rank(image_bytes), 1)
+    tf.debugging.Assert(
+        rank_ok,
+        [f"{signature}: `{BYTES_KEY}` must be a 1-D batch of encoded images (one image is a batch of one); "
+         "received rank", tf.rank(image_bytes)],
+    )
+    empty = tf.constant([], tf.string)
+    batch = tf.cond(rank_ok, lambda: tf.reshape(image_bytes, [-1]), lambda: empty)
+    known = tf.zeros_like(batch, dtype=tf.bool)
+    for magic in _MAGIC.values():
+        known = tf.logical_or(known, tf.strings.substr(batch, 0, len(magic)) == magic)
+    known = tf.reduce_all(known)
+    tf.debugging.Assert(
+        known,
+        [
+            f"{signature}: every element of `{BYTES_KEY}` must be an encoded JPEG or PNG (GIF and BMP work too): the "
+            'file\'s raw bytes, which a REST client sends base64-encoded as {"b64": "..."}. Received elements '
+            "starting with:",
+            tf.strings.substr(batch, 0, 8),
+        ],
+    )
+    return tf.cond(known, lambda: batch, lambda: empty)
+
+
+class ServingSignatures:
+    """The traced `serving_default` and `serving_bytes` tf.functions of one model.
+
+    Args:
+        model: a built single-input Keras model taking preprocessed (batch, H, W, C) images.
+        preprocessing: an `ImagePreprocessing` layer (resize + normalize of [0, 255] pixels).
+        top_k: how many classes `top_k_classes`/`top_k_scores` hold (capped at the number of classes).
+        labels: None or a list of class names (adds the `top_k_labels` output).
+        include_features: whether to add the pooled `features` (the classifier's input).
+        jit_compile: whether the model call (and softmax/top-k) is compiled with XLA.
+        outputs: "auto", "logits", "probabilities" or "features" (see `output_kind`).
+    """
+
+    def __init__(self, model, preprocessing, top_k=5, labels=None, include_features=False, jit_compile=True,
+                 outputs="auto"):
+        self.kind = output_kind(model, outputs)
+        _, height, width, channels = model.inputs[0].shape
+        self.image_shape = (height, width, channels)
+        self.preprocessing = preprocessing
+        self.jit_compile = bool(jit_compile)
+        core_outputs = {"model_output": model.outputs[0]}
+        if include_features and self.kind != "features":
+            core_outputs["features"] = _feature_tensor(model)
+        self.core = keras.Model(model.inputs[0], core_outputs, name=f"{model.name}_serving")
+        num_classes = None if self.kind == "features" else int(model.outputs[0].shape[-1])
+        self.top_k = None if num_classes is None else min(int(top_k), num_classes)
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"export: top_k must be at least 1; received {top_k!r}.")
+        self.labels = labels
+
+        self.compute = tf.function(self._compute, jit_compile=self.jit_compile, autograph=False)
+        self.serving_default = tf.function(
+            self._serve_images,
+            input_signature=[tf.TensorSpec(None, tf.float32, name=IMAGES_KEY)],
+            autograph=False,
+        )
+        self.serving_bytes = tf.function(
+            self._serve_bytes,
+            input_signature=[tf.TensorSpec(None, tf.string, name=BYTES_KEY)],
+            autograph=False,
+        )
+        self.serving_default.get_concrete_function()
+        self.serving_bytes.get_concrete_function()
+
+    def output_names(self):
+        """The output keys of both signatures, in a stable order."""
+        names = ["features"] if self.kind == "features" else ["probabilities", "top_k_classes", "top_k_scores"]
+        if self.kind != "features" and "features" in self.core.output:
+            names.append("features")
+        if self.labels is not None and self.kind != "features":
+            names.append("top_k_labels")
+        return names
+
+    def _compute(self, pixels):
+        """Preprocessed pixels -> the numeric outputs (the part XLA compiles)."""
+        out = self.core(pixels, training=False)
+        if self.kind == "features":
+            return {"features": tf.cast(out["model_output"], tf.float32)}
+        scores = tf.cast(out["model_output"], tf.float32)
+        probabilities = tf.nn.softmax(scores, axis=-1) if self.kind == "logits" else scores
+        top_scores, top_classes = tf.math.top_k(probabilities, k=self.top_k)
+        result = {"probabilities": probabilities, "top_k_classes": top_classes, "top_k_scores": top_scores}
+        if "features" in out:
+            result["features"] = tf.cast(out["features"], tf.float32)
+        return result
+
+    def _finish(self, pixels):
+        result = dict(self.compute(pixels))
+        if self.labels is not None and self.kind != "features":
+            result["top_k_labels"] = tf.gather(tf.constant(self.labels, dtype=tf.string), result["top_k_classes"])
+        return result
+
+    def _serve_images(self, images):
+        images = check_images(images, self.image_shape[2], DEFAULT_SIGNATURE)
+        return self._finish(self.preprocessing(images))
+
+    def _serve_bytes(self, image_bytes):
+        image_bytes = check_encoded(image_bytes, BYTES_SIGNATURE)
+        height, width, channels = self.image_shape
+
+        def decode(encoded):
+            image = tf.io.decode_image(encoded, channels=channels, dtype=tf.uint8, expand_animations=False)
+            image = tf.cast(image, tf.float32)[tf.newaxis]
+            return self.preprocessing(image)[0]
+
+        pixels = tf.map_fn(
+            decode, image_bytes, fn_output_signature=tf.TensorSpec([height, width, channels], tf.float32)
+        )
+        return self._finish(pixels)

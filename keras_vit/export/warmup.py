@@ -1,0 +1,59 @@
+"""TF Serving warm-up requests: `assets.extra/tf_serving_warmup_requests` in a version folder.
+
+TF Serving replays these requests when it loads a version, before it reports the version as available, so the
+first client request does not pay for XLA compilation (which happens once per batch size). The file is a TFRecord
+of `tensorflow.serving.PredictionLog` protos; writing it needs `tensorflow-serving-api`.
+"""
+
+from __future__ import annotations
+
+import os
+
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+
+
+def write_warmup_requests(folder, model_name, image_shape, batch_sizes, signatures):
+    """Writes one PredictRequest per (signature, batch size) under `folder`/assets.extra/.
+
+    Args:
+        folder: the SavedModel folder (before it is renamed into place).
+        model_name: the served model name.
+        image_shape: (height, width, channels) of the model's input.
+        batch_sizes: the batch sizes clients will send, e.g. (1, 8).
+        signatures: signature names to warm up ("serving_default", "serving_bytes").
+    """
+    try:
+        from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+    except ImportError:
+        raise ImportError(
+            "export: warm-up requests need tensorflow-serving-api: `pip install tensorflow-serving-api` "
+            "(or `pip install keras-vit[serving]`), or export without warmup_batch_sizes."
+        ) from None
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_vit.export.signatures import BYTES_KEY, BYTES_SIGNATURE, IMAGES_KEY
+
+    sizes = [int(b) for b in batch_sizes]
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"export: warmup_batch_sizes must be positive ints; received {batch_sizes!r}.")
+    height, width, channels = image_shape
+    gray = np.full((height, width, channels), 128, "uint8")
+    jpeg = tf.io.encode_jpeg(gray).numpy() if channels in (1, 3) else tf.io.encode_png(gray).numpy()
+    path = os.path.join(folder, WARMUP_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path) as writer:
+        for signature in signatures:
+            for size in sizes:
+                request = predict_pb2.PredictRequest(
+                    model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature)
+                )
+                if signature == BYTES_SIGNATURE:
+                    tensor = tf.make_tensor_proto([jpeg] * size, dtype=tf.string)
+                    request.inputs[BYTES_KEY].CopyFrom(tensor)
+                else:
+                    tensor = tf.make_tensor_proto(np.full((size, height, width, channels), 128.0, "float32"))
+                    request.inputs[IMAGES_KEY].CopyFrom(tensor)
+                log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+                writer.write(log.SerializeToString())
+    return path
