@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_vit
+from keras_vit.testing import randomize_weights
 
 RNG = np.random.default_rng(0)
 
@@ -188,3 +189,29 @@ def test_tiny_form_builds_and_runs(name):
     size = spec.model["image_size"]
     out = model(np.zeros((2, size, size, 3), "float32"))
     assert out.shape == (2, spec.model["num_classes"])
+
+
+@pytest.mark.parametrize("name", sorted(HYBRID_COUNTS) + sorted(BIT))
+def test_bit_specs_pad_symmetrically_and_hybrids_as_tensorflow(name):
+    # BiT release / timm resnetv2_*_bit: fixed symmetric padding; ViT release / timm hybrids: TF SAME.
+    model = keras_vit.create(name, **keras_vit.get_spec(name).tiny)
+    expected = "symmetric" if name.startswith("bit_") else "same"
+    paddings = {layer.padding for layer in model._flatten_layers() if hasattr(layer, "padding")} - {"valid"}
+    assert paddings == {expected}
+
+
+def test_resnet_v2_rejects_unknown_padding():
+    with pytest.raises(ValueError, match="`padding` must be one of 'same', 'symmetric'; received 'SAME'"):
+        keras_vit.create("bit_r50x1", **dict(keras_vit.get_spec("bit_r50x1").tiny, padding="SAME"))
+
+
+def test_padding_changes_bit_outputs_but_not_shapes_or_weights():
+    tiny = dict(keras_vit.get_spec("bit_r50x1").tiny, num_classes=0)
+    symmetric = keras_vit.create("bit_r50x1", **tiny)
+    same = keras_vit.create("bit_r50x1", **tiny, padding="same")
+    randomize_weights(symmetric)
+    same.set_weights(symmetric.get_weights())  # same variables, same order
+    images = RNG.normal(size=(2, 32, 32, 3)).astype("float32")
+    a, b = np.asarray(symmetric(images)), np.asarray(same(images))
+    assert a.shape == b.shape and symmetric.count_params() == same.count_params()
+    assert np.abs(a - b).max() > 1e-3

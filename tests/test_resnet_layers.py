@@ -10,7 +10,7 @@ from keras_vit.registry import registry
 RNG = np.random.default_rng(0)
 
 
-# ---- NumPy reference (from the equations; SAME padding as TensorFlow/JAX) ----
+# ---- NumPy reference (from the equations; SAME padding as TensorFlow/JAX, or BiT's fixed symmetric padding) ----
 def np_standardize(kernel, epsilon, mode):
     mean = kernel.mean(axis=(0, 1, 2), keepdims=True)
     centered = kernel - mean
@@ -20,19 +20,42 @@ def np_standardize(kernel, epsilon, mode):
     return centered / (np.sqrt(variance) + epsilon)
 
 
-def np_conv_same(x, kernel, stride):
+def np_conv_valid(x, kernel, stride):
     batch, height, width, _ = x.shape
     kh, kw, _, cout = kernel.shape
-    out_h, out_w = -(-height // stride), -(-width // stride)
-    pad_h = max((out_h - 1) * stride + kh - height, 0)
-    pad_w = max((out_w - 1) * stride + kw - width, 0)
-    x = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+    out_h, out_w = (height - kh) // stride + 1, (width - kw) // stride + 1
     out = np.zeros((batch, out_h, out_w, cout))
     for i in range(out_h):
         for j in range(out_w):
             patch = x[:, i * stride : i * stride + kh, j * stride : j * stride + kw, :]
             out[:, i, j, :] = np.einsum("bhwc,hwco->bo", patch, kernel)
     return out
+
+
+def np_conv_same(x, kernel, stride):
+    _, height, width, _ = x.shape
+    kh, kw = kernel.shape[:2]
+    out_h, out_w = -(-height // stride), -(-width // stride)
+    pad_h = max((out_h - 1) * stride + kh - height, 0)
+    pad_w = max((out_w - 1) * stride + kw - width, 0)
+    x = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+    return np_conv_valid(x, kernel, stride)
+
+
+def np_conv_symmetric(x, kernel, stride):
+    # The BiT release pads (k - 1) // 2 zeros on each side of an odd kernel, whatever the input size.
+    kh, kw = kernel.shape[:2]
+    x = np.pad(x, ((0, 0), ((kh - 1) // 2, (kh - 1) // 2), ((kw - 1) // 2, (kw - 1) // 2), (0, 0)))
+    return np_conv_valid(x, kernel, stride)
+
+
+def np_max_pool_valid(x, size, stride):
+    out_h, out_w = (x.shape[1] - size) // stride + 1, (x.shape[2] - size) // stride + 1
+    rows = [
+        np.stack([x[:, stride * i : stride * i + size, stride * j : stride * j + size].max(axis=(1, 2)) for j in range(out_w)], 1)
+        for i in range(out_h)
+    ]
+    return np.stack(rows, 1)
 
 
 def np_group_norm(x, groups, epsilon, gamma, beta):
@@ -55,7 +78,8 @@ def randomize(layer):
 
 
 def conv_ref(layer, x):
-    return np_conv_same(x, np_standardize(np.asarray(layer.kernel), layer.epsilon, layer.epsilon_mode), layer.strides[0])
+    conv = {"same": np_conv_same, "symmetric": np_conv_symmetric}[layer.padding]
+    return conv(x, np_standardize(np.asarray(layer.kernel), layer.epsilon, layer.epsilon_mode), layer.strides[0])
 
 
 def gn_ref(layer, x):
@@ -116,6 +140,57 @@ def test_preact_bottleneck_matches_numpy():
     y = conv_ref(layer.conv2, relu(gn_ref(layer.gn2, y)))
     y = conv_ref(layer.conv3, relu(gn_ref(layer.gn3, y)))
     np.testing.assert_allclose(np.asarray(layer(x)), shortcut + y, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kernel,stride,size", [(3, 2, (8, 6)), (7, 2, (10, 9)), (3, 1, (5, 6)), (1, 2, (6, 6))])
+def test_symmetric_std_conv_matches_explicit_pad_then_valid(kernel, stride, size):
+    layer = StdConv2D(5, kernel, strides=stride, padding="symmetric")
+    x = RNG.normal(size=(2, *size, 3)).astype("float32")
+    y = np.asarray(layer(x))
+    standardized = np_standardize(np.asarray(layer.kernel), layer.epsilon, layer.epsilon_mode)
+    expected = np_conv_symmetric(x, standardized, stride)
+    # ceil(size / stride) outputs, like SAME: (size + 2 * ((k - 1) // 2) - k) // stride + 1 for odd k.
+    assert y.shape == expected.shape == (2, -(-size[0] // stride), -(-size[1] // stride), 5)
+    assert layer.compute_output_shape((2, *size, 3)) == y.shape
+    np.testing.assert_allclose(y, expected, atol=1e-5, rtol=1e-5)
+    if kernel > 1 and stride == 2 and size[0] % 2 == 0:  # SAME puts the odd zero at the end: not the same numbers
+        assert np.abs(np_conv_same(x, standardized, stride) - expected).max() > 1e-2
+
+
+def test_symmetric_root_matches_numpy_zero_padded_pool():
+    # BiT's pre-activation root: 3 zeros on each side, 7x7/2 valid conv, 1 zero on each side, 3x3/2 valid max-pool.
+    layer = ResNetRoot(32, use_norm=False, padding="symmetric")
+    x = RNG.normal(size=(2, 16, 14, 3)).astype("float32")
+    y = np.asarray(layer(x))
+    standardized = np_standardize(np.asarray(layer.conv.kernel), layer.std_conv_epsilon, layer.std_conv_epsilon_mode)
+    conv = np_conv_valid(np.pad(x, ((0, 0), (3, 3), (3, 3), (0, 0))), standardized, 2)  # (2, 8, 7, 32)
+    zero_padded = np.pad(conv, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    expected = np_max_pool_valid(zero_padded, 3, 2)
+    assert conv.shape == (2, 8, 7, 32) and expected.shape == y.shape == (2, 4, 4, 32) == layer.compute_output_shape(x.shape)
+    np.testing.assert_allclose(y, expected, atol=1e-5, rtol=1e-5)
+    # The pool pads with zeros, not -inf: the conv output is not activated, so border maxima can differ.
+    inf_padded = np.pad(conv, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-np.inf)
+    assert not np.allclose(np_max_pool_valid(inf_padded, 3, 2), expected)
+
+
+@pytest.mark.parametrize("size", range(5, 13))
+def test_padding_modes_give_the_same_shapes(size):
+    x = np.zeros((1, size, size + 1, 3), "float32")
+    shapes = set()
+    for padding in ("same", "symmetric"):
+        root = ResNetRoot(8, num_groups=2, padding=padding)
+        unit = PreActBottleneck(4, strides=2, num_groups=2, padding=padding)
+        out = root(x)
+        shapes.add((tuple(out.shape), root.compute_output_shape(x.shape), tuple(unit(out).shape)))
+    assert len(shapes) == 1
+    expected = -(-size // 4), -(-(size + 1) // 4)
+    assert shapes.pop()[0] == (1, *expected, 8)
+
+
+@pytest.mark.parametrize("cls", [StdConv2D, ResNetRoot, Bottleneck, PreActBottleneck, ResNetStem])
+def test_unknown_padding_is_a_clear_error(cls):
+    with pytest.raises(ValueError, match="`padding` must be one of .*'symmetric'.*received 'fixed'"):
+        cls(padding="fixed")
 
 
 def test_bottleneck_starts_as_identity_map_after_relu():

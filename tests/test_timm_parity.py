@@ -69,7 +69,8 @@ def test_hybrid_stem_matches_timm():
 
 
 def test_bit_classifier_matches_timm():
-    model = ResNetV2(image_size=(45, 37), stage_sizes=[2, 1], num_classes=10, **TIMM_SETTINGS)
+    # tools/timm_reference.py built this timm ResNetV2 with stem_type="same" and StdConv2dSame (TF SAME padding).
+    model = ResNetV2(image_size=(45, 37), stage_sizes=[2, 1], num_classes=10, padding="same", **TIMM_SETTINGS)
     images, expected = load_fixture("bit", model)
     np.testing.assert_allclose(np.asarray(model(images)), expected, atol=1e-5, rtol=1e-5)
 

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers import _checks
+from keras_vit.layers._padding import PADDINGS
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.std_conv2d import EPSILON_MODES, StdConv2D
 from keras_vit.registry import register
@@ -25,6 +26,9 @@ class Bottleneck(keras.layers.Layer):
         group_norm_epsilon: float (1e-6, Flax's GroupNorm default, in the ViT release).
         std_conv_epsilon: float, see StdConv2D (1e-5 in the ViT release).
         std_conv_epsilon_mode: "std" (the ViT release) or "variance" (timm), see StdConv2D.
+        padding: "same" (TensorFlow/JAX SAME, the ViT release and timm's hybrids) or "symmetric" (1 zero on each side
+            of the 3x3 convolution whatever the input size); see StdConv2D. Only the strided 3x3 convolution on an
+            even input tells them apart; the output shape is the same either way.
 
     Call arguments:
         inputs: tensor of shape (batch, height, width, channels).
@@ -48,6 +52,7 @@ class Bottleneck(keras.layers.Layer):
         group_norm_epsilon=1e-6,
         std_conv_epsilon=1e-5,
         std_conv_epsilon_mode="std",
+        padding="same",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -57,6 +62,7 @@ class Bottleneck(keras.layers.Layer):
         self.group_norm_epsilon = _checks.positive_float("group_norm_epsilon", group_norm_epsilon)
         self.std_conv_epsilon = _checks.positive_float("std_conv_epsilon", std_conv_epsilon)
         self.std_conv_epsilon_mode = _checks.one_of("std_conv_epsilon_mode", std_conv_epsilon_mode, EPSILON_MODES)
+        self.padding = _checks.one_of("padding", padding, PADDINGS)
 
     def _conv(self, filters, kernel_size, strides, name):
         return StdConv2D(
@@ -65,6 +71,7 @@ class Bottleneck(keras.layers.Layer):
             strides=strides,
             epsilon=self.std_conv_epsilon,
             epsilon_mode=self.std_conv_epsilon_mode,
+            padding=self.padding,
             dtype=self.dtype_policy,
             name=name,
         )
@@ -123,6 +130,7 @@ class Bottleneck(keras.layers.Layer):
                 "group_norm_epsilon": self.group_norm_epsilon,
                 "std_conv_epsilon": self.std_conv_epsilon,
                 "std_conv_epsilon_mode": self.std_conv_epsilon_mode,
+                "padding": self.padding,
             }
         )
         return config

@@ -22,6 +22,8 @@ class PreActBottleneck(Bottleneck):
         group_norm_epsilon: float (1e-5 in BiT's PyTorch release and in timm).
         std_conv_epsilon: float, see StdConv2D (1e-10 in BiT's releases, 1e-8 in timm).
         std_conv_epsilon_mode: "variance" (BiT, timm) or "std".
+        padding: "symmetric" (the BiT release, timm's `resnetv2_*_bit`: 1 zero on each side of the 3x3 convolution)
+            or "same" (TensorFlow/JAX SAME); see StdConv2D.
 
     Call arguments:
         inputs: tensor of shape (batch, height, width, channels).
@@ -44,6 +46,7 @@ class PreActBottleneck(Bottleneck):
         group_norm_epsilon=1e-5,
         std_conv_epsilon=1e-10,
         std_conv_epsilon_mode="variance",
+        padding="symmetric",
         **kwargs,
     ):
         super().__init__(
@@ -53,6 +56,7 @@ class PreActBottleneck(Bottleneck):
             group_norm_epsilon=group_norm_epsilon,
             std_conv_epsilon=std_conv_epsilon,
             std_conv_epsilon_mode=std_conv_epsilon_mode,
+            padding=padding,
             **kwargs,
         )
 

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers import _checks
+from keras_vit.layers._padding import PADDINGS, pad_symmetric, padded_size
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.std_conv2d import EPSILON_MODES, StdConv2D
 from keras_vit.registry import register
@@ -11,7 +12,7 @@ from keras_vit.registry import register
 
 @register("layer", "resnet_root")
 class ResNetRoot(keras.layers.Layer):
-    """StdConv2D 7x7 stride 2 -> [GroupNorm -> ReLU] -> max-pool 3x3 stride 2 SAME: downsamples by 4.
+    """StdConv2D 7x7 stride 2 -> [GroupNorm -> ReLU] -> max-pool 3x3 stride 2: downsamples by 4.
 
     Args:
         filters: int, output channels (64 times the width factor).
@@ -21,6 +22,10 @@ class ResNetRoot(keras.layers.Layer):
         group_norm_epsilon: float.
         std_conv_epsilon: float, see StdConv2D.
         std_conv_epsilon_mode: "variance" or "std", see StdConv2D.
+        padding: "same" (TensorFlow/JAX SAME for the convolution and the pool, as the ViT release's hybrids and
+            timm's) or "symmetric" (3 zeros on each side before the 7x7 convolution and 1 zero on each side before
+            the pool, whatever the input size, as the BiT release and timm's `resnetv2_*_bit`, stem_type "fixed").
+            The pool pads with zeros, not -inf (as both releases). The output shape is the same either way.
 
     Call arguments:
         inputs: images of shape (batch, height, width, channels).
@@ -41,6 +46,7 @@ class ResNetRoot(keras.layers.Layer):
         group_norm_epsilon=1e-6,
         std_conv_epsilon=1e-5,
         std_conv_epsilon_mode="std",
+        padding="same",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -50,6 +56,7 @@ class ResNetRoot(keras.layers.Layer):
         self.group_norm_epsilon = _checks.positive_float("group_norm_epsilon", group_norm_epsilon)
         self.std_conv_epsilon = _checks.positive_float("std_conv_epsilon", std_conv_epsilon)
         self.std_conv_epsilon_mode = _checks.one_of("std_conv_epsilon_mode", std_conv_epsilon_mode, EPSILON_MODES)
+        self.padding = _checks.one_of("padding", padding, PADDINGS)
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -59,6 +66,7 @@ class ResNetRoot(keras.layers.Layer):
             strides=2,
             epsilon=self.std_conv_epsilon,
             epsilon_mode=self.std_conv_epsilon_mode,
+            padding=self.padding,
             dtype=self.dtype_policy,
             name="conv_root",
         )
@@ -68,20 +76,20 @@ class ResNetRoot(keras.layers.Layer):
         if self.use_norm:
             self.norm = GroupNorm(self.num_groups, self.group_norm_epsilon, dtype=self.dtype_policy, name="gn_root")
             self.norm.build(conv_shape)
-        self.pool = keras.layers.MaxPooling2D(3, strides=2, padding="same", dtype=self.dtype_policy, name="pool")
+        pool_padding = "same" if self.padding == "same" else "valid"  # "symmetric" zero-pads in call()
+        self.pool = keras.layers.MaxPooling2D(3, strides=2, padding=pool_padding, dtype=self.dtype_policy, name="pool")
 
     def call(self, inputs):
         x = self.conv(inputs)
         if self.norm is not None:
             x = ops.relu(self.norm(x))
+        if self.padding == "symmetric":
+            x = pad_symmetric(x, (3, 3))
         return self.pool(x)
 
     def compute_output_shape(self, input_shape):
         def down(size):
-            if size is None:
-                return None
-            after_conv = (size + 1) // 2  # SAME stride 2 rounds up
-            return (after_conv + 1) // 2
+            return padded_size(padded_size(size, 7, 2, self.padding), 3, 2, self.padding)
 
         return (input_shape[0], down(input_shape[1]), down(input_shape[2]), self.filters)
 
@@ -95,6 +103,7 @@ class ResNetRoot(keras.layers.Layer):
                 "group_norm_epsilon": self.group_norm_epsilon,
                 "std_conv_epsilon": self.std_conv_epsilon,
                 "std_conv_epsilon_mode": self.std_conv_epsilon_mode,
+                "padding": self.padding,
             }
         )
         return config

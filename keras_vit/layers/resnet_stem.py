@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers import _checks
+from keras_vit.layers._padding import PADDINGS
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.resnet_root import ResNetRoot
 from keras_vit.layers.std_conv2d import EPSILON_MODES
@@ -26,7 +27,8 @@ def stage_plan(stage_sizes, width_factor):
 
 def resnet_macs(image_size, num_channels, stage_sizes, width_factor):
     """Multiply-accumulates of the convolutions of a BiT ResNet root and stages for one image of
-    `image_size` = (height, width) (SAME padding, so sizes round up), and the (height, width, channels) it outputs.
+    `image_size` = (height, width) (sizes round up, with "same" and "symmetric" padding alike), and the
+    (height, width, channels) it outputs.
     Normalizations, activations and pooling are not counted (as in timm's and the papers' figures)."""
 
     def down(size, stride):
@@ -74,6 +76,8 @@ class ResNetStem(keras.layers.Layer):
         group_norm_epsilon: float (1e-6 in the ViT release).
         std_conv_epsilon: float (1e-5 in the ViT release).
         std_conv_epsilon_mode: "std" (the ViT release) or "variance" (timm, BiT); see StdConv2D.
+        padding: "same" (TensorFlow/JAX SAME, the ViT release's hybrids and timm's) or "symmetric" (fixed zero
+            padding of the BiT release), for the root and every unit; see ResNetRoot and StdConv2D.
 
     Call arguments:
         inputs: images of shape (batch, height, width, channels).
@@ -96,6 +100,7 @@ class ResNetStem(keras.layers.Layer):
         group_norm_epsilon=1e-6,
         std_conv_epsilon=1e-5,
         std_conv_epsilon_mode="std",
+        padding="same",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -107,6 +112,7 @@ class ResNetStem(keras.layers.Layer):
         self.group_norm_epsilon = _checks.positive_float("group_norm_epsilon", group_norm_epsilon)
         self.std_conv_epsilon = _checks.positive_float("std_conv_epsilon", std_conv_epsilon)
         self.std_conv_epsilon_mode = _checks.one_of("std_conv_epsilon_mode", std_conv_epsilon_mode, EPSILON_MODES)
+        self.padding = _checks.one_of("padding", padding, PADDINGS)
 
     @classmethod
     def output_stride_of(cls, kwargs):
@@ -127,25 +133,26 @@ class ResNetStem(keras.layers.Layer):
         """(multiply-accumulates for one image, output (height, width, channels)) of a stem with these arguments."""
         return resnet_macs(image_size, num_channels, kwargs.get("stage_sizes", (3, 4, 9)), kwargs.get("width_factor", 1))
 
-    def _norm_kwargs(self):
+    def _layer_kwargs(self):
         return {
             "num_groups": self.num_groups,
             "group_norm_epsilon": self.group_norm_epsilon,
             "std_conv_epsilon": self.std_conv_epsilon,
             "std_conv_epsilon_mode": self.std_conv_epsilon_mode,
+            "padding": self.padding,
         }
 
     def build(self, input_shape):
         shape = tuple(input_shape)
         preact = getattr(self.block_cls, "is_preactivation", False)
         self.root = ResNetRoot(
-            64 * self.width_factor, use_norm=not preact, **self._norm_kwargs(), dtype=self.dtype_policy, name="root"
+            64 * self.width_factor, use_norm=not preact, **self._layer_kwargs(), dtype=self.dtype_policy, name="root"
         )
         self.root.build(shape)
         shape = self.root.compute_output_shape(shape)
         self.units = []
         for name, filters, strides in stage_plan(self.stage_sizes, self.width_factor):
-            unit = self.block_cls(filters, strides, **self._norm_kwargs(), dtype=self.dtype_policy, name=name)
+            unit = self.block_cls(filters, strides, **self._layer_kwargs(), dtype=self.dtype_policy, name=name)
             unit.build(shape)
             shape = unit.compute_output_shape(shape)
             self.units.append(unit)
@@ -178,7 +185,7 @@ class ResNetStem(keras.layers.Layer):
                 "stage_sizes": list(self.stage_sizes),
                 "width_factor": self.width_factor,
                 "block": self.block,
-                **self._norm_kwargs(),
+                **self._layer_kwargs(),
             }
         )
         return config

@@ -4,9 +4,11 @@ import keras
 from keras import ops
 
 from keras_vit.layers import _checks
+from keras_vit.layers._padding import pad_symmetric, padded_size
 from keras_vit.registry import register
 
 EPSILON_MODES = ("variance", "std")
+CONV_PADDINGS = ("same", "symmetric", "valid")
 
 
 @register("layer", "std_conv2d")
@@ -25,7 +27,9 @@ class StdConv2D(keras.layers.Layer):
         filters: int, output channels.
         kernel_size: int or (height, width).
         strides: int or (height, width).
-        padding: "same" (TensorFlow/JAX SAME, asymmetric for even inputs and stride 2) or "valid".
+        padding: "same" (TensorFlow/JAX SAME: the padding depends on the input size and puts the odd zero at the
+            end, e.g. 2 before and 3 after for 7x7 stride 2 on an even input), "symmetric" ((k - 1) // 2 zeros on
+            each side whatever the input size, as the BiT release and timm's StdConv2d) or "valid" (none).
         use_bias: bool.
         epsilon: float, added to the variance or to the standard deviation.
         epsilon_mode: "variance" (w - mean) / sqrt(var + epsilon), or "std" (w - mean) / (std + epsilon).
@@ -58,7 +62,7 @@ class StdConv2D(keras.layers.Layer):
         self.filters = _checks.positive_int("filters", filters)
         self.kernel_size = _checks.pair("kernel_size", kernel_size)
         self.strides = _checks.pair("strides", strides)
-        self.padding = _checks.one_of("padding", padding, ("same", "valid"))
+        self.padding = _checks.one_of("padding", padding, CONV_PADDINGS)
         self.use_bias = bool(use_bias)
         self.epsilon = _checks.positive_float("epsilon", epsilon)
         self.epsilon_mode = _checks.one_of("epsilon_mode", epsilon_mode, EPSILON_MODES)
@@ -90,21 +94,19 @@ class StdConv2D(keras.layers.Layer):
     def call(self, inputs):
         kernel = ops.cast(self.standardized_kernel(), self.compute_dtype)
         inputs = ops.cast(inputs, self.compute_dtype)
-        outputs = ops.conv(inputs, kernel, strides=self.strides, padding=self.padding)
+        padding = self.padding
+        if padding == "symmetric":
+            inputs, padding = pad_symmetric(inputs, self.kernel_size), "valid"
+        outputs = ops.conv(inputs, kernel, strides=self.strides, padding=padding)
         if self.bias is not None:
             outputs = outputs + ops.cast(self.bias, self.compute_dtype)
         return outputs
 
     def compute_output_shape(self, input_shape):
-        sizes = []
-        for axis in (1, 2):
-            size, kernel, stride = input_shape[axis], self.kernel_size[axis - 1], self.strides[axis - 1]
-            if size is None:
-                sizes.append(None)
-            elif self.padding == "same":
-                sizes.append(-(-size // stride))
-            else:
-                sizes.append((size - kernel) // stride + 1)
+        sizes = [
+            padded_size(input_shape[axis], self.kernel_size[axis - 1], self.strides[axis - 1], self.padding)
+            for axis in (1, 2)
+        ]
         return (input_shape[0], sizes[0], sizes[1], self.filters)
 
     def get_config(self):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from keras_vit.layers import _checks
+from keras_vit.layers._padding import PADDINGS
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.resnet_root import ResNetRoot
 from keras_vit.layers.resnet_stem import check_stage_sizes, resnet_macs, stage_plan
@@ -38,6 +39,9 @@ class ResNetV2(ZooModel):
         group_norm_epsilon: float.
         std_conv_epsilon: float, see StdConv2D.
         std_conv_epsilon_mode: "variance" or "std", see StdConv2D.
+        padding: "symmetric" (fixed zero padding, 3 before and after the root 7x7 convolution, 1 before the max-pool
+            and the 3x3 convolutions: the BiT release and timm's `resnetv2_*_bit`) or "same" (TensorFlow/JAX SAME,
+            as timm's `stem_type="same"` ResNetV2). Shapes and parameters are the same either way; outputs differ.
 
     Call arguments:
         images: float tensor of shape (batch, height, width, num_channels).
@@ -65,6 +69,7 @@ class ResNetV2(ZooModel):
         group_norm_epsilon=1e-5,
         std_conv_epsilon=1e-10,
         std_conv_epsilon_mode="variance",
+        padding="symmetric",
         name="resnet_v2",
         dtype=None,
         **kwargs,
@@ -74,17 +79,18 @@ class ResNetV2(ZooModel):
         stage_sizes = list(stage_sizes)
         block_cls = registry("block").get(block)
         preact = getattr(block_cls, "is_preactivation", False)
-        norm_kwargs = {
+        layer_kwargs = {
             "num_groups": num_groups,
             "group_norm_epsilon": group_norm_epsilon,
             "std_conv_epsilon": std_conv_epsilon,
             "std_conv_epsilon_mode": std_conv_epsilon_mode,
+            "padding": padding,
         }
 
         images = keras.Input((image_size[0], image_size[1], num_channels), name="images", dtype="float32")
-        x = ResNetRoot(64 * width_factor, use_norm=not preact, **norm_kwargs, dtype=dtype, name="root")(images)
+        x = ResNetRoot(64 * width_factor, use_norm=not preact, **layer_kwargs, dtype=dtype, name="root")(images)
         for unit_name, filters, strides in stage_plan(stage_sizes, width_factor):
-            x = block_cls(filters, strides, **norm_kwargs, dtype=dtype, name=unit_name)(x)
+            x = block_cls(filters, strides, **layer_kwargs, dtype=dtype, name=unit_name)(x)
         if preact:
             x = GroupNorm(num_groups, group_norm_epsilon, dtype=dtype, name="norm")(x)
             x = keras.layers.Activation("relu", dtype=dtype, name="norm_relu")(x)
@@ -127,5 +133,6 @@ class ResNetV2(ZooModel):
         _checks.positive_float("group_norm_epsilon", config["group_norm_epsilon"])
         _checks.positive_float("std_conv_epsilon", config["std_conv_epsilon"])
         _checks.one_of("std_conv_epsilon_mode", config["std_conv_epsilon_mode"], EPSILON_MODES)
+        _checks.one_of("padding", config["padding"], PADDINGS)
 
 

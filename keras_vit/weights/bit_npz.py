@@ -9,8 +9,8 @@
     resnet/group_norm/gamma, beta                                  norm/gamma, beta
     resnet/head/conv2d/kernel (1, 1, C, classes), bias             head/kernel (C, classes), head/bias
 
-The BiT release pads its root convolution and max-pool symmetrically, while keras_vit's BiT root uses TF "SAME"
-padding: the weights load exactly, but outputs differ slightly from the release's (see docs/weights.md).
+The BiT release pads its root convolution, max-pool and 3x3 convolutions with fixed symmetric zeros: the family's
+padding="symmetric" (the BiT specs' setting); with padding="same" the weights load but the outputs differ slightly.
 """
 
 from __future__ import annotations

@@ -32,15 +32,10 @@ TIMM_STEM = {"std_conv_epsilon": 1e-8, "std_conv_epsilon_mode": "variance", "gro
         ("vit_r_ti16", "vit_tiny_r_s16_p8_224", {"stem": TIMM_STEM}, "safetensors"),
         ("vit_r50_b16", "vit_base_r50_small", {"stem": dict(TIMM_STEM, stage_sizes=[1, 1]), "num_layers": 2}, "pth"),
         ("tnt_s16", "tnt_s_patch16_224", {}, "safetensors"),
-        ("bit_r50x1", "resnetv2_50x1_same", {"std_conv_epsilon": 1e-8}, "safetensors"),
-        pytest.param(
-            "bit_r50x1", "resnetv2_50x1_bit", {"std_conv_epsilon": 1e-8}, "safetensors",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="timm's resnetv2_*_bit (like the BiT release) pads the root convolution and max-pool "
-                "symmetrically (stem_type='fixed'); keras_vit's BiT root uses TF 'SAME' padding",
-            ),
-        ),
+        # timm's ResNetV2 with stem_type="same" and StdConv2dSame pads as TensorFlow does.
+        ("bit_r50x1", "resnetv2_50x1_same", {"std_conv_epsilon": 1e-8, "padding": "same"}, "safetensors"),
+        # timm's resnetv2_*_bit (like the BiT release) pads symmetrically: the zoo's BiT specs' padding.
+        ("bit_r50x1", "resnetv2_50x1_bit", {"std_conv_epsilon": 1e-8}, "safetensors"),
     ],
 )
 def test_logits_equal_timm(tmp_path, zoo_name, case, overrides, file_type):
