@@ -5,7 +5,12 @@
     >>> keras_vit.list_models("vit_*")
 """
 
-from keras_vit import data, layers, models  # noqa: F401  (importing registers the layers and families)
+from keras_vit import (  # noqa: F401  (importing registers the layers and families)
+    data,
+    layers,
+    models,
+    train,  # noqa: F401  (a callable module: keras_vit.train(recipe, **overrides))
+)
 from keras_vit.models import build, create, feature_extractor
 from keras_vit.preprocessing import ImagePreprocessing, preprocessing
 from keras_vit.registry import load_plugins, register, registry
@@ -39,4 +44,5 @@ __all__ = [
     "preprocessing",
     "register",
     "registry",
+    "train",
 ]

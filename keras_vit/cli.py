@@ -14,6 +14,7 @@ import sys
 COMMANDS = {
     "list": ("keras_vit.commands.list_models", "list zoo models (optionally matching a pattern)"),
     "show": ("keras_vit.commands.show", "print a model's resolved spec and Keras summary"),
+    "train": ("keras_vit.commands.train", "train a model as a recipe says (registry/recipes), model.fit under tf.distribute"),
 }
 
 
