@@ -16,6 +16,12 @@ from keras_vit.train.schedules import make_schedule
 from keras_vit.train.strategy import check_global_batch, global_batch_size, is_chief, make_strategy
 
 
+class TrainSummary(dict):
+    """The JSON summary of a run (a dict), with the trained model as `.model`."""
+
+    model = None
+
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names the last good checkpoint."""
 
@@ -86,9 +92,9 @@ def train(recipe="mnist_vit", overrides=None, **kwargs):
             whole section, model={"name": "vit_s16", "num_classes": 37}.
 
     Returns:
-        A dict (also written to `<output_dir>/summary.json` by the chief): accuracy and loss on the held-out split,
+        A TrainSummary: a dict (also written to `<output_dir>/summary.json` by the chief): accuracy and loss on the held-out split,
         training accuracy, optimizer steps, wall seconds, training images/s, the saved model path
-        (`<output_dir>/model.keras`), the last checkpoint, strategy, replicas, global batch and the recipe itself.
+        (`<output_dir>/model.keras`), the last checkpoint, strategy, replicas, global batch and the recipe itself; `.model` is the trained model.
 
     Raises:
         RecipeError: a bad recipe or override (before anything runs).
@@ -166,6 +172,8 @@ def train(recipe="mnist_vit", overrides=None, **kwargs):
         summary["model_path"] = str(model_path)
         (dirs.root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     dirs.cleanup()
+    summary = TrainSummary(summary)
+    summary.model = model
     return summary
 
 
