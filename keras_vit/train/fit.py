@@ -111,6 +111,7 @@ def train(recipe="mnist_vit", overrides=None, **kwargs):
     batch = _global_batch(run, strategy)
     model_overrides = {k: v for k, v in recipe.model.items() if k != "name"}
     spec = keras_vit.get_spec(recipe.model["name"], **model_overrides)
+    keras.utils.set_random_seed(run["seed"])  # weights, shuffles and augmentation repeat with the same seed
     train_data, eval_data = _load_data(recipe, model_overrides.get("num_channels"))
     # The model takes what the data has unless the recipe says otherwise.
     model_overrides.setdefault("num_classes", train_data.num_classes)
@@ -126,7 +127,6 @@ def train(recipe="mnist_vit", overrides=None, **kwargs):
     if chief:
         (dirs.root / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2, default=str) + "\n")
 
-    keras.utils.set_random_seed(run["seed"])
     schedule_cfg = recipe.schedule
     warmup = schedule_cfg["warmup_steps"]
     if schedule_cfg["warmup_epochs"] is not None:
