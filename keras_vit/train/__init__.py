@@ -28,8 +28,8 @@ from keras_vit.train.strategy import (
 
 
 class _CallableModule(types.ModuleType):
-    def __call__(self, recipe="mnist_vit", overrides=None, **kwargs):
-        return train(recipe, overrides, **kwargs)
+    def __call__(self, recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
+        return train(recipe, overrides, callbacks=callbacks, **kwargs)
 
     __call__.__doc__ = train.__doc__
 

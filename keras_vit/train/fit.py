@@ -9,7 +9,7 @@ import time
 import keras
 import tensorflow as tf
 
-from keras_vit.train.callbacks import WorkerDirs, last_checkpoint, make_callbacks
+from keras_vit.train.callbacks import EpochLog, WorkerDirs, last_checkpoint, make_callbacks
 from keras_vit.train.optimizers import make_optimizer
 from keras_vit.train.recipe import load_recipe
 from keras_vit.train.schedules import make_schedule
@@ -80,13 +80,14 @@ def _load_data(recipe, num_channels):
     return train, evaluation
 
 
-def train(recipe="mnist_vit", overrides=None, **kwargs):
+def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
     """Trains a zoo model as a recipe says and returns the run's summary.
 
     Args:
         recipe: a recipe name from `registry/recipes/` ("mnist_vit", "vit_finetune_sgd", "deit_adamw"), a YAML path, a
             mapping, or a `Recipe`.
         overrides: {"section.key": value} or {"section": {...}} overrides.
+        callbacks: extra Keras callbacks, run after keras_vit's own.
         **kwargs: overrides by bare key when the key belongs to one section: epochs=3, batch_size=128,
             learning_rate=1e-3, output_dir="runs/x", strategy="mirrored", mixed_precision="mixed_bfloat16"; or a
             whole section, model={"name": "vit_s16", "num_classes": 37}.
@@ -143,12 +144,14 @@ def train(recipe="mnist_vit", overrides=None, **kwargs):
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=run["jit_compile"],
                       steps_per_execution=run["steps_per_execution"])
 
-    callbacks = make_callbacks(dirs, tensorboard=run["tensorboard"], global_batch_size=batch, steps_per_epoch=steps)
-    epoch_log = callbacks[3]
+    own = make_callbacks(dirs, tensorboard=run["tensorboard"], global_batch_size=batch, steps_per_epoch=steps)
+    epoch_log = next(c for c in own if isinstance(c, EpochLog))
+    callbacks = own + list(callbacks or [])
     start = time.perf_counter()
     try:
         history = model.fit(train_ds, epochs=run["epochs"], steps_per_epoch=steps, validation_data=eval_ds,
-                            validation_steps=run["eval_steps"], callbacks=callbacks, verbose=run["verbose"])
+                            validation_steps=run["eval_steps"], callbacks=callbacks, verbose=run["verbose"],
+                            shuffle=False)  # the pipeline shuffles
     except RuntimeError as error:
         if "NaN" not in str(error) and "Inf" not in str(error):
             raise
