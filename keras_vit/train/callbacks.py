@@ -75,21 +75,36 @@ class WorkerDirs:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
+class KeepLastCheckpoints(keras.callbacks.Callback):
+    """Deletes all but the newest `keep` `epoch_NNN.keras` files after each epoch (runs after ModelCheckpoint)."""
+
+    def __init__(self, folder, keep):
+        super().__init__()
+        self.folder, self.keep = Path(folder), keep
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keep:
+            for old in sorted(self.folder.glob("epoch_*.keras"))[: -self.keep]:
+                old.unlink(missing_ok=True)
+
+
 def last_checkpoint(folder):
     """The newest `epoch_NNN.keras` in `folder`, or None."""
     found = sorted(Path(folder).glob("epoch_*.keras"))
     return found[-1] if found else None
 
 
-def make_callbacks(dirs, *, tensorboard=True, global_batch_size, steps_per_epoch):
+def make_callbacks(dirs, *, tensorboard=True, global_batch_size, steps_per_epoch, keep_checkpoints=3):
     """ModelCheckpoint (every epoch, a loadable `.keras`), BackupAndRestore (resume after a kill),
-    TerminateOnNaN(raise_error=True) (stop before NaN weights are checkpointed), TensorBoard, and the epoch log."""
+    TerminateOnNaN(raise_error=True) (stop before NaN weights are checkpointed), TensorBoard, and the epoch log.
+    Only the newest `keep_checkpoints` epoch files are kept (0 or None: all)."""
     dirs.checkpoints.mkdir(parents=True, exist_ok=True)
     callbacks = [
         # First: a NaN loss raises before any later callback can save the broken weights.
         keras.callbacks.TerminateOnNaN(raise_error=True),
         keras.callbacks.BackupAndRestore(str(dirs.backup), save_freq="epoch", delete_checkpoint=True),
         keras.callbacks.ModelCheckpoint(str(dirs.checkpoints / "epoch_{epoch:03d}.keras"), save_freq="epoch"),
+        KeepLastCheckpoints(dirs.checkpoints, keep_checkpoints),
         EpochLog(dirs.root / "train_log.jsonl", global_batch_size, steps_per_epoch),
     ]
     if tensorboard:

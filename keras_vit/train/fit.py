@@ -138,13 +138,18 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
     with strategy.scope():
         model = keras_vit.build(spec, dtype=run["mixed_precision"]) if run["mixed_precision"] else keras_vit.build(spec)
         optimizer = make_optimizer(recipe.optimizer, lr, model.trainable_variables)
+        if run["mixed_precision"] == "mixed_float16":
+            # float16 gradients underflow without loss scaling (Keras adds it only when the model's own policy is
+            # mixed_float16, which a functional model built with dtype= may not report)
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         from_logits = spec.model.get("classifier_activation") in (None, "linear")
         loss = (keras.losses.CategoricalCrossentropy(from_logits=from_logits) if one_hot
                 else keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits))
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=run["jit_compile"],
                       steps_per_execution=run["steps_per_execution"])
 
-    own = make_callbacks(dirs, tensorboard=run["tensorboard"], global_batch_size=batch, steps_per_epoch=steps)
+    own = make_callbacks(dirs, tensorboard=run["tensorboard"], global_batch_size=batch, steps_per_epoch=steps,
+                         keep_checkpoints=run["keep_checkpoints"])
     epoch_log = next(c for c in own if isinstance(c, EpochLog))
     callbacks = own + list(callbacks or [])
     start = time.perf_counter()

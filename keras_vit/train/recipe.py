@@ -134,6 +134,7 @@ SCHEMA = {
         "steps_per_execution": (1, _number(1, integer=True), "steps per compiled call"),
         "output_dir": (None, _kind(str, optional=True, what="a folder path or null"),
                        "checkpoints, logs, summary; null: runs/<recipe name>"),
+        "keep_checkpoints": (3, _number(0, integer=True), "newest epoch checkpoints kept (0: all)"),
         "seed": (0, _number(0, integer=True), "seeds the split, the shuffle and the weights"),
         "tensorboard": (True, _kind(bool, what="true or false"), "write TensorBoard logs"),
         "verbose": ("auto", _choice("auto", 0, 1, 2), "Keras progress bar: 'auto', 0, 1 or 2"),
