@@ -22,6 +22,7 @@ flags.DEFINE_string("mixed_precision", None, "Override run.mixed_precision: mixe
 flags.DEFINE_string("model", None, "Override model.name (a zoo model).")
 flags.DEFINE_string("data", None, 'Override data.source ("offline", "folder:PATH", "tfds:NAME").')
 flags.DEFINE_string("data_dir", None, "Override data.data_dir (tensorflow-datasets' prepared data).")
+flags.DEFINE_boolean("overwrite", None, "Override run.overwrite: replace a finished run in the output folder.")
 flags.DEFINE_multi_string("set", [], "Any recipe key, section.key=value (value parsed as YAML); repeatable.")
 flags.DEFINE_boolean("dry_run", False, "Print the resolved recipe and stop.")
 FLAGS = flags.FLAGS
@@ -30,7 +31,7 @@ _FLAG_KEYS = {
     "epochs": "run.epochs", "batch_size": "run.batch_size", "steps_per_epoch": "run.steps_per_epoch",
     "learning_rate": "optimizer.learning_rate", "output_dir": "run.output_dir", "strategy": "run.strategy",
     "devices": "run.devices", "tpu_address": "run.tpu_address", "mixed_precision": "run.mixed_precision",
-    "model": "model.name", "data": "data.source", "data_dir": "data.data_dir",
+    "model": "model.name", "data": "data.source", "data_dir": "data.data_dir", "overwrite": "run.overwrite",
 }
 
 

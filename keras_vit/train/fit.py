@@ -110,6 +110,13 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
     # The strategy comes first: a multi-worker strategy must be made before other TensorFlow work in the process.
     strategy = make_strategy(run["strategy"], devices=run["devices"], tpu_address=run["tpu_address"])
     batch = _global_batch(run, strategy)
+    output_dir = recipe.output_dir
+    if is_chief(strategy) and (output_dir / "summary.json").exists() and not (output_dir / "backup").exists():
+        if not run["overwrite"]:
+            raise ValueError(
+                f"{output_dir} holds a finished run (summary.json): choose another output_dir, or set run.overwrite "
+                f"(overwrite=True, --set run.overwrite=true) to replace its model, checkpoints and summary."
+            )
     model_overrides = {k: v for k, v in recipe.model.items() if k != "name"}
     spec = keras_vit.get_spec(recipe.model["name"], **model_overrides)
     keras.utils.set_random_seed(run["seed"])  # weights, shuffles and augmentation repeat with the same seed
@@ -124,7 +131,7 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
     train_ds, eval_ds = _pipelines(recipe, train_data, eval_data, image_size, batch, one_hot)
 
     chief = is_chief(strategy)
-    dirs = WorkerDirs(recipe.output_dir, chief)
+    dirs = WorkerDirs(output_dir, chief)
     if chief:
         (dirs.root / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2, default=str) + "\n")
 

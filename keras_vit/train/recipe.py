@@ -134,6 +134,8 @@ SCHEMA = {
         "steps_per_execution": (1, _number(1, integer=True), "steps per compiled call"),
         "output_dir": (None, _kind(str, optional=True, what="a folder path or null"),
                        "checkpoints, logs, summary; null: runs/<recipe name>"),
+        "overwrite": (False, _kind(bool, what="true or false"),
+                      "allow a new run in an output_dir that holds a finished one (its files are replaced)"),
         "keep_checkpoints": (3, _number(0, integer=True), "newest epoch checkpoints kept (0: all)"),
         "seed": (0, _number(0, integer=True), "seeds the split, the shuffle and the weights"),
         "tensorboard": (True, _kind(bool, what="true or false"), "write TensorBoard logs"),
@@ -292,7 +294,15 @@ class Recipe:
 
     @property
     def output_dir(self):
-        return Path(self.run["output_dir"] or Path("runs") / self.name)
+        """run.output_dir; when null, the first of runs/<name>, runs/<name>_2, ... without a finished run."""
+        if self.run["output_dir"]:
+            return Path(self.run["output_dir"])
+        base = path = Path("runs") / self.name
+        number = 1
+        while (path / "summary.json").exists():
+            number += 1
+            path = base.with_name(f"{base.name}_{number}")
+        return path
 
 
 def _check_model(model, where):

@@ -66,8 +66,10 @@ def test_an_interrupted_run_resumes_from_the_backup_with_the_same_step_count(tmp
 
 def test_a_nan_learning_rate_stops_with_a_clear_error_and_keeps_the_good_checkpoint(tmp_path):
     good = quick_train(tmp_path, epochs=1)
+    with pytest.raises(ValueError, match="holds a finished run"):
+        quick_train(tmp_path, epochs=2)  # never replaces a finished run's files unless asked
     with pytest.raises(TrainingDiverged, match=r"NaN or infinite.*epoch_001\.keras"):
-        quick_train(tmp_path, epochs=2, learning_rate=math.nan)
+        quick_train(tmp_path, epochs=2, learning_rate=math.nan, overwrite=True)
     checkpoints = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert checkpoints == ["epoch_001.keras"]
     model = keras.saving.load_model(tmp_path / "checkpoints" / "epoch_001.keras")
