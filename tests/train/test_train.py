@@ -114,3 +114,12 @@ def test_a_batch_that_does_not_divide_over_replicas_is_an_error():
         keras_vit.train.check_global_batch(64, ThreeReplicas())
     assert keras_vit.train.check_global_batch(63, ThreeReplicas()) == 21
     assert keras_vit.train.global_batch_size(8, ThreeReplicas()) == 24
+
+
+def test_tensorflow_datasets_through_train_with_mock_data(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=40):
+        summary = quick_train(tmp_path, epochs=1, source="tfds:cifar10", batch_size=8)
+    assert summary["optimizer_steps"] == 3
+    # the model took the data's channels and classes; the pipeline resized 32x32 images to the model's 28x28
+    assert summary.model.input_shape == (None, 28, 28, 3) and summary.model.output_shape == (None, 10)
