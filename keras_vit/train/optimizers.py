@@ -4,8 +4,10 @@ norms, biases, position embeddings and tokens, and optional layer-wise learning-
 from __future__ import annotations
 
 import re
+import threading
 
 import keras
+import tensorflow as tf
 
 OPTIMIZERS = ("sgd", "adamw", "adam")
 
@@ -44,11 +46,38 @@ def layer_decay_scales(variables, decay):
 
 
 class _LayerScaled:
-    """Multiplies the learning rate of each variable by `layer_scales[variable.path]` (default 1)."""
+    """Multiplies the learning rate of each variable by `layer_scales[variable.path]` (default 1), and clips the
+    gradient summed over replicas rather than each replica's share.
+
+    Keras 3.15 clips gradients inside each replica, before the cross-replica sum: under a strategy with N replicas
+    `global_clipnorm=1` then allows a summed gradient of norm up to N, and a run differs from a single-device run as
+    soon as clipping is active. Here the gradients are summed first (the same all-reduce Keras would do next, done
+    once), then clipped.
+    """
 
     def __init__(self, *args, layer_scales=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.layer_scales = dict(layer_scales or {})
+        # MirroredStrategy traces each replica in its own thread: the flag must be per thread.
+        self._summed = threading.local()
+
+    def _clip_gradients(self, grads):
+        clipping = self.clipnorm or self.global_clipnorm or self.clipvalue
+        context = tf.distribute.get_replica_context() if tf.distribute.has_strategy() else None
+        if clipping and context is not None and context.num_replicas_in_sync > 1:
+            present = [i for i, g in enumerate(grads) if g is not None]
+            summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
+            grads = list(grads)
+            for i, g in zip(present, summed):
+                grads[i] = g
+            self._summed.before_clipping = True  # read by _all_reduce_sum_gradients in this same trace
+        return super()._clip_gradients(grads)
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        if getattr(self._summed, "before_clipping", False):
+            self._summed.before_clipping = False
+            return list(grads_and_vars)
+        return super()._all_reduce_sum_gradients(grads_and_vars)
 
     def update_step(self, gradient, variable, learning_rate):
         if self.layer_scales:

@@ -26,4 +26,11 @@ for name, strategy, devices in (("single", "default", None), ("mirrored", "mirro
     )
     np.savez(out / f"{name}.npz", *summary.model.get_weights())
     summaries[name] = dict(summary)
+# a global batch that does not split over the two replicas is refused before anything is written
+try:
+    keras_vit.train("mnist_vit", strategy="mirrored", devices=["/cpu:0", "/cpu:1"], epochs=1, batch_size=33,
+                    output_dir=str(out / "odd"), model=TINY)
+except keras_vit.train.StrategyError as error:
+    summaries["odd_batch_error"] = str(error)
+summaries["odd_batch_wrote"] = (out / "odd").exists()
 (out / "summaries.json").write_text(json.dumps(summaries))

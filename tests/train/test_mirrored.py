@@ -19,6 +19,8 @@ def test_mirrored_over_two_cpus_matches_single_device(tmp_path):
     summaries = json.loads((tmp_path / "summaries.json").read_text())
     assert summaries["single"]["replicas"] == 1 and summaries["mirrored"]["replicas"] == 2
     assert summaries["single"]["optimizer_steps"] == summaries["mirrored"]["optimizer_steps"] == 8
+    assert "global batch size 33 does not divide evenly over the 2 replicas" in summaries["odd_batch_error"]
+    assert "32 or 34" in summaries["odd_batch_error"] and not summaries["odd_batch_wrote"]
     single, mirrored = np.load(tmp_path / "single.npz"), np.load(tmp_path / "mirrored.npz")
     assert single.files == mirrored.files
     moved = 0

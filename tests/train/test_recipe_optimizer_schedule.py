@@ -125,12 +125,15 @@ def test_cli_dry_run_prints_the_resolved_recipe():
     assert "Traceback" not in bad.stderr
 
 
-def test_mixed_float16_training_uses_loss_scaling(tmp_path):
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_training(tmp_path, policy):
     summary = keras_vit.train("mnist_vit", epochs=1, steps_per_epoch=2, eval_steps=1, batch_size=16,
-                              mixed_precision="mixed_float16", output_dir=str(tmp_path), tensorboard=False, verbose=0,
+                              mixed_precision=policy, output_dir=str(tmp_path), tensorboard=False, verbose=0,
                               jit_compile=False, model={"hidden_dim": 16, "num_layers": 1, "num_heads": 2,
                                                          "intermediate_dim": 32})
-    assert isinstance(summary.model.optimizer, keras.optimizers.LossScaleOptimizer)
-    assert summary["optimizer_steps"] == 2
-    assert summary.model.get_layer("block_0").compute_dtype == "float16"
+    # loss scaling for float16 only (bfloat16 has float32's exponent range)
+    loss_scaled = isinstance(summary.model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert loss_scaled == (policy == "mixed_float16") and summary["optimizer_steps"] == 2
+    assert summary.model.get_layer("block_0").compute_dtype == policy.removeprefix("mixed_")
+    assert summary.model.get_layer("block_0").variable_dtype == "float32"
     assert all(np.isfinite(w).all() for w in summary.model.get_weights())
