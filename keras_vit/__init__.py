@@ -3,14 +3,10 @@
     >>> import keras_vit
     >>> model = keras_vit.create("vit_b16", num_classes=10, image_size=384)
     >>> keras_vit.list_models("vit_*")
+    >>> summary = keras_vit.train("mnist_vit", epochs=3)   # keras_vit.train is a callable module (docs/training.md)
 """
 
-from keras_vit import (  # noqa: F401  (importing registers the layers and families)
-    data,
-    layers,
-    models,
-    train,  # noqa: F401  (a callable module: keras_vit.train(recipe, **overrides))
-)
+from keras_vit import data, layers, models, train  # noqa: F401  (importing registers layers and families)
 from keras_vit.models import build, create, feature_extractor
 from keras_vit.preprocessing import ImagePreprocessing, preprocessing
 from keras_vit.registry import load_plugins, register, registry
