@@ -4,10 +4,12 @@
     >>> model = keras_vit.create("vit_b16", num_classes=10, image_size=384)
     >>> tuned = keras_vit.create("vit_b16", weights="ViT-B_16.npz", num_classes=10, image_size=384)
     >>> keras_vit.list_models("vit_*")
+    >>> summary = keras_vit.train("mnist_vit", epochs=3)   # keras_vit.train is a callable module (docs/training.md)
 """
 
-# Importing registers the layers and families; `export` is a package that is also callable (keras_vit.export(...)).
-from keras_vit import data, export, layers, models, weights  # noqa: F401
+# Importing registers the layers and families; `export` and `train` are packages that are also callable
+# (keras_vit.export(...), keras_vit.train(...)).
+from keras_vit import data, export, layers, models, train, weights  # noqa: F401
 from keras_vit.models import build, feature_extractor
 from keras_vit.preprocessing import ImagePreprocessing, preprocessing
 from keras_vit.registry import load_plugins, register, registry
@@ -44,4 +46,5 @@ __all__ = [
     "register",
     "registry",
     "weights",
+    "train",
 ]

@@ -16,6 +16,7 @@ COMMANDS = {
     "show": ("keras_vit.commands.show", "print a model's resolved spec and Keras summary"),
     "convert": ("keras_vit.commands.convert", "convert a published checkpoint to a Keras .weights.h5 file"),
     "export": ("keras_vit.commands.export", "write a versioned SavedModel for TF Serving (+ models.config)"),
+    "train": ("keras_vit.commands.train", "train a model as a recipe says (registry/recipes), model.fit under tf.distribute"),
 }
 
 

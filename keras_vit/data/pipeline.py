@@ -21,17 +21,21 @@ def _per_channel(name, value, channels):
     return tf.constant(values, tf.float32)
 
 
-def random_resized_crop(image, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), seed=None):
-    """Inception-style crop: a random box covering `scale` of the area with aspect ratio in `ratio`, resized."""
+def random_resized_crop(image, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), seed=(0, 0)):
+    """Inception-style crop: a random box covering `scale` of the area with aspect ratio in `ratio`, resized.
+
+    `seed` is a stateless seed (two integers, or a shape (2,) int tensor): the same seed gives the same crop, so a
+    pipeline that derives one seed per element is reproducible however many threads run it.
+    """
     shape = tf.shape(image)
-    begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
+    begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
         shape,
         bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        seed=seed,
         area_range=scale,
         aspect_ratio_range=ratio,
         max_attempts=10,
         use_image_if_no_bounding_boxes=True,
-        seed=seed or 0,
     )
     crop = tf.slice(image, begin, crop_size)
     return tf.image.resize(crop, size, method="bilinear")
@@ -97,23 +101,32 @@ def make_pipeline(
     mean, std = _per_channel("mean", mean, channels), _per_channel("std", std, channels)
     drop_remainder = training if drop_remainder is None else drop_remainder
 
-    if training:
+    if repeat and training:
+        # Shuffle the endless stream once: every iterator of this dataset yields the same sequence (Keras makes a
+        # throw-away iterator before training under tf.distribute), and each epoch still sees a new order.
+        dataset = dataset.repeat().shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
+    elif training:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
+    elif repeat:
         dataset = dataset.repeat()
+    # One stateless seed pair per element from a seeded stream: crops and flips are the same on every run with the
+    # same seed, whatever the number of parallel calls (and across epochs they differ, as the stream goes on).
+    dataset = tf.data.Dataset.zip(dataset, tf.data.Dataset.random(seed=seed).batch(2))
 
     augmenter = None
     if training and rand_augment:
         augmenter = keras.layers.RandAugment(value_range=(0, 255), seed=seed, **dict(rand_augment))
 
-    def prepare(image, label):
+    def prepare(pair, seeds):
+        image, label = pair
+        crop_seed, flip_seed = seeds, tf.stack([seeds[1], seeds[0]])
         image = tf.cast(image, tf.float32)
         if training and random_crop:
-            image = random_resized_crop(image, (height, width), scale=tuple(crop_scale))
+            image = random_resized_crop(image, (height, width), scale=tuple(crop_scale), seed=crop_seed)
         else:
             image = tf.image.resize(image, (height, width), method="bilinear")
         if training and horizontal_flip:
-            image = tf.image.random_flip_left_right(image)
+            image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
         image = tf.ensure_shape(image, (height, width, channels))
         if augmenter is not None:
             image = augmenter(image)
@@ -123,7 +136,7 @@ def make_pipeline(
             label = label * (1.0 - label_smoothing) + label_smoothing / num_classes
         return image, label
 
-    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE)
 
     mixers = []

@@ -1,0 +1,219 @@
+"""`keras_vit.train(recipe, **overrides)`: strategy, data, model and optimizer from a recipe, then `model.fit`."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import keras
+import tensorflow as tf
+
+from keras_vit.train.callbacks import EpochLog, WorkerDirs, last_checkpoint, make_callbacks
+from keras_vit.train.optimizers import make_optimizer
+from keras_vit.train.recipe import load_recipe
+from keras_vit.train.schedules import make_schedule
+from keras_vit.train.strategy import check_global_batch, global_batch_size, is_chief, make_strategy
+
+
+class TrainSummary(dict):
+    """The JSON summary of a run (a dict), with the trained model as `.model`."""
+
+    model = None
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the last good checkpoint."""
+
+
+def _global_batch(run, strategy):
+    if run["per_replica_batch_size"] is not None:
+        return global_batch_size(run["per_replica_batch_size"], strategy)
+    check_global_batch(run["batch_size"], strategy)
+    return run["batch_size"]
+
+
+def _pipelines(recipe, train_data, eval_data, image_size, batch, one_hot):
+    from keras_vit.data import make_pipeline
+
+    data, seed = recipe.data, recipe.run["seed"]
+    common = {"image_size": image_size, "batch_size": batch, "mean": list(data["mean"]) if isinstance(
+        data["mean"], (list, tuple)) else data["mean"], "std": list(data["std"]) if isinstance(
+        data["std"], (list, tuple)) else data["std"], "seed": seed}
+    train = make_pipeline(
+        train_data, training=True, random_crop=data["random_crop"], crop_scale=tuple(data["crop_scale"]),
+        horizontal_flip=data["horizontal_flip"], rand_augment=dict(data["rand_augment"] or {}) or None,
+        mixup_alpha=data["mixup_alpha"], cutmix_alpha=data["cutmix_alpha"], label_smoothing=data["label_smoothing"],
+        shuffle_buffer=data["shuffle_buffer"], repeat=True, **common,
+    )
+    evaluation = None
+    if eval_data is not None:
+        evaluation = make_pipeline(eval_data, training=False, **common)
+        if one_hot:
+            classes = eval_data.num_classes
+            evaluation = evaluation.map(lambda x, y: (x, tf.one_hot(y, classes)))
+    return train, evaluation
+
+
+def _steps_per_epoch(run, train_data, batch):
+    if run["steps_per_epoch"]:
+        return run["steps_per_epoch"]
+    if not train_data.num_examples:
+        raise ValueError("The training data does not say how many examples it has: set run.steps_per_epoch.")
+    steps = train_data.num_examples // batch
+    if steps == 0:
+        raise ValueError(f"The training split has {train_data.num_examples} examples, fewer than one global batch of "
+                         f"{batch}: lower the batch size.")
+    return steps
+
+
+def _load_data(recipe, num_channels):
+    from keras_vit.data import load_dataset
+
+    data, seed = recipe.data, recipe.run["seed"]
+    train = load_dataset(data["source"], split=data["train_split"], num_channels=num_channels,
+                         data_dir=data["data_dir"], seed=seed)
+    evaluation = None
+    if data["eval_split"]:
+        evaluation = load_dataset(data["source"], split=data["eval_split"], num_channels=train.num_channels,
+                                  data_dir=data["data_dir"], seed=seed)
+    return train, evaluation
+
+
+def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
+    """Trains a zoo model as a recipe says and returns the run's summary.
+
+    Args:
+        recipe: a recipe name from `registry/recipes/` ("mnist_vit", "vit_finetune_sgd", "deit_adamw"), a YAML path, a
+            mapping, or a `Recipe`.
+        overrides: {"section.key": value} or {"section": {...}} overrides.
+        callbacks: extra Keras callbacks, run after keras_vit's own.
+        **kwargs: overrides by bare key when the key belongs to one section: epochs=3, batch_size=128,
+            learning_rate=1e-3, output_dir="runs/x", strategy="mirrored", mixed_precision="mixed_bfloat16"; or a
+            whole section, model={"name": "vit_s16", "num_classes": 37}.
+
+    Returns:
+        A TrainSummary: a dict (also written to `<output_dir>/summary.json` by the chief): accuracy and loss on the held-out split,
+        training accuracy, optimizer steps, wall seconds, training images/s, the saved model path
+        (`<output_dir>/model.keras`), the last checkpoint, strategy, replicas, global batch and the recipe itself; `.model` is the trained model.
+
+    Raises:
+        RecipeError: a bad recipe or override (before anything runs).
+        StrategyError: an unknown strategy, or a batch that does not divide over the replicas (before training).
+        ValueError: bad data (unknown dataset, missing folder, empty class folder), before training.
+        TrainingDiverged: the loss became NaN; the last good checkpoint stays in `<output_dir>/checkpoints`.
+    """
+    import keras_vit
+
+    recipe = load_recipe(recipe, overrides, **kwargs)
+    run = recipe.run
+    # The strategy comes first: a multi-worker strategy must be made before other TensorFlow work in the process.
+    strategy = make_strategy(run["strategy"], devices=run["devices"], tpu_address=run["tpu_address"])
+    batch = _global_batch(run, strategy)
+    output_dir = recipe.output_dir
+    if is_chief(strategy) and (output_dir / "summary.json").exists() and not (output_dir / "backup").exists():
+        if not run["overwrite"]:
+            raise ValueError(
+                f"{output_dir} holds a finished run (summary.json): choose another output_dir, or set run.overwrite "
+                f"(overwrite=True, --set run.overwrite=true) to replace its model, checkpoints and summary."
+            )
+    model_overrides = {k: v for k, v in recipe.model.items() if k != "name"}
+    spec = keras_vit.get_spec(recipe.model["name"], **model_overrides)
+    keras.utils.set_random_seed(run["seed"])  # weights, shuffles and augmentation repeat with the same seed
+    train_data, eval_data = _load_data(recipe, model_overrides.get("num_channels"))
+    # The model takes what the data has unless the recipe says otherwise.
+    model_overrides.setdefault("num_classes", train_data.num_classes)
+    model_overrides.setdefault("num_channels", train_data.num_channels)
+    spec = keras_vit.get_spec(recipe.model["name"], **model_overrides)
+    image_size = spec.model.get("image_size", 224)
+    steps = _steps_per_epoch(run, train_data, batch)
+    one_hot = recipe.data["mixup_alpha"] > 0 or recipe.data["cutmix_alpha"] > 0 or recipe.data["label_smoothing"] > 0
+    train_ds, eval_ds = _pipelines(recipe, train_data, eval_data, image_size, batch, one_hot)
+
+    chief = is_chief(strategy)
+    dirs = WorkerDirs(output_dir, chief)
+    if chief:
+        (dirs.root / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2, default=str) + "\n")
+
+    schedule_cfg = recipe.schedule
+    warmup = schedule_cfg["warmup_steps"]
+    if schedule_cfg["warmup_epochs"] is not None:
+        warmup = int(round(schedule_cfg["warmup_epochs"] * steps))
+    total_steps = steps * run["epochs"]
+    lr = make_schedule(schedule_cfg["name"], learning_rate=recipe.optimizer["learning_rate"], total_steps=total_steps,
+                       warmup_steps=warmup, end_learning_rate=schedule_cfg["end_learning_rate"])
+    with strategy.scope():
+        model = keras_vit.build(spec, dtype=run["mixed_precision"]) if run["mixed_precision"] else keras_vit.build(spec)
+        optimizer = make_optimizer(recipe.optimizer, lr, model.trainable_variables)
+        if run["mixed_precision"] == "mixed_float16":
+            # float16 gradients underflow without loss scaling (Keras adds it only when the model's own policy is
+            # mixed_float16, which a functional model built with dtype= may not report)
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        from_logits = spec.model.get("classifier_activation") in (None, "linear")
+        loss = (keras.losses.CategoricalCrossentropy(from_logits=from_logits) if one_hot
+                else keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits))
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=run["jit_compile"],
+                      steps_per_execution=run["steps_per_execution"])
+
+    own = make_callbacks(dirs, tensorboard=run["tensorboard"], global_batch_size=batch, steps_per_epoch=steps,
+                         keep_checkpoints=run["keep_checkpoints"])
+    epoch_log = next(c for c in own if isinstance(c, EpochLog))
+    callbacks = own + list(callbacks or [])
+    start = time.perf_counter()
+    try:
+        history = model.fit(train_ds, epochs=run["epochs"], steps_per_epoch=steps, validation_data=eval_ds,
+                            validation_steps=run["eval_steps"], callbacks=callbacks, verbose=run["verbose"],
+                            shuffle=False)  # the pipeline shuffles
+    except RuntimeError as error:
+        if "NaN" not in str(error) and "Inf" not in str(error):
+            raise
+        good = last_checkpoint(dirs.checkpoints)
+        where = (f"the last good checkpoint is {good} (keras.saving.load_model loads it)" if good
+                 else "no epoch finished, so there is no checkpoint")
+        raise TrainingDiverged(
+            f"Training stopped: the loss became NaN or infinite at epoch {len(epoch_log.epoch_seconds) + 1}; {where}. "
+            f"Lower optimizer.learning_rate, add warm-up or gradient clipping (optimizer.global_clipnorm), or use "
+            f"float32 instead of mixed_float16."
+        ) from None
+    wall = time.perf_counter() - start
+    summary = _summary(recipe, model, history, epoch_log, strategy, batch, steps, wall, dirs)
+    if eval_ds is not None:
+        results = model.evaluate(eval_ds, steps=run["eval_steps"], verbose=0, return_dict=True)
+        summary["eval_accuracy"] = round(float(results["accuracy"]), 5)
+        summary["eval_loss"] = round(float(results["loss"]), 5)
+    model_path = dirs.root / "model.keras"
+    model.save(model_path)
+    if chief:
+        summary["model_path"] = str(model_path)
+        (dirs.root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    dirs.cleanup()
+    summary = TrainSummary(summary)
+    summary.model = model
+    return summary
+
+
+def _summary(recipe, model, history, epoch_log, strategy, batch, steps, wall, dirs):
+    logs = {k: v[-1] for k, v in history.history.items()} if history.history else {}
+    seconds = epoch_log.epoch_seconds
+    # Throughput after the first epoch (which includes tracing and XLA compilation), when there is one.
+    steady = seconds[1:] or seconds
+    images_per_second = batch * steps * len(steady) / sum(steady) if steady and sum(steady) > 0 else math.nan
+    checkpoint = last_checkpoint(dirs.checkpoints)
+    return {
+        "recipe": recipe.name,
+        "model": recipe.model["name"],
+        "parameters": int(model.count_params()),
+        "epochs": recipe.run["epochs"],
+        "resumed_from_epoch": epoch_log.first_epoch + 1 if epoch_log.first_epoch else None,
+        "optimizer_steps": int(model.optimizer.iterations.numpy()),
+        "train_accuracy": round(float(logs.get("accuracy", math.nan)), 5),
+        "train_loss": round(float(logs.get("loss", math.nan)), 5),
+        "wall_seconds": round(wall, 1),
+        "images_per_second": round(images_per_second, 1),
+        "strategy": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "global_batch_size": batch,
+        "mixed_precision": recipe.run["mixed_precision"],
+        "last_checkpoint": str(checkpoint) if checkpoint and dirs.chief else None,
+        "output_dir": str(dirs.root) if dirs.chief else None,
+    }

@@ -1,0 +1,145 @@
+"""Optimizers of the recipes: SGD with momentum (the ViT release) and AdamW (DeiT), with weight decay that skips
+norms, biases, position embeddings and tokens, and optional layer-wise learning-rate decay."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import keras
+import tensorflow as tf
+
+OPTIMIZERS = ("sgd", "adamw", "adam")
+
+# Variables that never get weight decay: rank <= 1 (norm scales and offsets, biases) and these path parts.
+NO_DECAY_PATTERNS = ("position", "token", "relative", "pos_embed")
+_BLOCK = re.compile(r"(?:^|/)(?:block|blocks|layer|stage)_(\d+)(?:/|$)")
+
+
+def no_weight_decay(variable):
+    """True for norms, biases, position embeddings and class/distillation tokens (DeiT's exclusion list)."""
+    path = variable.path.lower()
+    return len(variable.shape) <= 1 or any(part in path for part in NO_DECAY_PATTERNS)
+
+
+def layer_depths(variables):
+    """{variable path: depth}: 0 for the stem (patch embedding, tokens, positions), i + 1 for `block_i`, and
+    num_blocks + 1 for what follows the blocks (final norm, head)."""
+    found = {v.path: _BLOCK.search(v.path) for v in variables}
+    num_blocks = 1 + max((int(m.group(1)) for m in found.values() if m), default=-1)
+    depths, after_blocks = {}, False
+    for variable in variables:
+        match = found[variable.path]
+        if match:
+            depths[variable.path] = int(match.group(1)) + 1
+            after_blocks = True
+        else:
+            # variables come in model order: before the first block is the stem, after the last the head
+            depths[variable.path] = num_blocks + 1 if after_blocks else 0
+    return depths, num_blocks
+
+
+def layer_decay_scales(variables, decay):
+    """{variable path: learning-rate multiplier} = decay ** (num_blocks + 1 - depth) (BEiT's layer-wise decay)."""
+    depths, num_blocks = layer_depths(variables)
+    return {path: float(decay ** (num_blocks + 1 - depth)) for path, depth in depths.items()}
+
+
+class _LayerScaled:
+    """Multiplies the learning rate of each variable by `layer_scales[variable.path]` (default 1), and clips the
+    gradient summed over replicas rather than each replica's share.
+
+    Keras 3.15 clips gradients inside each replica, before the cross-replica sum: under a strategy with N replicas
+    `global_clipnorm=1` then allows a summed gradient of norm up to N, and a run differs from a single-device run as
+    soon as clipping is active. Here the gradients are summed first (the same all-reduce Keras would do next, done
+    once), then clipped.
+    """
+
+    def __init__(self, *args, layer_scales=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.layer_scales = dict(layer_scales or {})
+        # MirroredStrategy traces each replica in its own thread: the flag must be per thread.
+        self._summed = threading.local()
+
+    def _clip_gradients(self, grads):
+        clipping = self.clipnorm or self.global_clipnorm or self.clipvalue
+        context = tf.distribute.get_replica_context() if tf.distribute.has_strategy() else None
+        if clipping and context is not None and context.num_replicas_in_sync > 1:
+            present = [i for i, g in enumerate(grads) if g is not None]
+            summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
+            grads = list(grads)
+            for i, g in zip(present, summed):
+                grads[i] = g
+            self._summed.before_clipping = True  # read by _all_reduce_sum_gradients in this same trace
+        return super()._clip_gradients(grads)
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        if getattr(self._summed, "before_clipping", False):
+            self._summed.before_clipping = False
+            return list(grads_and_vars)
+        return super()._all_reduce_sum_gradients(grads_and_vars)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.layer_scales:
+            # TensorFlow hands the raw tf.Variable here; its Keras variable (and path) is found by index.
+            path = self._trainable_variables[self._get_variable_index(variable)].path
+            scale = self.layer_scales.get(path, 1.0)
+            if scale != 1.0:
+                learning_rate = learning_rate * scale
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "layer_scales": dict(self.layer_scales)}
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class LayerScaledSGD(_LayerScaled, keras.optimizers.SGD):
+    """keras.optimizers.SGD with a per-variable learning-rate multiplier (`layer_scales`: path -> float)."""
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class LayerScaledAdamW(_LayerScaled, keras.optimizers.AdamW):
+    """keras.optimizers.AdamW with a per-variable learning-rate multiplier (`layer_scales`: path -> float)."""
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class LayerScaledAdam(_LayerScaled, keras.optimizers.Adam):
+    """keras.optimizers.Adam with a per-variable learning-rate multiplier (`layer_scales`: path -> float)."""
+
+
+def make_optimizer(config, learning_rate, variables):
+    """The optimizer of a recipe's `optimizer` section.
+
+    Args:
+        config: mapping with name ("sgd" | "adamw" | "adam"), momentum, beta_1, beta_2, epsilon, weight_decay,
+            global_clipnorm, layer_decay (None or a float in (0, 1]).
+        learning_rate: a float or a LearningRateSchedule.
+        variables: the model's trainable variables (for the weight-decay exclusions and layer decay).
+
+    Returns:
+        A keras optimizer; weight decay skips `no_weight_decay` variables.
+    """
+    name = config["name"]
+    common = {"learning_rate": learning_rate, "global_clipnorm": config.get("global_clipnorm")}
+    weight_decay = config.get("weight_decay") or None
+    layer_decay = config.get("layer_decay")
+    scales = layer_decay_scales(variables, layer_decay) if layer_decay not in (None, 1, 1.0) else {}
+    if name == "sgd":
+        optimizer = LayerScaledSGD(
+            momentum=config.get("momentum", 0.9), nesterov=bool(config.get("nesterov", False)),
+            weight_decay=weight_decay, layer_scales=scales, **common,
+        )
+    elif name in ("adamw", "adam"):
+        cls, decay = (LayerScaledAdamW, weight_decay or 0.0) if name == "adamw" else (LayerScaledAdam, weight_decay)
+        optimizer = cls(
+            weight_decay=decay,
+            beta_1=config.get("beta_1", 0.9), beta_2=config.get("beta_2", 0.999), epsilon=config.get("epsilon", 1e-8),
+            layer_scales=scales, **common,
+        )
+    else:
+        from keras_vit.registry import suggest
+
+        raise ValueError(f"Unknown optimizer {name!r}.{suggest(str(name), OPTIMIZERS)} Known: {', '.join(OPTIMIZERS)}.")
+    if optimizer.weight_decay is not None:
+        optimizer.exclude_from_weight_decay(var_list=[v for v in variables if no_weight_decay(v)])
+    return optimizer

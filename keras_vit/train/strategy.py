@@ -1,0 +1,151 @@
+"""The one place keras_vit makes a tf.distribute strategy, and the batch arithmetic that goes with it."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+
+
+class StrategyError(ValueError):
+    """A strategy that cannot be made here, or a batch that does not fit it."""
+
+
+def _device_key(name):
+    spec = tf.DeviceSpec.from_string(name)
+    return (spec.device_type or "").upper(), spec.device_index or 0
+
+
+def _mirrored(devices):
+    if devices:
+        if isinstance(devices, str):
+            devices = [d for d in devices.split(",") if d]
+        known = {_device_key(d.name): d.name for d in tf.config.list_logical_devices()}
+        for device in devices:
+            try:
+                key = _device_key(device)
+            except ValueError:
+                key = None
+            if key not in known:
+                raise StrategyError(
+                    f"Device {device!r} does not exist here; the logical devices are {sorted(known.values())}. Pass "
+                    f"names such as '/gpu:0' or '/cpu:0'."
+                )
+        return tf.distribute.MirroredStrategy(devices=list(devices))
+    gpus = tf.config.list_logical_devices("GPU")
+    if not gpus:
+        # Mirrored over the CPU: one replica, same code path as on GPUs.
+        return tf.distribute.MirroredStrategy(devices=["/cpu:0"])
+    return tf.distribute.MirroredStrategy()
+
+
+def _multi_worker():
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise StrategyError(
+            "strategy 'multi_worker' reads the cluster from the TF_CONFIG environment variable, which is not set. "
+            'Set it on every worker, e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+            '"task": {"type": "worker", "index": 0}}.'
+        )
+    try:
+        config = json.loads(raw)
+        workers = config["cluster"]["worker"]
+        config["task"]["index"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise StrategyError(
+            f"TF_CONFIG is not a valid cluster description ({error!r}): it needs cluster.worker (a list of host:port) "
+            f"and task.type / task.index; received {raw!r}."
+        ) from None
+    if not isinstance(workers, list) or not workers:
+        raise StrategyError(f"TF_CONFIG cluster.worker must be a non-empty list of host:port; received {workers!r}.")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _tpu(tpu_address):
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or "")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as error:
+        raise StrategyError(
+            f"No TPU found at {tpu_address or 'the default address'} ({type(error).__name__}: {error}). Pass "
+            f"tpu_address= (a name or grpc://host:port), or use strategy 'auto' / 'mirrored'."
+        ) from None
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def make_strategy(name="auto", *, devices=None, tpu_address=None):
+    """Makes a tf.distribute strategy.
+
+    Args:
+        name: "default" (no distribution: the current device), "mirrored" (all local GPUs, or `devices`; the CPU
+            when there is no GPU), "multi_worker" (MultiWorkerMirroredStrategy over the cluster in TF_CONFIG),
+            "tpu" (TPUStrategy through a resolver at `tpu_address`) or "auto" (a TPU if one is configured, else
+            mirrored over the GPUs if there are several, else one GPU or the CPU with the default strategy).
+        devices: device names for "mirrored", e.g. ["/gpu:0", "/gpu:1"] or ["/cpu:0", "/cpu:1"].
+        tpu_address: TPU name or grpc://host:port for "tpu" (also used by "auto").
+
+    Returns:
+        A `tf.distribute.Strategy`; build and compile the model inside `strategy.scope()`.
+    """
+    if isinstance(name, tf.distribute.Strategy):
+        return name
+    if name not in STRATEGIES:
+        from keras_vit.registry import suggest
+
+        raise StrategyError(f"Unknown strategy {name!r}.{suggest(str(name), STRATEGIES)} Known: {', '.join(STRATEGIES)}.")
+    if devices and name != "mirrored":
+        raise StrategyError(f"devices= applies to strategy 'mirrored' only; received strategy {name!r}.")
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return _mirrored(devices)
+    if name == "multi_worker":
+        return _multi_worker()
+    if name == "tpu":
+        return _tpu(tpu_address)
+    # auto: look at the environment before touching devices (a multi-worker strategy must come first in a process)
+    if tpu_address or os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR"):
+        return _tpu(tpu_address)
+    if os.environ.get("TF_CONFIG"):
+        return _multi_worker()
+    if tf.config.list_logical_devices("TPU"):
+        return _tpu(tpu_address)
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def global_batch_size(per_replica_batch_size, strategy):
+    """Global batch = per-replica batch x replicas in sync."""
+    if isinstance(per_replica_batch_size, bool) or not isinstance(per_replica_batch_size, int):
+        raise StrategyError(f"The batch size must be a positive integer; received {per_replica_batch_size!r}.")
+    if per_replica_batch_size <= 0:
+        raise StrategyError(f"The batch size must be a positive integer; received {per_replica_batch_size!r}.")
+    return per_replica_batch_size * strategy.num_replicas_in_sync
+
+
+def check_global_batch(batch_size, strategy):
+    """Raises StrategyError unless the global `batch_size` splits evenly over the strategy's replicas."""
+    replicas = strategy.num_replicas_in_sync
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise StrategyError(f"The batch size must be a positive integer; received {batch_size!r}.")
+    if batch_size % replicas:
+        lower, upper = batch_size // replicas * replicas, -(-batch_size // replicas) * replicas
+        raise StrategyError(
+            f"The global batch size {batch_size} does not divide evenly over the {replicas} replicas of "
+            f"{type(strategy).__name__}: use a multiple of {replicas} (e.g. {lower or replicas} or {upper}), or give "
+            f"a per-replica batch size."
+        )
+    return batch_size // replicas
+
+
+def is_chief(strategy=None):
+    """True on the worker that writes checkpoints and logs (always True outside multi-worker training)."""
+    strategy = strategy or tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    return bool(strategy.extended.should_checkpoint)

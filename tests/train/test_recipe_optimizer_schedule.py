@@ -1,0 +1,139 @@
+"""Recipes, schedules, optimizers and strategies, without training."""
+
+import math
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import keras_vit
+from keras_vit.testing import randomize_weights
+from keras_vit.train import (
+    RecipeError,
+    StrategyError,
+    WarmupCosine,
+    layer_decay_scales,
+    list_recipes,
+    load_recipe,
+    make_optimizer,
+    make_strategy,
+    no_weight_decay,
+)
+from tests.train.processes import ROOT, environment
+
+
+def tiny_vit(**overrides):
+    return keras_vit.create("vit_ti16", image_size=16, patch_size=8, hidden_dim=8, num_layers=2, num_heads=2,
+                            intermediate_dim=16, num_classes=3, **overrides)
+
+
+def test_warmup_cosine_matches_the_formula():
+    schedule = WarmupCosine(learning_rate=0.1, total_steps=110, warmup_steps=10, end_learning_rate=0.01)
+    expected = {0: 0.0, 5: 0.05, 10: 0.1, 60: 0.01 + 0.5 * 0.09 * (1 + math.cos(math.pi * 0.5)), 110: 0.01,
+                200: 0.01, 35: 0.01 + 0.5 * 0.09 * (1 + math.cos(math.pi * 25 / 100))}
+    for step, value in expected.items():
+        assert float(schedule(step)) == pytest.approx(value, rel=1e-5, abs=1e-7), step
+    assert WarmupCosine.from_config(schedule.get_config()).get_config() == schedule.get_config()
+
+
+def test_weight_decay_skips_norms_biases_positions_and_tokens():
+    model = tiny_vit()
+    excluded = {v.path for v in model.trainable_variables if no_weight_decay(v)}
+    assert "class_token/token" in excluded and "position_embedding/embeddings" in excluded
+    assert "block_0/norm1/gamma" in excluded and "block_1/mlp/fc1/bias" in excluded
+    assert "block_0/attention/qkv/kernel" not in excluded and "patch_embed/projection/kernel" not in excluded
+    # AdamW with zero gradients: only the decay moves weights, w <- w - lr * wd * w
+    optimizer = make_optimizer({"name": "adamw", "weight_decay": 0.5}, 1.0, model.trainable_variables)
+    randomize_weights(model)
+    before = {v.path: np.array(v) for v in model.trainable_variables}
+    optimizer.apply([keras.ops.zeros_like(v) for v in model.trainable_variables], model.trainable_variables)
+    for v in model.trainable_variables:
+        factor = 1.0 if v.path in excluded else 0.5
+        np.testing.assert_allclose(np.array(v), before[v.path] * factor, rtol=1e-6, err_msg=v.path)
+
+
+def test_layer_wise_learning_rate_decay():
+    model = tiny_vit()
+    scales = layer_decay_scales(model.trainable_variables, 0.5)
+    # 2 blocks: stem 0.5^3, block_0 0.5^2, block_1 0.5, final norm and head 1
+    assert scales["patch_embed/projection/kernel"] == scales["class_token/token"] == 0.125
+    assert scales["block_0/mlp/fc1/kernel"] == 0.25 and scales["block_1/norm2/beta"] == 0.5
+    assert scales["encoder_norm/gamma"] == scales["head/classifier/kernel"] == 1.0
+    # plain SGD, gradient 1 everywhere: each variable moves by -lr * its scale
+    optimizer = make_optimizer({"name": "sgd", "momentum": 0.0, "layer_decay": 0.5}, 0.1, model.trainable_variables)
+    before = {v.path: np.array(v) for v in model.trainable_variables}
+    optimizer.apply([keras.ops.ones_like(v) for v in model.trainable_variables], model.trainable_variables)
+    for v in model.trainable_variables:
+        np.testing.assert_allclose(np.array(v), before[v.path] - 0.1 * scales[v.path], atol=1e-7, err_msg=v.path)
+
+
+def test_shipped_recipes_load_and_extend():
+    assert {"mnist_vit", "vit_finetune_sgd", "deit_adamw"} <= set(list_recipes())
+    sgd, deit = load_recipe("vit_finetune_sgd"), load_recipe("deit_adamw")
+    assert (sgd.optimizer["name"], sgd.optimizer["momentum"], sgd.optimizer["global_clipnorm"]) == ("sgd", 0.9, 1.0)
+    assert sgd.schedule["warmup_steps"] == 500 and sgd.run["steps_per_epoch"] * sgd.run["epochs"] == 10_000
+    assert deit.data["source"] == sgd.data["source"]  # inherited through `extends`
+    assert (deit.optimizer["name"], deit.data["label_smoothing"], deit.model["drop_path_rate"]) == ("adamw", 0.1, 0.1)
+    recipe = load_recipe("mnist_vit", {"optimizer.learning_rate": 0.5, "run.epochs": 2}, batch_size=128)
+    assert (recipe.optimizer["learning_rate"], recipe.run["epochs"], recipe.run["batch_size"]) == (0.5, 2, 128)
+    assert load_recipe("mnist_vit").run["epochs"] == 40  # the file itself is unchanged
+
+
+def test_recipe_files_are_validated(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\nextends: mnist_vit\noptimizer: {name: adamw, learning_rate: 0.001, wd: 0.1}\n")
+    with pytest.raises(RecipeError, match=r"mine.yaml: unknown key optimizer.wd"):
+        load_recipe(str(path))
+    path.write_text("name: mine\nextends: mnist_vit\nrun: {epochs: 2, strategy: mirrored, devices: [/cpu:0]}\n")
+    assert load_recipe(str(path)).run["devices"] == ("/cpu:0",)
+    with pytest.raises(RecipeError, match="Unknown recipe 'mnist_vt'.*mnist_vit"):
+        load_recipe("mnist_vt")
+    with pytest.raises(RecipeError, match="unknown section 'optimiser'.*Did you mean 'optimizer'"):
+        load_recipe("mnist_vit", {"optimiser.learning_rate": 0.1})
+
+
+def test_strategies_and_their_errors(monkeypatch):
+    import tensorflow as tf
+
+    assert make_strategy("default") is tf.distribute.get_strategy()
+    assert make_strategy("auto").num_replicas_in_sync >= 1
+    with pytest.raises(StrategyError, match="Unknown strategy 'mirorred'"):
+        make_strategy("mirorred")
+    with pytest.raises(StrategyError, match="Device '/gpu:7' does not exist"):
+        make_strategy("mirrored", devices=["/gpu:7"])
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(StrategyError, match="TF_CONFIG environment variable, which is not set"):
+        make_strategy("multi_worker")
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(StrategyError, match="TF_CONFIG is not a valid cluster description"):
+        make_strategy("multi_worker")
+
+
+def test_cli_dry_run_prints_the_resolved_recipe():
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_vit.cli", "train", "--recipe", "deit_adamw", "--epochs", "3",
+         "--set", "optimizer.layer_decay=0.65", "--dry_run"],
+        cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "layer_decay: 0.65" in result.stdout and "epochs: 3" in result.stdout
+    bad = subprocess.run([sys.executable, "-m", "keras_vit.cli", "train", "--recipe", "mnist_vit", "--set", "run.epochs=0"],
+                         cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "run.epochs must be >= 1; received 0" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_training(tmp_path, policy):
+    summary = keras_vit.train("mnist_vit", epochs=1, steps_per_epoch=2, eval_steps=1, batch_size=16,
+                              mixed_precision=policy, output_dir=str(tmp_path), tensorboard=False, verbose=0,
+                              jit_compile=False, model={"hidden_dim": 16, "num_layers": 1, "num_heads": 2,
+                                                         "intermediate_dim": 32})
+    # loss scaling for float16 only (bfloat16 has float32's exponent range)
+    loss_scaled = isinstance(summary.model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert loss_scaled == (policy == "mixed_float16") and summary["optimizer_steps"] == 2
+    assert summary.model.get_layer("block_0").compute_dtype == policy.removeprefix("mixed_")
+    assert summary.model.get_layer("block_0").variable_dtype == "float32"
+    assert all(np.isfinite(w).all() for w in summary.model.get_weights())

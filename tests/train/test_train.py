@@ -1,0 +1,125 @@
+"""keras_vit.train end to end on the offline digits with a tiny model: files, summary, resume, NaN, bad input."""
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+import keras_vit
+from keras_vit.train import RecipeError, StrategyError, TrainingDiverged
+
+TINY = {"hidden_dim": 16, "num_layers": 1, "num_heads": 2, "intermediate_dim": 32}
+QUICK = {"steps_per_epoch": 3, "eval_steps": 2, "batch_size": 16, "tensorboard": False, "verbose": 0,
+         "jit_compile": False, "model": TINY}
+
+
+def quick_train(output_dir, **overrides):
+    return keras_vit.train("mnist_vit", **{**QUICK, "output_dir": str(output_dir), **overrides})
+
+
+def test_a_short_run_writes_checkpoints_model_and_summary(tmp_path):
+    summary = quick_train(tmp_path, epochs=2, tensorboard=True)
+    assert summary["optimizer_steps"] == 2 * 3
+    assert summary["global_batch_size"] == 16 and summary["replicas"] == 1
+    assert 0.0 <= summary["eval_accuracy"] <= 1.0 and summary["images_per_second"] > 0
+    assert json.loads((tmp_path / "summary.json").read_text()) == json.loads(json.dumps(dict(summary)))
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_001.keras", "epoch_002.keras"]
+    assert not (tmp_path / "backup").exists()  # a finished run removes its backup
+    assert any((tmp_path / "logs" / "train").iterdir())  # TensorBoard events
+    records = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r["event"] == "epoch"] == [1, 2]
+    # the saved model is the trained model
+    reloaded = keras.saving.load_model(summary["model_path"])
+    images = np.random.default_rng(0).normal(size=(4, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(reloaded.predict(images, verbose=0), summary.model.predict(images, verbose=0),
+                               atol=1e-6)
+    assert np.abs(summary.model.get_layer("head").get_weights()[0]).max() > 0  # the zero head was trained
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAt(keras.callbacks.Callback):
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at = (epoch, batch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise Interrupt()
+
+
+def test_an_interrupted_run_resumes_from_the_backup_with_the_same_step_count(tmp_path):
+    with pytest.raises(Interrupt):
+        quick_train(tmp_path, epochs=3, callbacks=[InterruptAt(epoch=1, batch=1)])
+    assert (tmp_path / "backup").is_dir()  # epoch 1 was backed up
+    summary = quick_train(tmp_path, epochs=3)
+    assert summary["resumed_from_epoch"] == 2
+    assert summary["optimizer_steps"] == 3 * 3  # the same as a run that was never interrupted
+
+
+def test_a_nan_learning_rate_stops_with_a_clear_error_and_keeps_the_good_checkpoint(tmp_path):
+    good = quick_train(tmp_path, epochs=1)
+    with pytest.raises(ValueError, match="holds a finished run"):
+        quick_train(tmp_path, epochs=2)  # never replaces a finished run's files unless asked
+    with pytest.raises(TrainingDiverged, match=r"NaN or infinite.*epoch_001\.keras"):
+        quick_train(tmp_path, epochs=2, learning_rate=math.nan, overwrite=True)
+    checkpoints = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert checkpoints == ["epoch_001.keras"]
+    model = keras.saving.load_model(tmp_path / "checkpoints" / "epoch_001.keras")
+    weights = model.get_weights()
+    assert all(np.isfinite(w).all() for w in weights)
+    for loaded, trained in zip(weights, good.model.get_weights()):
+        np.testing.assert_array_equal(loaded, trained)
+
+
+@pytest.mark.parametrize(
+    "overrides, error, match",
+    [
+        ({"source": "imagenet"}, ValueError, "Unknown data source 'imagenet'"),
+        ({"source": "tfds:cifar1O"}, ValueError, "Did you mean 'cifar10'"),
+        ({"source": "folder:/no/such/folder"}, ValueError, "does not exist"),
+        ({"strategy": "mirorred"}, RecipeError, "Did you mean 'mirrored'"),
+        ({"batch_size": 0}, RecipeError, "run.batch_size must be >= 1"),
+        ({"learning_rate": "fast"}, RecipeError, "optimizer.learning_rate must be a number"),
+        ({"model": {"name": "vit_b99"}}, RecipeError, "Unknown model 'vit_b99'"),
+        ({"epoch": 3}, RecipeError, "Did you mean 'epochs'"),
+        ({"per_replica_batch_size": 8}, RecipeError, "exactly one of run.batch_size"),
+    ],
+)
+def test_bad_input_is_reported_before_training(tmp_path, overrides, error, match):
+    with pytest.raises(error, match=match):
+        quick_train(tmp_path / "run", epochs=1, **overrides)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_empty_class_folder_is_reported_before_training(tmp_path):
+    (tmp_path / "images" / "cats").mkdir(parents=True)
+    with pytest.raises(ValueError, match="cats holds no images"):
+        quick_train(tmp_path / "run", epochs=1, source=f"folder:{tmp_path / 'images'}")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_batch_that_does_not_divide_over_replicas_is_an_error():
+    class ThreeReplicas:
+        num_replicas_in_sync = 3
+
+    with pytest.raises(StrategyError, match="does not divide evenly over the 3 replicas.*multiple of 3"):
+        keras_vit.train.check_global_batch(64, ThreeReplicas())
+    assert keras_vit.train.check_global_batch(63, ThreeReplicas()) == 21
+    assert keras_vit.train.global_batch_size(8, ThreeReplicas()) == 24
+
+
+def test_tensorflow_datasets_through_train_with_mock_data(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=40):
+        summary = quick_train(tmp_path, epochs=1, source="tfds:cifar10", batch_size=8)
+    assert summary["optimizer_steps"] == 3
+    # the model took the data's channels and classes; the pipeline resized 32x32 images to the model's 28x28
+    assert summary.model.input_shape == (None, 28, 28, 3) and summary.model.output_shape == (None, 10)
