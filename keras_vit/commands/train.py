@@ -25,6 +25,10 @@ flags.DEFINE_string("data_dir", None, "Override data.data_dir (tensorflow-datase
 flags.DEFINE_boolean("overwrite", None, "Override run.overwrite: replace a finished run in the output folder.")
 flags.DEFINE_multi_string("set", [], "Any recipe key, section.key=value (value parsed as YAML); repeatable.")
 flags.DEFINE_boolean("dry_run", False, "Print the resolved recipe and stop.")
+flags.DEFINE_string(
+    "export", None, "After training, export the model for TF Serving to this base folder (BASE/<next version>/, "
+    "see `keras-vit export`), reload it and compare it with the trained model."
+)
 FLAGS = flags.FLAGS
 
 _FLAG_KEYS = {
@@ -66,4 +70,14 @@ def main(argv):
         summary = train(recipe)
     except (RecipeError, StrategyError, TrainingDiverged, ValueError, ImportError) as error:
         raise SystemExit(f"keras-vit train: {error}") from None
+    if FLAGS.export:
+        # The command chains the two steps; keras_vit.train itself never exports (data flows one way).
+        import keras_vit
+
+        try:
+            result = keras_vit.export(summary.model, FLAGS.export, check=True)
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"keras-vit train: the model trained and was saved to {summary['model_path']}, but the "
+                             f"export to {FLAGS.export!r} failed: {error}") from None
+        summary["export_path"] = result.path
     print(json.dumps(summary, indent=2))

@@ -1,5 +1,6 @@
 """Recipes, schedules, optimizers and strategies, without training."""
 
+import json
 import math
 import subprocess
 import sys
@@ -7,6 +8,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_vit
 from keras_vit.testing import randomize_weights
@@ -137,3 +139,23 @@ def test_mixed_precision_training(tmp_path, policy):
     assert summary.model.get_layer("block_0").compute_dtype == policy.removeprefix("mixed_")
     assert summary.model.get_layer("block_0").variable_dtype == "float32"
     assert all(np.isfinite(w).all() for w in summary.model.get_weights())
+
+
+def test_cli_trains_then_exports_for_serving(tmp_path):
+    # The README's main job in miniature: train, then --export writes a checked, versioned SavedModel.
+    serving = tmp_path / "serving" / "digits"
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_vit.cli", "train", "--recipe", "mnist_vit", "--epochs", "1",
+         "--steps_per_epoch", "2", "--batch_size", "16", "--output_dir", str(tmp_path / "run"),
+         "--set", "run.eval_steps=1", "--set", "model.num_layers=1", "--set", "run.tensorboard=false",
+         "--export", str(serving)],
+        cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout[result.stdout.index("{\n"):])
+    assert summary["export_path"] == str(serving / "1")
+    assert (serving / "1" / "saved_model.pb").is_file() and (tmp_path / "serving" / "models.config").is_file()
+    assert "Check passed" in result.stdout
+    served = tf.saved_model.load(str(serving / "1")).signatures["serving_default"]
+    probabilities = served(images=tf.zeros((2, 28, 28, 1)))["probabilities"].numpy()
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
