@@ -48,6 +48,16 @@ def test_mixed_bfloat16_model_forward():
     assert keras.backend.standardize_dtype(model.get_layer("block_0").compute_dtype) == "bfloat16"
 
 
+def test_mixed_float16_model_compiles_with_loss_scaling(tmp_path):
+    model = keras_vit.build(keras_vit.get_spec("vit_ti16").tiny_spec(), dtype="mixed_float16")
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras", compile=False)
+    assert reloaded.dtype_policy.name == "mixed_float16"
+    assert keras_vit.build(keras_vit.get_spec("vit_ti16").tiny_spec()).dtype_policy.name == "float32"
+
+
 @pytest.mark.parametrize("name", ["vit_ti16", "tnt_s16", "vit_r_ti16", "bit_r50x1"])
 def test_mixed_bfloat16_logits_are_float32(name):
     # A softmax or cross-entropy over bfloat16 logits loses accuracy: every family hands back float32 logits.

@@ -82,6 +82,11 @@ class ZooModel(DistributedStepsMixin, keras.Model):
     def _store_config(self, local_vars):
         # Bypasses Keras's attribute tracking, which would wrap the dict (and a stem's nested dict).
         object.__setattr__(self, "_zoo_config", {name: local_vars[name] for name in self.config_names()})
+        dtype = local_vars.get("dtype")
+        if dtype is not None:
+            # A functional model ignores `dtype` for itself, but compile() reads the model's own policy to add loss
+            # scaling under mixed_float16: without this, float16 training would underflow silently.
+            self._dtype_policy = keras.dtype_policies.get(dtype)
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}
