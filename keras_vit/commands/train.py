@@ -20,6 +20,7 @@ flags.DEFINE_list("devices", None, "Override run.devices (mirrored), e.g. /gpu:0
 flags.DEFINE_string("tpu_address", None, "Override run.tpu_address.")
 flags.DEFINE_string("mixed_precision", None, "Override run.mixed_precision: mixed_float16, mixed_bfloat16, float32.")
 flags.DEFINE_string("model", None, "Override model.name (a zoo model).")
+flags.DEFINE_string("weights", None, "Override model.weights: a checkpoint to start from (keras_vit.weights).")
 flags.DEFINE_string("data", None, 'Override data.source ("offline", "folder:PATH", "tfds:NAME").')
 flags.DEFINE_string("data_dir", None, "Override data.data_dir (tensorflow-datasets' prepared data).")
 flags.DEFINE_boolean("overwrite", None, "Override run.overwrite: replace a finished run in the output folder.")
@@ -35,7 +36,7 @@ _FLAG_KEYS = {
     "epochs": "run.epochs", "batch_size": "run.batch_size", "steps_per_epoch": "run.steps_per_epoch",
     "learning_rate": "optimizer.learning_rate", "output_dir": "run.output_dir", "strategy": "run.strategy",
     "devices": "run.devices", "tpu_address": "run.tpu_address", "mixed_precision": "run.mixed_precision",
-    "model": "model.name", "data": "data.source", "data_dir": "data.data_dir", "overwrite": "run.overwrite",
+    "model": "model.name", "weights": "model.weights", "data": "data.source", "data_dir": "data.data_dir", "overwrite": "run.overwrite",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 
 import keras
@@ -117,7 +118,11 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
                 f"{output_dir} holds a finished run (summary.json): choose another output_dir, or set run.overwrite "
                 f"(overwrite=True, --set run.overwrite=true) to replace its model, checkpoints and summary."
             )
-    model_overrides = {k: v for k, v in recipe.model.items() if k != "name"}
+    model_overrides = {k: v for k, v in recipe.model.items() if k not in ("name", "weights")}
+    weights = recipe.model.get("weights")
+    if weights is not None and not os.path.isfile(weights):
+        raise ValueError(f"model.weights {weights!r} is not a file: give the path of a checkpoint that "
+                         f"keras_vit.weights reads (.npz, .safetensors, .pth, .weights.h5).")
     spec = keras_vit.get_spec(recipe.model["name"], **model_overrides)
     keras.utils.set_random_seed(run["seed"])  # weights, shuffles and augmentation repeat with the same seed
     train_data, eval_data = _load_data(recipe, model_overrides.get("num_channels"))
@@ -144,6 +149,9 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
                        warmup_steps=warmup, end_learning_rate=schedule_cfg["end_learning_rate"])
     with strategy.scope():
         model = keras_vit.build(spec, dtype=run["mixed_precision"]) if run["mixed_precision"] else keras_vit.build(spec)
+        if weights is not None:
+            # Fine-tuning: a head of another width is dropped, a position table of another grid resampled.
+            keras_vit.weights.load(model, weights)
         optimizer = make_optimizer(recipe.optimizer, lr, model.trainable_variables)
         if run["mixed_precision"] == "mixed_float16":
             # float16 gradients underflow without loss scaling (Keras adds it only when the model's own policy is

@@ -308,7 +308,10 @@ class Recipe:
 def _check_model(model, where):
     from keras_vit.spec import get_spec
 
-    overrides = {k: v for k, v in model.items() if k != "name"}
+    overrides = {k: v for k, v in model.items() if k not in ("name", "weights")}
+    weights = model.get("weights")
+    if weights is not None and not isinstance(weights, (str, Path)):
+        raise RecipeError(f"{where}: model.weights must be the path of a checkpoint (or null); received {weights!r}.")
     try:
         get_spec(model["name"], **overrides)
     except SpecError as error:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import keras_vit
+from keras_vit.testing import randomize_weights
 from keras_vit.train import RecipeError, StrategyError, TrainingDiverged
 
 TINY = {"hidden_dim": 16, "num_layers": 1, "num_heads": 2, "intermediate_dim": 32}
@@ -123,3 +124,21 @@ def test_tensorflow_datasets_through_train_with_mock_data(tmp_path):
     assert summary["optimizer_steps"] == 3
     # the model took the data's channels and classes; the pipeline resized 32x32 images to the model's 28x28
     assert summary.model.input_shape == (None, 28, 28, 3) and summary.model.output_shape == (None, 10)
+
+
+def test_fine_tuning_starts_from_a_checkpoint_and_drops_a_head_of_another_width(tmp_path):
+    recipe = keras_vit.train.load_recipe("mnist_vit", model=TINY)
+    hyperparameters = {k: v for k, v in recipe.model.items() if k != "name"}
+    source = keras_vit.create(recipe.model["name"], **hyperparameters, num_channels=1, num_classes=5)
+    randomize_weights(source, seed=3)
+    checkpoint = keras_vit.weights.write_weights_file(source, tmp_path / "pretrained.weights.h5")
+    # learning rate 0: after one epoch the model still holds exactly what it loaded
+    summary = quick_train(tmp_path / "run", epochs=1, learning_rate=0.0, model={**TINY, "weights": str(checkpoint)})
+    trained = summary.model
+    for name in ("patch_embed", "block_0", "encoder_norm"):
+        for got, expected in zip(trained.get_layer(name).get_weights(), source.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_array_equal(got, expected)
+    head_kernel = trained.get_layer("head").get_weights()[0]
+    assert head_kernel.shape == (16, 10) and not head_kernel.any()  # the data's 10 classes, a fresh zero head
+    with pytest.raises(ValueError, match="model.weights 'missing.npz' is not a file"):
+        quick_train(tmp_path / "run2", epochs=1, model={**TINY, "weights": "missing.npz"})
