@@ -6,6 +6,7 @@ import inspect
 
 import keras
 
+from keras_vit.models.compiled_defaults import CompiledDefaults
 from keras_vit.registry import suggest
 
 # Keras's own constructor arguments: accepted by every family, never part of a spec's model section.
@@ -25,7 +26,7 @@ def check_image_shape(images, expected_shape, model_name):
         )
 
 
-class ZooModel(keras.Model):
+class ZooModel(CompiledDefaults, keras.Model):
     """A functional model built by a family's constructor from plain hyperparameters.
 
     Subclasses build the graph in `__init__` and end with `super().__init__(inputs=..., outputs=..., name=...)`
