@@ -14,6 +14,7 @@ import sys
 COMMANDS = {
     "list": ("keras_vit.commands.list_models", "list zoo models (optionally matching a pattern)"),
     "show": ("keras_vit.commands.show", "print a model's resolved spec and Keras summary"),
+    "benchmark": ("keras_vit.commands.benchmark", "speed and memory of a model beside keras-hub and timm"),
 }
 
 
