@@ -161,3 +161,15 @@ def test_evaluate_before_fit_falls_back_too():
     with pytest.warns(RuntimeWarning, match="could not be compiled with XLA"):
         loss = model.evaluate(x, y, batch_size=2, verbose=0)
     np.testing.assert_allclose(loss, np.mean(_expected_numpy_model_output(model, x) ** 2), rtol=1e-5)
+
+
+def test_predict_on_arrays_keeps_batches_and_order():
+    model = TinyZoo()
+    randomize_weights(model)
+    x = _images(model, n=7)
+    expected = x.reshape(7, -1) @ keras.ops.convert_to_numpy(model.get_layer("dense").kernel)
+    expected += keras.ops.convert_to_numpy(model.get_layer("dense").bias)
+    np.testing.assert_allclose(model.predict(x, batch_size=3, verbose=0), expected, atol=1e-5)  # 3 + 3 + 1
+    np.testing.assert_allclose(model.predict(tf.constant(x), verbose=0), expected, atol=1e-5)
+    dataset = tf.data.Dataset.from_tensor_slices(x).batch(2)  # a dataset takes Keras's own path
+    np.testing.assert_allclose(model.predict(dataset, verbose=0), expected, atol=1e-5)

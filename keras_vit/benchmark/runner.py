@@ -46,6 +46,7 @@ class Worker:
         )
         self.pid = self.process.pid
         self.exit_info = {}
+        self.unresponsive = False
         try:
             self._send({"case": case, "config": config, "warmup": warmup})
         except OSError:
@@ -62,6 +63,7 @@ class Worker:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    self.unresponsive = True
                     raise WorkerError(f"{self.case}: no answer within {timeout_s:.0f} s{self._log_hint()}")
                 if not selector.select(left):
                     continue
@@ -86,6 +88,8 @@ class Worker:
 
     def close(self):
         """Asks the worker to exit, kills it if it does not, and always waits for it."""
+        if self.process.poll() is None and self.unresponsive:
+            self.process.kill()
         if self.process.poll() is None:
             try:
                 self._send({"cmd": "exit"})

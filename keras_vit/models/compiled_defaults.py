@@ -8,6 +8,8 @@ changes what "auto" means for zoo models:
   every layer supports it (`layer.supports_jit`), also on CPU. Under a tf.distribute strategy scope Keras's own
   choice stands (no XLA).
 - An explicit `model.compile(..., jit_compile=False)` (or `run_eagerly=True`) always wins.
+- `predict` on an in-memory array slices it into a plain tf.data pipeline (same batches, same order) instead of
+  Keras's general array adapter, which costs about 0.1 s per call.
 - A layer XLA cannot compile (a plugin calling `tf.py_function`, say) does not break anything: the first
   `predict` that fails to compile reruns the same batch without XLA, and `fit`/`evaluate` lower the forward pass
   to XLA's HLO once before their first step (no data consumed) and run without XLA if that fails. Either way one
@@ -29,6 +31,8 @@ import keras
 # when trying to compile graph ... on XLA_CPU_JIT: PyFuncStateless (No registered 'PyFuncStateless' OpKernel for
 # XLA_CPU_JIT devices ...").
 _XLA_FAILURE_MARKERS = ("XLA_", "unsupported operations", "XLA compilation", "xla")
+# predict() slices arrays up to this size itself (a larger one takes Keras's own path).
+_MAX_INLINE_BYTES = 1 << 30
 
 
 def is_xla_compile_error(error):
@@ -53,6 +57,31 @@ class CompiledDefaults:
         if _op_determinism_enabled():
             return False  # not every op has a deterministic XLA kernel
         return all(getattr(layer, "supports_jit", True) for layer in self._flatten_layers())
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        # Keras turns an in-memory array into a tf.data pipeline of index slicing, flat_map and map on every call
+        # (about 0.1 s on 2 CPU cores, 5% of a ViT-B/16 batch of 8); a plain sliced dataset gives the same batches.
+        dataset = self._array_as_dataset(x, batch_size, steps)
+        if dataset is not None:
+            x, batch_size = dataset, None
+        return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
+
+    def _array_as_dataset(self, x, batch_size, steps):
+        if keras.backend.backend() != "tensorflow" or steps is not None:
+            return None
+        import numpy as np
+        import tensorflow as tf
+
+        if self._distribute_strategy is not None or tf.distribute.has_strategy():
+            return None  # Keras distributes its own pipeline
+
+        if not isinstance(x, (np.ndarray, tf.Tensor)) or len(x.shape) == 0 or None in tuple(x.shape):
+            return None
+        if int(np.prod(x.shape)) * np.dtype(getattr(x.dtype, "as_numpy_dtype", x.dtype)).itemsize > _MAX_INLINE_BYTES:
+            return None
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            return None  # let Keras report the bad value
+        return tf.data.Dataset.from_tensor_slices(x).batch(batch_size or 32)
 
     # predict: a failing XLA compile raises before anything runs, and the batch is still in hand, so rerun it.
     def make_predict_function(self, force=False):
