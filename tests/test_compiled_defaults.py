@@ -173,3 +173,20 @@ def test_predict_on_arrays_keeps_batches_and_order():
     np.testing.assert_allclose(model.predict(tf.constant(x), verbose=0), expected, atol=1e-5)
     dataset = tf.data.Dataset.from_tensor_slices(x).batch(2)  # a dataset takes Keras's own path
     np.testing.assert_allclose(model.predict(dataset, verbose=0), expected, atol=1e-5)
+
+
+def test_mixed_bfloat16_under_default_xla_follows_float32():
+    name = "vit_ti16"
+    full = keras_vit.create(name, **keras_vit.get_spec(name).tiny)
+    randomize_weights(full)
+    mixed = keras_vit.create(name, dtype="mixed_bfloat16", **keras_vit.get_spec(name).tiny)
+    mixed.set_weights(full.get_weights())
+    x = _images(full)
+    expected = keras.ops.convert_to_numpy(full(x, training=False))
+    got = mixed.predict(x, verbose=0)  # XLA, bfloat16 compute
+    assert mixed.jit_compile is True
+    assert got.dtype.name == "bfloat16" or np.issubdtype(got.dtype, np.floating)
+    np.testing.assert_allclose(np.asarray(got, "float32"), expected, atol=0.05 * np.abs(expected).max() + 1e-3)
+    mixed.compile(optimizer="adamw", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = mixed.fit(x, np.arange(4) % 10, epochs=1, verbose=0)
+    assert mixed.jit_compile is True and np.isfinite(history.history["loss"][0])
