@@ -11,6 +11,8 @@ each case's peak memory is its own and frameworks never share a process.
 | keras_vit:fit            | `model.fit` on one batch, AdamW, default compile (one training step)            |
 | keras_vit:predict_bf16   | `model.predict` of the model built with dtype "mixed_bfloat16"                  |
 | keras_vit:fit_bf16       | `model.fit` step under "mixed_bfloat16"                                         |
+| keras_vit:predict_graph  | `model.predict` after `compile(jit_compile=False)`: what the XLA default buys   |
+| keras_vit:fit_graph      | `model.fit` step with `compile(..., jit_compile=False)`                         |
 | keras_hub:predict        | keras-hub ViTImageClassifier (random weights, same config), `model.predict`     |
 | keras_hub:call           | keras-hub under `tf.function(jit_compile=True)`                                 |
 | keras_hub:fit            | keras-hub `model.fit` on one batch, AdamW, `compile(jit_compile=True)`          |
@@ -34,14 +36,14 @@ from collections.abc import Callable
 import numpy as np
 
 PEERS = {
-    "keras_vit": ("predict", "call", "saved_model", "fit", "predict_bf16", "fit_bf16"),
+    "keras_vit": ("predict", "call", "saved_model", "fit", "predict_bf16", "fit_bf16", "predict_graph", "fit_graph"),
     "keras_hub": ("predict", "call", "fit", "train_on_batch"),
     "timm": ("eager", "compile", "train"),
     "ceiling": ("matmul",),
 }
 # The module each peer needs (checked before a worker starts, so a missing peer is a skip, not a crash).
 PEER_MODULES = {"keras_hub": "keras_hub", "timm": "timm"}
-TRAINING_MODES = ("fit", "fit_bf16", "train_on_batch", "train")
+TRAINING_MODES = ("fit", "fit_bf16", "fit_graph", "train_on_batch", "train")
 MATMUL_SIZE = 2048
 
 
@@ -124,15 +126,18 @@ def _keras_vit(mode, config, spec, model_section, x, y):
     dtype = "mixed_bfloat16" if mode.endswith("_bf16") else None
     model = keras_vit.create(config["model"], dtype=dtype, **config.get("overrides", {}))
     info = {"dtype_policy": model.dtype_policy.name}
-    if mode in ("predict", "predict_bf16"):
+    if mode == "predict_graph":
+        model.compile(jit_compile=False)
+    if mode in ("predict", "predict_bf16", "predict_graph"):
         return Step(run=lambda: model.predict(x, batch_size=len(x), verbose=0), images=0, flops=0, info=info)
     if mode == "call":
         call = tf.function(lambda images: model(images, training=False), jit_compile=True)
         tensor = tf.constant(x)
         return Step(run=lambda: call(tensor).numpy(), images=0, flops=0, info=info)
-    if mode in ("fit", "fit_bf16"):
+    if mode in ("fit", "fit_bf16", "fit_graph"):
         optimizer, loss = _adamw_loss()
-        model.compile(optimizer=optimizer, loss=loss)  # the default: keras_vit turns XLA on
+        # The default (keras_vit turns XLA on), or XLA explicitly off for fit_graph.
+        model.compile(optimizer=optimizer, loss=loss, **({"jit_compile": False} if mode == "fit_graph" else {}))
         info["jit_compile"] = bool(model.jit_compile)
         return Step(
             run=lambda: model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0),
