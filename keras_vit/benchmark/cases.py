@@ -125,7 +125,8 @@ def _keras_vit(mode, config, spec, model_section, x, y):
 
     dtype = "mixed_bfloat16" if mode.endswith("_bf16") else None
     model = keras_vit.create(config["model"], dtype=dtype, **config.get("overrides", {}))
-    info = {"dtype_policy": model.dtype_policy.name}
+    # The compute dtype of the layers (a functional model's own policy stays the global one).
+    info = {"dtype_policy": model.layers[-1].dtype_policy.name}
     if mode == "predict_graph":
         model.compile(jit_compile=False)
     if mode in ("predict", "predict_bf16", "predict_graph"):
