@@ -26,13 +26,15 @@ def _alive(pid):
 @pytest.fixture(scope="module")
 def tiny_report(tmp_path_factory):
     logs = tmp_path_factory.mktemp("logs")
-    return run_benchmark("vit_ti16", ["keras_vit:predict", "keras_vit:call"], batch_size=2, overrides=TINY,
-                         rounds=2, warmup=1, log_dir=str(logs), echo=None)
+    cases = ["keras_vit:predict", "keras_vit:call", "keras_vit:saved_model"]
+    return run_benchmark("vit_ti16", cases, batch_size=2, overrides=TINY, rounds=2, warmup=1, log_dir=str(logs),
+                         echo=None)
 
 
 def test_report_structure(tiny_report):
     report = tiny_report
-    assert [row["case"] for row in report["results"]] == ["keras_vit:predict", "keras_vit:call"]
+    assert [row["case"] for row in report["results"]] == ["keras_vit:predict", "keras_vit:call",
+                                                          "keras_vit:saved_model"]
     assert report["failed"] == {} and report["skipped"] == {}
     assert report["matmul_ceiling_gflops_per_s"] > 0  # the ceiling case is always added
     assert report["reference"] == "keras_vit:predict"  # no peer ran: the first case
@@ -45,16 +47,18 @@ def test_report_structure(tiny_report):
     assert report["results"][0]["speedup_vs_reference"]["median"] == pytest.approx(1.0)
     assert report["config"]["forward_flops"] > 0 and report["config"]["model_section"]["hidden_dim"] == 32
     speedups = report["paired_speedups"]
-    assert set(speedups) == {"keras_vit:predict", "keras_vit:call"}
-    slow, fast = (row["samples_s"] for row in report["results"])
+    assert set(speedups) == {"keras_vit:predict", "keras_vit:call", "keras_vit:saved_model"}
+    slow, fast = (row["samples_s"] for row in report["results"][:2])
     by_hand = (slow[0] / fast[0] + slow[1] / fast[1]) / 2  # the median of two per-round ratios
     assert speedups["keras_vit:call"]["keras_vit:predict"]["median"] == pytest.approx(by_hand)
 
 
 def test_workers_are_gone(tiny_report):
     pids = tiny_report["worker_pids"]
-    assert len(pids) == 3  # two cases and the matmul ceiling, each its own process
+    assert len(pids) == 4  # three cases and the matmul ceiling, each its own process
     assert not any(_alive(pid) for pid in pids)
+    saved_model_dir = tiny_report["results"][2]["info"]["saved_model_dir"]
+    assert not os.path.exists(saved_model_dir)  # the worker removed its export when it exited
 
 
 def test_report_files(tiny_report, tmp_path):

@@ -28,8 +28,10 @@ that for a training step (forward + backward), the same for every peer of the sa
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 
@@ -148,6 +150,7 @@ def _keras_vit(mode, config, spec, model_section, x, y):
         )
     if mode == "saved_model":
         folder = tempfile.mkdtemp(prefix="keras_vit_bench_")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the worker's normal exit removes it
         path = os.path.join(folder, "saved_model")
         info["exporter"] = _export(model, path)
         loaded = tf.saved_model.load(path)
