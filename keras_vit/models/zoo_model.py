@@ -6,6 +6,7 @@ import inspect
 
 import keras
 
+from keras_vit.models.compiled_defaults import CompiledDefaults
 from keras_vit.models.distributed_steps import DistributedStepsMixin
 from keras_vit.registry import suggest
 
@@ -26,7 +27,7 @@ def check_image_shape(images, expected_shape, model_name):
         )
 
 
-class ZooModel(DistributedStepsMixin, keras.Model):
+class ZooModel(CompiledDefaults, DistributedStepsMixin, keras.Model):
     """A functional model built by a family's constructor from plain hyperparameters.
 
     Subclasses build the graph in `__init__` and end with `super().__init__(inputs=..., outputs=..., name=...)`
