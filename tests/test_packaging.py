@@ -21,7 +21,8 @@ def test_wheel_contains_specs_and_create_works_from_elsewhere(tmp_path):
         "import json, keras_vit\n"
         "m = keras_vit.create('vit_s16', image_size=32, patch_size=8, num_layers=1)\n"
         "print(json.dumps({'file': keras_vit.__file__, 'models': keras_vit.list_models('vit_*'),"
-        " 'shape': list(m.output_shape)}))\n"
+        " 'shape': list(m.output_shape), 'recipe': keras_vit.train.load_recipe('mnist_vit').name,"
+        " 'weights': len(keras_vit.weights.list_weights())}))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(site)
@@ -32,3 +33,5 @@ def test_wheel_contains_specs_and_create_works_from_elsewhere(tmp_path):
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert Path(out["file"]).resolve().is_relative_to(site.resolve())
     assert len(out["models"]) >= 9 and out["shape"] == [None, 1000]
+    # recipes and the weights manifest ship inside the wheel too
+    assert out["recipe"] == "mnist_vit" and out["weights"] > 0
