@@ -39,3 +39,15 @@ def test_errors_are_one_clear_line():
     assert "Traceback" not in result.stderr
     result = keras_vit_cli("shwo")
     assert result.returncode == 2 and "Did you mean 'show'" in result.stderr
+
+
+def test_overrides_parse_as_yaml_and_a_malformed_one_names_itself():
+    import pytest
+
+    from keras_vit.commands.overrides import parse_overrides
+
+    assert parse_overrides(["image_size=384", "pooling=gap", "stem={padding: same}"], "show") == {
+        "image_size": 384, "pooling": "gap", "stem": {"padding": "same"}
+    }
+    with pytest.raises(SystemExit, match=r"keras-vit export: --override takes key=value .* received 'image_size'"):
+        parse_overrides(["image_size"], "export")

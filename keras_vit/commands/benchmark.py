@@ -8,8 +8,9 @@ Writes OUTPUT_DIR/MODEL_bBATCH.{json,md,png} and prints the Markdown table. See 
 import shlex
 import sys
 
-import yaml
 from absl import flags
+
+from keras_vit.commands.overrides import parse_overrides
 
 flags.DEFINE_list("cases", None, "Cases peer:mode (default: all; see keras_vit/benchmark/cases.py). Missing peers "
                   "(keras-hub, timm: pip install 'keras-vit[bench]') are skipped.")
@@ -26,16 +27,6 @@ flags.DEFINE_integer("timeout", 1800, "Seconds a worker may take to answer (setu
 FLAGS = flags.FLAGS
 
 
-def parse_overrides(items):
-    """["image_size=384"] -> {"image_size": 384} (values parsed as YAML)."""
-    overrides = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--override takes key=value (for example image_size=384); received {item!r}.")
-        overrides[key.strip()] = yaml.safe_load(value)
-    return overrides
-
 
 def main(argv):
     import keras_vit
@@ -47,7 +38,7 @@ def main(argv):
     try:
         spec = keras_vit.get_spec(argv[1])
         overrides = dict(spec.tiny) if FLAGS.tiny else {}
-        overrides.update(parse_overrides(FLAGS.override))
+        overrides.update(parse_overrides(FLAGS.override, "benchmark"))
         keras_vit.get_spec(argv[1], **overrides)
         for case in FLAGS.cases or []:
             parse_case(case)

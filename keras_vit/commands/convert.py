@@ -9,8 +9,9 @@ number of classes (position table resampled, head dropped).
 import hashlib
 import os
 
-import yaml
 from absl import flags
+
+from keras_vit.commands.overrides import parse_overrides
 
 flags.DEFINE_string("model", None, "Zoo model name (keras-vit list), alias or YAML spec the checkpoint is for.")
 flags.DEFINE_multi_string("override", [], "A model hyperparameter, key=value (e.g. image_size=384, num_classes=10).")
@@ -35,16 +36,6 @@ class _Progress:
         self.bar.update(done)
 
 
-def parse_overrides(items):
-    """["image_size=384"] -> {"image_size": 384} (values parsed as YAML)."""
-    overrides = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--override takes key=value (for example image_size=384); received {item!r}.")
-        overrides[key.strip()] = yaml.safe_load(value)
-    return overrides
-
 
 def sha256(path):
     digest = hashlib.sha256()
@@ -68,7 +59,7 @@ def main(argv):
     import keras_vit
 
     try:
-        overrides = parse_overrides(FLAGS.override)
+        overrides = parse_overrides(FLAGS.override, "convert")
         model = keras_vit.create(
             FLAGS.model, weights=source, interpolation=FLAGS.interpolation, progress=_Progress(), **overrides
         )

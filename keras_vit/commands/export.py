@@ -5,6 +5,8 @@ import os
 
 from absl import flags
 
+from keras_vit.commands.overrides import parse_overrides
+
 flags.DEFINE_string("model", None, "A zoo model name or alias (vit_b16), a YAML spec path, or a saved .keras model.")
 flags.DEFINE_string("from", None, "A saved .keras model (what training writes); the same as --model FILE.keras.")
 flags.DEFINE_string("weights", None, "Weights for --model NAME: a .keras model file or any checkpoint keras_vit.weights reads (.weights.h5, .npz, .safetensors, .pth).")
@@ -69,18 +71,6 @@ def _assign_weights(model, path):
             _fail(f"could not load --weights {path!r} into {model.name!r}: {error}")
 
 
-def parse_overrides(items):
-    """["image_size=64", "num_classes=10"] -> {"image_size": 64, "num_classes": 10} (values parsed as YAML)."""
-    import yaml
-
-    overrides = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            _fail(f"--override takes key=value (for example num_classes=10); received {item!r}.")
-        overrides[key.strip()] = yaml.safe_load(value)
-    return overrides
-
 
 def load_model():
     """The Keras model the flags describe."""
@@ -99,7 +89,7 @@ def load_model():
         spec = keras_vit.get_spec(source)
         if FLAGS.tiny:
             spec = spec.tiny_spec()
-        spec = spec.with_overrides(**parse_overrides(FLAGS.override))
+        spec = spec.with_overrides(**parse_overrides(FLAGS.override, "export"))
     except keras_vit.SpecError as error:
         message = str(error)
         _fail(message[len("export: "):] if message.startswith("export: ") else message)

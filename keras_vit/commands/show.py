@@ -3,21 +3,13 @@
 import yaml
 from absl import flags
 
+from keras_vit.commands.overrides import parse_overrides
+
 flags.DEFINE_multi_string("override", [], "A model hyperparameter override, key=value (value parsed as YAML).")
 flags.DEFINE_boolean("tiny", False, "Start from the spec's tiny test size (overrides apply on top).")
 flags.DEFINE_boolean("summary", True, "Build the model and print its Keras summary.")
 FLAGS = flags.FLAGS
 
-
-def parse_overrides(items):
-    """["image_size=384", "pooling=gap"] -> {"image_size": 384, "pooling": "gap"} (values parsed as YAML)."""
-    overrides = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--override takes key=value (for example image_size=384); received {item!r}.")
-        overrides[key.strip()] = yaml.safe_load(value)
-    return overrides
 
 
 def main(argv):
@@ -29,7 +21,7 @@ def main(argv):
         spec = keras_vit.get_spec(argv[1])
         if FLAGS.tiny:
             spec = spec.tiny_spec()
-        spec = spec.with_overrides(**parse_overrides(FLAGS.override))
+        spec = spec.with_overrides(**parse_overrides(FLAGS.override, "show"))
     except keras_vit.SpecError as error:
         raise SystemExit(f"keras-vit show: {error}") from None
     print(yaml.safe_dump(spec.to_dict(), sort_keys=False).rstrip())
