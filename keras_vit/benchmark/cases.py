@@ -151,8 +151,11 @@ def _keras_vit(mode, config, spec, model_section, x, y):
     if mode == "saved_model":
         folder = tempfile.mkdtemp(prefix="keras_vit_bench_")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the worker's normal exit removes it
-        path = os.path.join(folder, "saved_model")
-        info["exporter"] = _export(model, path)
+        # What a user serves: keras_vit.export's versioned SavedModel (preprocessing and XLA inside the signature).
+        from keras_vit.export import export
+
+        path = export(model, os.path.join(folder, "saved_model"), write_config=False).path
+        info["exporter"] = "keras_vit.export"
         loaded = tf.saved_model.load(path)
         serve = loaded.signatures["serving_default"]
         (name,) = serve.structured_input_signature[1].keys()
@@ -165,22 +168,6 @@ def _keras_vit(mode, config, spec, model_section, x, y):
         info["saved_model_dir"] = path
         return Step(run=run, images=0, flops=0, info=info)
     raise AssertionError(mode)
-
-
-def _export(model, path):
-    """Exports with keras_vit.export when that package exists, else Keras's own `model.export`."""
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec("keras_vit.export") is not None:
-        export = importlib.import_module("keras_vit.export")
-        for name in ("export_saved_model", "export"):
-            function = getattr(export, name, None)
-            if callable(function):
-                function(model, path)
-                return f"keras_vit.export.{name}"
-    model.export(path, format="tf_saved_model", verbose=False)
-    return "keras.Model.export"
 
 
 def _keras_hub(mode, config, spec, m, x, y):
