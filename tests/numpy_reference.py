@@ -62,3 +62,34 @@ def transformer_block(x, p, num_heads, eps):
     x = x + msa(y, p["w_q"], p["b_q"], p["w_k"], p["b_k"], p["w_v"], p["b_v"], p["w_o"], p["b_o"], num_heads)
     y = layer_norm(x, p["ln2_scale"], p["ln2_bias"], eps)
     return x + mlp(y, p["w1"], p["b1"], p["w2"], p["b2"])
+
+
+def conv_valid(x, kernel, stride):
+    """Unpadded ("VALID") 2-D convolution of NHWC `x` with an HWIO `kernel`."""
+    _, height, width, _ = x.shape
+    kh, kw = kernel.shape[:2]
+    out_h, out_w = (height - kh) // stride + 1, (width - kw) // stride + 1
+    out = np.zeros((x.shape[0], out_h, out_w, kernel.shape[3]))
+    for i in range(kh):
+        for j in range(kw):
+            window = x[:, i : i + stride * (out_h - 1) + 1 : stride, j : j + stride * (out_w - 1) + 1 : stride]
+            out += window @ kernel[i, j]
+    return out
+
+
+def conv_same(x, kernel, stride):
+    """TensorFlow/JAX "SAME" convolution: out = ceil(in / stride), padding split with the extra pixel after."""
+    _, height, width, _ = x.shape
+    kh, kw = kernel.shape[:2]
+    out_h, out_w = -(-height // stride), -(-width // stride)
+    pad_h = max((out_h - 1) * stride + kh - height, 0)
+    pad_w = max((out_w - 1) * stride + kw - width, 0)
+    x = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+    return conv_valid(x, kernel, stride)
+
+
+def conv_symmetric(x, kernel, stride):
+    """The BiT release's padding: (k - 1) // 2 zeros on each side of an odd kernel, whatever the input size."""
+    kh, kw = kernel.shape[:2]
+    x = np.pad(x, ((0, 0), ((kh - 1) // 2, (kh - 1) // 2), ((kw - 1) // 2, (kw - 1) // 2), (0, 0)))
+    return conv_valid(x, kernel, stride)

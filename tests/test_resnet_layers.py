@@ -6,6 +6,9 @@ import pytest
 
 from keras_vit.layers import Bottleneck, GroupNorm, PreActBottleneck, ResNetRoot, ResNetStem, StdConv2D
 from keras_vit.registry import registry
+from tests.numpy_reference import conv_same as np_conv_same
+from tests.numpy_reference import conv_symmetric as np_conv_symmetric
+from tests.numpy_reference import conv_valid as np_conv_valid
 
 RNG = np.random.default_rng(0)
 
@@ -18,35 +21,6 @@ def np_standardize(kernel, epsilon, mode):
     if mode == "variance":
         return centered / np.sqrt(variance + epsilon)
     return centered / (np.sqrt(variance) + epsilon)
-
-
-def np_conv_valid(x, kernel, stride):
-    batch, height, width, _ = x.shape
-    kh, kw, _, cout = kernel.shape
-    out_h, out_w = (height - kh) // stride + 1, (width - kw) // stride + 1
-    out = np.zeros((batch, out_h, out_w, cout))
-    for i in range(out_h):
-        for j in range(out_w):
-            patch = x[:, i * stride : i * stride + kh, j * stride : j * stride + kw, :]
-            out[:, i, j, :] = np.einsum("bhwc,hwco->bo", patch, kernel)
-    return out
-
-
-def np_conv_same(x, kernel, stride):
-    _, height, width, _ = x.shape
-    kh, kw = kernel.shape[:2]
-    out_h, out_w = -(-height // stride), -(-width // stride)
-    pad_h = max((out_h - 1) * stride + kh - height, 0)
-    pad_w = max((out_w - 1) * stride + kw - width, 0)
-    x = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
-    return np_conv_valid(x, kernel, stride)
-
-
-def np_conv_symmetric(x, kernel, stride):
-    # The BiT release pads (k - 1) // 2 zeros on each side of an odd kernel, whatever the input size.
-    kh, kw = kernel.shape[:2]
-    x = np.pad(x, ((0, 0), ((kh - 1) // 2, (kh - 1) // 2), ((kw - 1) // 2, (kw - 1) // 2), (0, 0)))
-    return np_conv_valid(x, kernel, stride)
 
 
 def np_max_pool_valid(x, size, stride):

@@ -6,22 +6,6 @@ import numpy as np
 from tests import numpy_reference as ref
 
 
-def conv_same(x, kernel, stride):
-    """TensorFlow/JAX "SAME" convolution: out = ceil(in / stride), padding split with the extra pixel after."""
-    batch, height, width, _ = x.shape
-    kh, kw = kernel.shape[:2]
-    out_h, out_w = -(-height // stride), -(-width // stride)
-    pad_h = max((out_h - 1) * stride + kh - height, 0)
-    pad_w = max((out_w - 1) * stride + kw - width, 0)
-    x = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
-    out = np.zeros((batch, out_h, out_w, kernel.shape[3]))
-    for i in range(kh):
-        for j in range(kw):
-            window = x[:, i : i + stride * (out_h - 1) + 1 : stride, j : j + stride * (out_w - 1) + 1 : stride]
-            out += window @ kernel[i, j]
-    return out
-
-
 def max_pool_same(x, size=3, stride=2):
     height, width = x.shape[1:3]
     out_h, out_w = -(-height // stride), -(-width // stride)
@@ -54,7 +38,7 @@ def relu(x):
 
 def flax_resnet(t, x, stage_sizes):
     """The ViT release's hybrid stem: StdConv root + GroupNorm + ReLU + max-pool, post-activation units."""
-    x = relu(group_norm(conv_same(x, flax_std(t["conv_root/kernel"]), 2), t["gn_root/scale"], t["gn_root/bias"]))
+    x = relu(group_norm(ref.conv_same(x, flax_std(t["conv_root/kernel"]), 2), t["gn_root/scale"], t["gn_root/bias"]))
     x = max_pool_same(x)
     for stage, size in enumerate(stage_sizes, start=1):
         for unit in range(1, size + 1):
@@ -66,10 +50,10 @@ def flax_resnet(t, x, stage_sizes):
 
             residual = x
             if u + "conv_proj/kernel" in t:
-                residual = gn(conv_same(x, flax_std(t[u + "conv_proj/kernel"]), stride), "gn_proj")
-            y = relu(gn(conv_same(x, flax_std(t[u + "conv1/kernel"]), 1), "gn1"))
-            y = relu(gn(conv_same(y, flax_std(t[u + "conv2/kernel"]), stride), "gn2"))
-            y = gn(conv_same(y, flax_std(t[u + "conv3/kernel"]), 1), "gn3")
+                residual = gn(ref.conv_same(x, flax_std(t[u + "conv_proj/kernel"]), stride), "gn_proj")
+            y = relu(gn(ref.conv_same(x, flax_std(t[u + "conv1/kernel"]), 1), "gn1"))
+            y = relu(gn(ref.conv_same(y, flax_std(t[u + "conv2/kernel"]), stride), "gn2"))
+            y = gn(ref.conv_same(y, flax_std(t[u + "conv3/kernel"]), 1), "gn3")
             x = relu(residual + y)
     return x
 
