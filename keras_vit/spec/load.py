@@ -11,20 +11,30 @@ from keras_vit.spec.yaml_file import SpecError, read_yaml
 _MAX_DEPTH = 8
 
 
-def _resolve(path, chain):
+def resolve_extends(path, find, not_inherited, kind="Spec", name_kind="zoo name", error=SpecError, chain=None):
+    """The mapping in the YAML file `path` with its `extends:` chain merged in (specs and recipes alike).
+
+    Args:
+        path: an absolute path of a YAML file.
+        find: name -> path of a shipped file, for an `extends` that is a name rather than a .yaml path.
+        not_inherited: keys that describe one file and never pass from a parent to a child.
+        kind, name_kind: words for the messages ("Spec", "zoo name"; "Recipe", "recipe name").
+        error: the exception class raised for a malformed `extends`, a cycle or a chain deeper than 8.
+    """
+    chain = chain or [path]
     data = read_yaml(path)
     parent = data.get("extends")
     if parent is None:
         return data
     if not isinstance(parent, str):
-        raise SpecError(f"Spec file {path}: `extends` must be a zoo name or a file path; received {parent!r}.")
-    parent_path = (Path(path).parent / parent) if parent.endswith((".yaml", ".yml")) else find_spec_file(parent)
+        raise error(f"{kind} file {path}: `extends` must be a {name_kind} or a file path; received {parent!r}.")
+    parent_path = (Path(path).parent / parent) if parent.endswith((".yaml", ".yml")) else find(parent)
     parent_path = Path(parent_path).resolve()
     if parent_path in chain or len(chain) > _MAX_DEPTH:
         names = " -> ".join(str(p) for p in [*chain, parent_path])
-        raise SpecError(f"Spec file {path}: `extends` forms a cycle or is too deep: {names}.")
-    base = _resolve(parent_path, [*chain, parent_path])
-    inherited = {k: v for k, v in base.items() if k not in NOT_INHERITED}
+        raise error(f"{kind} file {path}: `extends` forms a cycle or is too deep: {names}.")
+    base = resolve_extends(parent_path, find, not_inherited, kind, name_kind, error, [*chain, parent_path])
+    inherited = {k: v for k, v in base.items() if k not in not_inherited}
     own = {k: v for k, v in data.items() if k != "extends"}
     return merge(inherited, own)
 
@@ -32,7 +42,7 @@ def _resolve(path, chain):
 def load_spec_file(path):
     """Loads and validates the spec in the YAML file `path`."""
     path = Path(path).resolve()
-    return ModelSpec.from_dict(_resolve(path, [path]), source=path)
+    return ModelSpec.from_dict(resolve_extends(path, find_spec_file, NOT_INHERITED), source=path)
 
 
 def get_spec(name_or_path, **overrides):

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from keras_vit.registry import suggest
+from keras_vit.spec.load import resolve_extends
 from keras_vit.spec.model_spec import FrozenDict, _freeze, merge, thaw
-from keras_vit.spec.yaml_file import SpecError, read_yaml
+from keras_vit.spec.yaml_file import SpecError
 
 REQUIRED = object()
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -174,19 +175,9 @@ def _find(name_or_path):
                       f"or pass the path of a recipe YAML file.")
 
 
-def _resolve(path, chain):
-    data = read_yaml(path)
-    parent = data.get("extends")
-    if parent is None:
-        return data
-    if not isinstance(parent, str):
-        raise RecipeError(f"Recipe file {path}: `extends` must be a recipe name or file path; received {parent!r}.")
-    parent_path = (Path(path).parent / parent).resolve() if parent.endswith((".yaml", ".yml")) else _find(parent)
-    if parent_path in chain or len(chain) > 8:
-        raise RecipeError(f"Recipe file {path}: `extends` forms a cycle: {' -> '.join(map(str, [*chain, parent_path]))}.")
-    base = _resolve(parent_path, [*chain, parent_path])
-    own = {k: v for k, v in data.items() if k != "extends"}
-    return merge({k: v for k, v in base.items() if k not in ("name", "description")}, own)
+def _resolve(path):
+    return resolve_extends(path, _find, ("name", "description"), kind="Recipe", name_kind="recipe name",
+                           error=RecipeError)
 
 
 def expand_overrides(overrides):
@@ -333,7 +324,7 @@ def load_recipe(name_or_path, overrides=None, **kwargs):
         recipe = Recipe.from_dict(name_or_path)
     elif isinstance(name_or_path, (str, Path)):
         path = _find(name_or_path)
-        recipe = Recipe.from_dict(_resolve(path, [path]), source=path)
+        recipe = Recipe.from_dict(_resolve(path), source=path)
     else:
         raise RecipeError(f"A recipe is a name, a YAML path, a mapping or a Recipe; received {name_or_path!r}.")
     return recipe.with_overrides(overrides, **kwargs)

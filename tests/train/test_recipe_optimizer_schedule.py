@@ -159,3 +159,10 @@ def test_cli_trains_then_exports_for_serving(tmp_path):
     served = tf.saved_model.load(str(serving / "1")).signatures["serving_default"]
     probabilities = served(images=tf.zeros((2, 28, 28, 1)))["probabilities"].numpy()
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
+
+
+def test_recipe_extends_cycle_is_a_recipe_error(tmp_path):
+    (tmp_path / "a.yaml").write_text("name: a\nextends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("name: b\nextends: a.yaml\n")
+    with pytest.raises(RecipeError, match=r"Recipe file .*b\.yaml: `extends` forms a cycle .*a\.yaml -> .*b\.yaml -> .*a\.yaml"):
+        keras_vit.train.load_recipe(str(tmp_path / "a.yaml"))
