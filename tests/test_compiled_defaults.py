@@ -1,6 +1,9 @@
 """Zoo models use XLA by default in predict/fit/evaluate, give the same numbers as without it, respect an explicit
 jit_compile=False and fall back (one warning) when a layer cannot be compiled."""
 
+import os
+import subprocess
+import sys
 import warnings
 
 import keras
@@ -174,8 +177,24 @@ def test_predict_on_arrays_keeps_batches_and_order():
     dataset = tf.data.Dataset.from_tensor_slices(x).batch(2)  # a dataset takes Keras's own path
     np.testing.assert_allclose(model.predict(dataset, verbose=0), expected, atol=1e-5)
 
+    class CountBatches(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.sizes = []
 
-def test_mixed_bfloat16_under_default_xla_follows_float32():
+        def on_predict_batch_end(self, batch, logs=None):
+            self.sizes.append(len(logs["outputs"]))
+
+    counter = CountBatches()  # callbacks still see every batch
+    np.testing.assert_allclose(model.predict(x, batch_size=3, verbose=0, callbacks=[counter]), expected, atol=1e-5)
+    assert counter.sizes == [3, 3, 1]
+
+
+@pytest.mark.parametrize("onednn_bfloat16", [False, True], ids=["xla", "onednn"])
+def test_mixed_bfloat16_on_the_default_path_follows_float32(monkeypatch, onednn_bfloat16):
+    from keras_vit.models import compiled_defaults
+
+    monkeypatch.setattr(compiled_defaults, "onednn_bfloat16_available", lambda: onednn_bfloat16)
     name = "vit_ti16"
     full = keras_vit.create(name, **keras_vit.get_spec(name).tiny)
     randomize_weights(full)
@@ -183,10 +202,48 @@ def test_mixed_bfloat16_under_default_xla_follows_float32():
     mixed.set_weights(full.get_weights())
     x = _images(full)
     expected = keras.ops.convert_to_numpy(full(x, training=False))
-    got = mixed.predict(x, verbose=0)  # XLA, bfloat16 compute
-    assert mixed.jit_compile is True
+    got = mixed.predict(x, verbose=0)  # bfloat16 compute, XLA unless oneDNN has bfloat16 kernels here
+    assert mixed.jit_compile is not onednn_bfloat16
     assert got.dtype.name == "bfloat16" or np.issubdtype(got.dtype, np.floating)
     np.testing.assert_allclose(np.asarray(got, "float32"), expected, atol=0.05 * np.abs(expected).max() + 1e-3)
     mixed.compile(optimizer="adamw", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     history = mixed.fit(x, np.arange(4) % 10, epochs=1, verbose=0)
-    assert mixed.jit_compile is True and np.isfinite(history.history["loss"][0])
+    assert mixed.jit_compile is not onednn_bfloat16 and np.isfinite(history.history["loss"][0])
+
+
+def test_mixed_bfloat16_on_a_bfloat16_cpu_with_onednn_runs_without_xla(monkeypatch):
+    from keras_vit.models import compiled_defaults
+
+    name = "vit_ti16"
+    for available, expected in ((True, False), (False, True)):
+        monkeypatch.setattr(compiled_defaults, "onednn_bfloat16_available", lambda available=available: available)
+        mixed = keras_vit.create(name, dtype="mixed_bfloat16", **keras_vit.get_spec(name).tiny)
+        assert mixed.jit_compile is expected
+        mixed.compile(optimizer="adamw", loss="mse")
+        assert mixed.jit_compile is expected
+        # float32 models keep XLA either way
+        assert keras_vit.create(name, **keras_vit.get_spec(name).tiny).jit_compile is True
+
+
+def test_onednn_bfloat16_detection_follows_the_environment_switch():
+    # TF_ENABLE_ONEDNN_OPTS is read once per process, so each value needs its own interpreter.
+    code = ("from keras_vit.models.compiled_defaults import onednn_bfloat16_available as a, _cpu_flags as f;"
+            "print(a(), bool(f() & {'avx512_bf16', 'amx_bf16'}))")
+    results = {}
+    for value in ("0", "1"):
+        env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": value}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        results[value] = out.stdout.split()
+    assert results["0"][0] == "False"
+    assert results["1"][0] == results["1"][1]  # on: available exactly when the CPU has bfloat16 instructions
+
+
+def test_predict_on_arrays_shows_progress_unless_quiet(capsys):
+    model = TinyZoo()
+    x = _images(model, n=5)
+    model.predict(x, batch_size=2, verbose=0)
+    assert capsys.readouterr().out == ""
+    model.predict(x, batch_size=2)  # verbose="auto": a progress bar over the 3 batches, as Keras shows
+    assert "3/3" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="0 samples"):
+        model.predict(x[:0])

@@ -8,19 +8,25 @@ each case's peak memory is its own and frameworks never share a process.
 | keras_vit:predict        | `model.predict(x)` of a zoo model (the default path: XLA by default)            |
 | keras_vit:call           | a direct `tf.function(jit_compile=True)` call of the zoo model                  |
 | keras_vit:saved_model    | the exported SavedModel's serving function, reloaded with tf.saved_model.load   |
-| keras_vit:fit            | `model.fit` on one batch, AdamW, default compile (one training step)            |
+| keras_vit:fit            | `model.fit`, one epoch of TRAIN_STEPS batches, AdamW, default compile           |
 | keras_vit:predict_bf16   | `model.predict` of the model built with dtype "mixed_bfloat16"                  |
 | keras_vit:fit_bf16       | `model.fit` step under "mixed_bfloat16"                                         |
 | keras_vit:predict_graph  | `model.predict` after `compile(jit_compile=False)`: what the XLA default buys   |
 | keras_vit:fit_graph      | `model.fit` step with `compile(..., jit_compile=False)`                         |
+| keras_vit:fit_remat      | `model.fit` step of the model built with `rematerialize=True` (less memory)     |
 | keras_hub:predict        | keras-hub ViTImageClassifier (random weights, same config), `model.predict`     |
 | keras_hub:call           | keras-hub under `tf.function(jit_compile=True)`                                 |
-| keras_hub:fit            | keras-hub `model.fit` on one batch, AdamW, `compile(jit_compile=True)`          |
+| keras_hub:fit            | keras-hub `model.fit` (TRAIN_STEPS batches), AdamW, `compile(jit_compile=True)` |
 | keras_hub:train_on_batch | keras-hub `train_on_batch`, AdamW, `compile(jit_compile=True)`                  |
 | timm:eager               | timm model (random weights), `torch.inference_mode()` forward                   |
 | timm:compile             | timm under `torch.compile` (inductor, weights frozen)                           |
 | timm:train               | timm eager AdamW training step                                                  |
 | ceiling:matmul           | a float32 2048x2048 matmul under XLA: the machine's achievable GFLOP/s          |
+
+A training case's run() takes TRAIN_STEPS optimizer steps (one `fit` epoch of TRAIN_STEPS batches, or as many
+`train_on_batch` / timm steps), so that per-call costs (fit builds a data iterator and callbacks on every call, and
+tearing the iterator down took 0 or ~0.8 s at random here) weigh on a training step as they do in real training,
+and every training case of a run does the same work; reports divide by the steps.
 
 FLOPs per step are 2 x keras_vit.macs.count_macs (one multiply-accumulate = 2 FLOPs) x batch for inference and 3x
 that for a training step (forward + backward), the same for every peer of the same config.
@@ -38,14 +44,16 @@ from collections.abc import Callable
 import numpy as np
 
 PEERS = {
-    "keras_vit": ("predict", "call", "saved_model", "fit", "predict_bf16", "fit_bf16", "predict_graph", "fit_graph"),
+    "keras_vit": ("predict", "call", "saved_model", "fit", "predict_bf16", "fit_bf16", "predict_graph", "fit_graph",
+                  "fit_remat"),
     "keras_hub": ("predict", "call", "fit", "train_on_batch"),
     "timm": ("eager", "compile", "train"),
     "ceiling": ("matmul",),
 }
 # The module each peer needs (checked before a worker starts, so a missing peer is a skip, not a crash).
 PEER_MODULES = {"keras_hub": "keras_hub", "timm": "timm"}
-TRAINING_MODES = ("fit", "fit_bf16", "fit_graph", "train_on_batch", "train")
+TRAINING_MODES = ("fit", "fit_bf16", "fit_graph", "fit_remat", "train_on_batch", "train")
+TRAIN_STEPS = 4
 MATMUL_SIZE = 2048
 
 
@@ -56,6 +64,7 @@ class Step:
     run: Callable[[], object]
     images: int  # images processed per run() (0 for the matmul ceiling)
     flops: float  # floating-point operations per run()
+    steps: int = 1  # optimizer steps or forward passes per run()
     info: dict = dataclasses.field(default_factory=dict)
 
 
@@ -96,12 +105,28 @@ def setup(case, config):
     x = rng.uniform(-1, 1, size=(batch, model["image_size"], model["image_size"], model.get("num_channels", 3)))
     x = x.astype("float32")
     y = (np.arange(batch) % max(int(model["num_classes"]), 1)).astype("int32")
-    flops = config["forward_flops"] * batch * (3 if mode in TRAINING_MODES else 1)
+    steps = TRAIN_STEPS if mode in TRAINING_MODES else 1
+    flops = config["forward_flops"] * batch * (3 if mode in TRAINING_MODES else 1) * steps
     setup_fn = {"keras_vit": _keras_vit, "keras_hub": _keras_hub, "timm": _timm}[peer]
     step = setup_fn(mode, config, spec, model, x, y)
     step.flops = flops
-    step.images = batch
+    step.images = batch * steps
+    step.steps = steps
     return step
+
+
+def _repeated(x, y):
+    """The batch TRAIN_STEPS times over: one fit epoch of TRAIN_STEPS steps (batch_size=len(x), no shuffling)."""
+    return np.concatenate([x] * TRAIN_STEPS), np.concatenate([y] * TRAIN_STEPS)
+
+
+def _repeat(function):
+    def run():
+        for _ in range(TRAIN_STEPS):
+            result = function()
+        return result
+
+    return run
 
 
 def _matmul_ceiling(rng):
@@ -126,7 +151,10 @@ def _keras_vit(mode, config, spec, model_section, x, y):
     import keras_vit
 
     dtype = "mixed_bfloat16" if mode.endswith("_bf16") else None
-    model = keras_vit.create(config["model"], dtype=dtype, **config.get("overrides", {}))
+    overrides = dict(config.get("overrides", {}))
+    if mode == "fit_remat":
+        overrides["rematerialize"] = True  # blocks recompute activations in the backward pass: memory for time
+    model = keras_vit.create(config["model"], dtype=dtype, **overrides)
     # The compute dtype of the layers (a functional model's own policy stays the global one).
     info = {"dtype_policy": model.layers[-1].dtype_policy.name}
     if mode == "predict_graph":
@@ -137,13 +165,14 @@ def _keras_vit(mode, config, spec, model_section, x, y):
         call = tf.function(lambda images: model(images, training=False), jit_compile=True)
         tensor = tf.constant(x)
         return Step(run=lambda: call(tensor).numpy(), images=0, flops=0, info=info)
-    if mode in ("fit", "fit_bf16", "fit_graph"):
+    if mode in ("fit", "fit_bf16", "fit_graph", "fit_remat"):
         optimizer, loss = _adamw_loss()
         # The default (keras_vit turns XLA on), or XLA explicitly off for fit_graph.
         model.compile(optimizer=optimizer, loss=loss, **({"jit_compile": False} if mode == "fit_graph" else {}))
         info["jit_compile"] = bool(model.jit_compile)
+        xs, ys = _repeated(x, y)
         return Step(
-            run=lambda: model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0),
+            run=lambda: model.fit(xs, ys, batch_size=len(x), epochs=1, shuffle=False, verbose=0),
             images=0,
             flops=0,
             info=info,
@@ -200,9 +229,10 @@ def _keras_hub(mode, config, spec, m, x, y):
     model.compile(optimizer=optimizer, loss=loss, jit_compile=True)
     info["jit_compile"] = bool(model.jit_compile)
     if mode == "fit":
-        run = lambda: model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)  # noqa: E731
+        xs, ys = _repeated(x, y)
+        run = lambda: model.fit(xs, ys, batch_size=len(x), epochs=1, shuffle=False, verbose=0)  # noqa: E731
     else:
-        run = lambda: model.train_on_batch(x, y)  # noqa: E731
+        run = _repeat(lambda: model.train_on_batch(x, y))
     return Step(run=run, images=0, flops=0, info=info)
 
 
@@ -240,14 +270,14 @@ def _timm(mode, config, spec, m, x, y):
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
         loss_fn = torch.nn.CrossEntropyLoss()
 
-        def run():
+        def train_step():
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(images), labels)
             loss.backward()
             optimizer.step()
             return loss.item()
 
-        return Step(run=run, images=0, flops=0, info=info)
+        return Step(run=_repeat(train_step), images=0, flops=0, info=info)
     model.eval()
     forward = model
     if mode == "compile":

@@ -35,7 +35,7 @@ def markdown(report, command=None):
         ratio_text = "-" if not ratio else f"{ratio['median']:.2f} ({ratio['min']:.2f}-{ratio['max']:.2f})"
         fraction = row.get("fraction_of_ceiling")
         lines.append(
-            f"| {row['case']} | {row['median_s'] * 1000:.1f} | {_fmt(row['images_per_s'])} | "
+            f"| {row['case']} | {row.get('median_step_s', row['median_s']) * 1000:.1f} | {_fmt(row['images_per_s'])} | "
             f"{_fmt(row['gflops_per_s'], 1)} | {_fmt(fraction * 100 if fraction is not None else None, 0)} | "
             f"{_fmt(row['peak_rss_mb'], 0)} | {ratio_text} |"
         )

@@ -253,6 +253,8 @@ def summarize(model, config, cases, samples, ready, peak, skipped, failed, refer
         row = {
             "case": case,
             "median_s": median_s,
+            "steps_per_run": info.get("steps", 1),
+            "median_step_s": median_s / info.get("steps", 1),
             "min_s": min(times),
             "max_s": max(times),
             "samples_s": times,

@@ -81,6 +81,7 @@ def serve(stdin=sys.stdin, stdout=sys.stdout):
             "ready": True,
             "images": step.images,
             "flops": step.flops,
+            "steps": step.steps,
             "info": step.info,
             "setup_s": setup_s,
             "warmup_s": warmup,

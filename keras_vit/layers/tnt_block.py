@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers import _checks
+from keras_vit.layers import _checks, _rematerialize
 from keras_vit.layers.pixel_projection import PixelProjection
 from keras_vit.layers.transformer_block import TransformerBlock
 from keras_vit.registry import register
@@ -35,6 +35,8 @@ class TNTBlock(keras.layers.Layer):
         layer_norm_epsilon: float, epsilon of every LayerNorm (1e-5 in TNT).
         use_qkv_bias: bool, whether the query/key/value projections have biases (False in TNT).
         use_approximate_gelu: bool, tanh GELU instead of the exact form.
+        rematerialize: bool, passed to the inner and outer TransformerBlock (each then recomputes its own
+            activations in the backward pass while training).
 
     Call arguments:
         inputs: a pair [words, tokens]: words of shape (batch, num_patches, num_words, inner_dim) and tokens of
@@ -63,6 +65,7 @@ class TNTBlock(keras.layers.Layer):
         layer_norm_epsilon=1e-5,
         use_qkv_bias=False,
         use_approximate_gelu=False,
+        rematerialize=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -81,6 +84,12 @@ class TNTBlock(keras.layers.Layer):
         self.layer_norm_epsilon = _checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
         self.use_qkv_bias = bool(use_qkv_bias)
         self.use_approximate_gelu = bool(use_approximate_gelu)
+        self.rematerialize = _rematerialize.check(
+            rematerialize,
+            dropout_rate=self.dropout_rate,
+            attention_dropout_rate=self.attention_dropout_rate,
+            drop_path_rate=self.drop_path_rate,
+        )
 
     def _transformer_block(self, width, num_heads, intermediate_dim, name):
         return TransformerBlock(
@@ -93,6 +102,7 @@ class TNTBlock(keras.layers.Layer):
             layer_norm_epsilon=self.layer_norm_epsilon,
             use_qkv_bias=self.use_qkv_bias,
             use_approximate_gelu=self.use_approximate_gelu,
+            rematerialize=self.rematerialize,
             dtype=self.dtype_policy,
             name=name,
         )
@@ -161,6 +171,7 @@ class TNTBlock(keras.layers.Layer):
                 "inner_num_heads": self.inner_num_heads,
                 "inner_intermediate_dim": self.inner_intermediate_dim,
                 "num_prefix_tokens": self.num_prefix_tokens,
+                "rematerialize": self.rematerialize,
                 "dropout_rate": self.dropout_rate,
                 "attention_dropout_rate": self.attention_dropout_rate,
                 "drop_path_rate": self.drop_path_rate,

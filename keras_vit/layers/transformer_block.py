@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_vit.layers import _checks
+from keras_vit.layers import _checks, _rematerialize
 from keras_vit.layers.drop_path import DropPath
 from keras_vit.layers.mlp import MLP
 from keras_vit.layers.msa import MSA
@@ -24,6 +24,9 @@ class TransformerBlock(keras.layers.Layer):
         layer_norm_epsilon: float, epsilon of both LayerNorms (1e-6 in ViT, 1e-5 in TNT).
         use_qkv_bias: bool, whether the query/key/value projection has a bias.
         use_approximate_gelu: bool, tanh GELU instead of the exact form.
+        rematerialize: bool, recompute this block's activations in the backward pass instead of keeping them
+            while training (less memory, more time; needs all three rates at 0). See
+            keras_vit/layers/_rematerialize.py.
 
     Call arguments:
         inputs: tokens of shape (batch, num_tokens, hidden_dim).
@@ -48,6 +51,7 @@ class TransformerBlock(keras.layers.Layer):
         layer_norm_epsilon=1e-6,
         use_qkv_bias=True,
         use_approximate_gelu=False,
+        rematerialize=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -61,6 +65,12 @@ class TransformerBlock(keras.layers.Layer):
         self.layer_norm_epsilon = _checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
         self.use_qkv_bias = bool(use_qkv_bias)
         self.use_approximate_gelu = bool(use_approximate_gelu)
+        self.rematerialize = _rematerialize.check(
+            rematerialize,
+            dropout_rate=self.dropout_rate,
+            attention_dropout_rate=self.attention_dropout_rate,
+            drop_path_rate=self.drop_path_rate,
+        )
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -90,12 +100,18 @@ class TransformerBlock(keras.layers.Layer):
         self.mlp.build(input_shape)
 
     def call(self, inputs, relative_keys=None, training=None):
+        if self.rematerialize and training:
+            if relative_keys is None:
+                return _rematerialize.call(lambda x: self._forward(x, None, training), inputs)
+            return _rematerialize.call(lambda x, keys: self._forward(x, keys, training), inputs, relative_keys)
+        return self._forward(inputs, relative_keys, training)
+
+    def _forward(self, inputs, relative_keys, training):
         x = self.attention(self.norm1(inputs), relative_keys=relative_keys, training=training)
         x = self.attention_output_dropout(x, training=training)
         x = inputs + self.drop_path(x, training=training)
         y = self.mlp(self.norm2(x), training=training)
         return x + self.drop_path(y, training=training)
-
 
     def get_config(self):
         config = super().get_config()
@@ -110,6 +126,7 @@ class TransformerBlock(keras.layers.Layer):
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "use_qkv_bias": self.use_qkv_bias,
                 "use_approximate_gelu": self.use_approximate_gelu,
+                "rematerialize": self.rematerialize,
             }
         )
         return config

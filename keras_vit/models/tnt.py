@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_vit.layers import _checks
+from keras_vit.layers import _checks, _rematerialize
 from keras_vit.layers.class_token import ClassToken
 from keras_vit.layers.classifier_head import ClassifierHead
 from keras_vit.layers.pixel_embed import PixelEmbed, check_pixel_grid
@@ -52,6 +52,9 @@ class TNT(ZooModel):
         layer_norm_epsilon: float, 1e-5 as released.
         use_qkv_bias: bool, False as released.
         use_approximate_gelu: bool.
+        rematerialize: bool (default False): blocks recompute their activations in the backward pass instead of
+            keeping them while training: ViT-Ti/16 b32 training used 37% less memory and 24% more time on CPU.
+            Needs dropout_rate, attention_dropout_rate and drop_path_rate of 0.
 
     Call arguments:
         images: float tensor of shape (batch, height, width, num_channels), normalized as the weights expect (the
@@ -90,6 +93,7 @@ class TNT(ZooModel):
         layer_norm_epsilon=1e-5,
         use_qkv_bias=False,
         use_approximate_gelu=False,
+        rematerialize=False,
         name="tnt",
         dtype=None,
         **kwargs,
@@ -129,6 +133,7 @@ class TNT(ZooModel):
                 layer_norm_epsilon=layer_norm_epsilon,
                 use_qkv_bias=use_qkv_bias,
                 use_approximate_gelu=use_approximate_gelu,
+                rematerialize=rematerialize,
                 dtype=dtype,
                 name=f"block_{index}",
             )([words, tokens])
@@ -180,4 +185,8 @@ class TNT(ZooModel):
             raise ValueError("pooling='none' returns the token sequence and cannot feed a classifier: set num_classes=0.")
         for key in ("dropout_rate", "attention_dropout_rate", "drop_path_rate"):
             _checks.rate(key, config[key])
+        _rematerialize.check(
+            config["rematerialize"],
+            **{key: config[key] for key in ("dropout_rate", "attention_dropout_rate", "drop_path_rate")},
+        )
         _checks.positive_float("layer_norm_epsilon", config["layer_norm_epsilon"])
