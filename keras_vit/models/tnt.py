@@ -53,7 +53,8 @@ class TNT(ZooModel):
         use_qkv_bias: bool, False as released.
         use_approximate_gelu: bool.
         rematerialize: bool (default False): blocks recompute their activations in the backward pass instead of
-            keeping them while training: ViT-Ti/16 b32 training used 37% less memory and 24% more time on CPU.
+            keeping them while training: ViT-Ti/16 b32 training used 35-37% less memory and 0-24% more time per
+            step on CPU (two benchmark runs, docs/speed.md).
             Needs dropout_rate, attention_dropout_rate and drop_path_rate of 0.
 
     Call arguments:
