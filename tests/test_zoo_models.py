@@ -9,6 +9,9 @@ import keras_vit
 from keras_vit.testing import assert_keras_round_trip, randomize_weights
 
 ZOO = keras_vit.list_models()
+# Wider or deeper twins of a model whose tiny spec trains in the default run (bit_r50x1, vit_r50_b16, tnt_s16): the
+# same layers and code paths, so their training check runs in the `slow` step to keep the default suite short.
+TWINS = {"bit_r50x3", "bit_r101x1", "bit_r101x3", "bit_r152x2", "bit_r152x4", "vit_r50_l32", "tnt_b16"}
 
 
 def tiny_inputs(model, batch=2, seed=0):
@@ -16,7 +19,7 @@ def tiny_inputs(model, batch=2, seed=0):
     return np.random.default_rng(seed).normal(size=(batch, h, w, c)).astype("float32")
 
 
-@pytest.mark.parametrize("name", ZOO)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in TWINS else n for n in ZOO])
 def test_tiny_spec_builds_trains_and_round_trips(name):
     spec = keras_vit.get_spec(name).tiny_spec()
     model = keras_vit.build(spec)
