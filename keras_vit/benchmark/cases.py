@@ -115,9 +115,10 @@ def setup(case, config):
     return step
 
 
-def _repeated(x, y):
-    """The batch TRAIN_STEPS times over: one fit epoch of TRAIN_STEPS steps (batch_size=len(x), no shuffling)."""
-    return np.concatenate([x] * TRAIN_STEPS), np.concatenate([y] * TRAIN_STEPS)
+def _fit(model, x, y):
+    """A Step's run: one `model.fit` epoch over the batch repeated TRAIN_STEPS times (no shuffling)."""
+    xs, ys = np.concatenate([x] * TRAIN_STEPS), np.concatenate([y] * TRAIN_STEPS)
+    return lambda: model.fit(xs, ys, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
 
 
 def _repeat(function):
@@ -170,13 +171,7 @@ def _keras_vit(mode, config, spec, model_section, x, y):
         # The default (keras_vit turns XLA on), or XLA explicitly off for fit_graph.
         model.compile(optimizer=optimizer, loss=loss, **({"jit_compile": False} if mode == "fit_graph" else {}))
         info["jit_compile"] = bool(model.jit_compile)
-        xs, ys = _repeated(x, y)
-        return Step(
-            run=lambda: model.fit(xs, ys, batch_size=len(x), epochs=1, shuffle=False, verbose=0),
-            images=0,
-            flops=0,
-            info=info,
-        )
+        return Step(run=_fit(model, x, y), images=0, flops=0, info=info)
     if mode == "saved_model":
         folder = tempfile.mkdtemp(prefix="keras_vit_bench_")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the worker's normal exit removes it
@@ -228,11 +223,7 @@ def _keras_hub(mode, config, spec, m, x, y):
     optimizer, loss = _adamw_loss()
     model.compile(optimizer=optimizer, loss=loss, jit_compile=True)
     info["jit_compile"] = bool(model.jit_compile)
-    if mode == "fit":
-        xs, ys = _repeated(x, y)
-        run = lambda: model.fit(xs, ys, batch_size=len(x), epochs=1, shuffle=False, verbose=0)  # noqa: E731
-    else:
-        run = _repeat(lambda: model.train_on_batch(x, y))
+    run = _fit(model, x, y) if mode == "fit" else _repeat(lambda: model.train_on_batch(x, y))
     return Step(run=run, images=0, flops=0, info=info)
 
 

@@ -29,6 +29,7 @@ zoo models:
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import keras
@@ -50,7 +51,8 @@ def is_xla_compile_error(error):
 class CompiledDefaults:
     """Mixin for `keras.Model` subclasses (TensorFlow backend): XLA by default, with a clean fallback.
 
-    Keeps no state of its own besides two private flags; the user-facing switch is Keras's own `jit_compile`.
+    Keeps no state of its own besides one private set (the modes whose XLA lowering was checked); the user-facing
+    switch is Keras's own `jit_compile`.
     """
 
     def _resolve_auto_jit_compile(self):
@@ -204,8 +206,9 @@ def onednn_bfloat16_available():
     return bool(_pywrap_util_port.IsMklEnabled()) and bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
+@functools.lru_cache(maxsize=1)
 def _cpu_flags():
-    # Linux only; elsewhere report none, which keeps XLA (the safe choice).
+    # Read once per process (every compile() resolves "auto"). Linux only; elsewhere report none, which keeps XLA.
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
