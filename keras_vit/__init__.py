@@ -10,11 +10,10 @@
 # Importing registers the layers and families; `export` and `train` are packages that are also callable
 # (keras_vit.export(...), keras_vit.train(...)).
 from keras_vit import data, export, layers, models, train, weights  # noqa: F401
-from keras_vit.models import build, feature_extractor
+from keras_vit.models import build, create, feature_extractor
 from keras_vit.preprocessing import ImagePreprocessing, preprocessing
 from keras_vit.registry import load_plugins, register, registry
 from keras_vit.spec import ModelSpec, SpecError, add_spec_dir, get_spec
-from keras_vit.weights import create
 
 __version__ = "0.1.0"
 

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import math
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.registry import registry
 
 
 def vit_macs(config):
     """MACs of a ViT (family "vit", with or without a registered stem) from its model section."""
-    from keras_vit.models.vit import ViT
+    from keras_vit.models.vit import PREFIX_TOKENS, ViT, is_relative
+    from keras_vit.registry import slot_config
 
     config = {**ViT.config_defaults(), **config}
-    height, width = _checks.pair("image_size", config["image_size"])
-    patch = _checks.pair("patch_size", config["patch_size"])
+    height, width = checks.pair("image_size", config["image_size"])
+    patch = checks.pair("patch_size", config["patch_size"])
     channels = config["num_channels"]
     macs = 0
     stem = config["stem"]
@@ -37,15 +38,16 @@ def vit_macs(config):
     dim, mlp_dim, layers = config["hidden_dim"], config["intermediate_dim"], config["num_layers"]
     num_patches = (height // patch[0]) * (width // patch[1])
     macs += num_patches * patch[0] * patch[1] * channels * dim
-    tokens = num_patches + (1 if config["use_class_token"] else 0)
+    tokens = num_patches + sum(int(config[key]) for _, key in PREFIX_TOKENS)
     per_block = tokens * dim * 3 * dim + 2 * tokens * tokens * dim + tokens * dim * dim + 2 * tokens * dim * mlp_dim
-    if config["position_encoding"] == "relative":
+    if is_relative(config["position_encoding"]):
         per_block += tokens * tokens * dim  # query x relative-key logits
     macs += layers * per_block
     num_classes = config["num_classes"]
     if num_classes:
         representation = config["representation_dim"]
-        macs += dim * representation + representation * num_classes if representation else dim * num_classes
+        heads = 2 if slot_config(config["head"])["name"] == "distilled_classifier" else 1
+        macs += dim * representation + representation * num_classes if representation else heads * dim * num_classes
     return macs
 
 

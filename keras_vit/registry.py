@@ -1,4 +1,4 @@
-"""Name -> component registries, one per kind, and the plugin loader.
+"""Name -> component registries, one per kind, the slots that models fill from them, and the plugin loader.
 
 Every layer, block, stem, head and model family of keras_vit is found by a permanent snake_case name. Registering a
 Keras class also registers it for Keras serialization, so whatever a registry knows saves and loads in `.keras` files.
@@ -11,27 +11,32 @@ A third-party package extends keras_vit through the entry-point group ``keras_vi
 
 The entry point names a callable (called once, with no arguments) or a module (imported). Inside it the plugin
 registers its classes with ``keras_vit.register(kind, name)`` and may add a folder of YAML model specs with
-``keras_vit.add_spec_dir(path)``.
+``keras_vit.add_spec_dir(path)``. See docs/plugins.md.
+
+This module imports neither Keras nor TensorFlow: the built-in components are imported on the first lookup.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
+import importlib
 import importlib.metadata
+import inspect
 import threading
 import warnings
 
-import keras
-
 PLUGIN_GROUP = "keras_vit.plugins"
 
-KINDS = ("patch_embed", "position", "attention", "mlp", "block", "stem", "pooling", "head", "layer", "model")
+KINDS = ("patch_embed", "position", "attention", "mlp", "norm", "block", "stem", "pooling", "head", "layer", "model")
+# Keras arguments every layer takes; a model sets them, a spec never does.
+KERAS_ARGS = ("name", "dtype", "trainable")
 
 
 def suggest(name, candidates, n=3):
     """A ' Did you mean ...?' sentence for an unknown `name` (empty when nothing is close)."""
-    close = difflib.get_close_matches(str(name), list(candidates), n=n, cutoff=0.5)
+    close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=n, cutoff=0.5)
     return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
@@ -58,6 +63,8 @@ class Registry:
             raise ValueError(f"A {self.kind} name must be a non-empty string; received {name!r}.")
 
         def decorator(cls):
+            import keras
+
             existing = self._entries.get(name)
             if existing is not None and existing is not cls:
                 raise ValueError(
@@ -75,8 +82,8 @@ class Registry:
 
     def get(self, name):
         """Returns the class registered as `name`; an unknown name raises ValueError with the closest known names."""
-        load_plugins()
-        if name not in self._entries:
+        _load_components()
+        if not isinstance(name, str) or name not in self._entries:
             known = sorted(self._entries)
             raise ValueError(
                 f"Unknown {self.kind} {name!r}.{suggest(name, known)} Known {self.kind} names: {', '.join(known)}."
@@ -85,11 +92,11 @@ class Registry:
 
     def names(self, pattern="*"):
         """Sorted registered names matching the fnmatch `pattern`."""
-        load_plugins()
+        _load_components()
         return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
 
     def __contains__(self, name):
-        load_plugins()
+        _load_components()
         return name in self._entries
 
     def __repr__(self):
@@ -116,8 +123,105 @@ def register(kind, name, *, package=None):
     return registry(kind).register(name, package=package)
 
 
+def accepted_args(cls):
+    """The constructor arguments of a component class, Keras's own (name, dtype, trainable) excluded."""
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return tuple(
+        p.name for p in parameters
+        if p.name != "self" and p.name not in KERAS_ARGS and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+
+
+def slot_config(value, default=None):
+    """A slot value as a mapping {"name": ..., **args}: a bare name, a mapping (whose name defaults to `default`)."""
+    if isinstance(value, str):
+        return {"name": value}
+    if isinstance(value, dict):
+        return {"name": default, **value} if "name" not in value else dict(value)
+    raise ValueError(f"must be a registered name or a mapping {{name: ..., <argument>: ...}}; received {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Slot:
+    """A place in a model that a registered component fills: what kind, which by default, and what it gets.
+
+    A spec writes a slot as a bare registered name or as {name: ..., <argument>: <value>, ...}; the model passes the
+    component every argument of `provided` that its constructor declares, and the spec's own arguments on top.
+
+    Attributes:
+        kind: the registry kind the component comes from.
+        default: the registered name used when the spec names none; None for an optional slot left empty.
+        interface: the tensors the slot passes and expects, e.g. "tokens" (batch, num_tokens, hidden_dim); a
+            component whose class declares another `interface` does not fit. A tuple allows several.
+        provided: arguments the model computes itself (a spec cannot set them in the slot).
+        empty: a value that leaves the slot empty ("none"), besides None.
+    """
+
+    kind: str
+    default: str | None = None
+    interface: str | tuple | None = None
+    provided: tuple = ()
+    empty: str | None = None
+
+    def is_empty(self, value):
+        return value is None or (self.empty is not None and value == self.empty)
+
+    def component(self, value):
+        """(class, own arguments) of a slot value; ValueError naming the problem for a value that does not fit."""
+        config = slot_config(value, self.default)
+        name = config.pop("name")
+        try:
+            cls = registry(self.kind).get(name)
+        except ValueError as error:
+            raise ValueError(f"{error}{f' Or {self.empty!r} for none.' if self.empty else ''}") from None
+        interfaces = self.interface if isinstance(self.interface, tuple) else (self.interface,)
+        declared = getattr(cls, "interface", None)
+        if self.interface is not None and declared is not None and declared not in interfaces:
+            raise ValueError(
+                f"{self.kind} {name!r} works on {declared} but this slot passes {' or '.join(interfaces)}; "
+                f"choose one of: {', '.join(self.names())}"
+            )
+        accepted = accepted_args(cls)
+        for key in config:
+            if key in self.provided:
+                raise ValueError(f"argument {key!r} of {name!r} is set by the model itself; remove it here")
+            if key not in accepted:
+                raise ValueError(
+                    f"{name!r} has no argument {key!r}.{suggest(key, accepted)} Its arguments: "
+                    f"{', '.join(a for a in accepted if a not in self.provided) or 'none'}"
+                )
+        return cls, config
+
+    def names(self):
+        """The registered names that fit this slot."""
+        interfaces = self.interface if isinstance(self.interface, tuple) else (self.interface,)
+        return [
+            n for n in registry(self.kind).names()
+            if self.interface is None or getattr(registry(self.kind).get(n), "interface", None) in (None, *interfaces)
+        ]
+
+    def build(self, value, context, **keras_kwargs):
+        """The component of a slot value, constructed with the `context` arguments its constructor declares."""
+        cls, own = self.component(value)
+        accepted = accepted_args(cls)
+        return cls(**{k: v for k, v in context.items() if k in accepted}, **own, **keras_kwargs)
+
+
+_components_loaded = False
 _plugins_loaded = False
-_plugins_lock = threading.RLock()
+_lock = threading.RLock()
+
+
+def _load_components():
+    """Imports keras_vit's own layers and model families (once), then the plugins."""
+    global _components_loaded
+    if not _components_loaded:
+        with _lock:
+            if not _components_loaded:
+                _components_loaded = True  # set first: the imports below register through this module
+                importlib.import_module("keras_vit.layers")
+                importlib.import_module("keras_vit.models")
+    load_plugins()
 
 
 def load_plugins(force=False):
@@ -125,7 +229,7 @@ def load_plugins(force=False):
     global _plugins_loaded
     if _plugins_loaded and not force:
         return
-    with _plugins_lock:
+    with _lock:
         if _plugins_loaded and not force:
             return
         # Set first: a plugin that imports keras_vit and registers things must not re-enter this loader.

@@ -4,7 +4,10 @@ layer has no entry here. Keys are (registry kind, registered name)."""
 # (kind, name): (input shape with batch, init kwargs, non-default kwargs, has trainable weights)
 LAYER_EXAMPLES = {
     ("patch_embed", "patch_embed"): ((2, 16, 16, 3), {"patch_size": 4, "hidden_dim": 8}, {"patch_size": (4, 2), "use_bias": False}, True),
-    ("layer", "class_token"): ((2, 5, 8), {}, {}, True),
+    ("layer", "class_token"): ((2, 5, 8), {}, {"num_tokens": 4}, True),
+    ("layer", "layer_scale"): ((2, 5, 8), {}, {"init_value": 0.1}, True),
+    ("norm", "layer_norm"): ((2, 5, 8), {"epsilon": 1e-6}, {"epsilon": 1e-5, "center": False}, True),
+    ("head", "distilled_classifier"): ((2, 2, 8), {"num_classes": 3}, {"activation": "softmax"}, True),
     ("layer", "drop_path"): ((4, 5, 8), {"rate": 0.0}, {"rate": 0.3, "seed": 7}, False),
     ("position", "learned_1d"): ((2, 5, 8), {"grid_size": 2, "num_prefix_tokens": 1}, {"grid_size": (1, 4)}, True),
     ("position", "learned_2d"): ((2, 7, 8), {"grid_size": (2, 3), "num_prefix_tokens": 1}, {"grid_size": (3, 2)}, True),
@@ -15,10 +18,10 @@ LAYER_EXAMPLES = {
     ("block", "transformer_block"): (
         (2, 5, 8),
         {"hidden_dim": 8, "num_heads": 2, "intermediate_dim": 16},
-        {"dropout_rate": 0.1, "attention_dropout_rate": 0.1, "drop_path_rate": 0.1, "layer_norm_epsilon": 1e-5, "use_qkv_bias": False, "use_approximate_gelu": True},
+        {"dropout_rate": 0.1, "attention_dropout_rate": 0.1, "drop_path_rate": 0.1, "layer_norm_epsilon": 1e-5, "use_qkv_bias": False, "use_approximate_gelu": True, "layer_scale_init_value": 0.1},
         True,
     ),
-    ("pooling", "token"): ((2, 5, 8), {}, {}, False),
+    ("pooling", "token"): ((2, 5, 8), {}, {"num_tokens": 2}, False),
     ("pooling", "gap"): ((2, 5, 8), {}, {"num_prefix_tokens": 1}, False),
     ("patch_embed", "pixel_embed"): (
         (2, 16, 16, 3),

@@ -66,6 +66,8 @@ def make_plugin(root):
 
 
 def run(root, code):
+    """Runs `code` in a fresh Python with `root` and the repository first on PYTHONPATH and returns the JSON of its
+    last printed line (shared with tests/test_example_plugin.py)."""
     env = dict(os.environ)
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join([str(root), repo, env.get("PYTHONPATH", "")])

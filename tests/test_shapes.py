@@ -50,3 +50,23 @@ def test_feature_extractor_returns_block_tokens():
     np.testing.assert_allclose(np.asarray(model(x)), pooled, atol=1e-5)
     with pytest.raises(ValueError, match="out of range"):
         keras_vit.feature_extractor(model, block_indices=[3])
+    units = keras_vit.create("bit_r50x1", include_top=False, **keras_vit.get_spec("bit_r50x1").tiny)
+    (last_unit,) = keras_vit.feature_extractor(units, block_indices=[-1]).outputs  # ResNet units, from the layout
+    assert last_unit.shape[-1] == units.get_layer(units.layout.blocks[-1]).output.shape[-1]
+
+
+def test_feature_extractor_taps_the_layout_blocks():
+    import keras
+
+    from tests.layout_model import laid_out_model
+
+    model = laid_out_model()
+    extractor = keras_vit.feature_extractor(model, block_indices=[0, -1])
+    x = np.random.rand(2, 8, 8, 3).astype("float32")
+    expected = keras.Model(model.input, [model.get_layer("unit_a").output, model.get_layer("unit_b").output])(x)
+    for got, want in zip(extractor(x), expected):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want))
+    plain = keras.Model(model.input, model.output)
+    with pytest.raises(ValueError, match=r"needs a keras_vit zoo model \(model.layout\).*keras_vit.create"):
+        keras_vit.feature_extractor(plain, block_indices=[0])
+    assert len(keras_vit.feature_extractor(plain, layer_names=["unit_b"]).outputs) == 1  # names work on any model

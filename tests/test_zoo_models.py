@@ -11,7 +11,12 @@ from keras_vit.testing import assert_keras_round_trip, randomize_weights
 ZOO = keras_vit.list_models()
 # Wider or deeper twins of a model whose tiny spec trains in the default run (bit_r50x1, vit_r50_b16, tnt_s16): the
 # same layers and code paths, so their training check runs in the `slow` step to keep the default suite short.
-TWINS = {"bit_r50x3", "bit_r101x1", "bit_r101x3", "bit_r152x2", "bit_r152x4", "vit_r50_l32", "tnt_b16"}
+TWINS = {"bit_r50x3", "bit_r101x1", "bit_r101x3", "bit_r152x2", "bit_r152x4", "vit_r50_l32", "tnt_b16",
+         # DeiT's tiny specs equal vit_ti16's (plain), deit_ti16_distilled's or deit3_s16's; vit_m16_reg4_gap adds
+         # to vit_b16_reg4_gap only the LayerScale that deit3_s16 trains.
+         "deit_ti16", "deit_s16", "deit_b16", "deit_s16_distilled", "deit_b16_distilled", "deit_b16_distilled_384",
+         "deit3_b16", "deit3_l16", "vit_m16_reg4_gap"}
+DEFAULT_RUN = [pytest.param(n, marks=pytest.mark.slow) if n in TWINS else n for n in ZOO]
 
 
 def tiny_inputs(model, batch=2, seed=0):
@@ -19,7 +24,7 @@ def tiny_inputs(model, batch=2, seed=0):
     return np.random.default_rng(seed).normal(size=(batch, h, w, c)).astype("float32")
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in TWINS else n for n in ZOO])
+@pytest.mark.parametrize("name", DEFAULT_RUN)
 def test_tiny_spec_builds_trains_and_round_trips(name):
     spec = keras_vit.get_spec(name).tiny_spec()
     model = keras_vit.build(spec)
@@ -33,7 +38,7 @@ def test_tiny_spec_builds_trains_and_round_trips(name):
     assert losses[-1] < losses[0], f"{name}: loss did not fall on a repeated batch: {losses}"
 
 
-@pytest.mark.parametrize("name", ZOO)
+@pytest.mark.parametrize("name", DEFAULT_RUN)
 def test_xla_matches_eager(name):
     model = keras_vit.build(keras_vit.get_spec(name).tiny_spec())
     x = tiny_inputs(model, seed=1)

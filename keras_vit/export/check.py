@@ -18,7 +18,7 @@ def keras_reference(model, preprocessing, images, outputs="auto", include_featur
     for a backbone."""
     import keras
 
-    from keras_vit.export.signatures import output_kind
+    from keras_vit.export.signatures import feature_tensor, output_kind
 
     kind = output_kind(model, outputs)
     pixels = preprocessing(tf.convert_to_tensor(images, tf.float32))
@@ -29,7 +29,7 @@ def keras_reference(model, preprocessing, images, outputs="auto", include_featur
         values = np.asarray(tf.nn.softmax(values, axis=-1))
     reference = {"probabilities": values}
     if include_features:
-        features = keras.Model(model.inputs[0], model.get_layer("head").input)
+        features = keras.Model(model.inputs[0], feature_tensor(model))
         reference["features"] = np.asarray(features(pixels, training=False), "float32")
     return reference
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from keras_vit.models.features import model_layout
+
 IMAGES_KEY = "images"
 BYTES_KEY = "image_bytes"
 DEFAULT_SIGNATURE = "serving_default"
@@ -43,14 +45,12 @@ def output_kind(model, outputs="auto"):
     return "logits" if config.get("classifier_activation") in (None, "linear") else "probabilities"
 
 
-def _feature_tensor(model):
-    try:
-        head = model.get_layer("head")
-    except ValueError:
-        raise ValueError(
-            f"export: include_features=True needs the classifier layer named 'head'; model {model.name!r} has none."
-        ) from None
-    return head.input
+def feature_tensor(model):
+    """The pooled features of a zoo classifier: its head's input (`model.layout.head`)."""
+    head = model_layout(model, "export: include_features=True").head
+    if head is None:
+        raise ValueError(f"export: include_features=True needs a classifier; model {model.name!r} has none.")
+    return model.get_layer(head).input
 
 
 def check_images(images, num_channels, signature):
@@ -137,7 +137,7 @@ class ServingSignatures:
         self.jit_compile = bool(jit_compile)
         core_outputs = {"model_output": model.outputs[0]}
         if include_features and self.kind != "features":
-            core_outputs["features"] = _feature_tensor(model)
+            core_outputs["features"] = feature_tensor(model)
         self.core = keras.Model(model.inputs[0], core_outputs, name=f"{model.name}_serving")
         num_classes = None if self.kind == "features" else int(model.outputs[0].shape[-1])
         self.top_k = None if num_classes is None else min(int(top_k), num_classes)

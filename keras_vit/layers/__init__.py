@@ -5,8 +5,11 @@ from keras_vit.layers.average_pooling import GlobalAveragePooling
 from keras_vit.layers.bottleneck import Bottleneck
 from keras_vit.layers.class_token import ClassToken
 from keras_vit.layers.classifier_head import ClassifierHead
+from keras_vit.layers.distilled_classifier_head import DistilledClassifierHead
 from keras_vit.layers.drop_path import DropPath
 from keras_vit.layers.group_norm import GroupNorm
+from keras_vit.layers.layer_norm import LayerNorm
+from keras_vit.layers.layer_scale import LayerScale
 from keras_vit.layers.learned_position_1d import LearnedPosition1D
 from keras_vit.layers.learned_position_2d import LearnedPosition2D
 from keras_vit.layers.map_pooling import MAPPooling
@@ -31,9 +34,12 @@ __all__ = [
     "Bottleneck",
     "ClassToken",
     "ClassifierHead",
+    "DistilledClassifierHead",
     "DropPath",
     "GlobalAveragePooling",
     "GroupNorm",
+    "LayerNorm",
+    "LayerScale",
     "LearnedPosition1D",
     "LearnedPosition2D",
     "MAPPooling",

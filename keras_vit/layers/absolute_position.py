@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 
 
 class AbsolutePosition(keras.layers.Layer):
@@ -21,10 +21,13 @@ class AbsolutePosition(keras.layers.Layer):
         A tensor of the same shape: inputs + table.
     """
 
+    # What it takes and returns; a slot of another interface rejects it when the spec loads.
+    interface = "tokens"
+
     def __init__(self, grid_size=14, num_prefix_tokens=1, **kwargs):
         super().__init__(**kwargs)
-        self.grid_size = _checks.pair("grid_size", grid_size)
-        self.num_prefix_tokens = _checks.non_negative_int("num_prefix_tokens", num_prefix_tokens)
+        self.grid_size = checks.pair("grid_size", grid_size)
+        self.num_prefix_tokens = checks.non_negative_int("num_prefix_tokens", num_prefix_tokens)
 
     @property
     def num_tokens(self):

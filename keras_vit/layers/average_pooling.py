@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.registry import register
 
 
@@ -23,7 +23,7 @@ class GlobalAveragePooling(keras.layers.Layer):
 
     def __init__(self, num_prefix_tokens=0, **kwargs):
         super().__init__(**kwargs)
-        self.num_prefix_tokens = _checks.non_negative_int("num_prefix_tokens", num_prefix_tokens)
+        self.num_prefix_tokens = checks.non_negative_int("num_prefix_tokens", num_prefix_tokens)
 
     def call(self, inputs):
         return ops.mean(inputs[:, self.num_prefix_tokens :], axis=1)

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.layers._padding import PADDINGS
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.std_conv2d import EPSILON_MODES, StdConv2D
@@ -41,6 +41,9 @@ class Bottleneck(keras.layers.Layer):
         16x16 Words", 2021 (ResidualUnit of google-research/vision_transformer).
     """
 
+    # What it takes and returns; a slot of another interface rejects it when the spec loads.
+    interface = "feature_map"
+
     expansion = 4
     is_preactivation = False
 
@@ -56,13 +59,13 @@ class Bottleneck(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = _checks.positive_int("filters", filters)
-        self.strides = _checks.positive_int("strides", strides)
-        self.num_groups = _checks.positive_int("num_groups", num_groups)
-        self.group_norm_epsilon = _checks.positive_float("group_norm_epsilon", group_norm_epsilon)
-        self.std_conv_epsilon = _checks.positive_float("std_conv_epsilon", std_conv_epsilon)
-        self.std_conv_epsilon_mode = _checks.one_of("std_conv_epsilon_mode", std_conv_epsilon_mode, EPSILON_MODES)
-        self.padding = _checks.one_of("padding", padding, PADDINGS)
+        self.filters = checks.positive_int("filters", filters)
+        self.strides = checks.positive_int("strides", strides)
+        self.num_groups = checks.positive_int("num_groups", num_groups)
+        self.group_norm_epsilon = checks.positive_float("group_norm_epsilon", group_norm_epsilon)
+        self.std_conv_epsilon = checks.positive_float("std_conv_epsilon", std_conv_epsilon)
+        self.std_conv_epsilon_mode = checks.one_of("std_conv_epsilon_mode", std_conv_epsilon_mode, EPSILON_MODES)
+        self.padding = checks.one_of("padding", padding, PADDINGS)
 
     def _conv(self, filters, kernel_size, strides, name):
         return StdConv2D(

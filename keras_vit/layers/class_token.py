@@ -1,33 +1,47 @@
-"""The learned class token prepended to the patch tokens."""
+"""Learned tokens prepended to the patch tokens: the class token, DeiT's distillation token, register tokens."""
 
 import keras
 from keras import ops
 
+from keras_vit import checks
 from keras_vit.registry import register
 
 
 @register("layer", "class_token")
 class ClassToken(keras.layers.Layer):
-    """Prepends one learned token (x_class of the ViT paper's eq. 1) to a token sequence.
+    """Prepends `num_tokens` learned tokens to a token sequence (x_class of the ViT paper's eq. 1 with one token;
+    the same layer makes DeiT's distillation token and the register tokens of Darcet et al.).
+
+    Args:
+        num_tokens: int, how many learned tokens to prepend.
 
     Call arguments:
-        inputs: tokens of shape (batch, num_tokens, hidden_dim).
+        inputs: tokens of shape (batch, num_tokens_in, hidden_dim).
 
     Returns:
-        Tokens of shape (batch, num_tokens + 1, hidden_dim), the class token first.
+        Tokens of shape (batch, num_tokens + num_tokens_in, hidden_dim), the learned ones first.
 
     Reference:
-        Dosovitskiy et al., "An Image is Worth 16x16 Words", 2021, eq. 1.
+        Dosovitskiy et al., "An Image is Worth 16x16 Words", 2021, eq. 1; Touvron et al., "Training data-efficient
+        image transformers & distillation through attention", 2021; Darcet et al., "Vision Transformers Need
+        Registers", 2024.
     """
 
+    def __init__(self, num_tokens=1, **kwargs):
+        super().__init__(**kwargs)
+        self.num_tokens = checks.positive_int("num_tokens", num_tokens)
+
     def build(self, input_shape):
-        self.token = self.add_weight(shape=(1, 1, input_shape[-1]), initializer="zeros", name="token")
+        self.token = self.add_weight(shape=(1, self.num_tokens, input_shape[-1]), initializer="zeros", name="token")
 
     def call(self, inputs):
         batch = ops.shape(inputs)[0]
-        token = ops.broadcast_to(ops.cast(self.token, inputs.dtype), (batch, 1, inputs.shape[-1]))
+        token = ops.broadcast_to(ops.cast(self.token, inputs.dtype), (batch, self.num_tokens, inputs.shape[-1]))
         return ops.concatenate([token, inputs], axis=1)
 
     def compute_output_shape(self, input_shape):
-        tokens = None if input_shape[1] is None else input_shape[1] + 1
+        tokens = None if input_shape[1] is None else input_shape[1] + self.num_tokens
         return (input_shape[0], tokens, input_shape[2])
+
+    def get_config(self):
+        return {**super().get_config(), "num_tokens": self.num_tokens}

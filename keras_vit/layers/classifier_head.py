@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.registry import register
 
 
@@ -30,11 +30,11 @@ class ClassifierHead(keras.layers.Layer):
 
     def __init__(self, num_classes=1000, representation_dim=None, dropout_rate=0.0, activation=None, **kwargs):
         super().__init__(**kwargs)
-        self.num_classes = _checks.positive_int("num_classes", num_classes)
+        self.num_classes = checks.positive_int("num_classes", num_classes)
         self.representation_dim = (
-            None if representation_dim is None else _checks.positive_int("representation_dim", representation_dim)
+            None if representation_dim is None else checks.positive_int("representation_dim", representation_dim)
         )
-        self.dropout_rate = _checks.rate("dropout_rate", dropout_rate)
+        self.dropout_rate = checks.rate("dropout_rate", dropout_rate)
         self.activation = activation
         self._activation = keras.activations.get(activation)
 

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.registry import register
 
 
@@ -30,7 +30,7 @@ class DropPath(keras.layers.Layer):
 
     def __init__(self, rate=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.rate = _checks.rate("rate", rate)
+        self.rate = checks.rate("rate", rate)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed) if self.rate > 0 else None
 

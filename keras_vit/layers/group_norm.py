@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.registry import register
 
 
@@ -34,9 +34,9 @@ class GroupNorm(keras.layers.Layer):
         # Scale and shift are applied in float32 (exact), so the variables are not autocast to the compute dtype.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        self.groups = _checks.positive_int("groups", groups)
-        self.epsilon = _checks.positive_float("epsilon", epsilon)
-        self.gamma_initializer = _checks.one_of("gamma_initializer", gamma_initializer, ("ones", "zeros"))
+        self.groups = checks.positive_int("groups", groups)
+        self.epsilon = checks.positive_float("epsilon", epsilon)
+        self.gamma_initializer = checks.one_of("gamma_initializer", gamma_initializer, ("ones", "zeros"))
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.layers.mlp import MLP
 from keras_vit.registry import register
 
@@ -31,14 +31,14 @@ class MAPPooling(keras.layers.Layer):
 
     def __init__(self, num_heads=12, intermediate_dim=3072, layer_norm_epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
-        self.num_heads = _checks.positive_int("num_heads", num_heads)
-        self.intermediate_dim = _checks.positive_int("intermediate_dim", intermediate_dim)
-        self.layer_norm_epsilon = _checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        self.num_heads = checks.positive_int("num_heads", num_heads)
+        self.intermediate_dim = checks.positive_int("intermediate_dim", intermediate_dim)
+        self.layer_norm_epsilon = checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         width = input_shape[-1]
-        _checks.divisible("hidden_dim", width, "num_heads", self.num_heads)
+        checks.divisible("hidden_dim", width, "num_heads", self.num_heads)
         policy = self.dtype_policy
         self.probe = self.add_weight(
             shape=(1, 1, width), initializer=keras.initializers.GlorotUniform(), name="probe"

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.registry import register
 
 
@@ -27,11 +27,14 @@ class MLP(keras.layers.Layer):
         Dosovitskiy et al., "An Image is Worth 16x16 Words", 2021, eq. 3.
     """
 
+    # What it takes and returns; a slot of another interface rejects it when the spec loads.
+    interface = "tokens"
+
     def __init__(self, intermediate_dim=3072, output_dim=None, dropout_rate=0.0, use_approximate_gelu=False, **kwargs):
         super().__init__(**kwargs)
-        self.intermediate_dim = _checks.positive_int("intermediate_dim", intermediate_dim)
-        self.output_dim = None if output_dim is None else _checks.positive_int("output_dim", output_dim)
-        self.dropout_rate = _checks.rate("dropout_rate", dropout_rate)
+        self.intermediate_dim = checks.positive_int("intermediate_dim", intermediate_dim)
+        self.output_dim = None if output_dim is None else checks.positive_int("output_dim", output_dim)
+        self.dropout_rate = checks.rate("dropout_rate", dropout_rate)
         self.use_approximate_gelu = bool(use_approximate_gelu)
 
     def build(self, input_shape):

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.registry import register
 
 
@@ -33,12 +33,15 @@ class MSA(keras.layers.Layer):
         Vaswani et al., "Attention Is All You Need", 2017; Dosovitskiy et al., 2021, appendix A.
     """
 
+    # What it takes and returns; a slot of another interface rejects it when the spec loads.
+    interface = "tokens"
+
     def __init__(self, hidden_dim=768, num_heads=12, attention_dropout_rate=0.0, use_qkv_bias=True, **kwargs):
         super().__init__(**kwargs)
-        self.hidden_dim = _checks.positive_int("hidden_dim", hidden_dim)
-        self.num_heads = _checks.positive_int("num_heads", num_heads)
-        _checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
-        self.attention_dropout_rate = _checks.rate("attention_dropout_rate", attention_dropout_rate)
+        self.hidden_dim = checks.positive_int("hidden_dim", hidden_dim)
+        self.num_heads = checks.positive_int("num_heads", num_heads)
+        checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
+        self.attention_dropout_rate = checks.rate("attention_dropout_rate", attention_dropout_rate)
         self.use_qkv_bias = bool(use_qkv_bias)
         self.head_dim = hidden_dim // num_heads
 

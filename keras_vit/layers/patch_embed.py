@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.registry import register
 
 
@@ -28,10 +28,13 @@ class PatchEmbed(keras.layers.Layer):
         Dosovitskiy et al., "An Image is Worth 16x16 Words", 2021, eq. 1.
     """
 
+    # What it takes and returns; a slot of another interface rejects it when the spec loads.
+    interface = "tokens"
+
     def __init__(self, patch_size=16, hidden_dim=768, use_bias=True, **kwargs):
         super().__init__(**kwargs)
-        self.patch_size = _checks.pair("patch_size", patch_size)
-        self.hidden_dim = _checks.positive_int("hidden_dim", hidden_dim)
+        self.patch_size = checks.pair("patch_size", patch_size)
+        self.hidden_dim = checks.positive_int("hidden_dim", hidden_dim)
         self.use_bias = bool(use_bias)
 
     def build(self, input_shape):

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.registry import register
 
 
@@ -34,12 +34,15 @@ class PixelEmbed(keras.layers.Layer):
         Han et al., "Transformer in Transformer", NeurIPS 2021, section 2.2; the released TNT models.
     """
 
+    # What it takes and returns; a slot of another interface rejects it when the spec loads.
+    interface = "words"
+
     def __init__(self, patch_size=16, inner_dim=24, pixel_stride=4, pixel_kernel_size=7, **kwargs):
         super().__init__(**kwargs)
-        self.patch_size = _checks.pair("patch_size", patch_size)
-        self.inner_dim = _checks.positive_int("inner_dim", inner_dim)
-        self.pixel_stride = _checks.positive_int("pixel_stride", pixel_stride)
-        self.pixel_kernel_size = _checks.positive_int("pixel_kernel_size", pixel_kernel_size)
+        self.patch_size = checks.pair("patch_size", patch_size)
+        self.inner_dim = checks.positive_int("inner_dim", inner_dim)
+        self.pixel_stride = checks.positive_int("pixel_stride", pixel_stride)
+        self.pixel_kernel_size = checks.positive_int("pixel_kernel_size", pixel_kernel_size)
         check_pixel_grid(self.patch_size, self.pixel_stride, self.pixel_kernel_size)
 
     @property
@@ -114,7 +117,7 @@ class PixelEmbed(keras.layers.Layer):
 
 def check_pixel_grid(patch_size, pixel_stride, pixel_kernel_size):
     """Raises ValueError unless pixel_stride divides both patch sides and pixel_kernel_size is odd."""
-    patch_size = _checks.pair("patch_size", patch_size)
+    patch_size = checks.pair("patch_size", patch_size)
     for side, size in zip(("height", "width"), patch_size):
         if size % pixel_stride:
             raise ValueError(

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.registry import register
 
 
@@ -26,9 +26,12 @@ class PixelPosition(keras.layers.Layer):
         Han et al., "Transformer in Transformer", NeurIPS 2021, section 2.2 ("Position encoding").
     """
 
+    # What it takes and returns; a slot of another interface rejects it when the spec loads.
+    interface = "words"
+
     def __init__(self, grid_size=4, **kwargs):
         super().__init__(**kwargs)
-        self.grid_size = _checks.pair("grid_size", grid_size)
+        self.grid_size = checks.pair("grid_size", grid_size)
 
     @property
     def num_words(self):

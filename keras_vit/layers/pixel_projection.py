@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.registry import register
 
 
@@ -34,9 +34,9 @@ class PixelProjection(keras.layers.Layer):
 
     def __init__(self, hidden_dim=384, use_bias=True, layer_norm_epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)
-        self.hidden_dim = _checks.positive_int("hidden_dim", hidden_dim)
+        self.hidden_dim = checks.positive_int("hidden_dim", hidden_dim)
         self.use_bias = bool(use_bias)
-        self.layer_norm_epsilon = _checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        self.layer_norm_epsilon = checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)

@@ -36,6 +36,9 @@ class PreActBottleneck(Bottleneck):
         2020.
     """
 
+    # What it takes and returns; a slot of another interface rejects it when the spec loads.
+    interface = "feature_map"
+
     is_preactivation = True
 
     def __init__(

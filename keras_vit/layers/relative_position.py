@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.registry import register
 
 
@@ -31,10 +31,13 @@ class RelativePosition(keras.layers.Layer):
         Shaw et al., "Self-Attention with Relative Position Representations", 2018.
     """
 
+    # What it takes and returns; a slot of another interface rejects it when the spec loads.
+    interface = "relative"
+
     def __init__(self, num_tokens=197, key_dim=64, **kwargs):
         super().__init__(**kwargs)
-        self.num_tokens = _checks.positive_int("num_tokens", num_tokens)
-        self.key_dim = _checks.positive_int("key_dim", key_dim)
+        self.num_tokens = checks.positive_int("num_tokens", num_tokens)
+        self.key_dim = checks.positive_int("key_dim", key_dim)
         positions = np.arange(self.num_tokens)
         self._offset_index = (positions[:, None] - positions[None, :] + self.num_tokens - 1).astype("int32")
 

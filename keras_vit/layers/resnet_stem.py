@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.layers._padding import PADDINGS
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.resnet_root import ResNetRoot
@@ -91,6 +91,9 @@ class ResNetStem(keras.layers.Layer):
         Kolesnikov et al., "Big Transfer (BiT)", 2020.
     """
 
+    # What it takes and returns; a slot of another interface rejects it when the spec loads.
+    interface = "feature_map"
+
     def __init__(
         self,
         stage_sizes=(3, 4, 9),
@@ -105,14 +108,14 @@ class ResNetStem(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.stage_sizes = check_stage_sizes("stage_sizes", stage_sizes)
-        self.width_factor = _checks.positive_int("width_factor", width_factor)
+        self.width_factor = checks.positive_int("width_factor", width_factor)
         self.block = block
         self.block_cls = registry("block").get(block)
-        self.num_groups = _checks.positive_int("num_groups", num_groups)
-        self.group_norm_epsilon = _checks.positive_float("group_norm_epsilon", group_norm_epsilon)
-        self.std_conv_epsilon = _checks.positive_float("std_conv_epsilon", std_conv_epsilon)
-        self.std_conv_epsilon_mode = _checks.one_of("std_conv_epsilon_mode", std_conv_epsilon_mode, EPSILON_MODES)
-        self.padding = _checks.one_of("padding", padding, PADDINGS)
+        self.num_groups = checks.positive_int("num_groups", num_groups)
+        self.group_norm_epsilon = checks.positive_float("group_norm_epsilon", group_norm_epsilon)
+        self.std_conv_epsilon = checks.positive_float("std_conv_epsilon", std_conv_epsilon)
+        self.std_conv_epsilon_mode = checks.one_of("std_conv_epsilon_mode", std_conv_epsilon_mode, EPSILON_MODES)
+        self.padding = checks.one_of("padding", padding, PADDINGS)
 
     @classmethod
     def output_stride_of(cls, kwargs):

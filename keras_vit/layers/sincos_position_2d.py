@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.layers.absolute_position import AbsolutePosition
 from keras_vit.registry import register
 
@@ -43,7 +43,7 @@ class SinCosPosition2D(AbsolutePosition):
 
     def __init__(self, grid_size=14, num_prefix_tokens=1, temperature=10000.0, **kwargs):
         super().__init__(grid_size=grid_size, num_prefix_tokens=num_prefix_tokens, **kwargs)
-        self.temperature = _checks.positive_float("temperature", temperature)
+        self.temperature = checks.positive_float("temperature", temperature)
 
     def build(self, input_shape):
         super().build(input_shape)

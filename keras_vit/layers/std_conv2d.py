@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.layers._padding import pad_symmetric, padded_size
 from keras_vit.registry import register
 
@@ -59,13 +59,13 @@ class StdConv2D(keras.layers.Layer):
         # Standardization statistics need float32: the kernel is cast by hand after standardizing.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        self.filters = _checks.positive_int("filters", filters)
-        self.kernel_size = _checks.pair("kernel_size", kernel_size)
-        self.strides = _checks.pair("strides", strides)
-        self.padding = _checks.one_of("padding", padding, CONV_PADDINGS)
+        self.filters = checks.positive_int("filters", filters)
+        self.kernel_size = checks.pair("kernel_size", kernel_size)
+        self.strides = checks.pair("strides", strides)
+        self.padding = checks.one_of("padding", padding, CONV_PADDINGS)
         self.use_bias = bool(use_bias)
-        self.epsilon = _checks.positive_float("epsilon", epsilon)
-        self.epsilon_mode = _checks.one_of("epsilon_mode", epsilon_mode, EPSILON_MODES)
+        self.epsilon = checks.positive_float("epsilon", epsilon)
+        self.epsilon_mode = checks.one_of("epsilon_mode", epsilon_mode, EPSILON_MODES)
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)

@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from keras_vit.layers import _checks, _rematerialize
+from keras_vit import checks
+from keras_vit.layers import _rematerialize
 from keras_vit.layers.pixel_projection import PixelProjection
 from keras_vit.layers.transformer_block import TransformerBlock
 from keras_vit.registry import register
@@ -35,6 +36,8 @@ class TNTBlock(keras.layers.Layer):
         layer_norm_epsilon: float, epsilon of every LayerNorm (1e-5 in TNT).
         use_qkv_bias: bool, whether the query/key/value projections have biases (False in TNT).
         use_approximate_gelu: bool, tanh GELU instead of the exact form.
+        attention, mlp, norm: the components of the inner and outer TransformerBlock (registered names or
+            {name: ..., <argument>: ...}), as in TransformerBlock.
         rematerialize: bool, passed to the inner and outer TransformerBlock (each then recomputes its own
             activations in the backward pass while training).
 
@@ -49,6 +52,9 @@ class TNTBlock(keras.layers.Layer):
     Reference:
         Han et al., "Transformer in Transformer", NeurIPS 2021, section 2.2, eq. 2-5.
     """
+
+    # What it takes and returns; a slot of another interface rejects it when the spec loads.
+    interface = "words_and_tokens"
 
     def __init__(
         self,
@@ -66,22 +72,25 @@ class TNTBlock(keras.layers.Layer):
         use_qkv_bias=False,
         use_approximate_gelu=False,
         rematerialize=False,
+        attention="msa",
+        mlp="mlp",
+        norm="layer_norm",
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.hidden_dim = _checks.positive_int("hidden_dim", hidden_dim)
-        self.num_heads = _checks.positive_int("num_heads", num_heads)
-        _checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
-        self.intermediate_dim = _checks.positive_int("intermediate_dim", intermediate_dim)
-        self.inner_dim = _checks.positive_int("inner_dim", inner_dim)
-        self.inner_num_heads = _checks.positive_int("inner_num_heads", inner_num_heads)
-        _checks.divisible("inner_dim", inner_dim, "inner_num_heads", inner_num_heads)
-        self.inner_intermediate_dim = _checks.positive_int("inner_intermediate_dim", inner_intermediate_dim)
-        self.num_prefix_tokens = _checks.non_negative_int("num_prefix_tokens", num_prefix_tokens)
-        self.dropout_rate = _checks.rate("dropout_rate", dropout_rate)
-        self.attention_dropout_rate = _checks.rate("attention_dropout_rate", attention_dropout_rate)
-        self.drop_path_rate = _checks.rate("drop_path_rate", drop_path_rate)
-        self.layer_norm_epsilon = _checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        self.hidden_dim = checks.positive_int("hidden_dim", hidden_dim)
+        self.num_heads = checks.positive_int("num_heads", num_heads)
+        checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
+        self.intermediate_dim = checks.positive_int("intermediate_dim", intermediate_dim)
+        self.inner_dim = checks.positive_int("inner_dim", inner_dim)
+        self.inner_num_heads = checks.positive_int("inner_num_heads", inner_num_heads)
+        checks.divisible("inner_dim", inner_dim, "inner_num_heads", inner_num_heads)
+        self.inner_intermediate_dim = checks.positive_int("inner_intermediate_dim", inner_intermediate_dim)
+        self.num_prefix_tokens = checks.non_negative_int("num_prefix_tokens", num_prefix_tokens)
+        self.dropout_rate = checks.rate("dropout_rate", dropout_rate)
+        self.attention_dropout_rate = checks.rate("attention_dropout_rate", attention_dropout_rate)
+        self.drop_path_rate = checks.rate("drop_path_rate", drop_path_rate)
+        self.layer_norm_epsilon = checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
         self.use_qkv_bias = bool(use_qkv_bias)
         self.use_approximate_gelu = bool(use_approximate_gelu)
         self.rematerialize = _rematerialize.check(
@@ -90,6 +99,7 @@ class TNTBlock(keras.layers.Layer):
             attention_dropout_rate=self.attention_dropout_rate,
             drop_path_rate=self.drop_path_rate,
         )
+        self.attention, self.mlp, self.norm = attention, mlp, norm
 
     def _transformer_block(self, width, num_heads, intermediate_dim, name):
         return TransformerBlock(
@@ -103,6 +113,9 @@ class TNTBlock(keras.layers.Layer):
             use_qkv_bias=self.use_qkv_bias,
             use_approximate_gelu=self.use_approximate_gelu,
             rematerialize=self.rematerialize,
+            attention=self.attention,
+            mlp=self.mlp,
+            norm=self.norm,
             dtype=self.dtype_policy,
             name=name,
         )
@@ -178,6 +191,9 @@ class TNTBlock(keras.layers.Layer):
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "use_qkv_bias": self.use_qkv_bias,
                 "use_approximate_gelu": self.use_approximate_gelu,
+                "attention": self.attention,
+                "mlp": self.mlp,
+                "norm": self.norm,
             }
         )
         return config

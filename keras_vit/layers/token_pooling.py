@@ -1,23 +1,39 @@
-"""Pooling by taking the class token."""
+"""Pooling by taking the leading tokens (the class token; with DeiT distillation, class and distillation tokens)."""
 
 import keras
 
+from keras_vit import checks
 from keras_vit.registry import register
 
 
 @register("pooling", "token")
 class TokenPooling(keras.layers.Layer):
-    """Returns the first token (the class token, y = z_L^0 of the ViT paper's eq. 4).
+    """Returns the first token (the class token, y = z_L^0 of the ViT paper's eq. 4), or the first `num_tokens`.
+
+    Args:
+        num_tokens: int; 1 returns (batch, hidden_dim), more return (batch, num_tokens, hidden_dim) for a head
+            that reads several tokens (DeiT's distilled head reads the class and the distillation token).
 
     Call arguments:
-        inputs: tokens of shape (batch, num_tokens, hidden_dim).
+        inputs: tokens of shape (batch, num_tokens_in, hidden_dim).
 
     Returns:
-        A tensor of shape (batch, hidden_dim).
+        A tensor of shape (batch, hidden_dim), or (batch, num_tokens, hidden_dim) when num_tokens > 1.
     """
 
+    interface = "tokens"
+
+    def __init__(self, num_tokens=1, **kwargs):
+        super().__init__(**kwargs)
+        self.num_tokens = checks.positive_int("num_tokens", num_tokens)
+
     def call(self, inputs):
-        return inputs[:, 0]
+        return inputs[:, 0] if self.num_tokens == 1 else inputs[:, : self.num_tokens]
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[-1])
+        if self.num_tokens == 1:
+            return (input_shape[0], input_shape[-1])
+        return (input_shape[0], self.num_tokens, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "num_tokens": self.num_tokens}

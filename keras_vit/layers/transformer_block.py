@@ -2,10 +2,11 @@
 
 import keras
 
-from keras_vit.layers import _checks, _rematerialize
+from keras_vit import checks
+from keras_vit.layers import _rematerialize
 from keras_vit.layers.drop_path import DropPath
-from keras_vit.layers.mlp import MLP
-from keras_vit.layers.msa import MSA
+from keras_vit.layers.layer_scale import LayerScale
+from keras_vit.layers.slots import ATTENTION, MLP, NORM
 from keras_vit.registry import register
 
 
@@ -13,6 +14,9 @@ from keras_vit.registry import register
 class TransformerBlock(keras.layers.Layer):
     """One encoder block: z' = MSA(LN(z)) + z, then z'' = MLP(LN(z')) + z' (the ViT paper's eq. 2 and 3), with
     dropout after the attention projection and in the MLP, and stochastic depth on both residual branches.
+
+    The attention, the MLP and the two norms are registered components (slots `attention`, `mlp`, `norm`), so a
+    spec or a plugin can replace each; with `layer_scale_init_value` each branch is scaled by a LayerScale.
 
     Args:
         hidden_dim: int, the token width D.
@@ -27,6 +31,10 @@ class TransformerBlock(keras.layers.Layer):
         rematerialize: bool, recompute this block's activations in the backward pass instead of keeping them
             while training (less memory, more time; needs all three rates at 0). See
             keras_vit/layers/_rematerialize.py.
+        attention: the attention component: a registered name or {name: ..., <argument>: ...}; default "msa".
+        mlp: the MLP component, likewise; default "mlp".
+        norm: the normalization before each branch, likewise; default "layer_norm".
+        layer_scale_init_value: None, or the initial value of a LayerScale on each branch (DeiT-III: 1e-6).
 
     Call arguments:
         inputs: tokens of shape (batch, num_tokens, hidden_dim).
@@ -40,6 +48,9 @@ class TransformerBlock(keras.layers.Layer):
         Dosovitskiy et al., "An Image is Worth 16x16 Words", 2021, eq. 2-3.
     """
 
+    # What it takes and returns; a slot of another interface rejects it when the spec loads.
+    interface = "tokens"
+
     def __init__(
         self,
         hidden_dim=768,
@@ -52,17 +63,21 @@ class TransformerBlock(keras.layers.Layer):
         use_qkv_bias=True,
         use_approximate_gelu=False,
         rematerialize=False,
+        attention="msa",
+        mlp="mlp",
+        norm="layer_norm",
+        layer_scale_init_value=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.hidden_dim = _checks.positive_int("hidden_dim", hidden_dim)
-        self.num_heads = _checks.positive_int("num_heads", num_heads)
-        _checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
-        self.intermediate_dim = _checks.positive_int("intermediate_dim", intermediate_dim)
-        self.dropout_rate = _checks.rate("dropout_rate", dropout_rate)
-        self.attention_dropout_rate = _checks.rate("attention_dropout_rate", attention_dropout_rate)
-        self.drop_path_rate = _checks.rate("drop_path_rate", drop_path_rate)
-        self.layer_norm_epsilon = _checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        self.hidden_dim = checks.positive_int("hidden_dim", hidden_dim)
+        self.num_heads = checks.positive_int("num_heads", num_heads)
+        checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
+        self.intermediate_dim = checks.positive_int("intermediate_dim", intermediate_dim)
+        self.dropout_rate = checks.rate("dropout_rate", dropout_rate)
+        self.attention_dropout_rate = checks.rate("attention_dropout_rate", attention_dropout_rate)
+        self.drop_path_rate = checks.rate("drop_path_rate", drop_path_rate)
+        self.layer_norm_epsilon = checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
         self.use_qkv_bias = bool(use_qkv_bias)
         self.use_approximate_gelu = bool(use_approximate_gelu)
         self.rematerialize = _rematerialize.check(
@@ -71,33 +86,32 @@ class TransformerBlock(keras.layers.Layer):
             attention_dropout_rate=self.attention_dropout_rate,
             drop_path_rate=self.drop_path_rate,
         )
+        self.attention_config, self.mlp_config, self.norm_config = attention, mlp, norm
+        self.layer_scale_init_value = layer_scale_init_value
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         policy = self.dtype_policy
-        self.norm1 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm1")
-        self.norm1.build(input_shape)
-        self.attention = MSA(
-            self.hidden_dim,
-            self.num_heads,
-            attention_dropout_rate=self.attention_dropout_rate,
-            use_qkv_bias=self.use_qkv_bias,
-            dtype=policy,
-            name="attention",
-        )
-        self.attention.build(input_shape)
+        norm_context = {"epsilon": self.layer_norm_epsilon}
+        self.norm1 = NORM.build(self.norm_config, norm_context, dtype=policy, name="norm1")
+        self.attention = ATTENTION.build(self.attention_config, {
+            "hidden_dim": self.hidden_dim, "num_heads": self.num_heads,
+            "attention_dropout_rate": self.attention_dropout_rate, "use_qkv_bias": self.use_qkv_bias,
+        }, dtype=policy, name="attention")
         self.attention_output_dropout = keras.layers.Dropout(self.dropout_rate, dtype=policy, name="attention_output_dropout")
         self.drop_path = DropPath(self.drop_path_rate, dtype=policy, name="drop_path")
-        self.norm2 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm2")
-        self.norm2.build(input_shape)
-        self.mlp = MLP(
-            self.intermediate_dim,
-            dropout_rate=self.dropout_rate,
-            use_approximate_gelu=self.use_approximate_gelu,
-            dtype=policy,
-            name="mlp",
-        )
-        self.mlp.build(input_shape)
+        self.norm2 = NORM.build(self.norm_config, norm_context, dtype=policy, name="norm2")
+        self.mlp = MLP.build(self.mlp_config, {
+            "intermediate_dim": self.intermediate_dim, "dropout_rate": self.dropout_rate,
+            "use_approximate_gelu": self.use_approximate_gelu,
+        }, dtype=policy, name="mlp")
+        self.layer_scale_1 = self.layer_scale_2 = None
+        if self.layer_scale_init_value is not None:
+            self.layer_scale_1 = LayerScale(self.layer_scale_init_value, dtype=policy, name="layer_scale_1")
+            self.layer_scale_2 = LayerScale(self.layer_scale_init_value, dtype=policy, name="layer_scale_2")
+        for layer in (self.norm1, self.attention, self.norm2, self.mlp, self.layer_scale_1, self.layer_scale_2):
+            if layer is not None:
+                layer.build(input_shape)
 
     def call(self, inputs, relative_keys=None, training=None):
         if self.rematerialize and training:
@@ -107,10 +121,15 @@ class TransformerBlock(keras.layers.Layer):
         return self._forward(inputs, relative_keys, training)
 
     def _forward(self, inputs, relative_keys, training):
-        x = self.attention(self.norm1(inputs), relative_keys=relative_keys, training=training)
+        attention_kwargs = {} if relative_keys is None else {"relative_keys": relative_keys}
+        x = self.attention(self.norm1(inputs), training=training, **attention_kwargs)
         x = self.attention_output_dropout(x, training=training)
+        if self.layer_scale_1 is not None:
+            x = self.layer_scale_1(x)
         x = inputs + self.drop_path(x, training=training)
         y = self.mlp(self.norm2(x), training=training)
+        if self.layer_scale_2 is not None:
+            y = self.layer_scale_2(y)
         return x + self.drop_path(y, training=training)
 
     def get_config(self):
@@ -127,6 +146,10 @@ class TransformerBlock(keras.layers.Layer):
                 "use_qkv_bias": self.use_qkv_bias,
                 "use_approximate_gelu": self.use_approximate_gelu,
                 "rematerialize": self.rematerialize,
+                "attention": self.attention_config,
+                "mlp": self.mlp_config,
+                "norm": self.norm_config,
+                "layer_scale_init_value": self.layer_scale_init_value,
             }
         )
         return config

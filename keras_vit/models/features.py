@@ -5,14 +5,26 @@ from __future__ import annotations
 import keras
 
 
+def model_layout(model, purpose):
+    """`model.layout`, or a ValueError saying that `purpose` needs a zoo model (a plain Keras model has none)."""
+    layout = getattr(model, "layout", None)
+    if layout is None:
+        raise ValueError(
+            f"{purpose} needs a keras_vit zoo model (model.layout); model {getattr(model, 'name', model)!r} has none: "
+            "build it with keras_vit.create."
+        )
+    return layout
+
+
 def feature_extractor(model, block_indices=None, layer_names=None):
     """A model from images to the outputs of chosen layers of a zoo model, sharing its weights.
 
     Args:
         model: a zoo model from `keras_vit.create`.
-        block_indices: indices of transformer blocks (negative counts from the end); each output is the block's
-            token sequence of shape (batch, num_tokens, hidden_dim) (for TNT, the patch tokens, not the words).
-        layer_names: alternatively, names of any layers of `model` (see `model.summary()`).
+        block_indices: indices into `model.layout.blocks` (negative counts from the end); each output is the block's
+            output: the token sequence (batch, num_tokens, hidden_dim) of a transformer block (for TNT, the patch
+            tokens, not the words), the feature map of a ResNet unit.
+        layer_names: alternatively, names of any layers of `model` (see `model.summary()`); any Keras model.
 
     Returns:
         A functional `keras.Model` returning a list of tensors, in the order asked for.
@@ -24,9 +36,7 @@ def feature_extractor(model, block_indices=None, layer_names=None):
     if (block_indices is None) == (layer_names is None):
         raise ValueError("Pass exactly one of block_indices=[...] or layer_names=[...].")
     if block_indices is not None:
-        blocks = [layer.name for layer in model.layers if layer.name.startswith("block_")]
-        if not blocks:
-            raise ValueError(f"Model {model.name!r} has no transformer blocks named block_<i>; use layer_names=.")
+        blocks = model_layout(model, "feature_extractor(block_indices=...)").blocks
         layer_names = []
         for index in block_indices:
             if not -len(blocks) <= index < len(blocks):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import keras
 
-from keras_vit.layers import _checks
+from keras_vit import checks
 from keras_vit.layers._padding import PADDINGS
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.resnet_root import ResNetRoot
 from keras_vit.layers.resnet_stem import check_stage_sizes, resnet_macs, stage_plan
 from keras_vit.layers.std_conv2d import EPSILON_MODES
+from keras_vit.models.layout import ModelLayout
 from keras_vit.models.zoo_model import ZooModel
-from keras_vit.registry import register, registry
+from keras_vit.registry import Slot, register
+from keras_vit.schema import check_family_arguments
 
 POOLINGS = ("gap", "none")
 
@@ -55,6 +57,13 @@ class ResNetV2(ZooModel):
         He et al., "Identity Mappings in Deep Residual Networks", 2016.
     """
 
+    SLOTS = {
+        "block": Slot("block", "preact_bottleneck", interface="feature_map", provided=(
+            "filters", "strides", "num_groups", "group_norm_epsilon", "std_conv_epsilon", "std_conv_epsilon_mode",
+            "padding",
+        )),
+    }
+
     def __init__(
         self,
         image_size=224,
@@ -74,10 +83,10 @@ class ResNetV2(ZooModel):
         dtype=None,
         **kwargs,
     ):
-        image_size = _checks.pair("image_size", image_size)
-        self.check_hyperparameters(**{k: v for k, v in locals().items() if k in self.config_names()})
+        check_family_arguments(type(self), locals())
+        image_size = checks.pair("image_size", image_size)
         stage_sizes = list(stage_sizes)
-        block_cls = registry("block").get(block)
+        block_cls, _ = self.SLOTS["block"].component(block)
         preact = getattr(block_cls, "is_preactivation", False)
         layer_kwargs = {
             "num_groups": num_groups,
@@ -89,8 +98,12 @@ class ResNetV2(ZooModel):
 
         images = keras.Input((image_size[0], image_size[1], num_channels), name="images", dtype="float32")
         x = ResNetRoot(64 * width_factor, use_norm=not preact, **layer_kwargs, dtype=dtype, name="root")(images)
+        units = []
         for unit_name, filters, strides in stage_plan(stage_sizes, width_factor):
-            x = block_cls(filters, strides, **layer_kwargs, dtype=dtype, name=unit_name)(x)
+            x = self.SLOTS["block"].build(
+                block, {"filters": filters, "strides": strides, **layer_kwargs}, dtype=dtype, name=unit_name
+            )(x)
+            units.append(unit_name)
         if preact:
             x = GroupNorm(num_groups, group_norm_epsilon, dtype=dtype, name="norm")(x)
             x = keras.layers.Activation("relu", dtype=dtype, name="norm_relu")(x)
@@ -103,12 +116,17 @@ class ResNetV2(ZooModel):
             x = keras.layers.Activation(classifier_activation or "linear", dtype="float32", name="predictions")(x)
         super().__init__(inputs=images, outputs=x, name=name, **kwargs)
         self._store_config(locals())
+        head = {"head": "head", "head_variables": ("head/kernel", "head/bias")} if num_classes else {}
+        self.layout = ModelLayout(
+            blocks=tuple(units), stem=("root",),
+            pooled="pooling" if pooling == "gap" else None, **head,
+        )
 
     @classmethod
     def macs_of(cls, config):
         """Multiply-accumulates of one forward pass on one image (convolutions and the classifier)."""
         config = {**cls.config_defaults(), **config}
-        image_size = _checks.pair("image_size", config["image_size"])
+        image_size = checks.pair("image_size", config["image_size"])
         macs, (_, _, channels) = resnet_macs(
             image_size, config["num_channels"], config["stage_sizes"], config["width_factor"]
         )
@@ -116,23 +134,11 @@ class ResNetV2(ZooModel):
 
     @staticmethod
     def check_hyperparameters(**config):
-        _checks.pair("image_size", config["image_size"])
-        _checks.positive_int("num_channels", config["num_channels"])
         stage_sizes = check_stage_sizes("stage_sizes", config["stage_sizes"])
         if not stage_sizes:
             raise ValueError("`stage_sizes` must list at least one stage, e.g. [3, 4, 6, 3]; received [].")
-        _checks.positive_int("width_factor", config["width_factor"])
-        registry("block").get(config["block"])
-        num_classes = config["num_classes"]
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-            raise ValueError(f"`num_classes` must be a non-negative integer (0 for no head); received {num_classes!r}.")
-        pooling = _checks.one_of("pooling", config["pooling"], POOLINGS)
-        if pooling == "none" and num_classes:
+        pooling = checks.one_of("pooling", config["pooling"], POOLINGS)
+        if pooling == "none" and config["num_classes"]:
             raise ValueError("pooling='none' returns the feature map and cannot feed a classifier: set num_classes=0.")
-        _checks.positive_int("num_groups", config["num_groups"])
-        _checks.positive_float("group_norm_epsilon", config["group_norm_epsilon"])
-        _checks.positive_float("std_conv_epsilon", config["std_conv_epsilon"])
-        _checks.one_of("std_conv_epsilon_mode", config["std_conv_epsilon_mode"], EPSILON_MODES)
-        _checks.one_of("padding", config["padding"], PADDINGS)
-
-
+        checks.one_of("std_conv_epsilon_mode", config["std_conv_epsilon_mode"], EPSILON_MODES)
+        checks.one_of("padding", config["padding"], PADDINGS)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import keras
 
-from keras_vit.layers import _checks, _rematerialize
+from keras_vit import checks
+from keras_vit.layers import _rematerialize
 from keras_vit.layers.class_token import ClassToken
-from keras_vit.layers.classifier_head import ClassifierHead
-from keras_vit.layers.pixel_embed import PixelEmbed, check_pixel_grid
-from keras_vit.layers.pixel_position import PixelPosition
+from keras_vit.layers.pixel_embed import check_pixel_grid
 from keras_vit.layers.pixel_projection import PixelProjection
-from keras_vit.layers.tnt_block import TNTBlock
+from keras_vit.layers.slots import ATTENTION, MLP, NORM
+from keras_vit.models.layout import ModelLayout, PositionTable
+from keras_vit.models.vit import ViT, head_layout
 from keras_vit.models.zoo_model import ZooModel
-from keras_vit.registry import register, registry
-
-POOLINGS = ("token", "gap", "none")
+from keras_vit.registry import Slot, register, slot_config
+from keras_vit.schema import check_family_arguments
 
 
 @register("model", "tnt")
@@ -56,6 +56,10 @@ class TNT(ZooModel):
             keeping them while training: ViT-Ti/16 b32 training used 35-37% less memory and 0-24% more time per
             step on CPU (two benchmark runs, docs/speed.md).
             Needs dropout_rate, attention_dropout_rate and drop_path_rate of 0.
+        pixel_embed, pixel_position, patch_position, block, attention, mlp, norm, pooling, head: the registered
+            components of these slots, each a name or {name: ..., <argument>: ...} (defaults "pixel_embed",
+            "pixel_position", "learned_1d", "tnt_block", "msa", "mlp", "layer_norm", "token", "classifier");
+            attention, mlp and norm fill both the inner and the outer transformer.
 
     Call arguments:
         images: float tensor of shape (batch, height, width, num_channels), normalized as the weights expect (the
@@ -68,6 +72,23 @@ class TNT(ZooModel):
     Reference:
         Han et al., "Transformer in Transformer", NeurIPS 2021.
     """
+
+    SLOTS = {
+        "pixel_embed": Slot("patch_embed", "pixel_embed", interface="words",
+                            provided=("patch_size", "inner_dim", "pixel_stride", "pixel_kernel_size")),
+        "pixel_position": Slot("position", "pixel_position", interface="words", provided=("grid_size",)),
+        "patch_position": Slot("position", "learned_1d", interface="tokens", provided=("grid_size", "num_prefix_tokens")),
+        "block": Slot("block", "tnt_block", interface="words_and_tokens", provided=(
+            "hidden_dim", "num_heads", "intermediate_dim", "inner_dim", "inner_num_heads", "inner_intermediate_dim",
+            "num_prefix_tokens", "dropout_rate", "attention_dropout_rate", "drop_path_rate", "layer_norm_epsilon",
+            "use_qkv_bias", "use_approximate_gelu", "rematerialize", "attention", "mlp", "norm",
+        )),
+        "attention": ATTENTION,
+        "mlp": MLP,
+        "norm": NORM,
+        "pooling": ViT.SLOTS["pooling"],
+        "head": ViT.SLOTS["head"],
+    }
 
     def __init__(
         self,
@@ -95,99 +116,99 @@ class TNT(ZooModel):
         use_qkv_bias=False,
         use_approximate_gelu=False,
         rematerialize=False,
+        pixel_embed="pixel_embed",
+        pixel_position="pixel_position",
+        patch_position="learned_1d",
+        block="tnt_block",
+        attention="msa",
+        mlp="mlp",
+        norm="layer_norm",
+        head="classifier",
         name="tnt",
         dtype=None,
         **kwargs,
     ):
-        image_size = _checks.pair("image_size", image_size)
-        patch_size = _checks.pair("patch_size", patch_size)
-        self.check_hyperparameters(**{k: v for k, v in locals().items() if k in self.config_names()})
+        check_family_arguments(type(self), locals())
+        slots = self.SLOTS
+        image_size, patch_size = checks.pair("image_size", image_size), checks.pair("patch_size", patch_size)
         grid = (image_size[0] // patch_size[0], image_size[1] // patch_size[1])
         word_grid = (patch_size[0] // pixel_stride, patch_size[1] // pixel_stride)
 
         images = keras.Input((image_size[0], image_size[1], num_channels), name="images", dtype="float32")
-        words = PixelEmbed(
-            patch_size, inner_dim, pixel_stride, pixel_kernel_size, dtype=dtype, name="pixel_embed"
-        )(images)
+        words = slots["pixel_embed"].build(pixel_embed, {
+            "patch_size": patch_size, "inner_dim": inner_dim, "pixel_stride": pixel_stride,
+            "pixel_kernel_size": pixel_kernel_size,
+        }, dtype=dtype, name="pixel_embed")(images)
+        stem = ["pixel_embed", "patch_projection", "class_token"]
         if use_pixel_position:
-            words = PixelPosition(word_grid, dtype=dtype, name="pixel_position")(words)
+            words = slots["pixel_position"].build(
+                pixel_position, {"grid_size": word_grid}, dtype=dtype, name="pixel_position"
+            )(words)
+            stem.append("pixel_position")
         tokens = PixelProjection(
             hidden_dim, use_bias=True, layer_norm_epsilon=layer_norm_epsilon, dtype=dtype, name="patch_projection"
         )(words)
         tokens = ClassToken(dtype=dtype, name="class_token")(tokens)
+        tables = ()
         if use_patch_position:
-            position_cls = registry("position").get("learned_1d")
-            tokens = position_cls(grid_size=grid, num_prefix_tokens=1, dtype=dtype, name="patch_position")(tokens)
+            tokens = slots["patch_position"].build(
+                patch_position, {"grid_size": grid, "num_prefix_tokens": 1}, dtype=dtype, name="patch_position"
+            )(tokens)
+            stem.append("patch_position")
+            tables = (PositionTable("patch_position", 1, grid),)
         tokens = keras.layers.Dropout(dropout_rate, dtype=dtype, name="dropout")(tokens)
+        context = {
+            "hidden_dim": hidden_dim, "num_heads": num_heads, "intermediate_dim": intermediate_dim,
+            "inner_dim": inner_dim, "inner_num_heads": inner_num_heads, "inner_intermediate_dim": inner_intermediate_dim,
+            "num_prefix_tokens": 1, "dropout_rate": dropout_rate, "attention_dropout_rate": attention_dropout_rate,
+            "layer_norm_epsilon": layer_norm_epsilon, "use_qkv_bias": use_qkv_bias,
+            "use_approximate_gelu": use_approximate_gelu, "rematerialize": rematerialize,
+            "attention": attention, "mlp": mlp, "norm": norm,
+        }
         for index in range(num_layers):
-            words, tokens = TNTBlock(
-                hidden_dim,
-                num_heads,
-                intermediate_dim,
-                inner_dim,
-                inner_num_heads,
-                inner_intermediate_dim,
-                num_prefix_tokens=1,
-                dropout_rate=dropout_rate,
-                attention_dropout_rate=attention_dropout_rate,
-                drop_path_rate=drop_path_rate * index / max(num_layers - 1, 1),
-                layer_norm_epsilon=layer_norm_epsilon,
-                use_qkv_bias=use_qkv_bias,
-                use_approximate_gelu=use_approximate_gelu,
-                rematerialize=rematerialize,
-                dtype=dtype,
-                name=f"block_{index}",
+            rate = drop_path_rate * index / max(num_layers - 1, 1)
+            words, tokens = slots["block"].build(
+                block, {**context, "drop_path_rate": rate}, dtype=dtype, name=f"block_{index}"
             )([words, tokens])
-        x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="encoder_norm")(tokens)
-        if pooling == "token":
-            x = registry("pooling").get("token")(dtype=dtype, name="pooling")(x)
-        elif pooling == "gap":
-            x = registry("pooling").get("gap")(1, dtype=dtype, name="pooling")(x)
+        x = NORM.build(norm, {"epsilon": layer_norm_epsilon}, dtype=dtype, name="encoder_norm")(tokens)
+        if not slots["pooling"].is_empty(pooling):
+            x = slots["pooling"].build(pooling, {
+                "num_prefix_tokens": 1, "num_heads": num_heads, "intermediate_dim": intermediate_dim,
+                "layer_norm_epsilon": layer_norm_epsilon,
+            }, dtype=dtype, name="pooling")(x)
+        head_layer = None
         if num_classes:
-            x = ClassifierHead(num_classes, activation=classifier_activation, dtype=dtype, name="head")(x)
+            head_layer = slots["head"].build(
+                head, {"num_classes": num_classes, "activation": classifier_activation}, dtype=dtype, name="head"
+            )
+            x = head_layer(x)
 
         super().__init__(inputs=images, outputs=x, name=name, **kwargs)
         self._store_config(locals())
         self.grid_size = grid
         self.word_grid_size = word_grid
         self.num_prefix_tokens = 1
+        self.layout = ModelLayout(
+            blocks=tuple(f"block_{i}" for i in range(num_layers)), stem=tuple(stem), position_tables=tables,
+            num_prefix_tokens=1, grid_size=grid, pooled=None if slots["pooling"].is_empty(pooling) else "pooling",
+            **head_layout(head_layer),
+        )
 
     @staticmethod
     def check_hyperparameters(**config):
-        image_size = _checks.pair("image_size", config["image_size"])
-        patch_size = _checks.pair("patch_size", config["patch_size"])
-        _checks.positive_int("num_channels", config["num_channels"])
-        hidden_dim = _checks.positive_int("hidden_dim", config["hidden_dim"])
-        _checks.positive_int("num_layers", config["num_layers"])
-        num_heads = _checks.positive_int("num_heads", config["num_heads"])
-        _checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
-        _checks.positive_int("intermediate_dim", config["intermediate_dim"])
-        inner_dim = _checks.positive_int("inner_dim", config["inner_dim"])
-        inner_num_heads = _checks.positive_int("inner_num_heads", config["inner_num_heads"])
-        _checks.divisible("inner_dim", inner_dim, "inner_num_heads", inner_num_heads)
-        _checks.positive_int("inner_intermediate_dim", config["inner_intermediate_dim"])
-        pixel_stride = _checks.positive_int("pixel_stride", config["pixel_stride"])
-        pixel_kernel_size = _checks.positive_int("pixel_kernel_size", config["pixel_kernel_size"])
-        for key in ("use_patch_position", "use_pixel_position", "use_qkv_bias", "use_approximate_gelu"):
-            if not isinstance(config[key], bool):
-                raise ValueError(f"`{key}` must be true or false; received {config[key]!r}.")
+        image_size, patch_size = checks.pair("image_size", config["image_size"]), checks.pair("patch_size", config["patch_size"])
+        checks.divisible("hidden_dim", config["hidden_dim"], "num_heads", config["num_heads"])
+        checks.divisible("inner_dim", config["inner_dim"], "inner_num_heads", config["inner_num_heads"])
         for axis, side in enumerate(("height", "width")):
             if image_size[axis] % patch_size[axis]:
                 raise ValueError(
                     f"image_size {side} {image_size[axis]} is not divisible by the patch {side} {patch_size[axis]}: "
                     f"choose an image_size that is a multiple of {patch_size[axis]}."
                 )
-        check_pixel_grid(patch_size, pixel_stride, pixel_kernel_size)
-        pooling = _checks.one_of("pooling", config["pooling"], POOLINGS)
-        num_classes = config["num_classes"]
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-            raise ValueError(f"`num_classes` must be a non-negative integer (0 for no head); received {num_classes!r}.")
-        if pooling == "none" and num_classes:
+        check_pixel_grid(patch_size, config["pixel_stride"], config["pixel_kernel_size"])
+        if slot_config(config["pooling"])["name"] == "none" and config["num_classes"]:
             raise ValueError("pooling='none' returns the token sequence and cannot feed a classifier: set num_classes=0.")
-        for key in ("dropout_rate", "attention_dropout_rate", "drop_path_rate"):
-            _checks.rate(key, config[key])
         _rematerialize.check(
             config["rematerialize"],
             **{key: config[key] for key in ("dropout_rate", "attention_dropout_rate", "drop_path_rate")},
         )
-        _checks.positive_float("layer_norm_epsilon", config["layer_norm_epsilon"])

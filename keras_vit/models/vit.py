@@ -1,23 +1,33 @@
-"""The Vision Transformer family (ViT and, with a convolutional stem, the hybrids)."""
+"""The Vision Transformer family (ViT, DeiT, DeiT-III, register tokens and, with a convolutional stem, the
+hybrids): a model assembled from the registered components its spec names."""
 
 from __future__ import annotations
 
 import keras
 
-from keras_vit.layers import _checks, _rematerialize
+from keras_vit import checks
+from keras_vit.layers import _rematerialize
 from keras_vit.layers.class_token import ClassToken
-from keras_vit.layers.classifier_head import ClassifierHead
-from keras_vit.layers.relative_position import RelativePosition
-from keras_vit.layers.transformer_block import TransformerBlock
+from keras_vit.layers.slots import ATTENTION, MLP, NORM
+from keras_vit.models.layout import ModelLayout, PositionTable
 from keras_vit.models.zoo_model import ZooModel
-from keras_vit.registry import register, registry
+from keras_vit.registry import Slot, register, registry, slot_config
+from keras_vit.schema import check_family_arguments
 
-
-def position_encodings():
-    """"none" and every registered position encoding (plugins add theirs to the registry)."""
-    return ("none", *registry("position").names())
 PLACEMENTS = ("stem", "every_layer", "every_layer_shared")
-POOLINGS = ("token", "gap", "map", "none")
+# Prefix tokens in sequence order (timm's order): class, distillation, registers.
+PREFIX_TOKENS = (("class_token", "use_class_token"), ("distillation_token", "use_distillation_token"),
+                 ("register_tokens", "num_register_tokens"))
+
+
+def position_name(position_encoding):
+    """The registered name of a position_encoding slot value ("none" for none)."""
+    return slot_config(position_encoding, "learned_1d")["name"]
+
+
+def is_relative(position_encoding):
+    name = position_name(position_encoding)
+    return name != "none" and getattr(registry("position").get(name), "interface", None) == "relative"
 
 
 def resolve_placement(position_encoding, position_placement):
@@ -25,15 +35,15 @@ def resolve_placement(position_encoding, position_placement):
     layer (each with its own table, as in the ViT paper's ablation)."""
     if position_placement is not None:
         return position_placement
-    return "every_layer" if position_encoding == "relative" else "stem"
+    return "every_layer" if is_relative(position_encoding) else "stem"
 
 
 def stem_output_stride(stem):
     """The total downsampling of a convolutional stem config ({"name": ..., **kwargs}), 1 without a stem."""
     if stem is None:
         return 1
-    stem_cls = registry("stem").get(stem["name"])
-    return stem_cls.output_stride_of({k: v for k, v in stem.items() if k != "name"})
+    stem_cls, arguments = ViT.SLOTS["stem"].component(stem)
+    return stem_cls.output_stride_of(arguments)
 
 
 @register("model", "vit")
@@ -53,12 +63,12 @@ class ViT(ZooModel):
         num_heads: int, attention heads; must divide hidden_dim.
         intermediate_dim: int, MLP width.
         position_encoding: "none", "learned_1d", "learned_2d", "sincos_2d", "relative", or a plugin's registered
-            position encoding (an `AbsolutePosition` subclass).
+            position encoding (an `AbsolutePosition` subclass); a name or {name: ..., <argument>: ...}.
         position_placement: "stem" (added once, after the class token), "every_layer" (a table of its own added
             before each block) or "every_layer_shared" (one table added before every block); None takes "stem",
             or "every_layer" for "relative".
         pooling: "token" (class token), "gap" (mean of patch tokens), "map" (attention pooling with a learned
-            probe, as big_vision) or "none" (the token sequence; needs num_classes=0).
+            probe, as big_vision), a plugin's, or "none" (the token sequence; needs num_classes=0).
         use_class_token: bool, whether a class token is prepended.
         num_classes: int, classifier outputs; 0 returns the pooled features (the backbone).
         representation_dim: int or None, the tanh pre-logits layer of the ViT release.
@@ -72,7 +82,16 @@ class ViT(ZooModel):
             keeping them while training: ViT-Ti/16 b32 training used 35-37% less memory and 0-24% more time per
             step on CPU (two benchmark runs, docs/speed.md).
             Needs dropout_rate, attention_dropout_rate and drop_path_rate of 0.
-        stem: None or a dict naming a registered stem and its arguments.
+        stem: None or a registered stem (slot "stem"): {name: bit_resnet_stem, <its arguments>}.
+        patch_embed, block, attention, mlp, norm, head: the registered components of these slots, each a name or
+            {name: ..., <argument>: ...} (defaults "patch_embed", "transformer_block", "msa", "mlp",
+            "layer_norm", "classifier"); position_encoding and pooling are slots too. Each component receives the
+            hyperparameters above that its constructor declares (docs/specs.md).
+        use_distillation_token: bool, DeiT's distillation token after the class token.
+        num_register_tokens: int, learned register tokens after the class (and distillation) token.
+        use_prefix_position: bool; False adds the position table to the patch tokens only, before the prefix
+            tokens are prepended (DeiT-III and the register-token models; timm's no_embed_class).
+        use_fc_norm: bool; True moves the final norm after the pooling (timm's fc_norm, with gap pooling).
 
     Call arguments:
         images: float tensor of shape (batch, height, width, num_channels), normalized as the weights expect.
@@ -84,6 +103,23 @@ class ViT(ZooModel):
     Reference:
         Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale", 2021.
     """
+
+    SLOTS = {
+        "stem": Slot("stem", None, interface="feature_map"),
+        "patch_embed": Slot("patch_embed", "patch_embed", interface="tokens", provided=("patch_size", "hidden_dim")),
+        "position_encoding": Slot("position", "learned_1d", interface=("tokens", "relative"), empty="none",
+                                  provided=("grid_size", "num_prefix_tokens", "num_tokens", "key_dim")),
+        "block": Slot("block", "transformer_block", interface="tokens", provided=(
+            "hidden_dim", "num_heads", "intermediate_dim", "dropout_rate", "attention_dropout_rate", "drop_path_rate",
+            "layer_norm_epsilon", "use_qkv_bias", "use_approximate_gelu", "rematerialize", "attention", "mlp", "norm",
+        )),
+        "attention": ATTENTION,
+        "mlp": MLP,
+        "norm": NORM,
+        "pooling": Slot("pooling", "token", interface="tokens", empty="none",
+                        provided=("num_prefix_tokens", "num_heads", "intermediate_dim", "layer_norm_epsilon")),
+        "head": Slot("head", "classifier", provided=("num_classes", "representation_dim", "activation")),
+    }
 
     def __init__(
         self,
@@ -109,134 +145,155 @@ class ViT(ZooModel):
         use_approximate_gelu=False,
         rematerialize=False,
         stem=None,
+        patch_embed="patch_embed",
+        block="transformer_block",
+        attention="msa",
+        mlp="mlp",
+        norm="layer_norm",
+        head="classifier",
+        use_distillation_token=False,
+        num_register_tokens=0,
+        use_prefix_position=True,
+        use_fc_norm=False,
         name="vit",
         dtype=None,
         **kwargs,
     ):
-        image_size = _checks.pair("image_size", image_size)
-        patch_size = _checks.pair("patch_size", patch_size)
-        self.check_hyperparameters(**{k: v for k, v in locals().items() if k in self.config_names()})
-        placement = resolve_placement(position_encoding, position_placement)
+        check_family_arguments(type(self), locals())
+        slots = self.SLOTS
+        image_size, patch_size = checks.pair("image_size", image_size), checks.pair("patch_size", patch_size)
         stride = stem_output_stride(stem)
         grid = (image_size[0] // stride // patch_size[0], image_size[1] // stride // patch_size[1])
-        num_prefix = 1 if use_class_token else 0
-        num_tokens = num_prefix + grid[0] * grid[1]
+        counts = {"use_class_token": use_class_token, "use_distillation_token": use_distillation_token,
+                  "num_register_tokens": num_register_tokens}
+        num_prefix = sum(int(counts[key]) for _, key in PREFIX_TOKENS)
+        placement = resolve_placement(position_encoding, position_placement)
+        absolute = position_name(position_encoding) != "none" and not is_relative(position_encoding)
+        tables, stem_layers = [], []
+
+        def add_position(x, layer_name, prefix):
+            layer = slots["position_encoding"].build(
+                position_encoding, {"grid_size": grid, "num_prefix_tokens": prefix}, dtype=dtype, name=layer_name
+            )
+            tables.append(PositionTable(layer_name, prefix, grid))
+            return layer
+
+        def stem_layer(layer, x):
+            stem_layers.append(layer.name)
+            return layer(x)
 
         images = keras.Input((image_size[0], image_size[1], num_channels), name="images", dtype="float32")
         x = images
         if stem is not None:
-            stem_cls = registry("stem").get(stem["name"])
-            x = stem_cls(**{k: v for k, v in stem.items() if k != "name"}, dtype=dtype, name="stem")(x)
-        x = registry("patch_embed").get("patch_embed")(patch_size, hidden_dim, dtype=dtype, name="patch_embed")(x)
-        if use_class_token:
-            x = ClassToken(dtype=dtype, name="class_token")(x)
-
-        def absolute_position(layer_name):
-            cls = registry("position").get(position_encoding)
-            return cls(grid_size=grid, num_prefix_tokens=num_prefix, dtype=dtype, name=layer_name)
-
-        absolute = position_encoding not in ("none", "relative")
+            x = stem_layer(slots["stem"].build(stem, {}, dtype=dtype, name="stem"), x)
+        x = stem_layer(slots["patch_embed"].build(
+            patch_embed, {"patch_size": patch_size, "hidden_dim": hidden_dim}, dtype=dtype, name="patch_embed"
+        ), x)
         shared = None
-        if absolute and placement in ("stem", "every_layer_shared"):
-            shared = absolute_position("position_embedding")
-        if absolute and placement == "stem":
-            x = shared(x)
+        if absolute and not use_prefix_position:
+            x = stem_layer(add_position(x, "position_embedding", 0), x)
+        for layer_name, key in reversed(PREFIX_TOKENS):
+            if counts[key]:
+                x = stem_layer(ClassToken(int(counts[key]), dtype=dtype, name=layer_name), x)
+        if absolute and use_prefix_position and placement in ("stem", "every_layer_shared"):
+            shared = add_position(x, "position_embedding", num_prefix)
+            if placement == "stem":
+                x = stem_layer(shared, x)
         x = keras.layers.Dropout(dropout_rate, dtype=dtype, name="dropout")(x)
 
-        relative_keys = None
-        if position_encoding == "relative" and placement == "every_layer_shared":
-            relative_keys = RelativePosition(num_tokens, hidden_dim // num_heads, dtype=dtype, name="relative_position")(x)
+        def relative_keys(layer_name):
+            return slots["position_encoding"].build(position_encoding, {
+                "num_tokens": num_prefix + grid[0] * grid[1], "key_dim": hidden_dim // num_heads,
+            }, dtype=dtype, name=layer_name)(x)
+
+        keys = relative_keys("relative_position") if is_relative(position_encoding) and placement != "every_layer" else None
+        context = {
+            "hidden_dim": hidden_dim, "num_heads": num_heads, "intermediate_dim": intermediate_dim,
+            "dropout_rate": dropout_rate, "attention_dropout_rate": attention_dropout_rate,
+            "layer_norm_epsilon": layer_norm_epsilon, "use_qkv_bias": use_qkv_bias,
+            "use_approximate_gelu": use_approximate_gelu, "rematerialize": rematerialize,
+            "attention": attention, "mlp": mlp, "norm": norm,
+        }
+        blocks = []
         for index in range(num_layers):
             if absolute and placement == "every_layer":
-                x = absolute_position(f"position_embedding_{index}")(x)
+                x = add_position(x, f"position_embedding_{index}", num_prefix)(x)
             elif absolute and placement == "every_layer_shared":
                 x = shared(x)
-            if position_encoding == "relative" and placement == "every_layer":
-                relative_keys = RelativePosition(
-                    num_tokens, hidden_dim // num_heads, dtype=dtype, name=f"relative_position_{index}"
-                )(x)
-            block = TransformerBlock(
-                hidden_dim,
-                num_heads,
-                intermediate_dim,
-                dropout_rate=dropout_rate,
-                attention_dropout_rate=attention_dropout_rate,
-                drop_path_rate=drop_path_rate * index / max(num_layers - 1, 1),
-                layer_norm_epsilon=layer_norm_epsilon,
-                use_qkv_bias=use_qkv_bias,
-                use_approximate_gelu=use_approximate_gelu,
-                rematerialize=rematerialize,
-                dtype=dtype,
-                name=f"block_{index}",
-            )
-            x = block(x) if relative_keys is None else block(x, relative_keys=relative_keys)
-        x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="encoder_norm")(x)
-        if pooling == "token":
-            x = registry("pooling").get("token")(dtype=dtype, name="pooling")(x)
-        elif pooling == "gap":
-            x = registry("pooling").get("gap")(num_prefix, dtype=dtype, name="pooling")(x)
-        elif pooling == "map":
-            x = registry("pooling").get("map")(
-                num_heads, intermediate_dim, layer_norm_epsilon=layer_norm_epsilon, dtype=dtype, name="pooling"
-            )(x)
+            if is_relative(position_encoding) and placement == "every_layer":
+                keys = relative_keys(f"relative_position_{index}")
+            rate = drop_path_rate * index / max(num_layers - 1, 1)
+            layer = slots["block"].build(block, {**context, "drop_path_rate": rate}, dtype=dtype, name=f"block_{index}")
+            x = layer(x) if keys is None else layer(x, relative_keys=keys)
+            blocks.append(layer.name)
+
+        def final_norm(layer_name):
+            return NORM.build(norm, {"epsilon": layer_norm_epsilon}, dtype=dtype, name=layer_name)
+
+        if not use_fc_norm:
+            x = final_norm("encoder_norm")(x)
+        pooled = None
+        if not slots["pooling"].is_empty(pooling):
+            x = slots["pooling"].build(pooling, {
+                "num_prefix_tokens": num_prefix, "num_heads": num_heads, "intermediate_dim": intermediate_dim,
+                "layer_norm_epsilon": layer_norm_epsilon,
+            }, dtype=dtype, name="pooling")(x)
+            pooled = "pooling"
+            if use_fc_norm:
+                x, pooled = final_norm("fc_norm")(x), "fc_norm"
+        head_layer = None
         if num_classes:
-            x = ClassifierHead(
-                num_classes,
-                representation_dim=representation_dim,
-                activation=classifier_activation,
-                dtype=dtype,
-                name="head",
-            )(x)
+            head_layer = slots["head"].build(head, {
+                "num_classes": num_classes, "representation_dim": representation_dim,
+                "activation": classifier_activation,
+            }, dtype=dtype, name="head")
+            x = head_layer(x)
 
         super().__init__(inputs=images, outputs=x, name=name, **kwargs)
         self._store_config(locals())
         self.grid_size = grid
         self.num_prefix_tokens = num_prefix
+        self.layout = ModelLayout(
+            blocks=tuple(blocks), stem=tuple(stem_layers),
+            position_tables=tuple(t for t in tables if self.get_layer(t.layer).trainable_weights),  # learned ones
+            num_prefix_tokens=num_prefix, grid_size=grid, stem_stride=stride, pooled=pooled,
+            **head_layout(head_layer),
+        )
 
     @staticmethod
     def check_hyperparameters(**config):
-        image_size = _checks.pair("image_size", config["image_size"])
-        patch_size = _checks.pair("patch_size", config["patch_size"])
-        _checks.positive_int("num_channels", config["num_channels"])
-        hidden_dim = _checks.positive_int("hidden_dim", config["hidden_dim"])
-        _checks.positive_int("num_layers", config["num_layers"])
-        num_heads = _checks.positive_int("num_heads", config["num_heads"])
-        _checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
-        _checks.positive_int("intermediate_dim", config["intermediate_dim"])
-        encoding = _checks.one_of("position_encoding", config["position_encoding"], position_encodings())
-        if config["position_placement"] is not None:
-            placement = _checks.one_of("position_placement", config["position_placement"], PLACEMENTS)
+        checks.divisible("hidden_dim", config["hidden_dim"], "num_heads", config["num_heads"])
+        encoding, placement = position_name(config["position_encoding"]), config["position_placement"]
+        if placement is not None:
+            checks.one_of("position_placement", placement, PLACEMENTS)
             if encoding == "none":
                 raise ValueError(
                     f"position_encoding='none' adds no position information, so position_placement must be left "
                     f"unset (None); received {placement!r}."
                 )
-            if encoding == "relative" and placement == "stem":
+            if is_relative(encoding) and placement == "stem":
                 raise ValueError(
                     "position_encoding='relative' acts inside every attention layer and cannot be placed at the "
                     "stem: use position_placement='every_layer' (a table per layer) or 'every_layer_shared'."
                 )
-        if encoding == "sincos_2d" and hidden_dim % 4:
-            raise ValueError(f"position_encoding='sincos_2d' needs hidden_dim divisible by 4; received {hidden_dim}.")
-        pooling = _checks.one_of("pooling", config["pooling"], POOLINGS)
-        num_classes = config["num_classes"]
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-            raise ValueError(f"`num_classes` must be a non-negative integer (0 for no head); received {num_classes!r}.")
-        if pooling == "none" and num_classes:
+        if not config["use_prefix_position"] and (resolve_placement(encoding, placement) != "stem" or is_relative(encoding)):
+            raise ValueError("use_prefix_position=False adds one table to the patch tokens at the stem: it needs an "
+                             "absolute position_encoding with position_placement 'stem' (or unset).")
+        if encoding == "sincos_2d" and config["hidden_dim"] % 4:
+            raise ValueError(f"position_encoding='sincos_2d' needs hidden_dim divisible by 4; received {config['hidden_dim']}.")
+        pooling = slot_config(config["pooling"], "token")["name"]
+        if pooling == "none" and config["num_classes"]:
             raise ValueError("pooling='none' returns the token sequence and cannot feed a classifier: set num_classes=0.")
         if pooling == "token" and not config["use_class_token"]:
             raise ValueError("pooling='token' needs the class token: set use_class_token=True or pooling='gap'.")
-        for key in ("dropout_rate", "attention_dropout_rate", "drop_path_rate"):
-            _checks.rate(key, config[key])
+        if config["use_fc_norm"] and pooling == "none":
+            raise ValueError("use_fc_norm=True normalizes the pooled features: it needs a pooling other than 'none'.")
         _rematerialize.check(
             config["rematerialize"],
             **{key: config[key] for key in ("dropout_rate", "attention_dropout_rate", "drop_path_rate")},
         )
-        _checks.positive_float("layer_norm_epsilon", config["layer_norm_epsilon"])
-        stem = config["stem"]
-        if stem is not None and (not isinstance(stem, dict) or "name" not in stem):
-            raise ValueError(f"`stem` must be None or a mapping with a 'name' key; received {stem!r}.")
-        stride = stem_output_stride(stem)
+        image_size, patch_size = checks.pair("image_size", config["image_size"]), checks.pair("patch_size", config["patch_size"])
+        stride = stem_output_stride(config["stem"])
         for axis, side in enumerate(("height", "width")):
             if image_size[axis] % (stride * patch_size[axis]):
                 raise ValueError(
@@ -244,3 +301,13 @@ class ViT(ZooModel):
                     + (f" times the stem's stride {stride}" if stride > 1 else "")
                     + f": choose an image_size that is a multiple of {stride * patch_size[axis]}."
                 )
+
+
+def head_layout(head):
+    """The layout fields of a classifier head layer (None: no head): its name and its variables' paths."""
+    if head is None:
+        return {}
+    pre_logits = getattr(head, "pre_logits", None)
+    pre_paths = tuple(v.path for v in pre_logits.weights) if pre_logits is not None else ()
+    return {"head": head.name, "pre_logits_variables": pre_paths,
+            "head_variables": tuple(v.path for v in head.weights if v.path not in pre_paths)}

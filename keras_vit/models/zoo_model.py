@@ -8,10 +8,6 @@ import keras
 
 from keras_vit.models.compiled_defaults import CompiledDefaults
 from keras_vit.models.distributed_steps import DistributedStepsMixin
-from keras_vit.registry import suggest
-
-# Keras's own constructor arguments: accepted by every family, never part of a spec's model section.
-_KERAS_KWARGS = ("name", "trainable", "dtype")
 
 
 def check_image_shape(images, expected_shape, model_name):
@@ -46,26 +42,10 @@ class ZooModel(CompiledDefaults, DistributedStepsMixin, keras.Model):
         parameters = inspect.signature(cls.__init__).parameters.values()
         return {p.name: p.default for p in parameters if p.name in cls.config_names()}
 
-    @classmethod
-    def check_unknown_keys(cls, config, where="model"):
-        """Raises ValueError for keys that are not hyperparameters of this family, with close suggestions."""
-        known = cls.config_names()
-        for key in config:
-            if key not in known and key not in _KERAS_KWARGS:
-                raise ValueError(
-                    f"Unknown key {where}.{key} for model family {getattr(cls, 'registered_name', cls.__name__)!r}."
-                    f"{suggest(key, known)} Known keys: {', '.join(known)}."
-                )
-
-    @classmethod
-    def validate_config(cls, config):
-        """Checks a model section without building anything; raises ValueError naming the bad key and value."""
-        cls.check_unknown_keys(config)
-        cls.check_hyperparameters(**{**cls.config_defaults(), **config})
-
     @staticmethod
     def check_hyperparameters(**config):
-        """Family-specific value checks; subclasses override."""
+        """Cross-field rules of a family's hyperparameters (the spec schema checks each value); subclasses override.
+        Called once, when a spec loads (keras_vit.spec.schema.validate_model)."""
 
     @property
     def input_spec(self):

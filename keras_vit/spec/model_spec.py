@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_vit.registry import registry, suggest
+from keras_vit.schema import validate_model
 from keras_vit.spec.yaml_file import SpecError
 
 TOP_LEVEL_KEYS = {
@@ -160,9 +161,8 @@ class ModelSpec:
 
 def _validate_model(family_cls, model, where, section="model"):
     try:
-        family_cls.check_unknown_keys(model, where=section)
-        family_cls.validate_config(model)
+        validate_model(family_cls, model, section)
     except SpecError:
         raise
     except (ValueError, TypeError) as error:
-        raise SpecError(f"{where}: in `{section}`: {error}") from None
+        raise SpecError(f"{where}: {error}") from None

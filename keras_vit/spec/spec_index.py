@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import warnings
 from pathlib import Path
 
 from keras_vit.registry import load_plugins, suggest
@@ -24,6 +25,7 @@ def builtin_spec_dir():
 
 _extra_dirs = []
 _index = None
+_reported = set()  # warnings already given about broken spec files
 
 
 def add_spec_dir(path):
@@ -37,21 +39,55 @@ def add_spec_dir(path):
         _index = None
 
 
+def _read_entry(path):
+    """Returns (name, aliases) declared by the spec file `path`; raises SpecError if the file cannot be indexed."""
+    data = read_yaml(path)
+    name, aliases = data.get("name"), data.get("aliases") or []
+    if name != path.stem:
+        raise SpecError(
+            f"Spec file {path}: `name` must equal the file name {path.stem!r}; found {name!r}. "
+            f"Rename the file or fix `name`."
+        )
+    if not isinstance(aliases, list) or not all(isinstance(alias, str) for alias in aliases):
+        raise SpecError(f"Spec file {path}: `aliases` must be a list of names; received {aliases!r}.")
+    return name, aliases
+
+
+def _warn_once(message):
+    # The index is rebuilt whenever a folder is added; a broken file should be reported once, not on every rebuild.
+    if message not in _reported:
+        _reported.add(message)
+        warnings.warn(message, stacklevel=4)
+
+
 def _build_index():
+    """Indexes every spec folder, skipping broken files so that one bad file never takes down the whole zoo.
+
+    Returns:
+        (paths, names, broken): name or alias -> file; name -> aliases; file stem -> the message of the SpecError
+        that a request for that broken spec raises.
+    """
     load_plugins()
-    index, names = {}, {}
-    for folder in [builtin_spec_dir(), *_extra_dirs]:
+    paths, names, broken = {}, {}, {}
+    # dict.fromkeys: a folder added twice (or the zoo's own folder added again) is read once.
+    for folder in dict.fromkeys([builtin_spec_dir(), *_extra_dirs]):
         for path in sorted(folder.glob("*.yaml")):
-            data = read_yaml(path)
-            name = data.get("name")
-            if name != path.stem:
-                raise SpecError(f"Spec file {path}: `name` must equal the file name {path.stem!r}; found {name!r}.")
-            for key in [name, *(data.get("aliases") or [])]:
-                if key in index and index[key] != path:
-                    raise SpecError(f"Model name {key!r} is defined twice: in {index[key]} and {path}.")
-                index[key] = path
-            names[name] = tuple(data.get("aliases") or ())
-    return index, names
+            try:
+                name, aliases = _read_entry(path)
+                taken = [key for key in [name, *aliases] if key in paths]
+                if taken:
+                    # The first definition wins: the zoo's own folder is read before plugin and user folders.
+                    raise SpecError(
+                        f"Model name {taken[0]!r} is defined twice: in {paths[taken[0]]} and {path}; the first is "
+                        f"used. Rename or remove one of them."
+                    )
+            except SpecError as error:
+                broken.setdefault(path.stem, str(error))
+                _warn_once(f"{error} (This spec is skipped; the rest of the zoo still works.)")
+                continue
+            paths.update(dict.fromkeys([name, *aliases], path))
+            names[name] = tuple(aliases)
+    return paths, names, broken
 
 
 def _get_index():
@@ -62,19 +98,25 @@ def _get_index():
 
 
 def find_spec_file(name):
-    """The YAML file defining model `name` (a zoo name or alias); unknown names raise with suggestions."""
-    index, _ = _get_index()
-    if name in index:
-        return index[name]
+    """The YAML file defining model `name` (a zoo name or alias).
+
+    Raises:
+        SpecError: `name` is unknown (with the closest known names), or its file is broken (with the file's problem).
+    """
+    paths, _, broken = _get_index()
+    if name in paths:
+        return paths[name]
+    if name in broken:
+        raise SpecError(broken[name])
     raise SpecError(
-        f"Unknown model {name!r}.{suggest(name, index)} "
+        f"Unknown model {name!r}.{suggest(name, paths)} "
         f"See keras_vit.list_models() for the zoo, or pass the path of a YAML spec file."
     )
 
 
 def list_names(pattern="*", include_aliases=True):
     """Zoo model names matching an fnmatch pattern; a model also matches through its aliases."""
-    _, names = _get_index()
+    _, names, _ = _get_index()
     found = []
     for name, aliases in names.items():
         keys = [name, *aliases] if include_aliases else [name]

@@ -152,7 +152,7 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
         if weights is not None:
             # Fine-tuning: a head of another width is dropped, a position table of another grid resampled.
             keras_vit.weights.load(model, weights)
-        optimizer = make_optimizer(recipe.optimizer, lr, model.trainable_variables)
+        optimizer = make_optimizer(recipe.optimizer, lr, model)
         if run["mixed_precision"] == "mixed_float16":
             # float16 gradients underflow without loss scaling (Keras adds it only when the model's own policy is
             # mixed_float16, which a functional model built with dtype= may not report)

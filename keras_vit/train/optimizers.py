@@ -3,17 +3,17 @@ norms, biases, position embeddings and tokens, and optional layer-wise learning-
 
 from __future__ import annotations
 
-import re
 import threading
 
 import keras
 import tensorflow as tf
 
+from keras_vit.models.features import model_layout
+
 OPTIMIZERS = ("sgd", "adamw", "adam")
 
 # Variables that never get weight decay: rank <= 1 (norm scales and offsets, biases) and these path parts.
 NO_DECAY_PATTERNS = ("position", "token", "relative", "pos_embed")
-_BLOCK = re.compile(r"(?:^|/)(?:block|blocks|layer|stage)_(\d+)(?:/|$)")
 
 
 def no_weight_decay(variable):
@@ -22,26 +22,22 @@ def no_weight_decay(variable):
     return len(variable.shape) <= 1 or any(part in path for part in NO_DECAY_PATTERNS)
 
 
-def layer_depths(variables):
-    """{variable path: depth}: 0 for the stem (patch embedding, tokens, positions), i + 1 for `block_i`, and
-    num_blocks + 1 for what follows the blocks (final norm, head)."""
-    found = {v.path: _BLOCK.search(v.path) for v in variables}
-    num_blocks = 1 + max((int(m.group(1)) for m in found.values() if m), default=-1)
-    depths, after_blocks = {}, False
-    for variable in variables:
-        match = found[variable.path]
-        if match:
-            depths[variable.path] = int(match.group(1)) + 1
-            after_blocks = True
-        else:
-            # variables come in model order: before the first block is the stem, after the last the head
-            depths[variable.path] = num_blocks + 1 if after_blocks else 0
-    return depths, num_blocks
+def layer_depths(model):
+    """{trainable variable path: depth} along `model.layout`: 0 for the stem layers, i + 1 for the variables of
+    block i, and num_blocks + 1 for the rest (final norm, pooling, head); and num_blocks."""
+    layout = model_layout(model, "layer-wise learning-rate decay")
+    depths = {}
+    # Variables are found through the layer objects, so a block's nested sublayers count whatever their paths.
+    for depth, names in enumerate([layout.stem, *((name,) for name in layout.blocks)]):
+        for name in names:
+            depths.update((v.path, depth) for v in model.get_layer(name).trainable_weights)
+    num_blocks = len(layout.blocks)
+    return {v.path: depths.get(v.path, num_blocks + 1) for v in model.trainable_variables}, num_blocks
 
 
-def layer_decay_scales(variables, decay):
+def layer_decay_scales(model, decay):
     """{variable path: learning-rate multiplier} = decay ** (num_blocks + 1 - depth) (BEiT's layer-wise decay)."""
-    depths, num_blocks = layer_depths(variables)
+    depths, num_blocks = layer_depths(model)
     return {path: float(decay ** (num_blocks + 1 - depth)) for path, depth in depths.items()}
 
 
@@ -107,14 +103,15 @@ class LayerScaledAdam(_LayerScaled, keras.optimizers.Adam):
     """keras.optimizers.Adam with a per-variable learning-rate multiplier (`layer_scales`: path -> float)."""
 
 
-def make_optimizer(config, learning_rate, variables):
+def make_optimizer(config, learning_rate, model):
     """The optimizer of a recipe's `optimizer` section.
 
     Args:
         config: mapping with name ("sgd" | "adamw" | "adam"), momentum, beta_1, beta_2, epsilon, weight_decay,
             global_clipnorm, layer_decay (None or a float in (0, 1]).
         learning_rate: a float or a LearningRateSchedule.
-        variables: the model's trainable variables (for the weight-decay exclusions and layer decay).
+        model: the model to train (its trainable variables for the weight-decay exclusions, its `layout` for
+            layer decay).
 
     Returns:
         A keras optimizer; weight decay skips `no_weight_decay` variables.
@@ -123,7 +120,7 @@ def make_optimizer(config, learning_rate, variables):
     common = {"learning_rate": learning_rate, "global_clipnorm": config.get("global_clipnorm")}
     weight_decay = config.get("weight_decay") or None
     layer_decay = config.get("layer_decay")
-    scales = layer_decay_scales(variables, layer_decay) if layer_decay not in (None, 1, 1.0) else {}
+    scales = layer_decay_scales(model, layer_decay) if layer_decay not in (None, 1, 1.0) else {}
     if name == "sgd":
         optimizer = LayerScaledSGD(
             momentum=config.get("momentum", 0.9), nesterov=bool(config.get("nesterov", False)),
@@ -141,5 +138,5 @@ def make_optimizer(config, learning_rate, variables):
 
         raise ValueError(f"Unknown optimizer {name!r}.{suggest(str(name), OPTIMIZERS)} Known: {', '.join(OPTIMIZERS)}.")
     if optimizer.weight_decay is not None:
-        optimizer.exclude_from_weight_decay(var_list=[v for v in variables if no_weight_decay(v)])
+        optimizer.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if no_weight_decay(v)])
     return optimizer

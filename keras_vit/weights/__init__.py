@@ -5,7 +5,6 @@ loading by Keras variable path, position-table resampling and the manifest of pu
     >>> report = keras_vit.weights.load(model, "vit_base_patch16_224.safetensors")
 """
 
-from keras_vit.weights.create import create
 from keras_vit.weights.load import CONVERTERS, LoadReport, choose_converter, load
 from keras_vit.weights.manifest import (
     WeightsEntry,
@@ -14,6 +13,7 @@ from keras_vit.weights.manifest import (
     preprocessing_for,
     resolve,
 )
+from keras_vit.weights.overrides import spec_overrides
 from keras_vit.weights.protocol import Checkpoint, CheckpointError, Converter, Rule
 from keras_vit.weights.readers import read_checkpoint, write_weights_file
 from keras_vit.weights.resample import resample_grid, resample_position_table
@@ -27,7 +27,6 @@ __all__ = [
     "Rule",
     "WeightsEntry",
     "choose_converter",
-    "create",
     "get_weights_entry",
     "list_weights",
     "load",
@@ -36,5 +35,6 @@ __all__ = [
     "resample_grid",
     "resample_position_table",
     "resolve",
+    "spec_overrides",
     "write_weights_file",
 ]

@@ -15,6 +15,7 @@ import logging
 
 import numpy as np
 
+from keras_vit.models.features import model_layout
 from keras_vit.weights.bit_npz import BiTNpz
 from keras_vit.weights.keras_file import KerasFile
 from keras_vit.weights.protocol import Checkpoint, CheckpointError
@@ -81,32 +82,24 @@ def prepared_tensors(checkpoint, converter):
     return prepare(checkpoint.tensors) if prepare else dict(checkpoint.tensors)
 
 
-def _head_variables(model):
-    """{path: variable} of the model's classifier (not its pre-logits) and its number of classes."""
-    head = {v.path: v for v in model.weights if v.path in ("head/classifier/kernel", "head/classifier/bias",
-                                                           "head/kernel", "head/bias")}
-    kernel = next((v for p, v in head.items() if p.endswith("kernel")), None)
-    return head, (0 if kernel is None else int(kernel.shape[-1]))
-
-
-def _position_layers(model):
-    """{variable path: (kind, layer)} of the model's resamplable position tables."""
-    from keras_vit.layers.learned_position_1d import LearnedPosition1D
+def _position_layers(model, layout):
+    """{variable path: (kind, PositionTable)} of the model's resamplable position tables."""
     from keras_vit.layers.learned_position_2d import LearnedPosition2D
 
     tables = {}
-    for layer in model.layers:
-        if isinstance(layer, LearnedPosition1D):
-            tables[layer.embeddings.path] = ("1d", layer)
-        elif isinstance(layer, LearnedPosition2D):
-            tables[layer.row_embeddings.path] = ("rows", layer)
-            tables[layer.column_embeddings.path] = ("columns", layer)
+    for table in layout.position_tables:
+        layer = model.get_layer(table.layer)
+        if isinstance(layer, LearnedPosition2D):
+            tables[layer.row_embeddings.path] = ("rows", table)
+            tables[layer.column_embeddings.path] = ("columns", table)
+        else:
+            tables[layer.embeddings.path] = ("1d", table)
     return tables
 
 
-def _resample(kind, layer, value, source_prefix, interpolation):
+def _resample(kind, table, value, source_prefix, interpolation):
     if kind == "1d":
-        prefix = layer.num_prefix_tokens
+        prefix = table.num_prefix_tokens
         value = np.asarray(value)
         rows = value[0] if value.ndim == 3 else value
         source_prefix = prefix if source_prefix is None else source_prefix
@@ -115,8 +108,8 @@ def _resample(kind, layer, value, source_prefix, interpolation):
         elif source_prefix < prefix:
             raise ValueError(f"the checkpoint's table has {source_prefix} prefix rows, the model needs {prefix}")
         old_grid = square_grid(rows.shape[0] - prefix)
-        return resample_position_table(rows[None], layer.grid_size, prefix, old_grid, interpolation)
-    length = layer.grid_size[0] if kind == "rows" else layer.grid_size[1]
+        return resample_position_table(rows[None], table.grid_size, prefix, old_grid, interpolation)
+    length = table.grid_size[0] if kind == "rows" else table.grid_size[1]
     return resample_axis_table(value, length, interpolation)
 
 
@@ -158,14 +151,16 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
     messages, dropped, resampled = [], [], []
     skipped = set()
     used = set()
-    head_vars, model_classes = _head_variables(model)
+    layout = model_layout(model, "keras_vit.weights.load")
+    # the classifier's variables are the layout's; its number of classes is the output's width, whatever they are
+    model_classes = int(model.outputs[0].shape[-1]) if layout.head_variables else 0
     head_keys = converter.head_keys(tensors)
     checkpoint_classes = converter.num_classes(tensors)
     if head_keys and checkpoint_classes != model_classes:
         drop = [k for k in head_keys if k in tensors]
         used.update(drop)
         dropped.extend(drop)
-        skipped.update(head_vars)
+        skipped.update(layout.head_variables)
         if model_classes:
             messages.append(
                 f"The checkpoint's classifier ({checkpoint_classes} classes) was dropped: the model has "
@@ -174,7 +169,7 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
         else:
             messages.append(f"The checkpoint's classifier ({checkpoint_classes} classes) was dropped: the model has none.")
     pre_logits = converter.pre_logits_keys(tensors)
-    if pre_logits and not any(p.startswith("head/pre_logits/") for p in variables):
+    if pre_logits and not layout.pre_logits_variables:
         used.update(pre_logits)
         dropped.extend(pre_logits)
         messages.append(
@@ -182,7 +177,7 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
             "(create it with representation_dim=... to keep it)."
         )
 
-    positions = _position_layers(model)
+    positions = _position_layers(model, layout)
     source_prefixes = converter.position_keys(tensors)
     plan, missing, wrong = {}, [], []
     for var_path, variable in variables.items():
@@ -207,10 +202,10 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
             wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described} ({rule.note} failed: {error})")
             continue
         if value.shape != shape and var_path in positions and value.shape[-1:] == shape[-1:]:
-            kind, layer = positions[var_path]
+            kind, table = positions[var_path]
             source_prefix = next((source_prefixes[k] for k in sources if k in source_prefixes), None)
             try:
-                new_value = np.asarray(_resample(kind, layer, value, source_prefix, interpolation)).reshape(shape)
+                new_value = np.asarray(_resample(kind, table, value, source_prefix, interpolation)).reshape(shape)
             except ValueError as error:
                 wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described}; cannot resample: {error}")
                 continue

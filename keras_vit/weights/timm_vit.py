@@ -1,23 +1,32 @@
-"""timm's Vision Transformer state dicts (`vit_*_patch*`, DeiT-style ViTs without distillation token) and the ViT
-hybrids (`vit_*_r50_*`, `vit_tiny_r_s16_p8_*`): `.safetensors`, or `.pth` / `.bin` where torch is installed.
+"""timm's Vision Transformer state dicts (`vit_*_patch*`, DeiT with or without distillation token, DeiT-III, the
+register-token ViTs `vit_*_reg4_gap_*`) and the ViT hybrids (`vit_*_r50_*`, `vit_tiny_r_s16_p8_*`): `.safetensors`,
+or `.pth` / `.bin` where torch is installed.
 
 timm key -> keras_vit path (PyTorch Linear (out, in) transposes to Keras (in, out); Conv2d (out, in, kh, kw) to
 (kh, kw, in, out)):
 
     patch_embed.proj.weight / .bias       patch_embed/projection/kernel / bias   conv
     cls_token (1, 1, D)                   class_token/token
-    pos_embed (1, 1 + N, D)               position_embedding/embeddings          resampled when the grid differs
+    dist_token (1, 1, D)                  distillation_token/token
+    reg_token (1, R, D)                   register_tokens/token
+    pos_embed (1, P + N, D)               position_embedding/embeddings          resampled when the grid differs; P
+                                                                                 prefix rows, 0 with no_embed_class
     blocks.{i}.norm1 / norm2              block_{i}/norm1 / norm2                weight -> gamma, bias -> beta
     blocks.{i}.attn.qkv.weight (3D, D)    block_{i}/attention/qkv/kernel (D, 3D) transpose; rows [q; k; v] head-major
     blocks.{i}.attn.proj                  block_{i}/attention/projection         transpose
+    blocks.{i}.ls1.gamma / ls2.gamma      block_{i}/layer_scale_1 / _2/gamma
     blocks.{i}.mlp.fc1 / fc2              block_{i}/mlp/fc1 / fc2                transpose
     norm                                  encoder_norm
+    fc_norm                               fc_norm
     pre_logits.fc (older timm)            head/pre_logits                        transpose
     head                                  head/classifier                        transpose
+    head_dist                             head/distillation_classifier           transpose
     patch_embed.backbone.*                stem/*  (see timm_resnet_v2; a root-only stem has no `stem.` level)
 """
 
 from __future__ import annotations
+
+import math
 
 from keras_vit.weights.protocol import Converter, Rule, concat_last, concat_linear, conv, copy, linear, match
 from keras_vit.weights.timm_resnet_v2 import resnet_rule
@@ -44,6 +53,8 @@ def block_rule(path, prefix, names):
         return _dense(f"{prefix}{names['attention']}.proj", m[1])
     if m := match(r"mlp/(fc1|fc2)/(kernel|bias)", path):
         return _dense(f"{prefix}{names['mlp']}.{m[1]}", m[2])
+    if m := match(r"layer_scale_(1|2)/gamma", path):
+        return Rule((f"{prefix}ls{m[1]}.gamma",), copy)
     return None
 
 
@@ -68,15 +79,18 @@ def re_escape(text):
     return re.escape(text)
 
 
+# prefix-token layers in timm's sequence order (class, distillation, registers) and their timm keys
+_TOKENS = {"class_token/token": "cls_token", "distillation_token/token": "dist_token",
+           "register_tokens/token": "reg_token"}
 VIT_BLOCK = {"norm1": "norm1", "attention": "attn", "norm2": "norm2", "mlp": "mlp"}
 
 
 class TimmViT(Converter):
-    """timm ViT / ViT-hybrid state dicts into the `vit` family (class-token models with learned 1-D positions)."""
+    """timm ViT / DeiT / ViT-hybrid state dicts into the `vit` family (learned 1-D positions)."""
 
     format = "timm_vit"
     families = ("vit",)
-    description = "timm VisionTransformer state dict (cls_token, pos_embed, blocks.N.attn.qkv, head)"
+    description = "timm VisionTransformer state dict (cls/dist/reg tokens, pos_embed, blocks.N.attn.qkv, head)"
 
     def claims(self, keys):
         return "pos_embed" in keys or "blocks.0.attn.qkv.weight" in keys
@@ -86,8 +100,8 @@ class TimmViT(Converter):
             if m[1] == "kernel":
                 return Rule(("patch_embed.proj.weight",), conv, "conv")
             return Rule(("patch_embed.proj.bias",), copy)
-        if path == "class_token/token":
-            return Rule(("cls_token",), copy)
+        if path in _TOKENS:
+            return Rule((_TOKENS[path],), copy)
         if path == "position_embedding/embeddings":
             return Rule(("pos_embed",), copy, "copied (resampled when the grid differs)")
         if m := match(r"block_(\d+)/(.*)", path):
@@ -97,11 +111,17 @@ class TimmViT(Converter):
         return (
             dense_or_norm(path, "encoder_norm", "norm")
             or dense_or_norm(path, "head/pre_logits", "pre_logits.fc")
+            or dense_or_norm(path, "fc_norm", "fc_norm")
             or dense_or_norm(path, "head/classifier", "head")
+            or dense_or_norm(path, "head/distillation_classifier", "head_dist")
         )
 
     def head_keys(self, tensors):
-        return ("head.weight", "head.bias") if "head.weight" in tensors else None
+        if "head.weight" not in tensors:
+            return None
+        # a distilled checkpoint's two classifiers are one head: kept or dropped together
+        distilled = ("head_dist.weight", "head_dist.bias") if "head_dist.weight" in tensors else ()
+        return ("head.weight", "head.bias", *distilled)
 
     def pre_logits_keys(self, tensors):
         return tuple(k for k in ("pre_logits.fc.weight", "pre_logits.fc.bias") if k in tensors)
@@ -111,4 +131,16 @@ class TimmViT(Converter):
         return None if kernel is None else int(kernel.shape[0])
 
     def position_keys(self, tensors):
-        return {"pos_embed": 1 if "cls_token" in tensors else 0}
+        if "pos_embed" not in tensors:
+            return {}
+        prefix = sum(int(tensors[k].shape[1]) for k in _TOKENS.values() if k in tensors)
+        rows = int(tensors["pos_embed"].shape[-2])
+        # timm's no_embed_class (DeiT-III, register models) stores rows for the patches only: a square table
+        # whose rows minus the prefix tokens are not a square grid has no prefix rows
+        if prefix and _is_square(rows) and not _is_square(rows - prefix):
+            return {"pos_embed": 0}
+        return {"pos_embed": prefix}
+
+
+def _is_square(rows):
+    return rows > 0 and math.isqrt(rows) ** 2 == rows

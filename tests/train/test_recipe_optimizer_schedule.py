@@ -23,6 +23,7 @@ from keras_vit.train import (
     make_strategy,
     no_weight_decay,
 )
+from tests.layout_model import laid_out_model
 from tests.train.processes import ROOT, environment
 
 
@@ -47,7 +48,7 @@ def test_weight_decay_skips_norms_biases_positions_and_tokens():
     assert "block_0/norm1/gamma" in excluded and "block_1/mlp/fc1/bias" in excluded
     assert "block_0/attention/qkv/kernel" not in excluded and "patch_embed/projection/kernel" not in excluded
     # AdamW with zero gradients: only the decay moves weights, w <- w - lr * wd * w
-    optimizer = make_optimizer({"name": "adamw", "weight_decay": 0.5}, 1.0, model.trainable_variables)
+    optimizer = make_optimizer({"name": "adamw", "weight_decay": 0.5}, 1.0, model)
     randomize_weights(model)
     before = {v.path: np.array(v) for v in model.trainable_variables}
     optimizer.apply([keras.ops.zeros_like(v) for v in model.trainable_variables], model.trainable_variables)
@@ -58,17 +59,38 @@ def test_weight_decay_skips_norms_biases_positions_and_tokens():
 
 def test_layer_wise_learning_rate_decay():
     model = tiny_vit()
-    scales = layer_decay_scales(model.trainable_variables, 0.5)
+    scales = layer_decay_scales(model, 0.5)
     # 2 blocks: stem 0.5^3, block_0 0.5^2, block_1 0.5, final norm and head 1
     assert scales["patch_embed/projection/kernel"] == scales["class_token/token"] == 0.125
     assert scales["block_0/mlp/fc1/kernel"] == 0.25 and scales["block_1/norm2/beta"] == 0.5
     assert scales["encoder_norm/gamma"] == scales["head/classifier/kernel"] == 1.0
     # plain SGD, gradient 1 everywhere: each variable moves by -lr * its scale
-    optimizer = make_optimizer({"name": "sgd", "momentum": 0.0, "layer_decay": 0.5}, 0.1, model.trainable_variables)
+    optimizer = make_optimizer({"name": "sgd", "momentum": 0.0, "layer_decay": 0.5}, 0.1, model)
     before = {v.path: np.array(v) for v in model.trainable_variables}
     optimizer.apply([keras.ops.ones_like(v) for v in model.trainable_variables], model.trainable_variables)
     for v in model.trainable_variables:
         np.testing.assert_allclose(np.array(v), before[v.path] - 0.1 * scales[v.path], atol=1e-7, err_msg=v.path)
+
+
+def test_layer_decay_depths_come_from_the_layout():
+    model = laid_out_model()  # stem embed, blocks unit_a and unit_b, head top: no name says "block"
+    scales = layer_decay_scales(model, 0.5)
+    assert scales == {"embed/kernel": 0.125, "embed/bias": 0.125, "unit_a/kernel": 0.25, "unit_a/bias": 0.25,
+                      "unit_b/kernel": 0.5, "unit_b/bias": 0.5, "top/kernel": 1.0, "top/bias": 1.0}
+    make_optimizer({"name": "sgd"}, 0.1, keras.Model(model.inputs, model.outputs))  # no layer decay: any model
+    with pytest.raises(ValueError, match=r"layer-wise learning-rate decay needs a keras_vit zoo model \(model.layout\)"):
+        make_optimizer({"name": "sgd", "layer_decay": 0.5}, 0.1, keras.Model(model.inputs, model.outputs))
+
+
+@pytest.mark.parametrize("name, block, depth", [("tnt_s16", "block_1/", 2), ("bit_r50x1", "block2_unit1/", 2)])
+def test_layer_decay_of_tnt_and_resnet_units(name, block, depth):
+    model = keras_vit.create(name, **keras_vit.get_spec(name).tiny)
+    scales = layer_decay_scales(model, 0.5)
+    num_blocks = len(model.layout.blocks)
+    assert {scales[p] for p in scales if p.startswith(block)} == {0.5 ** (num_blocks + 1 - depth)}
+    assert {scales[p] for p in scales if p.startswith("head/")} == {1.0}
+    assert {scales[v.path] for layer in model.layout.stem for v in model.get_layer(layer).trainable_weights} == {
+        0.5 ** (num_blocks + 1)}
 
 
 def test_shipped_recipes_load_and_extend():

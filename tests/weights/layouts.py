@@ -12,7 +12,7 @@ def fill(layout, seed=0):
         scale = 0.3 if key.endswith(("scale", "norm.weight", "norm1.weight", "norm2.weight", "norm3.weight",
                                      "_in.weight", "_out.weight", "_mlp.weight", "_proj.weight")) else 0.2
         value = rng.normal(0.0, scale, shape)
-        if key.endswith("scale") or ("norm" in key and key.endswith("weight")):
+        if key.endswith(("scale", ".gamma")) or ("norm" in key and key.endswith("weight")):  # LayerScale too
             value += 1.0
         tensors[key] = value.astype("float32")
     return tensors
@@ -117,8 +117,19 @@ def _timm_norm(keys, name, width):
     keys[name + ".weight"] = keys[name + ".bias"] = (width,)
 
 
-def timm_vit(hidden, layers, heads, mlp, patch, grid, classes, stem=None):
-    keys = {"cls_token": (1, 1, hidden), "pos_embed": (1, 1 + grid * grid, hidden)}
+def timm_vit(hidden, layers, heads, mlp, patch, grid, classes, stem=None, class_token=True, distilled=False,
+             registers=0, embed_prefix=True, layer_scale=False, fc_norm=False):
+    """timm VisionTransformer keys. distilled: DeiT's dist_token and head_dist; registers: reg_token (1, R, D);
+    embed_prefix=False: timm's no_embed_class (pos_embed over the patches only); layer_scale: blocks.{i}.ls1/ls2;
+    fc_norm: the norm after average pooling instead of `norm`."""
+    prefix = int(class_token) + int(distilled) + registers
+    keys = {"pos_embed": (1, (prefix if embed_prefix else 0) + grid * grid, hidden)}
+    if class_token:
+        keys["cls_token"] = (1, 1, hidden)
+    if distilled:
+        keys["dist_token"] = (1, 1, hidden)
+    if registers:
+        keys["reg_token"] = (1, registers, hidden)
     embed_in = 3 if stem is None else 4 * 64 * 2 ** (len(stem) - 1)
     keys["patch_embed.proj.weight"], keys["patch_embed.proj.bias"] = (hidden, embed_in, patch, patch), (hidden,)
     for i in range(layers):
@@ -129,8 +140,12 @@ def timm_vit(hidden, layers, heads, mlp, patch, grid, classes, stem=None):
         _timm_norm(keys, b + "norm2", hidden)
         _timm_linear(keys, b + "mlp.fc1", mlp, hidden)
         _timm_linear(keys, b + "mlp.fc2", hidden, mlp)
-    _timm_norm(keys, "norm", hidden)
+        if layer_scale:
+            keys[b + "ls1.gamma"] = keys[b + "ls2.gamma"] = (hidden,)
+    _timm_norm(keys, "fc_norm" if fc_norm else "norm", hidden)
     _timm_linear(keys, "head", classes, hidden)
+    if distilled:
+        _timm_linear(keys, "head_dist", classes, hidden)
     if stem is not None:
         keys.update(timm_resnet(stem, prefix="patch_embed.backbone."))
     return keys

@@ -1,5 +1,6 @@
 """NumPy forward passes that read the checkpoint tensors in their published layouts (not keras_vit's variables):
-the original release's ViT and R50 hybrid (Flax .npz names) and timm's TNT."""
+the original release's ViT and R50 hybrid (Flax .npz names), timm's ViT family (DeiT, DeiT-III, register tokens)
+and timm's TNT."""
 
 import numpy as np
 
@@ -95,6 +96,49 @@ def flax_vit(t, images, num_heads, stem=None, eps=1e-6):
     if "pre_logits/kernel" in t:
         y = np.tanh(y @ t["pre_logits/kernel"] + t["pre_logits/bias"])
     return y @ t["head/kernel"] + t["head/bias"]
+
+
+def timm_vit(t, images, num_heads, eps=1e-6):
+    """Logits of timm's VisionTransformer from its state dict: [cls, dist, reg] tokens before the patches, positions
+    added to the whole sequence or (no_embed_class) to the patches only, LayerScale on both branches when present,
+    and the head on the class token, the mean of head and head_dist (DeiT distilled), or fc_norm of the average of
+    the patch tokens (registers excluded)."""
+    weight = t["patch_embed.proj.weight"]  # (out, in, kh, kw) -> rows in patchify's (kh, kw, in) order
+    kernel = weight.transpose(2, 3, 1, 0).reshape(-1, weight.shape[0])
+    tokens = patchify(images.astype(np.float64), weight.shape[-1]) @ kernel + t["patch_embed.proj.bias"]
+    batch, num_patches, hidden = tokens.shape
+    prefix = [np.broadcast_to(t[k], (batch, t[k].shape[1], hidden)) for k in ("cls_token", "dist_token", "reg_token")
+              if k in t]
+    num_prefix = sum(p.shape[1] for p in prefix)
+    if t["pos_embed"].shape[1] == num_patches:  # no_embed_class
+        x = np.concatenate([*prefix, tokens + t["pos_embed"]], axis=1)
+    else:
+        x = np.concatenate([*prefix, tokens], axis=1) + t["pos_embed"]
+    i = 0
+    while f"blocks.{i}.norm1.weight" in t:
+        b = f"blocks.{i}."
+        qkv, qkv_bias = t[b + "attn.qkv.weight"], t[b + "attn.qkv.bias"]
+        y = ref.layer_norm(x, t[b + "norm1.weight"], t[b + "norm1.bias"], eps)
+        y = ref.msa(y, qkv[:hidden].T, qkv_bias[:hidden], qkv[hidden : 2 * hidden].T, qkv_bias[hidden : 2 * hidden],
+                    qkv[2 * hidden :].T, qkv_bias[2 * hidden :], t[b + "attn.proj.weight"].T, t[b + "attn.proj.bias"],
+                    num_heads)
+        x = x + y * t.get(b + "ls1.gamma", 1.0)
+        y = ref.layer_norm(x, t[b + "norm2.weight"], t[b + "norm2.bias"], eps)
+        y = ref.mlp(y, t[b + "mlp.fc1.weight"].T, t[b + "mlp.fc1.bias"], t[b + "mlp.fc2.weight"].T,
+                    t[b + "mlp.fc2.bias"])
+        x = x + y * t.get(b + "ls2.gamma", 1.0)
+        i += 1
+
+    def head(name, features):
+        return features @ t[name + ".weight"].T + t[name + ".bias"]
+
+    if "fc_norm.weight" in t:
+        pooled = x[:, num_prefix:].mean(axis=1)
+        return head("head", ref.layer_norm(pooled, t["fc_norm.weight"], t["fc_norm.bias"], eps))
+    x = ref.layer_norm(x, t["norm.weight"], t["norm.bias"], eps)
+    if "head_dist.weight" in t:
+        return (head("head", x[:, 0]) + head("head_dist", x[:, 1])) / 2
+    return head("head", x[:, 0])
 
 
 def _timm_block(x, t, b, names, num_heads, eps):

@@ -179,16 +179,25 @@ def timm_vit_expected(t, layers, stem=None):
     e = {
         "patch_embed/projection/kernel": conv(t["patch_embed.proj.weight"]),
         "patch_embed/projection/bias": t["patch_embed.proj.bias"],
-        "class_token/token": t["cls_token"],
         "position_embedding/embeddings": t["pos_embed"],
-        "encoder_norm/gamma": t["norm.weight"],
-        "encoder_norm/beta": t["norm.bias"],
-        "head/classifier/kernel": t["head.weight"].T,
-        "head/classifier/bias": t["head.bias"],
     }
+    for dst, src in (("class_token/token", "cls_token"), ("distillation_token/token", "dist_token"),
+                     ("register_tokens/token", "reg_token"), ("encoder_norm/gamma", "norm.weight"),
+                     ("encoder_norm/beta", "norm.bias"), ("fc_norm/gamma", "fc_norm.weight"),
+                     ("fc_norm/beta", "fc_norm.bias"), ("head/classifier/bias", "head.bias"),
+                     ("head/distillation_classifier/bias", "head_dist.bias")):
+        if src in t:
+            e[dst] = t[src]
+    for dst, src in (("head/classifier/kernel", "head.weight"),
+                     ("head/distillation_classifier/kernel", "head_dist.weight")):
+        if src in t:
+            e[dst] = t[src].T
     for i in range(layers):
         e.update(timm_block_expected(t, f"blocks.{i}.", f"block_{i}/",
                                      {"norm1": "norm1", "attn": "attn", "norm2": "norm2", "mlp": "mlp"}))
+        for n in (1, 2):
+            if f"blocks.{i}.ls{n}.gamma" in t:
+                e[f"block_{i}/layer_scale_{n}/gamma"] = t[f"blocks.{i}.ls{n}.gamma"]
     if stem is not None:
         e.update(timm_resnet_expected(t, stem, "patch_embed.backbone.", "stem/"))
     return e
@@ -204,6 +213,67 @@ def test_timm_vit_and_hybrid_safetensors(tmp_path, stem):
     else:
         model = keras_vit.create("vit_r50_b16", weights=path, stem={"stage_sizes": stem}, **dict(TINY_VIT, patch_size=1))
     assert_variables(model, timm_vit_expected(t, 2, stem))
+
+
+# timm's DeiT (distillation token, two heads), DeiT-III (LayerScale, positions on the patches only) and the
+# register-token models (no class token, fc_norm after averaging the patches), at a tiny size.
+TIMM_VARIANTS = {
+    "deit_tiny_distilled_patch16_224": dict(distilled=True),
+    "deit3_small_patch16_224": dict(embed_prefix=False, layer_scale=True),
+    "vit_base_patch16_reg4_gap_256": dict(class_token=False, registers=4, embed_prefix=False, fc_norm=True),
+    "vit_medium_patch16_reg4_gap_256": dict(class_token=False, registers=4, embed_prefix=False, fc_norm=True,
+                                            layer_scale=True),
+}
+
+
+def timm_variant(tmp_path, name, grid=4, classes=10, seed=8):
+    t = layouts.fill(layouts.timm_vit(32, 2, 2, 64, patch=8, grid=grid, classes=classes, **TIMM_VARIANTS[name]), seed)
+    return write_safetensors(tmp_path / f"{name}.safetensors", t), t
+
+
+@pytest.mark.parametrize("name", sorted(TIMM_VARIANTS))
+def test_timm_deit_deit3_and_register_models(tmp_path, name):
+    path, t = timm_variant(tmp_path, name)
+    model = keras_vit.create(name, weights=path, **TINY_VIT)
+    assert model.get_config()["num_classes"] == 10
+    assert_variables(model, timm_vit_expected(t, 2))
+    assert_logits(model, numpy_models.timm_vit(t, IMAGES, num_heads=2))
+    fresh = keras_vit.create(name, num_classes=10, **TINY_VIT)  # the same through weights.load
+    keras_vit.weights.load(fresh, path)
+    assert_variables(fresh, timm_vit_expected(t, 2))
+
+
+def test_distilled_checkpoint_for_other_classes_drops_both_heads(tmp_path):
+    path, t = timm_variant(tmp_path, "deit_tiny_distilled_patch16_224")
+    model = keras_vit.create("deit_ti16_distilled", weights=path, num_classes=5, **TINY_VIT)
+    report = model.weights_report
+    assert set(report.dropped) == {"head.weight", "head.bias", "head_dist.weight", "head_dist.bias"}
+    assert "model has 5 classes" in str(report)
+    expected = {k: v for k, v in timm_vit_expected(t, 2).items() if not k.startswith("head/")}
+    variables = {v.path: np.asarray(v) for v in model.weights}
+    for path_, value in expected.items():
+        np.testing.assert_array_equal(variables[path_], value, err_msg=path_)
+    for head in model.layout.head_variables:  # both classifiers stay the model's own (zero-initialized)
+        assert variables[head].shape[-1] == 5 and not variables[head].any(), head
+
+
+def test_deit3_positions_without_prefix_rows_resample(tmp_path):
+    # A table that is linear in (row, col) over a 16x16 grid: align-corners bilinear resampling to 4x4 must give the
+    # same function at rows/cols 0, 5, 10, 15, which holds only if no row is taken for a class token.
+    path, t = timm_variant(tmp_path, "deit3_small_patch16_224", grid=16)
+    a, b, c = np.random.default_rng(9).normal(size=(3, 32))
+    t["pos_embed"] = np.array([[r * a + col * b + c for r in range(16) for col in range(16)]], "float32")
+    write_safetensors(path, t)
+    inferred = keras_vit.create("deit3_s16", weights=path, **{k: v for k, v in TINY_VIT.items() if k != "image_size"})
+    assert inferred.input_shape[1:3] == (128, 128)  # 16x16 patches of 8 pixels: the table has no prefix rows
+    assert_variables(inferred, timm_vit_expected(t, 2))
+    model = keras_vit.create("deit3_s16", weights=path, **TINY_VIT)
+    assert model.layout.position_tables[0].num_prefix_tokens == 0
+    assert model.weights_report.resampled == ["position_embedding/embeddings"]
+    table = np.asarray(model.get_layer("position_embedding").embeddings)
+    expected = [5 * r * a + 5 * col * b + c for r in range(4) for col in range(4)]
+    np.testing.assert_allclose(table, np.array([expected]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(model.get_layer("class_token").token), t["cls_token"])
 
 
 def test_timm_bit_resnet(tmp_path):

@@ -205,3 +205,26 @@ def test_truncated_weights_file(tmp_path):
     cut.write_bytes(path.read_bytes()[:5000] if hasattr(path, "read_bytes") else open(path, "rb").read()[:5000])
     with pytest.raises(CheckpointError, match=r"cut\.weights\.h5"):
         keras_vit.weights.load(model, cut)
+
+
+def test_head_and_pre_logits_are_found_through_the_layout(tmp_path):
+    import dataclasses
+
+    import keras
+
+    class ProbedViT(keras.Model):  # a user's classifier on a zoo backbone, loaded as a ViT
+        registered_name = "vit"
+
+    path, t = tiny_timm_vit(tmp_path, classes=10)
+    backbone = keras_vit.create("vit_ti16", num_classes=0, **TINY_VIT)
+    model = ProbedViT(backbone.input, keras.layers.Dense(5, name="probe")(backbone.output))
+    model.layout = dataclasses.replace(backbone.layout, head="probe", head_variables=("probe/kernel", "probe/bias"))
+    probe = np.asarray(model.get_layer("probe").kernel)
+    report = keras_vit.weights.load(model, path)  # the 10-class head is dropped, the 5-class probe kept
+    assert set(report.dropped) == {"head.weight", "head.bias"} and "model has 5 classes" in str(report)
+    np.testing.assert_array_equal(np.asarray(model.get_layer("probe").kernel), probe)
+    np.testing.assert_array_equal(np.asarray(model.get_layer("encoder_norm").gamma), t["norm.weight"])
+    plain = keras_vit.create("vit_ti16", num_classes=5, **TINY_VIT)
+    plain.layout = dataclasses.replace(plain.layout, head_variables=())  # a layout that names no classifier
+    with pytest.raises(CheckpointError, match=r"head/classifier/kernel: model \(32, 5\)"):
+        keras_vit.weights.load(plain, path)

@@ -1,4 +1,4 @@
-"""Argument checks shared by the layers: each raises ValueError naming the argument and the received value."""
+"""Argument checks shared by specs and layers (no Keras import): each raises ValueError naming the argument and the received value."""
 
 from __future__ import annotations
 

@@ -1,0 +1,61 @@
+"""`keras_vit.create`: a zoo model by name, with random weights or a checkpoint loaded into it."""
+
+from __future__ import annotations
+
+from keras_vit import weights as weights_lib
+from keras_vit.models.builder import build
+from keras_vit.spec import get_spec
+
+
+def create(
+    name,
+    *,
+    weights=None,
+    include_top=True,
+    name_override=None,
+    dtype=None,
+    interpolation="bilinear",
+    progress=None,
+    **overrides,
+):
+    """Creates a zoo model by name, alias or YAML path, with hyperparameter overrides and optionally weights.
+
+    Args:
+        name: a zoo name ("vit_b16"), an alias ("vit_base_patch16_224") or the path of a YAML spec file.
+        weights: None (random initialization), a checkpoint file (`.npz`, `.safetensors`, `.pth`/`.bin`, a
+            `.weights.h5` from `keras-vit convert`) or a published checkpoint's `name.tag` from `weights/*.yaml`
+            (downloaded with its sha256 checked, where a network exists).
+        include_top: False drops the classifier and returns pooled features (same as num_classes=0).
+        name_override: the Keras model name (defaults to the spec's name).
+        dtype: a dtype policy name for the layers (e.g. "mixed_bfloat16"); the global policy when None.
+        interpolation: resampling of the position table when image_size differs from the checkpoint's grid,
+            "bilinear" (default) or "bicubic".
+        progress: optional callable progress(done, total), called while the checkpoint is read.
+        **overrides: model hyperparameters of the spec's family, e.g. num_classes=10, image_size=384,
+            position_encoding="learned_2d", drop_path_rate=0.1. With `weights`, those not given follow the
+            checkpoint (num_classes, the pre-logits layer, image_size from its position table); a different
+            num_classes drops the checkpoint's head with a message.
+
+    Returns:
+        A `keras.Model` taking (batch, height, width, channels) float images; with `weights` it has a
+        `weights_report` attribute (a `keras_vit.weights.LoadReport`) and expects images normalized as the weights
+        expect (see `keras_vit.preprocessing`).
+
+    Example:
+        >>> model = keras_vit.create("vit_b16", num_classes=10, image_size=384)
+        >>> tuned = keras_vit.create("vit_b16", weights="ViT-B_16.npz", num_classes=10, image_size=384)
+    """
+    if not include_top:
+        overrides["num_classes"] = 0
+    checkpoint = None
+    if weights is not None:
+        checkpoint = weights_lib.read_checkpoint(weights_lib.resolve(weights), progress=progress)
+        overrides = weights_lib.spec_overrides(checkpoint, get_spec(name), overrides)
+    spec = get_spec(name, **overrides)
+    keras_kwargs = {"name": name_override or spec.name}
+    if dtype is not None:
+        keras_kwargs["dtype"] = dtype
+    model = build(spec, **keras_kwargs)
+    if checkpoint is not None:
+        model.weights_report = weights_lib.load(model, checkpoint, interpolation=interpolation)
+    return model

@@ -1,0 +1,53 @@
+"""What a zoo model publishes about its own structure, so that downstream code (weights, optimizers, export,
+feature extraction) never matches layer or variable names."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class PositionTable:
+    """A resamplable position table.
+
+    Attributes:
+        layer: the layer's name in the model.
+        num_prefix_tokens: rows before the patch grid (class, distillation, register tokens); 0 for a table that
+            covers the patches only.
+        grid_size: (rows, columns) of the patch grid the table is sized for.
+    """
+
+    layer: str
+    num_prefix_tokens: int
+    grid_size: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelLayout:
+    """The published structure of a zoo model (`model.layout`).
+
+    Attributes:
+        blocks: names of the repeated blocks in order (transformer or TNT blocks, ResNet units); layer-wise
+            learning-rate decay counts depth along them and `feature_extractor` taps them.
+        stem: names of the layers before the first block (patch embedding, tokens, positions, a convolutional stem).
+        position_tables: the resamplable position tables.
+        num_prefix_tokens: tokens before the patch grid in the blocks' sequence (0 for a ResNet).
+        grid_size: (rows, columns) of the patch grid (of the final feature map for a ResNet).
+        stem_stride: input pixels per patch-grid step taken by the stem before the patch embedding (1 without one).
+        pooled: name of the layer whose output is the pooled features (the head's input); None with pooling none.
+        head: name of the classifier layer; None without one.
+        head_variables: variable paths of the final classifier (kernel and bias), dropped together when a
+            checkpoint has another number of classes; empty without a head.
+        pre_logits_variables: variable paths of the pre-logits (representation) layer; empty without one.
+    """
+
+    blocks: tuple = ()
+    stem: tuple = ()
+    position_tables: tuple = ()
+    num_prefix_tokens: int = 0
+    grid_size: tuple = ()
+    stem_stride: int = 1
+    pooled: str | None = None
+    head: str | None = None
+    head_variables: tuple = ()
+    pre_logits_variables: tuple = ()

@@ -1,0 +1,78 @@
+"""What a checkpoint says about the model it fits: spec overrides for `keras_vit.create(name, weights=...)`.
+
+This module reads checkpoints and specs only; building the model is the models package's job.
+"""
+
+from __future__ import annotations
+
+import math
+
+from keras_vit.registry import registry
+from keras_vit.weights.load import choose_converter, prepared_tensors
+from keras_vit.weights.protocol import CheckpointError
+
+
+def _pixels_per_token(model):
+    """The image pixels along one side of a token: the patch size times the stride of the model's stem, if any."""
+    patch = model.get("patch_size", 16)
+    patch = patch[0] if isinstance(patch, (list, tuple)) else patch
+    stem = dict(model.get("stem") or {})
+    if not stem:
+        return patch
+    # Hybrids tokenize the stem's feature map, so a token covers patch * stride pixels of the image.
+    return patch * registry("stem").get(stem.pop("name")).output_stride_of(stem)
+
+
+def _inferred_image_size(spec, converter, tensors):
+    """The image size whose patch grid matches the checkpoint's (square) position table, or None."""
+    for key, prefix in converter.position_keys(tensors).items():
+        if key in tensors:
+            rows = tensors[key].shape[-2] - (prefix if prefix is not None else 1)
+            side = math.isqrt(rows)
+            return side * _pixels_per_token(spec.model) if side * side == rows else None
+    return None
+
+
+def spec_overrides(checkpoint, spec, overrides):
+    """The model overrides under which `spec` builds a model that `checkpoint` loads into.
+
+    Hyperparameters the caller gave always win. For the others, a `keras-vit convert` file (`.weights.h5`) supplies
+    its whole stored model config; any other checkpoint supplies num_classes and the pre-logits width of its head,
+    and image_size from its position table.
+
+    Args:
+        checkpoint: a `Checkpoint` from `read_checkpoint`.
+        spec: the `ModelSpec` to build, without the caller's overrides.
+        overrides: {hyperparameter: value} given by the caller; num_classes=0 means no classifier.
+
+    Returns:
+        A new dict: `overrides` plus what the checkpoint implies.
+
+    Raises:
+        CheckpointError: the checkpoint is of another model family than the spec.
+    """
+    converter = choose_converter(checkpoint)
+    if spec.family not in converter.families:
+        raise CheckpointError(
+            f"{checkpoint.path} is a {converter.description} checkpoint, for the {'/'.join(converter.families)} "
+            f"family, but {spec.name!r} is a {spec.family!r} model: create the model the checkpoint was trained as "
+            f"(see keras_vit.list_models())."
+        )
+    tensors = prepared_tensors(checkpoint, converter)
+    known = set(registry("model").get(spec.family).config_names())
+    result = dict(overrides)
+    if checkpoint.format == "keras_vit_h5":
+        stored = checkpoint.metadata["config"]
+        result.update({k: v for k, v in stored.items() if k in known and k not in ("name", "dtype", *result)})
+        return result
+    classes = converter.num_classes(tensors)
+    if classes:
+        result.setdefault("num_classes", classes)
+    representation = converter.representation_dim(tensors)
+    if representation and "representation_dim" in known and result.get("num_classes") == classes:
+        result.setdefault("representation_dim", representation)
+    if "image_size" not in result:
+        size = _inferred_image_size(spec.with_overrides(**result), converter, tensors)
+        if size:
+            result["image_size"] = size
+    return result
