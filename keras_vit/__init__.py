@@ -7,6 +7,9 @@
     >>> summary = keras_vit.train("mnist_vit", epochs=3)   # keras_vit.train is a callable module (docs/training.md)
 """
 
+# First, before TensorFlow loads: in the `keras-vit` command (only there), a quiet TensorFlow start unless --verbose.
+from keras_vit.commands import _startup  # noqa: F401  (isort: skip)
+
 # Importing registers the layers and families; `export` and `train` are packages that are also callable
 # (keras_vit.export(...), keras_vit.train(...)).
 from keras_vit import data, export, layers, models, train, weights  # noqa: F401

@@ -1,14 +1,18 @@
-"""The `keras-vit` command: `keras-vit COMMAND [--flags]`.
+"""The `keras-vit` command: `keras-vit [--verbose] COMMAND [--flags]`.
 
 Each command lives in its own module under `keras_vit.commands`, which defines its absl flags and a `main(argv)`;
-only the chosen command's module is imported, so its flags are the only ones parsed.
+only the chosen command's module is imported, so its flags are the only ones parsed. `keras-vit COMMAND --help` lists
+them, one line each; `--helpfull` adds absl's and TensorFlow's. TensorFlow's start-up lines are hidden unless
+`--verbose` is given (see keras_vit.commands._startup).
 """
 
 from __future__ import annotations
 
 import importlib
-import os
+import re
 import sys
+
+from keras_vit.commands import _startup
 
 # command -> (module, one-line help)
 COMMANDS = {
@@ -20,16 +24,80 @@ COMMANDS = {
     "benchmark": ("keras_vit.commands.benchmark", "speed and memory of a model beside keras-hub and timm"),
 }
 
+_HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "-helpshort", "-?")
+_VERBOSE_HELP = "Show TensorFlow's start-up and C++ log lines (a flag of every command, before or after it)."
+_REPEAT_SUFFIX = re.compile(r";\s*repeat this option to specify a list of values$")
+
 
 def _usage():
-    lines = ["usage: keras-vit COMMAND [--flags]   (keras-vit COMMAND --helpfull for a command's flags)", ""]
+    lines = [
+        "usage: keras-vit [--verbose] COMMAND [--flags]   (keras-vit COMMAND --help for a command's flags)",
+        "",
+    ]
     lines += [f"  {name:<10} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    lines += ["", f"  --verbose  {_VERBOSE_HELP}"]
     return "\n".join(lines)
+
+
+def _format_default(flag):
+    value = flag.default
+    if value is None or value == []:
+        return ""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    elif isinstance(value, (list, tuple)):
+        value = ",".join(str(item) for item in value)
+    return f" (default: {value if value != '' else repr('')})"
+
+
+def command_help(command, module):
+    """`keras-vit COMMAND --help`: the command's usage and its own flags, one line each (name, help, default)."""
+    from absl import flags
+
+    paragraph = (module.__doc__ or "").strip().split("\n\n")[0]
+    match = re.match(r"`([^`]+)`", paragraph)
+    usage = match.group(1) if match else f"keras-vit {command} [--flags]"
+    rows = []
+    for flag in flags.FLAGS.get_flags_for_module(module):  # in the order the module defines them
+        name = f"--[no]{flag.name}" if flag.boolean else f"--{flag.name}"
+        text = " ".join(flag.help.split())
+        if _REPEAT_SUFFIX.search(text):
+            text = _REPEAT_SUFFIX.sub("", text) + ("" if "repeatable" in text.lower() else " Repeatable.")
+        rows.append((name, text + _format_default(flag)))
+    rows.append(("--[no]verbose", _VERBOSE_HELP))
+    rows.append(("--helpfull", "Every flag, absl's and TensorFlow's included."))
+    width = min(max(len(name) for name, _ in rows), 22)
+    lines = [f"usage: {usage}", "", f"{COMMANDS[command][1][0].upper()}{COMMANDS[command][1][1:]}.", "", "flags:"]
+    lines += [f"  {name:<{width}}  {text}" for name, text in rows]
+    return "\n".join(lines)
+
+
+def _wants_help(args):
+    for arg in args:
+        if arg == "--":
+            return False
+        if arg in _HELP_FLAGS or arg.startswith("--help="):
+            return arg.partition("=")[2].lower() not in ("false", "f", "0")
+    return False
+
+
+def _import_command(command):
+    return importlib.import_module(COMMANDS[command][0])
 
 
 def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
-    if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
+    try:
+        verbose, argv = _startup.pop_verbose(argv)
+    except ValueError as error:
+        print(f"keras-vit: {error}", file=sys.stderr)
+        return 2
+    # Before TensorFlow loads (a no-op when keras_vit/__init__ has already done it for this command).
+    _startup.prepare(verbose)
+    if len(argv) >= 3 and argv[1] == "help" and argv[2] in COMMANDS:
+        print(command_help(argv[2], _import_command(argv[2])))
+        return 0
+    if len(argv) < 2 or argv[1] in ("help", *_HELP_FLAGS):
         print(_usage())
         return 0
     command = argv[1]
@@ -38,11 +106,10 @@ def main(argv=None):
 
         print(f"keras-vit: unknown command {command!r}.{suggest(command, COMMANDS)}\n\n{_usage()}", file=sys.stderr)
         return 2
-    # TensorFlow reads these when it loads: quiet C++ logs unless the user asked for them.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # oneDNN's fused CPU kernels: TensorFlow leaves them off on some CPUs (matmul 108 vs 141 GFLOP/s measured here).
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    module = importlib.import_module(COMMANDS[command][0])
+    module = _import_command(command)
+    if _wants_help(argv[2:]):
+        print(command_help(command, module))
+        return 0
     from absl import app
 
     app.run(module.main, argv=[f"keras-vit {command}", *argv[2:]])

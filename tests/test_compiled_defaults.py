@@ -46,12 +46,12 @@ class TinyZoo(ZooModel):
     """A zoo model (ZooModel subclass) of a given middle layer, then flatten and a dense layer of `width` units."""
 
     def __init__(self, middle="probe", width=3, **kwargs):
-        self._store_config(locals())
         inputs = keras.Input((4, 4, 2))
         layer = NumpyDoubler(name="middle") if middle == "numpy" else XlaProbe(name="middle")
         x = keras.layers.Flatten()(layer(inputs))
         outputs = keras.layers.Dense(width, name="dense")(x)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self._store_config(locals())
 
 
 def _images(model, n=4, seed=1):
@@ -247,3 +247,24 @@ def test_predict_on_arrays_shows_progress_unless_quiet(capsys):
     assert "3/3" in capsys.readouterr().out
     with pytest.raises(ValueError, match="0 samples"):
         model.predict(x[:0])
+
+
+def test_default_is_no_xla_under_a_strategy_scope():
+    name = "vit_ti16"
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        model = keras_vit.create(name, **keras_vit.get_spec(name).tiny)
+        assert model.jit_compile is False
+    model.compile(loss="mse")  # outside the scope: the model's strategy still counts, as in Keras
+    assert model.jit_compile is False
+    assert keras_vit.create(name, **keras_vit.get_spec(name).tiny).jit_compile is True
+
+
+def test_default_is_no_xla_with_op_determinism_and_says_nothing():
+    # enable_op_determinism cannot be undone in a process, hence a fresh interpreter.
+    code = ("import warnings, tensorflow as tf, keras_vit; tf.config.experimental.enable_op_determinism()\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter('always'); model = keras_vit.create('vit_ti16', **keras_vit.get_spec('vit_ti16').tiny)\n"
+            "    first = model.jit_compile; model.compile(loss='mse')\n"
+            "print(first, model.jit_compile, [str(w.message) for w in caught if 'jit_compile' in str(w.message)])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.split("\n")[-2] == "False False []"

@@ -1,5 +1,6 @@
 """`keras-vit convert SRC OUT.weights.h5 --model NAME`: convert a published checkpoint (.npz, .safetensors,
-.pth/.bin) into a Keras weights file, checked strictly on the way (see keras_vit.weights).
+.pth/.bin) or a zoo model's `.keras` file (model.save, `keras-vit train`'s model.keras or checkpoints/epoch_NNN.keras)
+into a Keras weights file, checked strictly on the way (see keras_vit.weights).
 
 The output is an ordinary Keras `.weights.h5` (`model.load_weights` reads it into the same model) that also carries
 the model's config, so `keras_vit.create(NAME, weights=OUT)` rebuilds it, or builds it at another image size or
@@ -19,7 +20,8 @@ flags.DEFINE_enum("interpolation", "bilinear", ["bilinear", "bicubic"], "Positio
 flags.DEFINE_boolean("overwrite", False, "Replace OUT if it exists.")
 FLAGS = flags.FLAGS
 
-USAGE = "usage: keras-vit convert SRC OUT.weights.h5 --model NAME [--override key=value ...]"
+USAGE = ("usage: keras-vit convert SRC OUT.weights.h5 --model NAME [--override key=value ...]\n"
+         "SRC: a .npz, .safetensors, .pth/.bin, .weights.h5 or a zoo model's .keras file")
 
 
 class _Progress:

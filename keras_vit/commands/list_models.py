@@ -13,10 +13,11 @@ def main(argv):
     names = keras_vit.list_models(pattern)
     if not names:
         raise SystemExit(f"No zoo model matches {pattern!r}; try `keras-vit list` for all of them.")
+    width = max(len(name) for name in names)
     for name in names:
         spec = keras_vit.get_spec(name)
         params = f"{spec.expected_num_params / 1e6:8.2f}M" if spec.expected_num_params else " " * 9
-        line = f"{name:<14} {spec.family:<8} {params}  {spec.description}"
+        line = f"{name:<{width}} {spec.family:<9} {params}  {spec.description}"
         if FLAGS.aliases and spec.aliases:
             line += f"  (aliases: {', '.join(spec.aliases)})"
         print(line)

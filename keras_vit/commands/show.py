@@ -24,7 +24,15 @@ def main(argv):
         spec = spec.with_overrides(**parse_overrides(FLAGS.override, "show"))
     except keras_vit.SpecError as error:
         raise SystemExit(f"keras-vit show: {error}") from None
-    print(yaml.safe_dump(spec.to_dict(), sort_keys=False).rstrip())
+    data = spec.to_dict()
+    # Every hyperparameter and slot, the family's defaults included: what the model is built from.
+    family = keras_vit.registry("model").get(spec.family)
+    model = {k: v for k, v in {**family.config_defaults(), **data["model"]}.items() if k not in ("name", "dtype")}
+    for key, slot in getattr(family, "SLOTS", {}).items():
+        if isinstance(model[key], dict) and "name" not in model[key]:
+            model[key] = {"name": slot.default, **model[key]}
+    data["model"] = model
+    print(yaml.safe_dump(data, sort_keys=False).rstrip())
     if FLAGS.summary:
         model = keras_vit.build(spec)
         model.summary(line_length=110)

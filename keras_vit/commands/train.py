@@ -24,6 +24,7 @@ flags.DEFINE_string("weights", None, "Override model.weights: a checkpoint to st
 flags.DEFINE_string("data", None, 'Override data.source ("offline", "folder:PATH", "tfds:NAME").')
 flags.DEFINE_string("data_dir", None, "Override data.data_dir (tensorflow-datasets' prepared data).")
 flags.DEFINE_boolean("overwrite", None, "Override run.overwrite: replace a finished run in the output folder.")
+flags.DEFINE_boolean("start_over", False, "Start anew: first rename the output folder's run to OUTPUT_DIR.replaced_<time>.")
 flags.DEFINE_multi_string("set", [], "Any recipe key, section.key=value (value parsed as YAML); repeatable.")
 flags.DEFINE_boolean("dry_run", False, "Print the resolved recipe and stop.")
 flags.DEFINE_string(
@@ -68,7 +69,7 @@ def main(argv):
         print(yaml.safe_dump(recipe.to_dict(), sort_keys=False).rstrip())
         return
     try:
-        summary = train(recipe)
+        summary = train(recipe, start_over=FLAGS.start_over)
     except (RecipeError, StrategyError, TrainingDiverged, ValueError, ImportError) as error:
         raise SystemExit(f"keras-vit train: {error}") from None
     if FLAGS.export:

@@ -41,6 +41,44 @@ def random_resized_crop(image, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), se
     return tf.image.resize(crop, size, method="bilinear")
 
 
+def _seeds(seed, index):
+    """Four stateless seeds (shape (4, 2)) made of the pipeline's seed and an example's index in the stream: crop,
+    flip, and (for the first example of a batch) MixUp and CutMix."""
+    return tf.random.experimental.stateless_split(tf.stack([tf.cast(seed, tf.int64), index]), num=4)
+
+
+def _count(data, dataset):
+    """The number of examples in one pass, or None when unknown."""
+    cardinality = int(dataset.cardinality())
+    if cardinality >= 0:
+        return cardinality
+    return data.num_examples if isinstance(data, LabeledImages) else None
+
+
+def _training_stream(dataset, num_examples, shuffle_buffer, seed, start):
+    """(index, example) for examples start, start + 1, ... of the endless training stream.
+
+    Pass p over the data is shuffled with a seed drawn from (seed, p), so the stream is a pure function of `seed` and
+    starting at example k reads only the examples of its pass before it. When the size of a pass is unknown,
+    starting at k reads the k examples before it.
+    """
+    if num_examples == 0:
+        raise ValueError("The training data has no examples.")
+    first_pass, offset = divmod(start, num_examples) if num_examples else (0, start)
+    seed = tf.constant(seed, tf.int64)
+
+    def one_pass(number):
+        # The graph-level seed of this function only (not TensorFlow's global one): the order then depends on
+        # `seed` alone, and Dataset.shuffle accepts a tensor seed (its seed check fails when the graph seed is 0).
+        tf.random.set_seed(1)
+        pass_seed = tf.random.stateless_uniform([], seed=tf.stack([seed, number]), minval=None, maxval=None,
+                                                dtype=tf.int64)
+        return dataset.shuffle(shuffle_buffer, seed=pass_seed, reshuffle_each_iteration=False)
+
+    stream = tf.data.Dataset.range(first_pass, tf.int64.max).flat_map(one_pass)
+    return stream.enumerate(start=first_pass * (num_examples or 0)).skip(offset)
+
+
 def make_pipeline(
     data,
     *,
@@ -61,6 +99,7 @@ def make_pipeline(
     seed=0,
     drop_remainder=None,
     repeat=False,
+    start_batch=0,
 ):
     """Batches (image, label) pairs for a model: float32 images (batch, height, width, channels) normalized as
     (pixel / 255 - mean) / std, and int labels (or one-hot float labels when mixup, cutmix or label smoothing is on).
@@ -80,12 +119,19 @@ def make_pipeline(
         num_classes: int, needed for one-hot labels (taken from `data` when it is a LabeledImages).
         shuffle_buffer, seed: shuffling.
         drop_remainder: keep batches full (static shapes); defaults to `training`.
-        repeat: repeat the dataset forever (use with steps_per_epoch).
+        repeat: repeat the dataset forever (use with steps_per_epoch). With `training`, the endless stream is a pure
+            function of `seed`: pass p over the data is shuffled with a seed made of (seed, p), and example k of
+            the stream gets its crop and flip from a seed made of (seed, k).
+        start_batch: with `training` and `repeat`, the first batch to yield: batch k is the same whatever
+            `start_batch` is, so a run resumed after N batches passes N and continues exactly where it stopped.
+            Starting reads (without augmenting) the examples of the current pass that precede it.
 
     Returns:
         A batched, prefetched tf.data.Dataset whose element shapes are static except the batch dimension when
         drop_remainder is False. Augmentation runs here, never inside the model (a Keras augmentation layer in a
-        model turns XLA off for the whole model).
+        model turns XLA off for the whole model). Everything random is seeded by position except RandAugment:
+        Keras 3.15's layer draws from one stateful seed that the parallel map's threads share, so its output
+        varies from run to run.
     """
     if isinstance(data, LabeledImages):
         dataset, channels = data.dataset, data.num_channels
@@ -101,25 +147,29 @@ def make_pipeline(
     mean, std = _per_channel("mean", mean, channels), _per_channel("std", std, channels)
     drop_remainder = training if drop_remainder is None else drop_remainder
 
+    if isinstance(start_batch, bool) or not isinstance(start_batch, int) or start_batch < 0:
+        raise ValueError(f"start_batch must be an integer >= 0; received {start_batch!r}.")
+    if start_batch and not (training and repeat):
+        raise ValueError(f"start_batch needs training=True and repeat=True; received start_batch={start_batch}.")
     if repeat and training:
-        # Shuffle the endless stream once: every iterator of this dataset yields the same sequence (Keras makes a
-        # throw-away iterator before training under tf.distribute), and each epoch still sees a new order.
-        dataset = dataset.repeat().shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
-    elif training:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    elif repeat:
-        dataset = dataset.repeat()
-    # One stateless seed pair per element from a seeded stream: crops and flips are the same on every run with the
-    # same seed, whatever the number of parallel calls (and across epochs they differ, as the stream goes on).
-    dataset = tf.data.Dataset.zip(dataset, tf.data.Dataset.random(seed=seed).batch(2))
+        # Every iterator of this dataset yields the same stream (Keras may make more than one), and a resumed run
+        # starts at the example where it stopped.
+        dataset = _training_stream(dataset, _count(data, dataset), shuffle_buffer, seed, start_batch * batch_size)
+    else:
+        if training:
+            dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        elif repeat:
+            dataset = dataset.repeat()
+        dataset = dataset.enumerate()
 
     augmenter = None
     if training and rand_augment:
         augmenter = keras.layers.RandAugment(value_range=(0, 255), seed=seed, **dict(rand_augment))
 
-    def prepare(pair, seeds):
+    def prepare(index, pair):
+        # The example's index in the stream seeds its crop and flip; the first index of a batch seeds its mixing.
         image, label = pair
-        crop_seed, flip_seed = seeds, tf.stack([seeds[1], seeds[0]])
+        crop_seed, flip_seed = tf.unstack(_seeds(seed, index)[:2])
         image = tf.cast(image, tf.float32)
         if training and random_crop:
             image = random_resized_crop(image, (height, width), scale=tuple(crop_scale), seed=crop_seed)
@@ -134,7 +184,7 @@ def make_pipeline(
         if one_hot:
             label = tf.one_hot(label, num_classes)
             label = label * (1.0 - label_smoothing) + label_smoothing / num_classes
-        return image, label
+        return image, label, index
 
     dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE)
@@ -145,11 +195,15 @@ def make_pipeline(
     if training and cutmix_alpha > 0:
         mixers.append(keras.layers.CutMix(factor=cutmix_alpha, seed=seed))
 
-    def finish(images, labels):
-        for mixer in mixers:
-            mixed = mixer({"images": images, "labels": labels})
+    def finish(images, labels, indices):
+        for mixer, mixer_seed in zip(mixers, tf.unstack(_seeds(seed, indices[0])[2:])):
+            # Keras's MixUp and CutMix draw from a stateful seed generator: pin its state to the batch's own seed
+            # first, so that the batch is mixed the same way on every run (this map runs sequentially for that).
+            state = mixer.generator.state
+            with tf.control_dependencies([state.assign(tf.cast(mixer_seed, state.dtype))]):
+                mixed = mixer({"images": images, "labels": labels})
             images, labels = mixed["images"], mixed["labels"]
         return (images / 255.0 - mean) / std, labels
 
-    dataset = dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(finish, num_parallel_calls=None if mixers else tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_vit.models.features import model_layout
+from keras_vit.models.layout import model_layout
 
 IMAGES_KEY = "images"
 BYTES_KEY = "image_bytes"

@@ -17,17 +17,12 @@ import keras
 
 
 def check(value, **rates):
-    """Validates a `rematerialize` argument (a bool; the strings "true"/"false" from YAML too) against the block's
-    dropout / stochastic-depth `rates` (module doc); returns the bool."""
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        value = value.lower() == "true"
-    if not isinstance(value, bool):
-        raise ValueError(f"`rematerialize` must be True or False; received {value!r}.")
-    active = {name: rate for name, rate in rates.items() if rate}
+    """Refuses rematerialize=True with any of the block's dropout / stochastic-depth `rates` active (module doc);
+    returns `value`. Whether `value` is a bool is checked where specs load (keras_vit.schema)."""
+    active = ", ".join(f"{name}={rate}" for name, rate in rates.items() if rate)
     if value and active:
-        listed = ", ".join(f"{name}={rate}" for name, rate in active.items())
         raise ValueError(
-            f"rematerialize=True cannot be combined with random masks ({listed}): the backward pass would "
+            f"rematerialize=True cannot be combined with random masks ({active}): the backward pass would "
             f"recompute them differently. Set those rates to 0 or rematerialize=False."
         )
     return value

@@ -4,9 +4,10 @@ import keras
 from keras import ops
 
 from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 
 
-class AbsolutePosition(keras.layers.Layer):
+class AbsolutePosition(ConfigFromArguments, keras.layers.Layer):
     """Adds a position table to tokens laid out as `num_prefix_tokens` prefix tokens (the class token) followed by a
     row-major grid of `grid_size` patch tokens. Subclasses define `position_table()`.
 
@@ -27,7 +28,7 @@ class AbsolutePosition(keras.layers.Layer):
     def __init__(self, grid_size=14, num_prefix_tokens=1, **kwargs):
         super().__init__(**kwargs)
         self.grid_size = checks.pair("grid_size", grid_size)
-        self.num_prefix_tokens = checks.non_negative_int("num_prefix_tokens", num_prefix_tokens)
+        self.num_prefix_tokens = num_prefix_tokens
 
     @property
     def num_tokens(self):
@@ -53,8 +54,3 @@ class AbsolutePosition(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"grid_size": self.grid_size, "num_prefix_tokens": self.num_prefix_tokens})
-        return config

@@ -3,12 +3,12 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
 
 
 @register("pooling", "gap")
-class GlobalAveragePooling(keras.layers.Layer):
+class GlobalAveragePooling(ConfigFromArguments, keras.layers.Layer):
     """Averages the patch tokens, skipping `num_prefix_tokens` leading tokens (the class token).
 
     Args:
@@ -23,15 +23,10 @@ class GlobalAveragePooling(keras.layers.Layer):
 
     def __init__(self, num_prefix_tokens=0, **kwargs):
         super().__init__(**kwargs)
-        self.num_prefix_tokens = checks.non_negative_int("num_prefix_tokens", num_prefix_tokens)
+        self.num_prefix_tokens = num_prefix_tokens
 
     def call(self, inputs):
         return ops.mean(inputs[:, self.num_prefix_tokens :], axis=1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])
-
-    def get_config(self):
-        config = super().get_config()
-        config["num_prefix_tokens"] = self.num_prefix_tokens
-        return config

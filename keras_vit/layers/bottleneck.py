@@ -4,14 +4,15 @@ import keras
 from keras import ops
 
 from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.layers._padding import PADDINGS
 from keras_vit.layers.group_norm import GroupNorm
-from keras_vit.layers.std_conv2d import EPSILON_MODES, StdConv2D
+from keras_vit.layers.std_conv2d import StdConv2D
 from keras_vit.registry import register
 
 
 @register("block", "bottleneck")
-class Bottleneck(keras.layers.Layer):
+class Bottleneck(ConfigFromArguments, keras.layers.Layer):
     """ResNet bottleneck unit, post-activation: y = relu(shortcut(x) + GN(conv3(relu(GN(conv2(relu(GN(conv1(x))))))))).
 
     conv1 is 1x1 to `filters`, conv2 3x3 to `filters` with the unit's stride (the stride sits on the 3x3
@@ -59,24 +60,15 @@ class Bottleneck(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = checks.positive_int("filters", filters)
-        self.strides = checks.positive_int("strides", strides)
-        self.num_groups = checks.positive_int("num_groups", num_groups)
-        self.group_norm_epsilon = checks.positive_float("group_norm_epsilon", group_norm_epsilon)
-        self.std_conv_epsilon = checks.positive_float("std_conv_epsilon", std_conv_epsilon)
-        self.std_conv_epsilon_mode = checks.one_of("std_conv_epsilon_mode", std_conv_epsilon_mode, EPSILON_MODES)
-        self.padding = checks.one_of("padding", padding, PADDINGS)
+        self.filters, self.strides, self.num_groups = filters, strides, num_groups
+        self.group_norm_epsilon, self.std_conv_epsilon = group_norm_epsilon, std_conv_epsilon
+        self.std_conv_epsilon_mode = std_conv_epsilon_mode
+        self.padding = checks.one_of("padding", padding, PADDINGS)  # "valid" would break the residual's shapes
 
     def _conv(self, filters, kernel_size, strides, name):
         return StdConv2D(
-            filters,
-            kernel_size,
-            strides=strides,
-            epsilon=self.std_conv_epsilon,
-            epsilon_mode=self.std_conv_epsilon_mode,
-            padding=self.padding,
-            dtype=self.dtype_policy,
-            name=name,
+            filters, kernel_size, strides=strides, epsilon=self.std_conv_epsilon,
+            epsilon_mode=self.std_conv_epsilon_mode, padding=self.padding, dtype=self.dtype_policy, name=name,
         )
 
     def _norm(self, name, gamma_initializer="ones"):
@@ -122,18 +114,3 @@ class Bottleneck(keras.layers.Layer):
             return None if size is None else -(-size // self.strides)
 
         return (input_shape[0], down(input_shape[1]), down(input_shape[2]), self.filters * self.expansion)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "filters": self.filters,
-                "strides": self.strides,
-                "num_groups": self.num_groups,
-                "group_norm_epsilon": self.group_norm_epsilon,
-                "std_conv_epsilon": self.std_conv_epsilon,
-                "std_conv_epsilon_mode": self.std_conv_epsilon_mode,
-                "padding": self.padding,
-            }
-        )
-        return config

@@ -3,12 +3,12 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
 
 
 @register("layer", "class_token")
-class ClassToken(keras.layers.Layer):
+class ClassToken(ConfigFromArguments, keras.layers.Layer):
     """Prepends `num_tokens` learned tokens to a token sequence (x_class of the ViT paper's eq. 1 with one token;
     the same layer makes DeiT's distillation token and the register tokens of Darcet et al.).
 
@@ -29,7 +29,7 @@ class ClassToken(keras.layers.Layer):
 
     def __init__(self, num_tokens=1, **kwargs):
         super().__init__(**kwargs)
-        self.num_tokens = checks.positive_int("num_tokens", num_tokens)
+        self.num_tokens = num_tokens
 
     def build(self, input_shape):
         self.token = self.add_weight(shape=(1, self.num_tokens, input_shape[-1]), initializer="zeros", name="token")
@@ -42,6 +42,3 @@ class ClassToken(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         tokens = None if input_shape[1] is None else input_shape[1] + self.num_tokens
         return (input_shape[0], tokens, input_shape[2])
-
-    def get_config(self):
-        return {**super().get_config(), "num_tokens": self.num_tokens}

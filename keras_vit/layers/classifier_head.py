@@ -2,12 +2,12 @@
 
 import keras
 
-from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
 
 
 @register("head", "classifier")
-class ClassifierHead(keras.layers.Layer):
+class ClassifierHead(ConfigFromArguments, keras.layers.Layer):
     """Optional Dense(representation_dim) + tanh ("pre_logits" of the ViT release) followed by Dense(num_classes).
 
     Args:
@@ -30,11 +30,9 @@ class ClassifierHead(keras.layers.Layer):
 
     def __init__(self, num_classes=1000, representation_dim=None, dropout_rate=0.0, activation=None, **kwargs):
         super().__init__(**kwargs)
-        self.num_classes = checks.positive_int("num_classes", num_classes)
-        self.representation_dim = (
-            None if representation_dim is None else checks.positive_int("representation_dim", representation_dim)
-        )
-        self.dropout_rate = checks.rate("dropout_rate", dropout_rate)
+        self.num_classes = num_classes
+        self.representation_dim = representation_dim
+        self.dropout_rate = dropout_rate
         self.activation = activation
         self._activation = keras.activations.get(activation)
 
@@ -66,15 +64,3 @@ class ClassifierHead(keras.layers.Layer):
     def compute_output_spec(self, inputs, training=None):
         # Keras would derive the symbolic dtype from the compute dtype (bfloat16 under a mixed policy).
         return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype="float32")
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_classes": self.num_classes,
-                "representation_dim": self.representation_dim,
-                "dropout_rate": self.dropout_rate,
-                "activation": self.activation,
-            }
-        )
-        return config

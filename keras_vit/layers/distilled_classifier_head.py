@@ -2,12 +2,12 @@
 
 import keras
 
-from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
 
 
 @register("head", "distilled_classifier")
-class DistilledClassifierHead(keras.layers.Layer):
+class DistilledClassifierHead(ConfigFromArguments, keras.layers.Layer):
     """Dense(num_classes) on the class token and a second Dense(num_classes) on the distillation token; the output
     is their mean, as the DeiT release predicts. `split_logits` gives both, for training against a teacher
     (`keras_vit.models.distillation_outputs`).
@@ -31,7 +31,7 @@ class DistilledClassifierHead(keras.layers.Layer):
 
     def __init__(self, num_classes=1000, activation=None, **kwargs):
         super().__init__(**kwargs)
-        self.num_classes = checks.positive_int("num_classes", num_classes)
+        self.num_classes = num_classes
         self.activation = activation
         self._activation = keras.activations.get(activation)
 
@@ -69,6 +69,3 @@ class DistilledClassifierHead(keras.layers.Layer):
 
     def compute_output_spec(self, inputs):
         return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype="float32")
-
-    def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "activation": self.activation}

@@ -3,12 +3,12 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
 
 
 @register("layer", "drop_path")
-class DropPath(keras.layers.Layer):
+class DropPath(ConfigFromArguments, keras.layers.Layer):
     """Drops the residual branch of whole examples with probability `rate` while training (stochastic depth).
 
     Surviving examples are scaled by 1 / (1 - rate) so that the expected output is unchanged.
@@ -30,7 +30,7 @@ class DropPath(keras.layers.Layer):
 
     def __init__(self, rate=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.rate = checks.rate("rate", rate)
+        self.rate = rate
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed) if self.rate > 0 else None
 
@@ -44,8 +44,3 @@ class DropPath(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"rate": self.rate, "seed": self.seed})
-        return config

@@ -3,12 +3,12 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
 
 
 @register("layer", "group_norm")
-class GroupNorm(keras.layers.Layer):
+class GroupNorm(ConfigFromArguments, keras.layers.Layer):
     """Normalizes each sample over (height, width, channels of a group), then scales and shifts per channel.
 
     Statistics are computed in float32 under mixed precision.
@@ -34,9 +34,9 @@ class GroupNorm(keras.layers.Layer):
         # Scale and shift are applied in float32 (exact), so the variables are not autocast to the compute dtype.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        self.groups = checks.positive_int("groups", groups)
-        self.epsilon = checks.positive_float("epsilon", epsilon)
-        self.gamma_initializer = checks.one_of("gamma_initializer", gamma_initializer, ("ones", "zeros"))
+        self.groups = groups
+        self.epsilon = epsilon
+        self.gamma_initializer = gamma_initializer
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -62,8 +62,3 @@ class GroupNorm(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"groups": self.groups, "epsilon": self.epsilon, "gamma_initializer": self.gamma_initializer})
-        return config

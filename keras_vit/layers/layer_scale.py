@@ -2,12 +2,12 @@
 
 import keras
 
-from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
 
 
 @register("layer", "layer_scale")
-class LayerScale(keras.layers.Layer):
+class LayerScale(ConfigFromArguments, keras.layers.Layer):
     """Multiplies the last axis by a learned vector `gamma`, initialized to `init_value` (CaiT; DeiT-III uses it on
     both residual branches of every block, so that deep models start close to the identity).
 
@@ -26,7 +26,7 @@ class LayerScale(keras.layers.Layer):
 
     def __init__(self, init_value=1e-5, **kwargs):
         super().__init__(**kwargs)
-        self.init_value = checks.positive_float("init_value", init_value)
+        self.init_value = init_value
 
     def build(self, input_shape):
         self.gamma = self.add_weight(
@@ -38,6 +38,3 @@ class LayerScale(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "init_value": self.init_value}

@@ -4,12 +4,13 @@ import keras
 from keras import ops
 
 from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.layers.mlp import MLP
 from keras_vit.registry import register
 
 
 @register("pooling", "map")
-class MAPPooling(keras.layers.Layer):
+class MAPPooling(ConfigFromArguments, keras.layers.Layer):
     """Pools a token sequence with one learned query (the probe) attending over all tokens, followed by a residual
     MLP on the pooled vector (the "map" head of big_vision's ViT and SigLIP).
 
@@ -31,9 +32,9 @@ class MAPPooling(keras.layers.Layer):
 
     def __init__(self, num_heads=12, intermediate_dim=3072, layer_norm_epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
-        self.num_heads = checks.positive_int("num_heads", num_heads)
-        self.intermediate_dim = checks.positive_int("intermediate_dim", intermediate_dim)
-        self.layer_norm_epsilon = checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.layer_norm_epsilon = layer_norm_epsilon
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -67,14 +68,3 @@ class MAPPooling(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "intermediate_dim": self.intermediate_dim,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-            }
-        )
-        return config

@@ -2,12 +2,12 @@
 
 import keras
 
-from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
 
 
 @register("mlp", "mlp")
-class MLP(keras.layers.Layer):
+class MLP(ConfigFromArguments, keras.layers.Layer):
     """Dense(intermediate_dim) -> GELU -> dropout -> Dense(output width) -> dropout (the ViT paper's MLP).
 
     Args:
@@ -32,10 +32,10 @@ class MLP(keras.layers.Layer):
 
     def __init__(self, intermediate_dim=3072, output_dim=None, dropout_rate=0.0, use_approximate_gelu=False, **kwargs):
         super().__init__(**kwargs)
-        self.intermediate_dim = checks.positive_int("intermediate_dim", intermediate_dim)
-        self.output_dim = None if output_dim is None else checks.positive_int("output_dim", output_dim)
-        self.dropout_rate = checks.rate("dropout_rate", dropout_rate)
-        self.use_approximate_gelu = bool(use_approximate_gelu)
+        self.intermediate_dim = intermediate_dim
+        self.output_dim = output_dim
+        self.dropout_rate = dropout_rate
+        self.use_approximate_gelu = use_approximate_gelu
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -55,15 +55,3 @@ class MLP(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.output_dim or input_shape[-1],)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "intermediate_dim": self.intermediate_dim,
-                "output_dim": self.output_dim,
-                "dropout_rate": self.dropout_rate,
-                "use_approximate_gelu": self.use_approximate_gelu,
-            }
-        )
-        return config

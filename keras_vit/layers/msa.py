@@ -4,11 +4,12 @@ import keras
 from keras import ops
 
 from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
 
 
 @register("attention", "msa")
-class MSA(keras.layers.Layer):
+class MSA(ConfigFromArguments, keras.layers.Layer):
     """Multi-head self-attention (MSA of the ViT paper's eq. 2) with a fused query-key-value projection.
 
     softmax(q k^T / sqrt(d_h) + bias) v per head, heads concatenated and projected back to hidden_dim. With
@@ -38,11 +39,10 @@ class MSA(keras.layers.Layer):
 
     def __init__(self, hidden_dim=768, num_heads=12, attention_dropout_rate=0.0, use_qkv_bias=True, **kwargs):
         super().__init__(**kwargs)
-        self.hidden_dim = checks.positive_int("hidden_dim", hidden_dim)
-        self.num_heads = checks.positive_int("num_heads", num_heads)
-        checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
-        self.attention_dropout_rate = checks.rate("attention_dropout_rate", attention_dropout_rate)
-        self.use_qkv_bias = bool(use_qkv_bias)
+        self.hidden_dim = checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
+        self.num_heads = num_heads
+        self.attention_dropout_rate = attention_dropout_rate
+        self.use_qkv_bias = use_qkv_bias
         self.head_dim = hidden_dim // num_heads
 
     def build(self, input_shape):
@@ -52,11 +52,8 @@ class MSA(keras.layers.Layer):
                 f"MSA was configured for hidden_dim={self.hidden_dim} but received tokens of width {input_shape[-1]}."
             )
         self.qkv = keras.layers.Dense(
-            3 * self.hidden_dim,
-            use_bias=self.use_qkv_bias,
-            kernel_initializer="glorot_uniform",
-            dtype=self.dtype_policy,
-            name="qkv",
+            3 * self.hidden_dim, use_bias=self.use_qkv_bias, kernel_initializer="glorot_uniform",
+            dtype=self.dtype_policy, name="qkv",
         )
         self.qkv.build(input_shape)
         self.projection = keras.layers.Dense(
@@ -84,16 +81,3 @@ class MSA(keras.layers.Layer):
         else:
             attended = ops.dot_product_attention(query, key, value, bias=bias, scale=scale)
         return self.projection(ops.reshape(attended, (batch, num_tokens, self.hidden_dim)))
-
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "hidden_dim": self.hidden_dim,
-                "num_heads": self.num_heads,
-                "attention_dropout_rate": self.attention_dropout_rate,
-                "use_qkv_bias": self.use_qkv_bias,
-            }
-        )
-        return config

@@ -4,11 +4,12 @@ import keras
 from keras import ops
 
 from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
 
 
 @register("patch_embed", "patch_embed")
-class PatchEmbed(keras.layers.Layer):
+class PatchEmbed(ConfigFromArguments, keras.layers.Layer):
     """Splits an image into non-overlapping patches and projects each to `hidden_dim` (a convolution with
     kernel = stride = patch size, i.e. the matrix E of the ViT paper's eq. 1).
 
@@ -34,8 +35,8 @@ class PatchEmbed(keras.layers.Layer):
     def __init__(self, patch_size=16, hidden_dim=768, use_bias=True, **kwargs):
         super().__init__(**kwargs)
         self.patch_size = checks.pair("patch_size", patch_size)
-        self.hidden_dim = checks.positive_int("hidden_dim", hidden_dim)
-        self.use_bias = bool(use_bias)
+        self.hidden_dim = hidden_dim
+        self.use_bias = use_bias
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -45,14 +46,8 @@ class PatchEmbed(keras.layers.Layer):
             )
         self._check_grid(input_shape)
         self.projection = keras.layers.Conv2D(
-            self.hidden_dim,
-            kernel_size=self.patch_size,
-            strides=self.patch_size,
-            padding="valid",
-            use_bias=self.use_bias,
-            kernel_initializer="lecun_normal",
-            dtype=self.dtype_policy,
-            name="projection",
+            self.hidden_dim, kernel_size=self.patch_size, strides=self.patch_size, padding="valid",
+            use_bias=self.use_bias, kernel_initializer="lecun_normal", dtype=self.dtype_policy, name="projection",
         )
         self.projection.build(input_shape)
 
@@ -77,8 +72,3 @@ class PatchEmbed(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         rows, cols = self.grid_size((input_shape[1], input_shape[2]))
         return (input_shape[0], rows * cols, self.hidden_dim)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"patch_size": self.patch_size, "hidden_dim": self.hidden_dim, "use_bias": self.use_bias})
-        return config

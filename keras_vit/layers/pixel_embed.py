@@ -4,11 +4,12 @@ import keras
 from keras import ops
 
 from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
 
 
 @register("patch_embed", "pixel_embed")
-class PixelEmbed(keras.layers.Layer):
+class PixelEmbed(ConfigFromArguments, keras.layers.Layer):
     """Splits an image into patch_size x patch_size patches ("visual sentences") and turns each patch into a grid of
     (patch_size / pixel_stride)^2 "visual words" of width `inner_dim` with a convolution run inside each patch.
 
@@ -40,9 +41,9 @@ class PixelEmbed(keras.layers.Layer):
     def __init__(self, patch_size=16, inner_dim=24, pixel_stride=4, pixel_kernel_size=7, **kwargs):
         super().__init__(**kwargs)
         self.patch_size = checks.pair("patch_size", patch_size)
-        self.inner_dim = checks.positive_int("inner_dim", inner_dim)
-        self.pixel_stride = checks.positive_int("pixel_stride", pixel_stride)
-        self.pixel_kernel_size = checks.positive_int("pixel_kernel_size", pixel_kernel_size)
+        self.inner_dim = inner_dim
+        self.pixel_stride = pixel_stride
+        self.pixel_kernel_size = pixel_kernel_size
         check_pixel_grid(self.patch_size, self.pixel_stride, self.pixel_kernel_size)
 
     @property
@@ -73,12 +74,8 @@ class PixelEmbed(keras.layers.Layer):
                     f"an image_size that is a multiple of patch_size."
                 )
         self.projection = keras.layers.Conv2D(
-            self.inner_dim,
-            kernel_size=self.pixel_kernel_size,
-            strides=self.pixel_stride,
-            padding="valid",
-            dtype=self.dtype_policy,
-            name="projection",
+            self.inner_dim, kernel_size=self.pixel_kernel_size, strides=self.pixel_stride, padding="valid",
+            dtype=self.dtype_policy, name="projection",
         )
         pad = self.pixel_kernel_size // 2
         self.projection.build((None, self.patch_size[0] + 2 * pad, self.patch_size[1] + 2 * pad, input_shape[3]))
@@ -101,18 +98,6 @@ class PixelEmbed(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         num_patches = (input_shape[1] // self.patch_size[0]) * (input_shape[2] // self.patch_size[1])
         return (input_shape[0], num_patches, self.num_words, self.inner_dim)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "patch_size": self.patch_size,
-                "inner_dim": self.inner_dim,
-                "pixel_stride": self.pixel_stride,
-                "pixel_kernel_size": self.pixel_kernel_size,
-            }
-        )
-        return config
 
 
 def check_pixel_grid(patch_size, pixel_stride, pixel_kernel_size):

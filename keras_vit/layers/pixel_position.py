@@ -4,11 +4,12 @@ import keras
 from keras import ops
 
 from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
 
 
 @register("position", "pixel_position")
-class PixelPosition(keras.layers.Layer):
+class PixelPosition(ConfigFromArguments, keras.layers.Layer):
     """Adds a learned position table of shape (num_words, inner_dim) to the words of every patch: word j of each
     patch gets the same vector (the TNT paper's pixel position encoding). The variable is named `embeddings`; it
     does not depend on the image size.
@@ -55,8 +56,3 @@ class PixelPosition(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config["grid_size"] = self.grid_size
-        return config

@@ -3,12 +3,12 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
 
 
 @register("layer", "pixel_projection")
-class PixelProjection(keras.layers.Layer):
+class PixelProjection(ConfigFromArguments, keras.layers.Layer):
     """Flattens the words of each patch and projects them to the patch width: LayerNorm(num_words * inner_dim) ->
     Dense(hidden_dim) -> LayerNorm(hidden_dim), sublayers `norm1`, `projection`, `norm2`.
 
@@ -34,9 +34,9 @@ class PixelProjection(keras.layers.Layer):
 
     def __init__(self, hidden_dim=384, use_bias=True, layer_norm_epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)
-        self.hidden_dim = checks.positive_int("hidden_dim", hidden_dim)
-        self.use_bias = bool(use_bias)
-        self.layer_norm_epsilon = checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        self.hidden_dim = hidden_dim
+        self.use_bias = use_bias
+        self.layer_norm_epsilon = layer_norm_epsilon
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -62,10 +62,3 @@ class PixelProjection(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[1], self.hidden_dim)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {"hidden_dim": self.hidden_dim, "use_bias": self.use_bias, "layer_norm_epsilon": self.layer_norm_epsilon}
-        )
-        return config

@@ -53,14 +53,8 @@ class PreActBottleneck(Bottleneck):
         **kwargs,
     ):
         super().__init__(
-            filters,
-            strides,
-            num_groups=num_groups,
-            group_norm_epsilon=group_norm_epsilon,
-            std_conv_epsilon=std_conv_epsilon,
-            std_conv_epsilon_mode=std_conv_epsilon_mode,
-            padding=padding,
-            **kwargs,
+            filters, strides, num_groups=num_groups, group_norm_epsilon=group_norm_epsilon,
+            std_conv_epsilon=std_conv_epsilon, std_conv_epsilon_mode=std_conv_epsilon_mode, padding=padding, **kwargs,
         )
 
     def build(self, input_shape):

@@ -4,12 +4,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
 
 
 @register("position", "relative")
-class RelativePosition(keras.layers.Layer):
+class RelativePosition(ConfigFromArguments, keras.layers.Layer):
     """A learned embedding for every offset i - j between a query token i and a key token j of a 1-D token sequence.
 
     The ViT paper's "relative" variant runs an extra attention whose keys are these embeddings and adds its logits
@@ -36,10 +36,10 @@ class RelativePosition(keras.layers.Layer):
 
     def __init__(self, num_tokens=197, key_dim=64, **kwargs):
         super().__init__(**kwargs)
-        self.num_tokens = checks.positive_int("num_tokens", num_tokens)
-        self.key_dim = checks.positive_int("key_dim", key_dim)
-        positions = np.arange(self.num_tokens)
-        self._offset_index = (positions[:, None] - positions[None, :] + self.num_tokens - 1).astype("int32")
+        self.num_tokens = num_tokens
+        self.key_dim = key_dim
+        positions = np.arange(num_tokens)
+        self._offset_index = (positions[:, None] - positions[None, :] + num_tokens - 1).astype("int32")
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -59,8 +59,3 @@ class RelativePosition(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (self.num_tokens, self.num_tokens, self.key_dim)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"num_tokens": self.num_tokens, "key_dim": self.key_dim})
-        return config

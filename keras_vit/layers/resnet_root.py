@@ -4,14 +4,15 @@ import keras
 from keras import ops
 
 from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.layers._padding import PADDINGS, pad_symmetric, padded_size
 from keras_vit.layers.group_norm import GroupNorm
-from keras_vit.layers.std_conv2d import EPSILON_MODES, StdConv2D
+from keras_vit.layers.std_conv2d import StdConv2D
 from keras_vit.registry import register
 
 
 @register("layer", "resnet_root")
-class ResNetRoot(keras.layers.Layer):
+class ResNetRoot(ConfigFromArguments, keras.layers.Layer):
     """StdConv2D 7x7 stride 2 -> [GroupNorm -> ReLU] -> max-pool 3x3 stride 2: downsamples by 4.
 
     Args:
@@ -50,25 +51,16 @@ class ResNetRoot(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = checks.positive_int("filters", filters)
-        self.use_norm = bool(use_norm)
-        self.num_groups = checks.positive_int("num_groups", num_groups)
-        self.group_norm_epsilon = checks.positive_float("group_norm_epsilon", group_norm_epsilon)
-        self.std_conv_epsilon = checks.positive_float("std_conv_epsilon", std_conv_epsilon)
-        self.std_conv_epsilon_mode = checks.one_of("std_conv_epsilon_mode", std_conv_epsilon_mode, EPSILON_MODES)
+        self.filters, self.use_norm, self.num_groups = filters, use_norm, num_groups
+        self.group_norm_epsilon, self.std_conv_epsilon = group_norm_epsilon, std_conv_epsilon
+        self.std_conv_epsilon_mode = std_conv_epsilon_mode
         self.padding = checks.one_of("padding", padding, PADDINGS)
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         self.conv = StdConv2D(
-            self.filters,
-            7,
-            strides=2,
-            epsilon=self.std_conv_epsilon,
-            epsilon_mode=self.std_conv_epsilon_mode,
-            padding=self.padding,
-            dtype=self.dtype_policy,
-            name="conv_root",
+            self.filters, 7, strides=2, epsilon=self.std_conv_epsilon, epsilon_mode=self.std_conv_epsilon_mode,
+            padding=self.padding, dtype=self.dtype_policy, name="conv_root",
         )
         self.conv.build(input_shape)
         conv_shape = self.conv.compute_output_shape(input_shape)
@@ -92,18 +84,3 @@ class ResNetRoot(keras.layers.Layer):
             return padded_size(padded_size(size, 7, 2, self.padding), 3, 2, self.padding)
 
         return (input_shape[0], down(input_shape[1]), down(input_shape[2]), self.filters)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "filters": self.filters,
-                "use_norm": self.use_norm,
-                "num_groups": self.num_groups,
-                "group_norm_epsilon": self.group_norm_epsilon,
-                "std_conv_epsilon": self.std_conv_epsilon,
-                "std_conv_epsilon_mode": self.std_conv_epsilon_mode,
-                "padding": self.padding,
-            }
-        )
-        return config

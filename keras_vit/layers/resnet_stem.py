@@ -4,10 +4,10 @@ import keras
 from keras import ops
 
 from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.layers._padding import PADDINGS
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.resnet_root import ResNetRoot
-from keras_vit.layers.std_conv2d import EPSILON_MODES
 from keras_vit.registry import register, registry
 
 ROOT_STRIDE = 4
@@ -59,7 +59,7 @@ def check_stage_sizes(name, stage_sizes):
 
 
 @register("stem", "bit_resnet_stem")
-class ResNetStem(keras.layers.Layer):
+class ResNetStem(ConfigFromArguments, keras.layers.Layer):
     """A ResNet of BiT's design as the stem of a hybrid ViT: root (7x7/2 conv, 3x3/2 max-pool) and stages of
     bottleneck units with GroupNorm and weight-standardized convolutions; the ViT then embeds its feature map.
 
@@ -107,14 +107,10 @@ class ResNetStem(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.stage_sizes = check_stage_sizes("stage_sizes", stage_sizes)
-        self.width_factor = checks.positive_int("width_factor", width_factor)
-        self.block = block
+        self.stage_sizes, self.width_factor, self.block = tuple(stage_sizes), width_factor, block
         self.block_cls = registry("block").get(block)
-        self.num_groups = checks.positive_int("num_groups", num_groups)
-        self.group_norm_epsilon = checks.positive_float("group_norm_epsilon", group_norm_epsilon)
-        self.std_conv_epsilon = checks.positive_float("std_conv_epsilon", std_conv_epsilon)
-        self.std_conv_epsilon_mode = checks.one_of("std_conv_epsilon_mode", std_conv_epsilon_mode, EPSILON_MODES)
+        self.num_groups, self.group_norm_epsilon = num_groups, group_norm_epsilon
+        self.std_conv_epsilon, self.std_conv_epsilon_mode = std_conv_epsilon, std_conv_epsilon_mode
         self.padding = checks.one_of("padding", padding, PADDINGS)
 
     @classmethod
@@ -180,15 +176,3 @@ class ResNetStem(keras.layers.Layer):
             return None if size is None else -(-size // stride)
 
         return (input_shape[0], down(input_shape[1]), down(input_shape[2]), channels)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "stage_sizes": list(self.stage_sizes),
-                "width_factor": self.width_factor,
-                "block": self.block,
-                **self._layer_kwargs(),
-            }
-        )
-        return config

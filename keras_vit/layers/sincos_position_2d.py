@@ -2,7 +2,6 @@
 
 import numpy as np
 
-from keras_vit import checks
 from keras_vit.layers.absolute_position import AbsolutePosition
 from keras_vit.registry import register
 
@@ -43,7 +42,7 @@ class SinCosPosition2D(AbsolutePosition):
 
     def __init__(self, grid_size=14, num_prefix_tokens=1, temperature=10000.0, **kwargs):
         super().__init__(grid_size=grid_size, num_prefix_tokens=num_prefix_tokens, **kwargs)
-        self.temperature = checks.positive_float("temperature", temperature)
+        self.temperature = temperature
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -53,8 +52,3 @@ class SinCosPosition2D(AbsolutePosition):
 
     def position_table(self):
         return self._table
-
-    def get_config(self):
-        config = super().get_config()
-        config["temperature"] = self.temperature
-        return config

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.layers._padding import pad_symmetric, padded_size
 from keras_vit.registry import register
 
@@ -12,7 +13,7 @@ CONV_PADDINGS = ("same", "symmetric", "valid")
 
 
 @register("layer", "std_conv2d")
-class StdConv2D(keras.layers.Layer):
+class StdConv2D(ConfigFromArguments, keras.layers.Layer):
     """A 2-D convolution whose kernel is standardized (zero mean, unit variance over the receptive field and input
     channels of each output channel) every time it is used.
 
@@ -59,12 +60,12 @@ class StdConv2D(keras.layers.Layer):
         # Standardization statistics need float32: the kernel is cast by hand after standardizing.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        self.filters = checks.positive_int("filters", filters)
+        self.filters = filters
         self.kernel_size = checks.pair("kernel_size", kernel_size)
         self.strides = checks.pair("strides", strides)
         self.padding = checks.one_of("padding", padding, CONV_PADDINGS)
-        self.use_bias = bool(use_bias)
-        self.epsilon = checks.positive_float("epsilon", epsilon)
+        self.use_bias = use_bias
+        self.epsilon = epsilon
         self.epsilon_mode = checks.one_of("epsilon_mode", epsilon_mode, EPSILON_MODES)
 
     def build(self, input_shape):
@@ -108,18 +109,3 @@ class StdConv2D(keras.layers.Layer):
             for axis in (1, 2)
         ]
         return (input_shape[0], sizes[0], sizes[1], self.filters)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "filters": self.filters,
-                "kernel_size": self.kernel_size,
-                "strides": self.strides,
-                "padding": self.padding,
-                "use_bias": self.use_bias,
-                "epsilon": self.epsilon,
-                "epsilon_mode": self.epsilon_mode,
-            }
-        )
-        return config

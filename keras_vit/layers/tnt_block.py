@@ -4,14 +4,14 @@ import keras
 from keras import ops
 
 from keras_vit import checks
-from keras_vit.layers import _rematerialize
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.layers.pixel_projection import PixelProjection
 from keras_vit.layers.transformer_block import TransformerBlock
 from keras_vit.registry import register
 
 
 @register("block", "tnt_block")
-class TNTBlock(keras.layers.Layer):
+class TNTBlock(ConfigFromArguments, keras.layers.Layer):
     """One TNT block (the TNT paper's eq. 2-5, as released):
 
         Y' = Y + MSA_in(LN(Y)),  Y_out = Y' + MLP_in(LN(Y'))                  for the words Y of every patch
@@ -78,47 +78,21 @@ class TNTBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.hidden_dim = checks.positive_int("hidden_dim", hidden_dim)
-        self.num_heads = checks.positive_int("num_heads", num_heads)
-        checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
-        self.intermediate_dim = checks.positive_int("intermediate_dim", intermediate_dim)
-        self.inner_dim = checks.positive_int("inner_dim", inner_dim)
-        self.inner_num_heads = checks.positive_int("inner_num_heads", inner_num_heads)
-        checks.divisible("inner_dim", inner_dim, "inner_num_heads", inner_num_heads)
-        self.inner_intermediate_dim = checks.positive_int("inner_intermediate_dim", inner_intermediate_dim)
-        self.num_prefix_tokens = checks.non_negative_int("num_prefix_tokens", num_prefix_tokens)
-        self.dropout_rate = checks.rate("dropout_rate", dropout_rate)
-        self.attention_dropout_rate = checks.rate("attention_dropout_rate", attention_dropout_rate)
-        self.drop_path_rate = checks.rate("drop_path_rate", drop_path_rate)
-        self.layer_norm_epsilon = checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
-        self.use_qkv_bias = bool(use_qkv_bias)
-        self.use_approximate_gelu = bool(use_approximate_gelu)
-        self.rematerialize = _rematerialize.check(
-            rematerialize,
-            dropout_rate=self.dropout_rate,
-            attention_dropout_rate=self.attention_dropout_rate,
-            drop_path_rate=self.drop_path_rate,
-        )
+        self.hidden_dim = checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
+        self.num_heads, self.intermediate_dim = num_heads, intermediate_dim
+        self.inner_dim = checks.divisible("inner_dim", inner_dim, "inner_num_heads", inner_num_heads)
+        self.inner_num_heads, self.inner_intermediate_dim = inner_num_heads, inner_intermediate_dim
+        self.num_prefix_tokens, self.layer_norm_epsilon = num_prefix_tokens, layer_norm_epsilon
+        self.dropout_rate, self.attention_dropout_rate = dropout_rate, attention_dropout_rate
+        self.drop_path_rate, self.rematerialize = drop_path_rate, rematerialize  # its TransformerBlocks check them
+        self.use_qkv_bias, self.use_approximate_gelu = use_qkv_bias, use_approximate_gelu
         self.attention, self.mlp, self.norm = attention, mlp, norm
 
     def _transformer_block(self, width, num_heads, intermediate_dim, name):
-        return TransformerBlock(
-            width,
-            num_heads,
-            intermediate_dim,
-            dropout_rate=self.dropout_rate,
-            attention_dropout_rate=self.attention_dropout_rate,
-            drop_path_rate=self.drop_path_rate,
-            layer_norm_epsilon=self.layer_norm_epsilon,
-            use_qkv_bias=self.use_qkv_bias,
-            use_approximate_gelu=self.use_approximate_gelu,
-            rematerialize=self.rematerialize,
-            attention=self.attention,
-            mlp=self.mlp,
-            norm=self.norm,
-            dtype=self.dtype_policy,
-            name=name,
-        )
+        shared = ("dropout_rate", "attention_dropout_rate", "drop_path_rate", "layer_norm_epsilon", "use_qkv_bias",
+                  "use_approximate_gelu", "rematerialize", "attention", "mlp", "norm")
+        return TransformerBlock(width, num_heads, intermediate_dim, **{key: getattr(self, key) for key in shared},
+                                dtype=self.dtype_policy, name=name)
 
     def build(self, input_shape):
         if (
@@ -149,10 +123,7 @@ class TNTBlock(keras.layers.Layer):
         )
         self.inner_block.build((None, words_shape[2], self.inner_dim))
         self.pixel_projection = PixelProjection(
-            self.hidden_dim,
-            use_bias=False,
-            layer_norm_epsilon=self.layer_norm_epsilon,
-            dtype=self.dtype_policy,
+            self.hidden_dim, use_bias=False, layer_norm_epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
             name="pixel_projection",
         )
         self.pixel_projection.build(words_shape)
@@ -172,28 +143,3 @@ class TNTBlock(keras.layers.Layer):
         patch_update = ops.pad(patch_update, ((0, 0), (self.num_prefix_tokens, 0), (0, 0)))
         tokens = self.outer_block(tokens + patch_update, training=training)
         return words, tokens
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "hidden_dim": self.hidden_dim,
-                "num_heads": self.num_heads,
-                "intermediate_dim": self.intermediate_dim,
-                "inner_dim": self.inner_dim,
-                "inner_num_heads": self.inner_num_heads,
-                "inner_intermediate_dim": self.inner_intermediate_dim,
-                "num_prefix_tokens": self.num_prefix_tokens,
-                "rematerialize": self.rematerialize,
-                "dropout_rate": self.dropout_rate,
-                "attention_dropout_rate": self.attention_dropout_rate,
-                "drop_path_rate": self.drop_path_rate,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "use_qkv_bias": self.use_qkv_bias,
-                "use_approximate_gelu": self.use_approximate_gelu,
-                "attention": self.attention,
-                "mlp": self.mlp,
-                "norm": self.norm,
-            }
-        )
-        return config

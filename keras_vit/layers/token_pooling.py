@@ -2,12 +2,12 @@
 
 import keras
 
-from keras_vit import checks
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
 
 
 @register("pooling", "token")
-class TokenPooling(keras.layers.Layer):
+class TokenPooling(ConfigFromArguments, keras.layers.Layer):
     """Returns the first token (the class token, y = z_L^0 of the ViT paper's eq. 4), or the first `num_tokens`.
 
     Args:
@@ -25,7 +25,7 @@ class TokenPooling(keras.layers.Layer):
 
     def __init__(self, num_tokens=1, **kwargs):
         super().__init__(**kwargs)
-        self.num_tokens = checks.positive_int("num_tokens", num_tokens)
+        self.num_tokens = num_tokens
 
     def call(self, inputs):
         return inputs[:, 0] if self.num_tokens == 1 else inputs[:, : self.num_tokens]
@@ -34,6 +34,3 @@ class TokenPooling(keras.layers.Layer):
         if self.num_tokens == 1:
             return (input_shape[0], input_shape[-1])
         return (input_shape[0], self.num_tokens, input_shape[-1])
-
-    def get_config(self):
-        return {**super().get_config(), "num_tokens": self.num_tokens}

@@ -4,6 +4,7 @@ import keras
 
 from keras_vit import checks
 from keras_vit.layers import _rematerialize
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.layers.drop_path import DropPath
 from keras_vit.layers.layer_scale import LayerScale
 from keras_vit.layers.slots import ATTENTION, MLP, NORM
@@ -11,7 +12,7 @@ from keras_vit.registry import register
 
 
 @register("block", "transformer_block")
-class TransformerBlock(keras.layers.Layer):
+class TransformerBlock(ConfigFromArguments, keras.layers.Layer):
     """One encoder block: z' = MSA(LN(z)) + z, then z'' = MLP(LN(z')) + z' (the ViT paper's eq. 2 and 3), with
     dropout after the attention projection and in the MLP, and stochastic depth on both residual branches.
 
@@ -50,6 +51,7 @@ class TransformerBlock(keras.layers.Layer):
 
     # What it takes and returns; a slot of another interface rejects it when the spec loads.
     interface = "tokens"
+    argument_attributes = {"attention": "attention_config", "mlp": "mlp_config", "norm": "norm_config"}
 
     def __init__(
         self,
@@ -70,24 +72,19 @@ class TransformerBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.hidden_dim = checks.positive_int("hidden_dim", hidden_dim)
-        self.num_heads = checks.positive_int("num_heads", num_heads)
-        checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
-        self.intermediate_dim = checks.positive_int("intermediate_dim", intermediate_dim)
-        self.dropout_rate = checks.rate("dropout_rate", dropout_rate)
-        self.attention_dropout_rate = checks.rate("attention_dropout_rate", attention_dropout_rate)
-        self.drop_path_rate = checks.rate("drop_path_rate", drop_path_rate)
-        self.layer_norm_epsilon = checks.positive_float("layer_norm_epsilon", layer_norm_epsilon)
-        self.use_qkv_bias = bool(use_qkv_bias)
-        self.use_approximate_gelu = bool(use_approximate_gelu)
+        self.hidden_dim = checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
+        self.num_heads, self.intermediate_dim = num_heads, intermediate_dim
+        self.layer_norm_epsilon, self.layer_scale_init_value = layer_norm_epsilon, layer_scale_init_value
+        self.dropout_rate, self.attention_dropout_rate = dropout_rate, attention_dropout_rate
+        self.drop_path_rate = drop_path_rate
+        self.use_qkv_bias, self.use_approximate_gelu = use_qkv_bias, use_approximate_gelu
+        # Not a value check: a rematerialized block with random masks would silently compute wrong gradients.
         self.rematerialize = _rematerialize.check(
-            rematerialize,
-            dropout_rate=self.dropout_rate,
-            attention_dropout_rate=self.attention_dropout_rate,
-            drop_path_rate=self.drop_path_rate,
+            rematerialize, dropout_rate=dropout_rate, attention_dropout_rate=attention_dropout_rate,
+            drop_path_rate=drop_path_rate,
         )
+        # `attention`, `mlp` and `norm` name the sublayers: the arguments are kept under other names.
         self.attention_config, self.mlp_config, self.norm_config = attention, mlp, norm
-        self.layer_scale_init_value = layer_scale_init_value
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -131,25 +128,3 @@ class TransformerBlock(keras.layers.Layer):
         if self.layer_scale_2 is not None:
             y = self.layer_scale_2(y)
         return x + self.drop_path(y, training=training)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "hidden_dim": self.hidden_dim,
-                "num_heads": self.num_heads,
-                "intermediate_dim": self.intermediate_dim,
-                "dropout_rate": self.dropout_rate,
-                "attention_dropout_rate": self.attention_dropout_rate,
-                "drop_path_rate": self.drop_path_rate,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "use_qkv_bias": self.use_qkv_bias,
-                "use_approximate_gelu": self.use_approximate_gelu,
-                "rematerialize": self.rematerialize,
-                "attention": self.attention_config,
-                "mlp": self.mlp_config,
-                "norm": self.norm_config,
-                "layer_scale_init_value": self.layer_scale_init_value,
-            }
-        )
-        return config

@@ -1,25 +1,23 @@
 """Compiled speed on the default path: zoo models use XLA for `predict`, `fit` and `evaluate` without being asked.
 
-Keras's `jit_compile="auto"` turns XLA on only when an accelerator is present. On a CPU without TensorFlow's oneDNN
-kernels the same ViT graph runs about 1.5x faster under XLA than through plain `model.predict` (ViT-B/16, batch 8,
-2 cores: 1.52 vs 2.22 s); with oneDNN on, inference ties (1.55 vs 1.54 s) and a ViT-Ti training step is still ~10%
-faster under XLA (2.18 vs 2.40 s). `CompiledDefaults`, a base of every `ZooModel`, changes what "auto" means for
-zoo models:
+Keras's `jit_compile="auto"` turns XLA on only when an accelerator is present; on CPUs XLA measured faster for ViTs
+(figures in docs/speed.md). `CompiledDefaults`, a base of every `ZooModel`, changes what "auto" means for zoo
+models, through public Keras API only:
 
-- `model.compile(...)` (jit_compile left at "auto") and `predict`/`evaluate` before any `compile` use XLA whenever
-  every layer supports it (`layer.supports_jit`), also on CPU. Under a tf.distribute strategy scope Keras's own
+- A new zoo model, and `model.compile(...)` with jit_compile left at "auto", use XLA whenever every layer supports
+  it (`layer.supports_jit`) and op determinism is off, also on CPU. Under a tf.distribute strategy Keras's own
   choice stands (no XLA).
 - Except `mixed_bfloat16` on a CPU with bfloat16 instructions (AVX512_BF16 or AMX) and TensorFlow's oneDNN
-  kernels on (`TF_ENABLE_ONEDNN_OPTS`, on by default on x86 Linux): there oneDNN's bfloat16 matmuls run at twice
-  the float32 rate while XLA's CPU backend computes bfloat16 no faster than float32 (ViT-B/16, batch 8, 2 cores:
-  1.03 s per batch through oneDNN vs 1.55 s under XLA, float32 1.54 s), so "auto" means no XLA.
+  kernels on (`TF_ENABLE_ONEDNN_OPTS`, on by default there): oneDNN's bfloat16 matmuls beat XLA's CPU backend, so
+  "auto" means no XLA.
 - An explicit `model.compile(..., jit_compile=False)` (or `run_eagerly=True`) always wins.
-- `predict` on an in-memory array runs the same batches through the compiled predict function directly (as
-  `predict_on_batch` does) instead of building Keras's tf.data pipeline and iterator on every call (0.04-0.1 s).
-- A layer XLA cannot compile (a plugin calling `tf.py_function`, say) does not break anything: the first
-  `predict` that fails to compile reruns the same batch without XLA, and `fit`/`evaluate` lower the forward pass
-  to XLA's HLO once before their first step (no data consumed) and run without XLA if that fails. Either way one
-  warning says so, and `model.jit_compile` becomes False.
+- `predict` on an in-memory array runs the same batches through `predict_on_batch` instead of building Keras's
+  tf.data pipeline and iterator on every call.
+- A layer XLA cannot compile (a plugin calling `tf.py_function`, say) does not break anything: a `predict_on_batch`
+  (so `predict` on an array) that fails to compile reruns the same batch without XLA, and `fit`, `evaluate`,
+  `train_on_batch`, `test_on_batch` and `predict` on other inputs lower the forward pass to XLA's HLO once before
+  their first step (no data consumed) and run without XLA if that fails. Either way one warning says so, and
+  `model.jit_compile` becomes False.
 
     >>> model = keras_vit.create("vit_ti16", num_classes=10)
     >>> model.compile(optimizer="adamw", loss="sparse_categorical_crossentropy")
@@ -29,15 +27,19 @@ zoo models:
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import warnings
 
 import keras
+import tensorflow as tf
 
 # Words in the TensorFlow error raised when a graph cannot be compiled with XLA ("Detected unsupported operations
 # when trying to compile graph ... on XLA_CPU_JIT: PyFuncStateless (No registered 'PyFuncStateless' OpKernel for
 # XLA_CPU_JIT devices ...").
 _XLA_FAILURE_MARKERS = ("XLA_", "unsupported operations", "XLA compilation", "xla")
+_XLA_ERRORS = (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError)
 # predict() slices arrays up to this size itself (a larger one takes Keras's own path).
 _MAX_INLINE_BYTES = 1 << 30
 
@@ -48,38 +50,61 @@ def is_xla_compile_error(error):
     return any(marker in text for marker in _XLA_FAILURE_MARKERS)
 
 
+@contextlib.contextmanager
+def _quiet_jit_downgrade():
+    # Keras's `jit_compile` setter turns True into False, with this warning, when a layer lacks `supports_jit` or op
+    # determinism is on: for the default that is the intended outcome, not news.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Model doesn't support `jit_compile=True`")
+        yield
+
+
+def _under_strategy(model):
+    """True for a model made in, or used in, a tf.distribute strategy's scope."""
+    return tf.distribute.has_strategy() or model.distribute_strategy is not tf.distribute.get_strategy()
+
+
 class CompiledDefaults:
     """Mixin for `keras.Model` subclasses (TensorFlow backend): XLA by default, with a clean fallback.
 
-    Keeps no state of its own besides one private set (the modes whose XLA lowering was checked); the user-facing
-    switch is Keras's own `jit_compile`.
+    The user-facing switch is Keras's own `jit_compile`; `set_default_jit_compile()` gives it the zoo's default once
+    the model is built, and `compile()` resolves "auto" to the same default.
     """
 
-    def _resolve_auto_jit_compile(self):
-        # Keras's hook for jit_compile="auto" (compile()) and for a model used before compile(): see module doc.
-        resolved = super()._resolve_auto_jit_compile()
-        if resolved or keras.backend.backend() != "tensorflow":
-            return resolved
-        if getattr(self, "_distribute_strategy", None) is not None:
+    _xla_checked = frozenset()  # the modes (training True / False) whose XLA lowering was checked
+
+    def compile(self, *args, jit_compile="auto", **kwargs):
+        if jit_compile != "auto" or kwargs.get("run_eagerly"):
+            return super().compile(*args, jit_compile=jit_compile, **kwargs)
+        with _quiet_jit_downgrade():
+            return super().compile(*args, jit_compile=self._default_jit_compile(), **kwargs)
+
+    def set_default_jit_compile(self):
+        """Sets `jit_compile` to what "auto" means for zoo models (module doc)."""
+        with _quiet_jit_downgrade():
+            self.jit_compile = self._default_jit_compile()
+
+    def _default_jit_compile(self):
+        # Keras's setter then also drops XLA for a layer without `supports_jit` or with op determinism on.
+        if _under_strategy(self):
             return False  # Keras disables XLA with tf.distribute; keep its choice.
-        if _op_determinism_enabled():
-            return False  # not every op has a deterministic XLA kernel
-        if _compute_dtype(self) == "bfloat16" and onednn_bfloat16_available():
-            return False  # oneDNN's bfloat16 kernels beat XLA on this CPU (module doc)
-        return all(getattr(layer, "supports_jit", True) for layer in self._flatten_layers())
+        if any(device.device_type != "CPU" for device in tf.config.list_physical_devices()):
+            return True  # Keras's own "auto" on an accelerator
+        # oneDNN's bfloat16 kernels beat XLA on such a CPU (module doc).
+        return not (self.dtype_policy.compute_dtype == "bfloat16" and onednn_bfloat16_available())
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         # Keras turns an in-memory array into a tf.data pipeline of index slicing, flat_map and map and builds a new
         # distributed iterator on every call (0.04-0.1 s on 2 CPU cores: 7% of a TNT-S batch of 8). Without
-        # callbacks, an array is cut into the same batches here and each runs through the compiled predict
-        # function directly, as predict_on_batch does; with callbacks, a plain sliced dataset keeps the order.
+        # callbacks, an array is cut into the same batches here and each runs through `predict_on_batch`; with
+        # callbacks, a plain sliced dataset keeps the order.
         batched = self._array_batches(x, batch_size, steps)
+        if batched is None or callbacks is not None:
+            self._check_xla_lowering(training=False)  # Keras's loop: a batch that fails to compile is spent
         if batched is None:
             return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
         x, batch_size = batched
         if callbacks is not None:
-            import tensorflow as tf
-
             dataset = tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
             return super().predict(dataset, verbose=verbose, callbacks=callbacks)
         return self._predict_batches(x, batch_size, verbose)
@@ -101,14 +126,10 @@ class CompiledDefaults:
 
     def _array_batches(self, x, batch_size, steps):
         """(x, batch_size) when `x` is an in-memory array predict can batch itself, else None (Keras's path)."""
-        if keras.backend.backend() != "tensorflow" or steps is not None:
-            return None
         import numpy as np
-        import tensorflow as tf
 
-        if self._distribute_strategy is not None or tf.distribute.has_strategy():
+        if steps is not None or _under_strategy(self):
             return None  # Keras distributes its own pipeline
-
         if not isinstance(x, (np.ndarray, tf.Tensor)) or len(x.shape) == 0 or None in tuple(x.shape):
             return None
         if int(np.prod(x.shape)) * np.dtype(getattr(x.dtype, "as_numpy_dtype", x.dtype)).itemsize > _MAX_INLINE_BYTES:
@@ -117,50 +138,37 @@ class CompiledDefaults:
             return None  # let Keras report the bad value
         return x, batch_size or 32
 
-    # predict: a failing XLA compile raises before anything runs, and the batch is still in hand, so rerun it.
-    def make_predict_function(self, force=False):
-        if self.predict_function is not None and not force:
-            return self.predict_function
-        super().make_predict_function(force=force)
-        if not self.run_eagerly and self.jit_compile and keras.backend.backend() == "tensorflow":
-            self.predict_function = self._predict_with_xla_fallback(self.predict_function)
-        return self.predict_function
-
-    def _predict_with_xla_fallback(self, compiled_function):
-        import tensorflow as tf
-
-        def predict_function(data):
-            try:
-                return compiled_function(data)
-            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError) as e:
-                if not is_xla_compile_error(e):
-                    raise
-                self._fall_back_from_xla(e)
-                super(CompiledDefaults, self).make_predict_function(force=True)
-                return self.predict_function(data)
-
-        return predict_function
+    def predict_on_batch(self, x):
+        # A failing XLA compile raises before anything runs, and the batch is still in hand: rerun it without XLA.
+        try:
+            return super().predict_on_batch(x)
+        except _XLA_ERRORS as e:
+            if not (self.jit_compile and is_xla_compile_error(e)):
+                raise
+            self._fall_back_from_xla(e)
+            return super().predict_on_batch(x)
 
     # fit/evaluate read their batches inside the compiled graph: check before the first step instead.
-    def make_train_function(self, force=False):
-        if self.train_function is None or force:
-            self._check_xla_lowering(training=True)
-        return super().make_train_function(force=force)
+    def fit(self, *args, **kwargs):
+        self._check_xla_lowering(training=True)
+        return super().fit(*args, **kwargs)
 
-    def make_test_function(self, force=False):
-        if self.test_function is None or force:
-            self._check_xla_lowering(training=False)
-        return super().make_test_function(force=force)
+    def train_on_batch(self, *args, **kwargs):
+        self._check_xla_lowering(training=True)
+        return super().train_on_batch(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        self._check_xla_lowering(training=False)
+        return super().evaluate(*args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        self._check_xla_lowering(training=False)
+        return super().test_on_batch(*args, **kwargs)
 
     def _check_xla_lowering(self, training):
         """Lowers the forward pass to HLO once per mode (no execution, no data); falls back if that fails."""
-        if self.run_eagerly or keras.backend.backend() != "tensorflow" or not self.jit_compile:
+        if self.run_eagerly or not self.jit_compile or training in self._xla_checked:
             return
-        checked = self.__dict__.setdefault("_zoo_xla_checked", set())
-        if training in checked:
-            return
-        import tensorflow as tf
-
         specs = []
         for tensor in self.inputs or []:
             shape = (1, *tuple(tensor.shape)[1:])
@@ -169,7 +177,7 @@ class CompiledDefaults:
             specs.append(tf.TensorSpec(shape, tensor.dtype))
         if not specs:
             return
-        checked.add(training)
+        self._xla_checked = self._xla_checked | {training}
         forward = tf.function(lambda *x: self(x[0] if len(x) == 1 else list(x), training=training), jit_compile=True)
         try:
             forward.experimental_get_compiler_ir(*specs)(stage="hlo")
@@ -184,26 +192,22 @@ class CompiledDefaults:
             f"Model {self.name!r} could not be compiled with XLA; running it without XLA (slower). Cause: "
             f"{first_line.strip()[:400]} To skip the attempt, call model.compile(..., jit_compile=False).",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         self.jit_compile = False
         # Functions already built with XLA are rebuilt without it on their next use.
-        self.train_function = None
-        self.test_function = None
-
-
-def _compute_dtype(model):
-    policy = getattr(model, "dtype_policy", None)
-    return getattr(policy, "compute_dtype", None)
+        self.train_function = self.test_function = self.predict_function = None
 
 
 def onednn_bfloat16_available():
-    """True when TensorFlow runs its oneDNN kernels and the CPU has native bfloat16 dot products."""
-    try:
-        from tensorflow.python.util import _pywrap_util_port
-    except ImportError:  # pragma: no cover - moved in a future TensorFlow
+    """True when TensorFlow runs its oneDNN kernels and the CPU has native bfloat16 dot products.
+
+    oneDNN follows the documented `TF_ENABLE_ONEDNN_OPTS` switch; unset, TensorFlow's x86 Linux builds turn it on for
+    CPUs with AVX512_VNNI, AVX512_BF16 or AMX, so on every CPU with bfloat16 instructions.
+    """
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").lower() in ("0", "false"):
         return False
-    return bool(_pywrap_util_port.IsMklEnabled()) and bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 @functools.lru_cache(maxsize=1)
@@ -217,11 +221,3 @@ def _cpu_flags():
     except OSError:
         pass
     return set()
-
-
-def _op_determinism_enabled():
-    try:
-        from tensorflow.python.framework.config import is_op_determinism_enabled
-    except ImportError:  # pragma: no cover - moved in a future TensorFlow
-        return False
-    return is_op_determinism_enabled()

@@ -16,12 +16,14 @@ def distillation_outputs(model):
         model: a zoo model whose head is `distilled_classifier`.
 
     Returns:
-        A functional `keras.Model` with two float32 outputs of shape (batch, num_classes).
+        A functional `keras.Model` with two float32 outputs of shape (batch, num_classes), named "logits" and
+        "distillation_logits".
 
     Example:
         >>> model = keras_vit.create("deit_ti16_distilled", num_classes=10)
         >>> student = keras_vit.models.distillation_outputs(model)
-        >>> student.compile("adamw", loss=["sparse_categorical_crossentropy"] * 2, loss_weights=[0.5, 0.5])
+        >>> loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        >>> student.compile("adamw", loss=[loss, loss], loss_weights=[0.5, 0.5])
         >>> student.fit(images, [labels, teacher_labels])
     """
     layout = getattr(model, "layout", None)
@@ -31,4 +33,7 @@ def distillation_outputs(model):
             f"Model {model.name!r} has no distilled head: create a distilled model (keras_vit.list_models('*distilled*')) "
             "or set head: distilled_classifier with use_distillation_token: true."
         )
-    return keras.Model(model.inputs, list(head.split_logits(head.input)), name=f"{model.name}_distillation")
+    logits, distillation_logits = head.split_logits(head.input)
+    outputs = [keras.layers.Identity(name="logits")(logits),
+               keras.layers.Identity(name="distillation_logits")(distillation_logits)]
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_distillation")

@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import keras
 
-
-def model_layout(model, purpose):
-    """`model.layout`, or a ValueError saying that `purpose` needs a zoo model (a plain Keras model has none)."""
-    layout = getattr(model, "layout", None)
-    if layout is None:
-        raise ValueError(
-            f"{purpose} needs a keras_vit zoo model (model.layout); model {getattr(model, 'name', model)!r} has none: "
-            "build it with keras_vit.create."
-        )
-    return layout
+from keras_vit.models.layout import model_layout
 
 
 def feature_extractor(model, block_indices=None, layer_names=None):

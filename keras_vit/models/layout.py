@@ -51,3 +51,14 @@ class ModelLayout:
     head: str | None = None
     head_variables: tuple = ()
     pre_logits_variables: tuple = ()
+
+
+def model_layout(model, purpose):
+    """`model.layout`, or a ValueError saying that `purpose` needs a zoo model (a plain Keras model has none)."""
+    layout = getattr(model, "layout", None)
+    if layout is None:
+        raise ValueError(
+            f"{purpose} needs a keras_vit zoo model (model.layout); model {getattr(model, 'name', model)!r} has none: "
+            "build it with keras_vit.create."
+        )
+    return layout

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import inspect
+from types import MappingProxyType
 
 import keras
 
+from keras_vit.compat import DistributedStepsMixin
 from keras_vit.models.compiled_defaults import CompiledDefaults
-from keras_vit.models.distributed_steps import DistributedStepsMixin
 
 
 def check_image_shape(images, expected_shape, model_name):
@@ -27,7 +28,7 @@ class ZooModel(CompiledDefaults, DistributedStepsMixin, keras.Model):
     """A functional model built by a family's constructor from plain hyperparameters.
 
     Subclasses build the graph in `__init__` and end with `super().__init__(inputs=..., outputs=..., name=...)`
-    after calling `self._store_config(locals())`. `get_config()` returns exactly those hyperparameters, so
+    followed by `self._store_config(locals())`. `get_config()` returns exactly those hyperparameters, so
     `from_config(get_config())` rebuilds the same architecture and `.keras` files need no extra code.
     """
 
@@ -61,13 +62,13 @@ class ZooModel(CompiledDefaults, DistributedStepsMixin, keras.Model):
         return super().call(inputs, training=training, mask=mask)
 
     def _store_config(self, local_vars):
-        # Bypasses Keras's attribute tracking, which would wrap the dict (and a stem's nested dict).
-        object.__setattr__(self, "_zoo_config", {name: local_vars[name] for name in self.config_names()})
-        dtype = local_vars.get("dtype")
-        if dtype is not None:
+        # A read-only mapping: Keras's attribute tracking wraps dicts (and a stem's nested dict), not mapping proxies.
+        self._zoo_config = MappingProxyType({name: local_vars[name] for name in self.config_names()})
+        if local_vars.get("dtype") is not None:
             # A functional model ignores `dtype` for itself, but compile() reads the model's own policy to add loss
             # scaling under mixed_float16: without this, float16 training would underflow silently.
-            self._dtype_policy = keras.dtype_policies.get(dtype)
+            self.dtype_policy = local_vars["dtype"]
+        self.set_default_jit_compile()  # after the policy: mixed_bfloat16 may mean no XLA
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}

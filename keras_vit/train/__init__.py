@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 import types
 
-from keras_vit.train.callbacks import EpochLog, last_checkpoint, make_callbacks
-from keras_vit.train.fit import TrainingDiverged, train
+from keras_vit.train.callbacks import EpochBackup, EpochLog, last_checkpoint, make_callbacks
+from keras_vit.train.fit import ResumeError, TrainingDiverged, train
 from keras_vit.train.optimizers import layer_decay_scales, make_optimizer, no_weight_decay
 from keras_vit.train.recipe import Recipe, RecipeError, list_recipes, load_recipe
 from keras_vit.train.schedules import WarmupConstant, WarmupCosine, make_schedule
@@ -28,8 +28,8 @@ from keras_vit.train.strategy import (
 
 
 class _CallableModule(types.ModuleType):
-    def __call__(self, recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
-        return train(recipe, overrides, callbacks=callbacks, **kwargs)
+    def __call__(self, recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=False, **kwargs):
+        return train(recipe, overrides, callbacks=callbacks, start_over=start_over, **kwargs)
 
     __call__.__doc__ = train.__doc__
 
@@ -37,9 +37,11 @@ class _CallableModule(types.ModuleType):
 sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = [
+    "EpochBackup",
     "EpochLog",
     "Recipe",
     "RecipeError",
+    "ResumeError",
     "StrategyError",
     "TrainingDiverged",
     "WarmupConstant",

@@ -7,6 +7,7 @@ only the chief writes into the output folder; the other workers write into a tem
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -14,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
 
 
 def _jsonable(logs):
@@ -75,6 +77,83 @@ class WorkerDirs:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
+class EpochBackup(keras.callbacks.Callback):
+    """After every epoch, writes what a killed run needs to go on exactly where it stopped: the model's weights with
+    the optimizer's state (`model.save_weights`), the random-seed states of dropout and drop-path layers, and the
+    number of finished epochs. `read_backup` reads it back and `restore_backup` loads it into a compiled model.
+
+    The folder is updated so that a kill at any moment leaves the previous backup or the new one, never a mix:
+    `state_NNN.weights.h5` and `seeds_NNN.npz` are written first, then `backup.json` (written to a temporary name and
+    renamed) points at them, and only then are older files removed.
+    """
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = Path(folder)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        weights, seeds = f"state_{epoch + 1:03d}.weights.h5", f"seeds_{epoch + 1:03d}.npz"
+        self.model.save_weights(self.folder / weights, overwrite=True)
+        with (self.folder / seeds).open("wb") as f:
+            np.savez(f, *[np.asarray(v.numpy()) for v in _seed_states(self.model)])
+        for name in (weights, seeds):
+            _sync(self.folder / name)  # on disk before backup.json names them, even if the machine goes down
+        _write_atomically(self.folder / "backup.json", json.dumps(
+            {"epochs_done": epoch + 1, "weights": weights, "seed_states": seeds}) + "\n")
+        for old in self.folder.iterdir():
+            if old.name not in (weights, seeds, "backup.json"):
+                old.unlink(missing_ok=True)
+
+
+def _seed_states(model):
+    """The random-seed state variables of the model's layers (in `model.variables`, not in `model.weights`), in the
+    model's order (their names carry process-wide counters, so a backup stores them by position)."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def _sync(path):
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _write_atomically(path, text):
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    _sync(partial)
+    os.replace(partial, path)
+
+
+def read_backup(folder):
+    """What `EpochBackup` last wrote in `folder`: {"epochs_done": int, "weights": path, "seed_states": path}, or
+    None when there is no backup."""
+    folder = Path(folder)
+    try:
+        state = json.loads((folder / "backup.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return {**state, "weights": folder / state["weights"], "seed_states": folder / state["seed_states"]}
+
+
+def restore_backup(model, state):
+    """Loads a backup (`read_backup`) into a compiled model: weights, optimizer state and seed states."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)  # its variables must exist before they are loaded
+    model.load_weights(state["weights"])
+    variables = _seed_states(model)
+    with np.load(state["seed_states"]) as saved:
+        values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    if [v.shape for v in values] != [tuple(v.shape) for v in variables]:
+        raise ValueError(f"The backup {state['seed_states']} holds {len(values)} random-seed states, but the model has "
+                         f"{len(variables)} ({', '.join(v.path for v in variables)}): it was written by another model.")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
 class KeepLastCheckpoints(keras.callbacks.Callback):
     """Deletes all but the newest `keep` `epoch_NNN.keras` files after each epoch (runs after ModelCheckpoint)."""
 
@@ -95,14 +174,14 @@ def last_checkpoint(folder):
 
 
 def make_callbacks(dirs, *, tensorboard=True, global_batch_size, steps_per_epoch, keep_checkpoints=3):
-    """ModelCheckpoint (every epoch, a loadable `.keras`), BackupAndRestore (resume after a kill),
-    TerminateOnNaN(raise_error=True) (stop before NaN weights are checkpointed), TensorBoard, and the epoch log.
-    Only the newest `keep_checkpoints` epoch files are kept (0 or None: all)."""
+    """ModelCheckpoint (every epoch, a loadable `.keras`), EpochBackup (resume after a kill; `keras_vit.train`
+    restores it before `model.fit`), TerminateOnNaN(raise_error=True) (stop before NaN weights are checkpointed),
+    TensorBoard, and the epoch log. Only the newest `keep_checkpoints` epoch files are kept (0 or None: all)."""
     dirs.checkpoints.mkdir(parents=True, exist_ok=True)
     callbacks = [
         # First: a NaN loss raises before any later callback can save the broken weights.
         keras.callbacks.TerminateOnNaN(raise_error=True),
-        keras.callbacks.BackupAndRestore(str(dirs.backup), save_freq="epoch", delete_checkpoint=True),
+        EpochBackup(dirs.backup),
         keras.callbacks.ModelCheckpoint(str(dirs.checkpoints / "epoch_{epoch:03d}.keras"), save_freq="epoch"),
         KeepLastCheckpoints(dirs.checkpoints, keep_checkpoints),
         EpochLog(dirs.root / "train_log.jsonl", global_batch_size, steps_per_epoch),

@@ -5,12 +5,22 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
+from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from keras_vit.train.callbacks import EpochLog, WorkerDirs, last_checkpoint, make_callbacks
+from keras_vit.train.callbacks import (
+    EpochLog,
+    WorkerDirs,
+    _write_atomically,
+    last_checkpoint,
+    make_callbacks,
+    read_backup,
+    restore_backup,
+)
 from keras_vit.train.optimizers import make_optimizer
 from keras_vit.train.recipe import load_recipe
 from keras_vit.train.schedules import make_schedule
@@ -27,6 +37,90 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names the last good checkpoint."""
 
 
+class ResumeError(ValueError):
+    """The output folder holds an unfinished run of another recipe; the message names the keys that differ."""
+
+
+# Recipe keys that say how a run is watched or where it runs, not what it computes: a resumed run may change them.
+_FREE_ON_RESUME = ("description", "run.verbose", "run.tensorboard", "run.keep_checkpoints", "run.overwrite",
+                   "run.output_dir", "run.strategy", "run.devices", "run.tpu_address")
+
+
+def _recipe_json(recipe):
+    return json.dumps(recipe.to_dict(), indent=2, default=str) + "\n"
+
+
+def _flat(recipe_dict):
+    """{"section.key": value} for the recipe's sections, {"name": ...} for its top-level keys."""
+    flat = {}
+    for key, value in recipe_dict.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{inner}": v for inner, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def _changed_keys(saved, recipe):
+    """The keys (section.key) whose values differ between a saved recipe.json and `recipe`, as (key, old, new)."""
+    old, new = _flat(saved), _flat(json.loads(_recipe_json(recipe)))
+    missing = object()
+    return [(key, old.get(key, missing), new.get(key, missing)) for key in sorted(set(old) | set(new))
+            if key not in _FREE_ON_RESUME and old.get(key, missing) != new.get(key, missing)]
+
+
+def _describe(value):
+    return "(not set)" if not isinstance(value, (str, int, float, bool, list, dict, type(None))) else json.dumps(value)
+
+
+def _moved_aside(output_dir):
+    """Renames a non-empty `output_dir` to `<output_dir>.replaced_<date>-<time>` (never deletes) and returns the new
+    path, or None when there was nothing to move."""
+    if not output_dir.is_dir() or not any(output_dir.iterdir()):
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = output_dir.with_name(f"{output_dir.name}.replaced_{stamp}")
+    number = 1
+    while target.exists():
+        number += 1
+        target = output_dir.with_name(f"{output_dir.name}.replaced_{stamp}_{number}")
+    output_dir.rename(target)
+    return target
+
+
+def _check_output_dir(recipe, output_dir):
+    """Refuses to mix runs in one folder. Returns True when the folder holds an unfinished run of this recipe
+    (whose recipe.json stays as it is)."""
+    finished = (output_dir / "summary.json").exists() and not (output_dir / "backup").exists()
+    if finished:
+        if not recipe.run["overwrite"]:
+            raise ValueError(
+                f"{output_dir} holds a finished run (summary.json): choose another output_dir, set run.overwrite "
+                f"(overwrite=True, --set run.overwrite=true) to replace its model, checkpoints and summary, or start "
+                f"over (start_over=True, --start_over) to move the old run aside first."
+            )
+        return False
+    path = output_dir / "recipe.json"
+    if not path.exists():
+        return False
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ResumeError(f"{output_dir} holds an unfinished run whose {path.name} cannot be read ({error}): choose "
+                          f"another output_dir, or start over (start_over=True, --start_over), which moves the "
+                          f"unfinished run aside.") from None
+    changed = _changed_keys(saved, recipe)
+    if changed:
+        lines = "; ".join(f"{key}: {_describe(old)} in that run, {_describe(new)} now" for key, old, new in changed)
+        raise ResumeError(
+            f"{output_dir} holds an unfinished run of another recipe ({path}), which a resumed run must repeat: "
+            f"{lines}. Run the same recipe again to resume it, choose another output_dir, or start over "
+            f"(start_over=True, --start_over): the unfinished run's folder is then renamed to "
+            f"{output_dir.name}.replaced_<date>-<time> and a new run starts."
+        )
+    return True
+
+
 def _global_batch(run, strategy):
     if run["per_replica_batch_size"] is not None:
         return global_batch_size(run["per_replica_batch_size"], strategy)
@@ -34,7 +128,7 @@ def _global_batch(run, strategy):
     return run["batch_size"]
 
 
-def _pipelines(recipe, train_data, eval_data, image_size, batch, one_hot):
+def _pipelines(recipe, train_data, eval_data, image_size, batch, one_hot, start_batch=0):
     from keras_vit.data import make_pipeline
 
     data, seed = recipe.data, recipe.run["seed"]
@@ -45,7 +139,7 @@ def _pipelines(recipe, train_data, eval_data, image_size, batch, one_hot):
         train_data, training=True, random_crop=data["random_crop"], crop_scale=tuple(data["crop_scale"]),
         horizontal_flip=data["horizontal_flip"], rand_augment=dict(data["rand_augment"] or {}) or None,
         mixup_alpha=data["mixup_alpha"], cutmix_alpha=data["cutmix_alpha"], label_smoothing=data["label_smoothing"],
-        shuffle_buffer=data["shuffle_buffer"], repeat=True, **common,
+        shuffle_buffer=data["shuffle_buffer"], repeat=True, start_batch=start_batch, **common,
     )
     evaluation = None
     if eval_data is not None:
@@ -81,7 +175,7 @@ def _load_data(recipe, num_channels):
     return train, evaluation
 
 
-def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
+def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=False, **kwargs):
     """Trains a zoo model as a recipe says and returns the run's summary.
 
     Args:
@@ -89,6 +183,9 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
             mapping, or a `Recipe`.
         overrides: {"section.key": value} or {"section": {...}} overrides.
         callbacks: extra Keras callbacks, run after keras_vit's own.
+        start_over: when the output folder holds a run (unfinished or finished), rename that folder to
+            `<output_dir>.replaced_<date>-<time>` and start a new run; without it, an unfinished run of the same
+            recipe resumes where it stopped and one of another recipe is an error (ResumeError).
         **kwargs: overrides by bare key when the key belongs to one section: epochs=3, batch_size=128,
             learning_rate=1e-3, output_dir="runs/x", strategy="mirrored", mixed_precision="mixed_bfloat16"; or a
             whole section, model={"name": "vit_s16", "num_classes": 37}.
@@ -102,7 +199,12 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
         RecipeError: a bad recipe or override (before anything runs).
         StrategyError: an unknown strategy, or a batch that does not divide over the replicas (before training).
         ValueError: bad data (unknown dataset, missing folder, empty class folder), before training.
+        ResumeError: the output folder holds an unfinished run of another recipe (before anything runs).
         TrainingDiverged: the loss became NaN; the last good checkpoint stays in `<output_dir>/checkpoints`.
+
+    Resuming: a run that stopped (killed, preempted) resumes when started again with the same recipe and output
+    folder, from the backup of its last finished epoch, and ends bit-identical to a run that never stopped (the same
+    steps on the same batches: the training stream is a pure function of the seed, see `make_pipeline`).
     """
     import keras_vit
 
@@ -111,13 +213,17 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
     # The strategy comes first: a multi-worker strategy must be made before other TensorFlow work in the process.
     strategy = make_strategy(run["strategy"], devices=run["devices"], tpu_address=run["tpu_address"])
     batch = _global_batch(run, strategy)
-    output_dir = recipe.output_dir
-    if is_chief(strategy) and (output_dir / "summary.json").exists() and not (output_dir / "backup").exists():
-        if not run["overwrite"]:
-            raise ValueError(
-                f"{output_dir} holds a finished run (summary.json): choose another output_dir, or set run.overwrite "
-                f"(overwrite=True, --set run.overwrite=true) to replace its model, checkpoints and summary."
-            )
+    output_dir = Path(recipe.output_dir)
+    chief = is_chief(strategy)
+    previous_run, same_recipe, backup = None, False, None
+    if start_over:
+        if chief:  # the other workers' folders are temporary
+            previous_run = _moved_aside(output_dir)
+    else:
+        # Every worker checks and reads the chief's folder (under multi-worker, on a file system they share), so
+        # that all of them refuse, or all resume from the same epoch.
+        same_recipe = _check_output_dir(recipe, output_dir)
+        backup = read_backup(output_dir / "backup")
     model_overrides = {k: v for k, v in recipe.model.items() if k not in ("name", "weights")}
     weights = recipe.model.get("weights")
     if weights is not None and not os.path.isfile(weights):
@@ -133,12 +239,15 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
     image_size = spec.model.get("image_size", 224)
     steps = _steps_per_epoch(run, train_data, batch)
     one_hot = recipe.data["mixup_alpha"] > 0 or recipe.data["cutmix_alpha"] > 0 or recipe.data["label_smoothing"] > 0
-    train_ds, eval_ds = _pipelines(recipe, train_data, eval_data, image_size, batch, one_hot)
+    initial_epoch = min(backup["epochs_done"], run["epochs"]) if backup else 0
+    # The stream goes on at the first batch of the epoch that did not finish: the same batches as a run that never
+    # stopped.
+    train_ds, eval_ds = _pipelines(recipe, train_data, eval_data, image_size, batch, one_hot,
+                                   start_batch=initial_epoch * steps)
 
-    chief = is_chief(strategy)
     dirs = WorkerDirs(output_dir, chief)
-    if chief:
-        (dirs.root / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2, default=str) + "\n")
+    if chief and not same_recipe:
+        _write_atomically(dirs.root / "recipe.json", _recipe_json(recipe))
 
     schedule_cfg = recipe.schedule
     warmup = schedule_cfg["warmup_steps"]
@@ -162,6 +271,8 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
                 else keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits))
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=run["jit_compile"],
                       steps_per_execution=run["steps_per_execution"])
+        if backup:
+            restore_backup(model, backup)  # weights, optimizer state and dropout seeds after `initial_epoch` epochs
 
     own = make_callbacks(dirs, tensorboard=run["tensorboard"], global_batch_size=batch, steps_per_epoch=steps,
                          keep_checkpoints=run["keep_checkpoints"])
@@ -169,9 +280,9 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
     callbacks = own + list(callbacks or [])
     start = time.perf_counter()
     try:
-        history = model.fit(train_ds, epochs=run["epochs"], steps_per_epoch=steps, validation_data=eval_ds,
-                            validation_steps=run["eval_steps"], callbacks=callbacks, verbose=run["verbose"],
-                            shuffle=False)  # the pipeline shuffles
+        history = model.fit(train_ds, epochs=run["epochs"], initial_epoch=initial_epoch, steps_per_epoch=steps,
+                            validation_data=eval_ds, validation_steps=run["eval_steps"], callbacks=callbacks,
+                            verbose=run["verbose"], shuffle=False)  # the pipeline shuffles
     except RuntimeError as error:
         if "NaN" not in str(error) and "Inf" not in str(error):
             raise
@@ -184,23 +295,26 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, **kwargs):
             f"float32 instead of mixed_float16."
         ) from None
     wall = time.perf_counter() - start
-    summary = _summary(recipe, model, history, epoch_log, strategy, batch, steps, wall, dirs)
+    summary = _summary(recipe, model, history, epoch_log, strategy, batch, steps, wall, dirs, initial_epoch)
     if eval_ds is not None:
         results = model.evaluate(eval_ds, steps=run["eval_steps"], verbose=0, return_dict=True)
         summary["eval_accuracy"] = round(float(results["accuracy"]), 5)
         summary["eval_loss"] = round(float(results["loss"]), 5)
     model_path = dirs.root / "model.keras"
     model.save(model_path)
+    summary["previous_run"] = str(previous_run) if previous_run else None
     if chief:
         summary["model_path"] = str(model_path)
-        (dirs.root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        _write_atomically(dirs.root / "summary.json", json.dumps(summary, indent=2) + "\n")
+        # Last: a run killed before this line resumes after its last epoch and only evaluates and saves again.
+        shutil.rmtree(dirs.backup, ignore_errors=True)
     dirs.cleanup()
     summary = TrainSummary(summary)
     summary.model = model
     return summary
 
 
-def _summary(recipe, model, history, epoch_log, strategy, batch, steps, wall, dirs):
+def _summary(recipe, model, history, epoch_log, strategy, batch, steps, wall, dirs, initial_epoch):
     logs = {k: v[-1] for k, v in history.history.items()} if history.history else {}
     seconds = epoch_log.epoch_seconds
     # Throughput after the first epoch (which includes tracing and XLA compilation), when there is one.
@@ -212,7 +326,7 @@ def _summary(recipe, model, history, epoch_log, strategy, batch, steps, wall, di
         "model": recipe.model["name"],
         "parameters": int(model.count_params()),
         "epochs": recipe.run["epochs"],
-        "resumed_from_epoch": epoch_log.first_epoch + 1 if epoch_log.first_epoch else None,
+        "resumed_from_epoch": initial_epoch + 1 if initial_epoch else None,
         "optimizer_steps": int(model.optimizer.iterations.numpy()),
         "train_accuracy": round(float(logs.get("accuracy", math.nan)), 5),
         "train_loss": round(float(logs.get("loss", math.nan)), 5),

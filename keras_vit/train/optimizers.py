@@ -3,12 +3,10 @@ norms, biases, position embeddings and tokens, and optional layer-wise learning-
 
 from __future__ import annotations
 
-import threading
-
 import keras
-import tensorflow as tf
 
-from keras_vit.models.features import model_layout
+from keras_vit.compat import ClipAfterCrossReplicaSum, optimizer_variable_path
+from keras_vit.models.layout import model_layout
 
 OPTIMIZERS = ("sgd", "adamw", "adam")
 
@@ -41,45 +39,17 @@ def layer_decay_scales(model, decay):
     return {path: float(decay ** (num_blocks + 1 - depth)) for path, depth in depths.items()}
 
 
-class _LayerScaled:
+class _LayerScaled(ClipAfterCrossReplicaSum):
     """Multiplies the learning rate of each variable by `layer_scales[variable.path]` (default 1), and clips the
-    gradient summed over replicas rather than each replica's share.
-
-    Keras 3.15 clips gradients inside each replica, before the cross-replica sum: under a strategy with N replicas
-    `global_clipnorm=1` then allows a summed gradient of norm up to N, and a run differs from a single-device run as
-    soon as clipping is active. Here the gradients are summed first (the same all-reduce Keras would do next, done
-    once), then clipped.
-    """
+    gradient summed over replicas rather than each replica's share (`keras_vit.compat.ClipAfterCrossReplicaSum`)."""
 
     def __init__(self, *args, layer_scales=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.layer_scales = dict(layer_scales or {})
-        # MirroredStrategy traces each replica in its own thread: the flag must be per thread.
-        self._summed = threading.local()
-
-    def _clip_gradients(self, grads):
-        clipping = self.clipnorm or self.global_clipnorm or self.clipvalue
-        context = tf.distribute.get_replica_context() if tf.distribute.has_strategy() else None
-        if clipping and context is not None and context.num_replicas_in_sync > 1:
-            present = [i for i, g in enumerate(grads) if g is not None]
-            summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
-            grads = list(grads)
-            for i, g in zip(present, summed):
-                grads[i] = g
-            self._summed.before_clipping = True  # read by _all_reduce_sum_gradients in this same trace
-        return super()._clip_gradients(grads)
-
-    def _all_reduce_sum_gradients(self, grads_and_vars):
-        if getattr(self._summed, "before_clipping", False):
-            self._summed.before_clipping = False
-            return list(grads_and_vars)
-        return super()._all_reduce_sum_gradients(grads_and_vars)
 
     def update_step(self, gradient, variable, learning_rate):
         if self.layer_scales:
-            # TensorFlow hands the raw tf.Variable here; its Keras variable (and path) is found by index.
-            path = self._trainable_variables[self._get_variable_index(variable)].path
-            scale = self.layer_scales.get(path, 1.0)
+            scale = self.layer_scales.get(optimizer_variable_path(self, variable), 1.0)
             if scale != 1.0:
                 learning_rate = learning_rate * scale
         return super().update_step(gradient, variable, learning_rate)

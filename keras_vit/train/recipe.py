@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_vit.registry import suggest
+from keras_vit.schema import check_value
 from keras_vit.spec.load import resolve_extends
 from keras_vit.spec.model_spec import FrozenDict, _freeze, merge, thaw
 from keras_vit.spec.yaml_file import SpecError
@@ -24,128 +25,71 @@ class RecipeError(SpecError):
     """A recipe that cannot be used; the message names the file, the key and the received value."""
 
 
-def _number(low=None, high=None, integer=False, optional=False, low_open=False):
-    def check(value):
-        if value is None and optional:
-            return None
-        kinds = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            return f"must be {'an integer' if integer else 'a number'}{' or null' if optional else ''}"
-        if low is not None and (value <= low if low_open else value < low):
-            return f"must be {'>' if low_open else '>='} {low}"
-        if high is not None and value > high:
-            return f"must be <= {high}"
-        return None
-
-    return check
-
-
-def _choice(*options, optional=False):
-    def check(value):
-        if value is None and optional:
-            return None
-        if value not in options:
-            return f"must be one of {', '.join(repr(o) for o in options)}{suggest(str(value), [str(o) for o in options])}"
-        return None
-
-    return check
-
-
-def _kind(*types, optional=False, what=None):
-    def check(value):
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) and bool not in types:
-            return f"must be {what}"
-        if not isinstance(value, types):
-            return f"must be {what}"
-        return None
-
-    return check
-
-
-def _pair(value):
-    if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(isinstance(v, (int, float)) for v in value):
-        return "must be a list of two numbers [low, high]"
-    if not 0 < value[0] <= value[1] <= 1:
-        return "must satisfy 0 < low <= high <= 1"
-    return None
-
-
-def _jit(value):
-    return None if value in ("auto", True, False) else "must be 'auto', true or false"
-
-
-# section -> key -> (default, check, meaning)
+# section -> key -> (default, meaning). Every value is checked by the glossary (`keras_vit.schema.check_value`) under
+# its own name, a section's `name` under the section's (`optimizer`, `schedule`); a key whose default is null accepts
+# null. `model` also takes its model's hyperparameters and `weights`, checked by the model spec when the recipe loads.
 SCHEMA = {
     "model": {
-        "name": (REQUIRED, _kind(str, what="a zoo model name or spec path"), "the zoo model (or spec file)"),
+        "name": (REQUIRED, "a zoo model or spec file; the other keys of `model` override its hyperparameters, whose "
+                           "num_classes and num_channels default to the data's, or name a checkpoint: `weights`"),
     },
     "data": {
-        "source": ("offline", _kind(str, what='a data source string ("offline", "folder:PATH", "tfds:NAME")'),
-                   "keras_vit.data.load_dataset source"),
-        "data_dir": (None, _kind(str, optional=True, what="a folder path or null"), "tensorflow-datasets data_dir"),
-        "train_split": ("train", _kind(str, what="a split name"), "training split"),
-        "eval_split": ("test", _kind(str, optional=True, what="a split name or null"), "held-out split (null: none)"),
-        "mean": (0.5, _kind(int, float, list, what="a number or a list per channel"), "pixel normalization mean"),
-        "std": (0.5, _kind(int, float, list, what="a number or a list per channel"), "pixel normalization std"),
-        "random_crop": (False, _kind(bool, what="true or false"), "Inception-style random resized crop"),
-        "crop_scale": ([0.08, 1.0], _pair, "area range of the random crop"),
-        "horizontal_flip": (False, _kind(bool, what="true or false"), "random left-right flip"),
-        "rand_augment": (None, _kind(dict, optional=True, what="a mapping (num_ops, factor) or null"),
-                         "keras.layers.RandAugment arguments"),
-        "mixup_alpha": (0.0, _number(0.0), "MixUp alpha (0: off)"),
-        "cutmix_alpha": (0.0, _number(0.0), "CutMix alpha (0: off)"),
-        "label_smoothing": (0.0, _number(0.0, 0.999), "label smoothing"),
-        "shuffle_buffer": (10_000, _number(1, integer=True), "shuffle buffer (examples)"),
+        "source": ("offline", '"offline": the MNIST digits shipped with keras_vit, "folder:PATH" or "tfds:NAME"'),
+        "data_dir": (None, "tensorflow-datasets data_dir"),
+        "train_split": ("train", "training split"),
+        "eval_split": ("test", "held-out split; null: none"),
+        "mean": (0.5, "pixel normalization mean, one number or one per channel; 0.5 with std 0.5 gives [-1, 1]"),
+        "std": (0.5, "pixel normalization std, one number or one per channel"),
+        "random_crop": (False, "Inception-style random resized crop"),
+        "crop_scale": ([0.08, 1.0], "area range [low, high] of the random crop"),
+        "horizontal_flip": (False, "random left-right flip"),
+        "rand_augment": (None, "keras.layers.RandAugment arguments, e.g. {num_ops: 2, factor: 0.9}; null: off"),
+        "mixup_alpha": (0.0, "MixUp alpha; 0: off"),
+        "cutmix_alpha": (0.0, "CutMix alpha; 0: off"),
+        "label_smoothing": (0.0, "label smoothing"),
+        "shuffle_buffer": (10_000, "shuffle buffer, in examples"),
     },
     "optimizer": {
-        "name": (REQUIRED, _choice("sgd", "adamw", "adam"), "sgd, adamw or adam"),
-        "learning_rate": (REQUIRED, _number(0.0), "peak learning rate (NaN is accepted to test failure handling)"),
-        "momentum": (0.9, _number(0.0, 1.0), "SGD momentum"),
-        "nesterov": (False, _kind(bool, what="true or false"), "SGD Nesterov momentum"),
-        "beta_1": (0.9, _number(0.0, 1.0), "Adam beta_1"),
-        "beta_2": (0.999, _number(0.0, 1.0), "Adam beta_2"),
-        "epsilon": (1e-8, _number(0.0, low_open=True), "Adam epsilon"),
-        "weight_decay": (0.0, _number(0.0), "decoupled weight decay; skips norms, biases, positions, tokens"),
-        "global_clipnorm": (None, _number(0.0, optional=True, low_open=True), "clip gradients to this global norm"),
-        "layer_decay": (None, _number(0.0, 1.0, optional=True, low_open=True),
-                        "layer-wise learning-rate decay (BEiT), null: off"),
+        "name": (REQUIRED, "the update rule: sgd, adamw or adam"),
+        "learning_rate": (REQUIRED, "peak learning rate; NaN is accepted, to test failure handling"),
+        "momentum": (0.9, "SGD momentum"),
+        "nesterov": (False, "SGD Nesterov momentum"),
+        "beta_1": (0.9, "Adam beta_1"),
+        "beta_2": (0.999, "Adam beta_2"),
+        "epsilon": (1e-8, "Adam epsilon"),
+        "weight_decay": (0.0, "decoupled weight decay, never on norms, biases, position embeddings or tokens"),
+        "global_clipnorm": (None, "clip gradients to this global norm; null: off"),
+        "layer_decay": (None, "layer-wise learning-rate decay of BEiT: the rate of block i of L is scaled by "
+                              "decay^(L - i), the stem's by decay^(L + 1), the head's by 1; null: off"),
     },
     "schedule": {
-        "name": ("warmup_cosine", _choice("warmup_cosine", "warmup_constant", "constant"), "schedule"),
-        "warmup_steps": (0, _number(0, integer=True), "linear warm-up steps"),
-        "warmup_epochs": (None, _number(0, optional=True), "warm-up in epochs (overrides warmup_steps)"),
-        "end_learning_rate": (0.0, _number(0.0), "rate at the end of the cosine"),
+        "name": ("warmup_cosine", "the learning-rate schedule: warmup_cosine, warmup_constant or constant"),
+        "warmup_steps": (0, "linear warm-up steps"),
+        "warmup_epochs": (None, "linear warm-up in epochs, fractions allowed; wins over warmup_steps"),
+        "end_learning_rate": (0.0, "learning rate at the end of the cosine"),
     },
     "run": {
-        "epochs": (REQUIRED, _number(1, integer=True), "training epochs"),
-        "batch_size": (None, _number(1, integer=True, optional=True),
-                       "global batch (must divide over the replicas)"),
-        "per_replica_batch_size": (None, _number(1, integer=True, optional=True),
-                                   "per-replica batch; global = this x replicas"),
-        "steps_per_epoch": (None, _number(1, integer=True, optional=True), "null: one pass over the data"),
-        "eval_steps": (None, _number(1, integer=True, optional=True), "null: the whole held-out split"),
-        "strategy": ("auto", _choice("auto", "default", "mirrored", "multi_worker", "tpu"), "tf.distribute strategy"),
-        "devices": (None, _kind(list, optional=True, what="a list of device names or null"), "devices for mirrored"),
-        "tpu_address": (None, _kind(str, optional=True, what="a TPU name / grpc address or null"), "TPU resolver"),
-        "mixed_precision": (None, _choice("mixed_float16", "mixed_bfloat16", "float32", optional=True),
-                            "dtype policy (mixed_float16 adds loss scaling)"),
-        "jit_compile": ("auto", _jit, "XLA: 'auto' (Keras decides), true or false"),
-        "steps_per_execution": (1, _number(1, integer=True), "steps per compiled call"),
-        "output_dir": (None, _kind(str, optional=True, what="a folder path or null"),
-                       "checkpoints, logs, summary; null: runs/<recipe name>"),
-        "overwrite": (False, _kind(bool, what="true or false"),
-                      "allow a new run in an output_dir that holds a finished one (its files are replaced)"),
-        "keep_checkpoints": (3, _number(0, integer=True), "newest epoch checkpoints kept (0: all)"),
-        "seed": (0, _number(0, integer=True), "seeds the split, the shuffle and the weights"),
-        "tensorboard": (True, _kind(bool, what="true or false"), "write TensorBoard logs"),
-        "verbose": ("auto", _choice("auto", 0, 1, 2), "Keras progress bar: 'auto', 0, 1 or 2"),
+        "epochs": (REQUIRED, "training epochs"),
+        "batch_size": (None, "global batch, divided evenly over the replicas; give this or per_replica_batch_size"),
+        "per_replica_batch_size": (None, "batch per replica; the global batch is this times the replicas"),
+        "steps_per_epoch": (None, "training steps per epoch; null: one pass over the training split"),
+        "eval_steps": (None, "held-out batches per evaluation; null: the whole held-out split"),
+        "strategy": ("auto", "tf.distribute strategy: auto, default, mirrored, multi_worker or tpu"),
+        "devices": (None, "devices of the mirrored strategy; null: all local GPUs"),
+        "tpu_address": (None, "TPU name or grpc address for the TPU resolver"),
+        "mixed_precision": (None, "dtype policy: mixed_float16 with loss scaling, mixed_bfloat16 or float32"),
+        "jit_compile": ("auto", "XLA: auto lets Keras decide, true or false"),
+        "steps_per_execution": (1, "training steps per compiled call"),
+        "output_dir": (None, "checkpoints, logs, summary; null: runs/NAME, runs/NAME_2... if that has a finished run"),
+        "overwrite": (False, "allow a new run in an output_dir that holds a finished one, replacing its files"),
+        "keep_checkpoints": (3, "newest epoch checkpoints kept; 0: all"),
+        "seed": (0, "seeds the weights, the split, the shuffle and the augmentation"),
+        "tensorboard": (True, "write TensorBoard logs"),
+        "verbose": ("auto", "Keras progress bar: auto, 0, 1 or 2"),
     },
 }
 TOP_LEVEL = {"name": "the recipe's name; equals the file name", "extends": "the recipe this one starts from",
              "description": "one line"}
-SECTIONS = tuple(SCHEMA)
 
 
 def builtin_recipe_dir():
@@ -185,7 +129,7 @@ def expand_overrides(overrides):
     section. A bare key must belong to exactly one section (`epochs` -> run.epochs)."""
     nested = {}
     for key, value in (overrides or {}).items():
-        if key in SECTIONS and isinstance(value, dict):
+        if key in SCHEMA and isinstance(value, dict):
             nested = merge(nested, {key: value})
             continue
         if key in TOP_LEVEL:
@@ -193,16 +137,16 @@ def expand_overrides(overrides):
             continue
         section, dot, rest = key.partition(".")
         if dot:
-            if section not in SECTIONS:
-                raise RecipeError(f"Override {key!r}: unknown section {section!r}.{suggest(section, SECTIONS)} "
-                                  f"Sections: {', '.join(SECTIONS)}.")
+            if section not in SCHEMA:
+                raise RecipeError(f"Override {key!r}: unknown section {section!r}.{suggest(section, SCHEMA)} "
+                                  f"Sections: {', '.join(SCHEMA)}.")
             nested = merge(nested, {section: {rest: value}})
             continue
-        owners = [s for s in SECTIONS if key in SCHEMA[s]]
+        owners = [s for s in SCHEMA if key in SCHEMA[s]]
         if len(owners) > 1:
             raise RecipeError(f"Override {key!r} is ambiguous: write one of {', '.join(f'{s}.{key}' for s in owners)}.")
         if not owners:
-            known = [k for s in SECTIONS for k in SCHEMA[s]]
+            known = [k for s in SCHEMA for k in SCHEMA[s]]
             raise RecipeError(f"Unknown override {key!r}.{suggest(key, known)} Use section.key (e.g. "
                               f"model.num_classes, optimizer.learning_rate) or one of: {', '.join(sorted(set(known)))}.")
         nested = merge(nested, {owners[0]: {key: value}})
@@ -238,28 +182,7 @@ class Recipe:
                                   f"{', '.join([*TOP_LEVEL, *SCHEMA])}.")
         if not isinstance(data.get("name"), str) or not data["name"]:
             raise RecipeError(f"{where}: `name` (a string) is required.")
-        sections = {}
-        for section, keys in SCHEMA.items():
-            given = data.get(section) or {}
-            if not isinstance(given, dict):
-                raise RecipeError(f"{where}: `{section}` must be a mapping; received {given!r}.")
-            if section != "model":
-                for key in given:
-                    if key not in keys:
-                        raise RecipeError(f"{where}: unknown key {section}.{key}.{suggest(key, keys)} Known keys: "
-                                          f"{', '.join(keys)}.")
-            filled = dict(given)
-            for key, (default, check, _) in keys.items():
-                if key not in given:
-                    if default is REQUIRED:
-                        raise RecipeError(f"{where}: the required key {section}.{key} is missing.")
-                    filled[key] = default
-                    continue
-                value = given[key]
-                problem = None if (isinstance(value, float) and value != value and key == "learning_rate") else check(value)
-                if problem:
-                    raise RecipeError(f"{where}: {section}.{key} {problem}; received {value!r}.")
-            sections[section] = filled
+        sections = {section: _section(section, data.get(section) or {}, where) for section in SCHEMA}
         run = sections["run"]
         if (run["batch_size"] is None) == (run["per_replica_batch_size"] is None):
             raise RecipeError(f"{where}: give exactly one of run.batch_size (global) and run.per_replica_batch_size; "
@@ -271,7 +194,7 @@ class Recipe:
     def to_dict(self):
         """Plain data: what a YAML file with every default spelled out would hold."""
         return {"name": self.name, "description": self.description,
-                **{section: thaw(getattr(self, section)) for section in SECTIONS}}
+                **{section: thaw(getattr(self, section)) for section in SCHEMA}}
 
     def with_overrides(self, overrides=None, **kwargs):
         """A new validated recipe with overrides (see `expand_overrides`)."""
@@ -294,6 +217,29 @@ class Recipe:
             number += 1
             path = base.with_name(f"{base.name}_{number}")
         return path
+
+
+def _section(section, given, where):
+    """The recipe section `given`, each value checked, with the defaults filled in."""
+    keys = SCHEMA[section]
+    if not isinstance(given, dict):
+        raise RecipeError(f"{where}: `{section}` must be a mapping; received {given!r}.")
+    for key, value in given.items():
+        if key not in keys:
+            if section == "model":
+                continue  # a hyperparameter: the model spec checks it
+            raise RecipeError(f"{where}: unknown key {section}.{key}.{suggest(key, keys)} Known keys: "
+                              f"{', '.join(keys)}.")
+        default, meaning = keys[key]
+        try:
+            if value is not None or default is not None:
+                check_value(section if key == "name" else key, value)
+        except ValueError as error:
+            raise RecipeError(f"{where}: {section}.{key} ({meaning}): {error}") from None
+    for key, (default, meaning) in keys.items():
+        if default is REQUIRED and key not in given:
+            raise RecipeError(f"{where}: the required key {section}.{key} is missing ({meaning}).")
+    return {**given, **{key: default for key, (default, _) in keys.items() if key not in given}}
 
 
 def _check_model(model, where):

@@ -1,6 +1,8 @@
-"""keras_vit's own `.weights.h5` files (written by `keras-vit convert`): tensors already keyed by Keras variable
-path, so every rule is the identity. Loading one into a model of another image size resamples the position table;
-into another number of classes drops the head."""
+"""keras_vit's own files, `.weights.h5` (written by `keras-vit convert`) and `.keras` (a zoo model saved by
+`model.save`, `keras-vit train`'s model.keras and checkpoints/epoch_NNN.keras): tensors already keyed by Keras
+variable path, so every rule is the identity. Both store the model's config, so the reader rebuilds that model and
+its published layout says which tensors are the head, the pre-logits layer and the position tables. Loading one into a
+model of another image size resamples the position tables; into another number of classes drops the head."""
 
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ from keras_vit.weights.protocol import Converter, Rule, copy
 class KerasFile(Converter):
     format = "keras_vit"
     families = ("vit", "tnt", "resnet_v2")
-    description = "keras_vit .weights.h5 (Keras variable paths)"
+    description = "keras_vit .weights.h5 / .keras (Keras variable paths)"
 
-    def __init__(self, family=None):
+    def __init__(self, family=None, layout=None):
         if family is not None:
             self.families = (family,)
+        self.layout = layout
 
     def claims(self, keys):
         return False  # chosen from the file's metadata, never guessed from keys
@@ -23,24 +26,22 @@ class KerasFile(Converter):
         return Rule((path,), copy)
 
     def head_keys(self, tensors):
-        for kernel in ("head/classifier/kernel", "head/kernel"):
-            if kernel in tensors:
-                return (kernel, kernel.replace("kernel", "bias"))
-        return None
+        return tuple(k for k in self.layout.head_variables if k in tensors) or None
 
     def classifier_width(self, kernel):
         return kernel.shape[-1]
 
     def pre_logits_keys(self, tensors):
-        return tuple(k for k in ("head/pre_logits/kernel", "head/pre_logits/bias") if k in tensors)
+        return tuple(k for k in self.layout.pre_logits_variables if k in tensors)
 
     def representation_dim(self, tensors):
-        kernel = tensors.get("head/pre_logits/kernel")
+        kernel = next((tensors[k] for k in self.pre_logits_keys(tensors) if k.endswith("kernel")), None)
         return None if kernel is None else int(kernel.shape[-1])
 
     def position_keys(self, tensors):
         return {
-            key: None  # the number of prefix tokens is taken from the model's layer
+            key: table.num_prefix_tokens
+            for table in self.layout.position_tables
             for key in tensors
-            if key.endswith("embeddings") and ("position" in key.split("/")[0])
+            if key.startswith(table.layer + "/")
         }

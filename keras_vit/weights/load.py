@@ -15,10 +15,10 @@ import logging
 
 import numpy as np
 
-from keras_vit.models.features import model_layout
+from keras_vit.models.layout import model_layout
 from keras_vit.weights.bit_npz import BiTNpz
 from keras_vit.weights.keras_file import KerasFile
-from keras_vit.weights.protocol import Checkpoint, CheckpointError
+from keras_vit.weights.protocol import Checkpoint, CheckpointError, is_keras_vit_file
 from keras_vit.weights.readers import read_checkpoint
 from keras_vit.weights.resample import resample_axis_table, resample_position_table, square_grid
 from keras_vit.weights.timm_resnet_v2 import TimmResNetV2
@@ -56,8 +56,8 @@ def family_of(model):
 
 def choose_converter(checkpoint, model=None):
     """The converter for a checkpoint's layout; CheckpointError when no layout fits or the model family differs."""
-    if checkpoint.format == "keras_vit_h5":
-        converter = KerasFile(checkpoint.metadata.get("family"))
+    if is_keras_vit_file(checkpoint):
+        converter = KerasFile(checkpoint.metadata.get("family"), checkpoint.metadata.get("layout"))
     else:
         keys = set(checkpoint.tensors)
         converter = next((c for c in CONVERTERS if c.claims(keys)), None)
@@ -122,13 +122,15 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
 
     Args:
         model: a model from `keras_vit.create` (ViT, hybrid, TNT or BiT ResNet).
-        path: a checkpoint file (`.npz`, `.safetensors`, `.pth`/`.bin` with torch, or a `.weights.h5` from
-            `keras-vit convert`), a `Checkpoint`, or a dict {key: array} in one of the known layouts.
+        path: a checkpoint file (`.npz`, `.safetensors`, `.pth`/`.bin` with torch, a `.weights.h5` from
+            `keras-vit convert`, or a zoo model's `.keras` file from `model.save` or `keras-vit train`), a
+            `Checkpoint`, or a dict {key: array} in one of the known layouts.
         progress: optional callable progress(done, total), called while the file is read.
         interpolation: how a position table of another grid is resampled, "bilinear" (default, as the original
             ViT release) or "bicubic".
-        verbose: log the report's messages to the "keras_vit.weights" logger: dropped tensors as warnings,
-            resampled tables as info.
+        verbose: log the report's messages to the "keras_vit.weights" logger: dropped tensors and a model that
+            differs from the checkpoint's own architecture (the original ViT release's tanh GELU) as warnings, the
+            rest as info.
 
     Returns:
         A `LoadReport`.
@@ -233,8 +235,24 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
 
     for var_path, value in plan.items():
         variables[var_path].assign(value.astype(variables[var_path].dtype))
+    warnings = [m for m in messages if "dropped" in m]
+    config = _model_config(model)
+    for name, expected in converter.architecture_overrides(tensors).items():
+        if name in config:  # what the checkpoint's own code used that the shapes do not show (e.g. its GELU)
+            messages.append(converter.architecture_note(name, expected, config[name]))
+            if config[name] != expected:
+                warnings.append(messages[-1])
     report = LoadReport(checkpoint.path, checkpoint.format, converter.format, len(plan), resampled, dropped, messages)
     if verbose:
         for message in messages:
-            (logger.warning if "dropped" in message else logger.info)(message)
+            (logger.warning if message in warnings else logger.info)(message)
     return report
+
+
+def _model_config(model):
+    """The model's config ({} for a model whose config is not a zoo model's hyperparameters)."""
+    try:
+        config = model.get_config()
+    except (NotImplementedError, TypeError):
+        return {}
+    return config if isinstance(config, dict) else {}

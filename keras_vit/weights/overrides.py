@@ -9,7 +9,7 @@ import math
 
 from keras_vit.registry import registry
 from keras_vit.weights.load import choose_converter, prepared_tensors
-from keras_vit.weights.protocol import CheckpointError
+from keras_vit.weights.protocol import CheckpointError, is_keras_vit_file
 
 
 def _pixels_per_token(model):
@@ -36,9 +36,11 @@ def _inferred_image_size(spec, converter, tensors):
 def spec_overrides(checkpoint, spec, overrides):
     """The model overrides under which `spec` builds a model that `checkpoint` loads into.
 
-    Hyperparameters the caller gave always win. For the others, a `keras-vit convert` file (`.weights.h5`) supplies
-    its whole stored model config; any other checkpoint supplies num_classes and the pre-logits width of its head,
-    and image_size from its position table.
+    Hyperparameters the caller gave always win. For the others, a file keras_vit wrote (a `.weights.h5` from
+    `keras-vit convert`, a `.keras` from `model.save` or `keras-vit train`) supplies its whole stored model config;
+    any other checkpoint supplies num_classes and the pre-logits width of its head, image_size from its position
+    table, and what its converter's `architecture_overrides` declares about the code that trained it (the original
+    ViT release's tanh GELU: use_approximate_gelu=True).
 
     Args:
         checkpoint: a `Checkpoint` from `read_checkpoint`.
@@ -61,10 +63,13 @@ def spec_overrides(checkpoint, spec, overrides):
     tensors = prepared_tensors(checkpoint, converter)
     known = set(registry("model").get(spec.family).config_names())
     result = dict(overrides)
-    if checkpoint.format == "keras_vit_h5":
+    if is_keras_vit_file(checkpoint):
         stored = checkpoint.metadata["config"]
         result.update({k: v for k, v in stored.items() if k in known and k not in ("name", "dtype", *result)})
         return result
+    for name, value in converter.architecture_overrides(tensors).items():
+        if name in known:
+            result.setdefault(name, value)
     classes = converter.num_classes(tensors)
     if classes:
         result.setdefault("num_classes", classes)

@@ -26,15 +26,28 @@ class Checkpoint:
 
     Attributes:
         path: the file it came from ("<dict>" for tensors passed directly).
-        format: the container format ("npz", "safetensors", "torch", "keras_vit_h5").
+        format: the container format ("npz", "safetensors", "torch"; "keras_vit_h5" and "keras" for keras_vit's own
+            `.weights.h5` and `.keras` files, see `KERAS_VIT_FORMATS`).
         tensors: flat {key: np.ndarray}, keys as the source names them ("blocks.0.attn.qkv.weight").
-        metadata: format-specific extras (for example the model config stored in a keras_vit file).
+        metadata: format-specific extras; keras_vit's own files give "config" (the model's config), "family" (its
+            registered model family) and "layout" (its `ModelLayout`).
     """
 
     path: str
     format: str
     tensors: dict
     metadata: dict = dataclasses.field(default_factory=dict)
+
+
+# The formats of files that keras_vit wrote itself: tensors keyed by Keras variable path, plus the model's config,
+# family and layout in `Checkpoint.metadata`; one converter (`KerasFile`) serves them all.
+KERAS_VIT_FORMATS = ("keras_vit_h5", "keras")
+
+
+def is_keras_vit_file(checkpoint):
+    """Whether `checkpoint` was read from a file keras_vit wrote (`.weights.h5` from `keras-vit convert`, a `.keras`
+    model file from `model.save` or `keras-vit train`)."""
+    return checkpoint.format in KERAS_VIT_FORMATS
 
 
 @dataclasses.dataclass
@@ -150,6 +163,25 @@ class Converter:
     def position_keys(self, tensors):
         """Keys of position tables that may be resampled, {key: number of prefix tokens}."""
         return {}
+
+    def architecture_overrides(self, tensors):
+        """Hyperparameters of the code that trained this layout which the tensors' shapes do not show, {name: value}
+        (e.g. the original ViT release's tanh GELU: {"use_approximate_gelu": True}).
+
+        `keras_vit.create(name, weights=...)` builds with them unless the caller gives the hyperparameter, and
+        `load` states in its report whether the model matches them (see `architecture_note`). Names the model
+        family does not have are ignored."""
+        return {}
+
+    def architecture_note(self, name, expected, actual):
+        """The report line about hyperparameter `name` of `architecture_overrides`: the model has `actual`, the
+        checkpoint's code used `expected`."""
+        if actual == expected:
+            return f"{name}={actual!r}, as the checkpoint was trained."
+        return (
+            f"The checkpoint was trained with {name}={expected!r}, but the model has {name}={actual!r}: its outputs "
+            f"differ from the original's; create it with {name}={expected!r} to match them."
+        )
 
 
 def match(pattern, path):

@@ -5,6 +5,11 @@ not its name; files are only opened for reading.
     .safetensors    timm / Hugging Face (read here without the safetensors package; bfloat16 becomes float32)
     .pth / .bin     PyTorch pickles (needs torch; loaded with weights_only=True)
     .weights.h5     a file written by `keras-vit convert` (carries the model config it was written from)
+    .keras          a zoo model saved by Keras (`model.save`, `keras-vit train`'s model.keras and
+                    checkpoints/epoch_NNN.keras), read with `keras.saving.load_model`
+
+keras_vit's own files (.weights.h5, .keras) give the same `Checkpoint`: tensors keyed by Keras variable path and
+the model's config, family and layout in its metadata, so that one converter (`KerasFile`) serves both.
 """
 
 from __future__ import annotations
@@ -66,7 +71,8 @@ def read_checkpoint(path, progress=None):
         return _read_torch(path)
     raise CheckpointError(
         f"{path!r} is not a checkpoint keras_vit can read: expected a .npz archive, a .safetensors file, a PyTorch "
-        f".pth/.bin file or a .weights.h5 file written by `keras-vit convert` (first bytes {head[:8]!r})."
+        f".pth/.bin file, a .weights.h5 file written by `keras-vit convert` or a zoo model's .keras file (first "
+        f"bytes {head[:8]!r})."
     )
 
 
@@ -77,14 +83,38 @@ def _zip_tail(path):
         return False
 
 
+# The members of a Keras v3 model file (`model.save("x.keras")`), in the order Keras writes them.
+_KERAS_MEMBERS = ("metadata.json", "config.json", "model.weights.h5")
+
+
+def _first_zip_member(path):
+    """The name in the zip archive's first local file header (readable even when the archive's end, with its
+    directory, was cut off), or None."""
+    with open(path, "rb") as handle:
+        header = handle.read(30)
+        if len(header) < 30 or not header.startswith(ZIP_MAGIC):
+            return None
+        (length,) = struct.unpack("<H", header[26:28])
+        return handle.read(length).decode("utf-8", "replace")
+
+
 def _read_zip(path, progress=None):
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
     except (zipfile.BadZipFile, OSError, EOFError) as error:
+        if path.endswith(".keras") or _first_zip_member(path) in _KERAS_MEMBERS:
+            raise CheckpointError(
+                f"{path!r} is a truncated or damaged .keras model file (its zip directory is missing or unreadable: "
+                f"{error}; Keras itself calls this 'file not found'). It was probably copied or cut off while being "
+                f"written: save the model again (model.save), or use an earlier checkpoint (checkpoints/"
+                f"epoch_NNN.keras)."
+            ) from None
         raise CheckpointError(
             f"{path!r} is a damaged or truncated zip archive (.npz or PyTorch file): {error}. Download it again."
         ) from None
+    if "config.json" in names and "model.weights.h5" in names:
+        return _read_keras(path)
     if any(name.endswith("data.pkl") for name in names):
         return _read_torch(path)
     if not any(name.endswith(".npy") for name in names):
@@ -206,8 +236,40 @@ def _read_h5(path):
         model.load_weights(path)
     except Exception as error:
         raise CheckpointError(f"{path!r} could not be read as a keras_vit weights file: {error}") from None
+    return _zoo_checkpoint(path, "keras_vit_h5", model, config, str(family))
+
+
+def _read_keras(path):
+    """A `.keras` model file of a zoo model, loaded with Keras's public `keras.saving.load_model` (safe mode, not
+    compiled: an optimizer's state in the file is not read)."""
+    import keras
+
+    import keras_vit  # noqa: F401  (registers the zoo's classes, and plugins', for deserialization)
+    from keras_vit.registry import registry
+
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:
+        raise CheckpointError(
+            f"{path!r} is a .keras model file that keras.saving.load_model could not load ({type(error).__name__}: "
+            f"{error}). keras_vit reads the .keras files of its zoo models (model.save, keras-vit train's model.keras "
+            f"and checkpoints/epoch_NNN.keras); if the file is damaged, save the model again or use an earlier "
+            f"checkpoint; if it holds another package's layers, import that package first."
+        ) from None
+    family = getattr(type(model), "registered_name", None)
+    if family not in registry("model") or getattr(model, "layout", None) is None:
+        raise CheckpointError(
+            f"{path!r} holds a Keras model of class {type(model).__name__} ({model.name!r}), not a keras_vit zoo "
+            f"model, so keras_vit cannot tell which of its weights are the head and the position tables. Use it with "
+            f"keras.saving.load_model({path!r}), or for a zoo model save it from the model keras_vit.create built."
+        )
+    return _zoo_checkpoint(path, "keras", model, model.get_config(), family)
+
+
+def _zoo_checkpoint(path, format, model, config, family):
+    """The `Checkpoint` of a rebuilt zoo model: its variables by path, and its config, family and layout."""
     tensors = {variable.path: np.asarray(variable) for variable in model.weights}
-    return Checkpoint(path, "keras_vit_h5", tensors, {"config": config, "family": str(family)})
+    return Checkpoint(path, format, tensors, {"config": config, "family": family, "layout": model.layout})
 
 
 def write_weights_file(model, path):

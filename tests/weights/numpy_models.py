@@ -1,6 +1,6 @@
 """NumPy forward passes that read the checkpoint tensors in their published layouts (not keras_vit's variables):
-the original release's ViT and R50 hybrid (Flax .npz names), timm's ViT family (DeiT, DeiT-III, register tokens)
-and timm's TNT."""
+the original release's ViT and R50 hybrid (Flax .npz names, tanh GELU), timm's ViT family (DeiT, DeiT-III,
+register tokens) and timm's TNT."""
 
 import numpy as np
 
@@ -66,8 +66,26 @@ def patchify(x, patch):
     return x.reshape(batch, rows * cols, patch * patch * channels)
 
 
-def flax_vit(t, images, num_heads, stem=None, eps=1e-6):
-    """Logits of the original release's ViT (optionally with an R50 stem) from its .npz tensors."""
+def gelu_tanh(x):
+    """The tanh approximation of GELU (Hendrycks & Gimpel 2016), Flax's `nn.gelu` default, which the original ViT
+    release's MlpBlock calls: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))."""
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+
+
+GELU = {"tanh": gelu_tanh, "exact": ref.gelu}
+
+
+def _pre_norm_block(x, p, num_heads, eps, gelu):
+    """ViT paper eq. 2-3 with the MLP's GELU chosen: z' = MSA(LN(z)) + z; z = MLP(LN(z')) + z'."""
+    y = ref.layer_norm(x, p["ln1_scale"], p["ln1_bias"], eps)
+    x = x + ref.msa(y, p["w_q"], p["b_q"], p["w_k"], p["b_k"], p["w_v"], p["b_v"], p["w_o"], p["b_o"], num_heads)
+    y = ref.layer_norm(x, p["ln2_scale"], p["ln2_bias"], eps)
+    return x + GELU[gelu](y @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]
+
+
+def flax_vit(t, images, num_heads, stem=None, eps=1e-6, gelu="tanh"):
+    """Logits of the original release's ViT (optionally with an R50 stem) from its .npz tensors; its MLP's GELU is
+    the tanh approximation (Flax's nn.gelu) unless gelu="exact"."""
     x = images.astype(np.float64)
     if stem is not None:
         x = flax_resnet(t, x, stem)
@@ -90,7 +108,7 @@ def flax_vit(t, images, num_heads, stem=None, eps=1e-6):
         for short, part in (("q", "query"), ("k", "key"), ("v", "value")):
             p["w_" + short] = t[a + part + "/kernel"].reshape(hidden, hidden)
             p["b_" + short] = t[a + part + "/bias"].reshape(hidden)
-        x = ref.transformer_block(x, p, num_heads, eps)
+        x = _pre_norm_block(x, p, num_heads, eps, gelu)
         i += 1
     y = ref.layer_norm(x, t["Transformer/encoder_norm/scale"], t["Transformer/encoder_norm/bias"], eps)[:, 0]
     if "pre_logits/kernel" in t:

@@ -3,6 +3,7 @@ architectures, not from keras_vit.weights) with random values: each Keras variab
 after the documented transposes, and the model's logits must equal a NumPy forward pass of the source tensors."""
 
 import importlib.util
+import logging
 
 import numpy as np
 import pytest
@@ -100,6 +101,58 @@ def test_original_hybrid_npz(tmp_path):
     model = keras_vit.create("vit_r50_b16", weights=path, stem={"stage_sizes": [1]}, **dict(TINY_VIT, patch_size=2))
     assert_variables(model, flax_expected(t, 32, 2, stem=[1]))
     assert_logits(model, numpy_models.flax_vit(t, IMAGES, num_heads=2, stem=[1]))
+
+
+def relative_error(got, expected):
+    return np.abs(np.asarray(got, "float64") - expected).max() / np.abs(expected).max()
+
+
+@pytest.mark.parametrize("hybrid", [False, True])
+def test_original_release_npz_loads_with_its_tanh_gelu(tmp_path, hybrid):
+    # The release's MlpBlock calls Flax's nn.gelu (tanh approximation), in the hybrid's transformer too.
+    stem = [1] if hybrid else None
+    t = layouts.fill(layouts.flax_vit(32, 2, 2, 64, patch=2 if hybrid else 8, grid=4, classes=10, stem=stem), seed=3)
+    path = write_npz(tmp_path / "release.npz", t)
+    name, spec = ("vit_ti16", TINY_VIT)
+    if hybrid:
+        name, spec = "vit_r50_b16", dict(TINY_VIT, patch_size=2, stem={"stage_sizes": [1]})
+    tanh = numpy_models.flax_vit(t, IMAGES, num_heads=2, stem=stem)
+    exact = numpy_models.flax_vit(t, IMAGES, num_heads=2, stem=stem, gelu="exact")
+    assert relative_error(exact, tanh) > 1e-4  # the two GELUs are told apart at the tolerance below
+
+    model = keras_vit.create(name, weights=path, **spec)
+    assert model.get_config()["use_approximate_gelu"] is True
+    assert relative_error(model(IMAGES), tanh) < 1e-5
+    assert "uses the tanh-approximated GELU" in str(model.weights_report)
+    assert "the model does too (use_approximate_gelu=True)" in str(model.weights_report)
+
+    exact_model = keras_vit.create(name, weights=path, use_approximate_gelu=False, **spec)  # the caller's choice wins
+    assert exact_model.get_config()["use_approximate_gelu"] is False
+    assert relative_error(exact_model(IMAGES), exact) < 1e-5
+    assert "the model has the exact GELU (use_approximate_gelu=False)" in str(exact_model.weights_report)
+
+    # a converted file keeps it: the stored config says use_approximate_gelu=True
+    converted = keras_vit.weights.write_weights_file(model, tmp_path / "converted.weights.h5")
+    assert keras_vit.create(name, weights=converted).get_config()["use_approximate_gelu"] is True
+
+
+def test_loading_the_release_into_an_exact_gelu_model_says_how_to_match_it(tmp_path, caplog):
+    t = layouts.fill(layouts.flax_vit(32, 2, 2, 64, patch=8, grid=4, classes=10), seed=4)
+    path = write_npz(tmp_path / "release.npz", t)
+    model = keras_vit.create("vit_ti16", num_classes=10, **TINY_VIT)  # the zoo's default: exact GELU
+    with caplog.at_level(logging.WARNING, logger="keras_vit.weights"):
+        report = keras_vit.weights.load(model, path)
+    assert "the model has the exact GELU (use_approximate_gelu=False)" in caplog.text
+    assert "build it with use_approximate_gelu=True" in str(report)
+    assert relative_error(model(IMAGES), numpy_models.flax_vit(t, IMAGES, num_heads=2, gelu="exact")) < 1e-5
+
+
+def test_only_the_flax_layout_declares_the_tanh_gelu():
+    from keras_vit.weights.load import CONVERTERS
+
+    declared = {c.format: c.architecture_overrides({}) for c in CONVERTERS}
+    assert declared.pop("vit_npz") == {"use_approximate_gelu": True}
+    assert all(value == {} for value in declared.values()), declared  # timm (exact nn.GELU), BiT (no GELU), TNT
 
 
 def big_vision_as_original(t):
