@@ -55,3 +55,14 @@ def divisible(name, value, divisor_name, divisor):
             f"{divisor_name} divides {name}."
         )
     return value
+
+
+def tiling(image_size, patch_size, stride=1):
+    """Raises ValueError unless patches of `patch_size` (after a stem of `stride`) tile an image of `image_size`."""
+    for axis, side in enumerate(("height", "width")):
+        if image_size[axis] % (stride * patch_size[axis]):
+            raise ValueError(
+                f"image_size {side} {image_size[axis]} is not divisible by the patch size {patch_size[axis]}"
+                + (f" times the stem's stride {stride}" if stride > 1 else "")
+                + f": choose an image_size that is a multiple of {stride * patch_size[axis]}."
+            )

@@ -259,12 +259,23 @@ def test_default_is_no_xla_under_a_strategy_scope():
     assert keras_vit.create(name, **keras_vit.get_spec(name).tiny).jit_compile is True
 
 
+DETERMINISM_JOB = """
+import warnings
+import tensorflow as tf
+import keras_vit
+
+tf.config.experimental.enable_op_determinism()
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    model = keras_vit.create("vit_ti16", **keras_vit.get_spec("vit_ti16").tiny)
+    first = model.jit_compile
+    model.compile(loss="mse")
+print(first, model.jit_compile, [str(w.message) for w in caught if "jit_compile" in str(w.message)])
+"""
+
+
 def test_default_is_no_xla_with_op_determinism_and_says_nothing():
     # enable_op_determinism cannot be undone in a process, hence a fresh interpreter.
-    code = ("import warnings, tensorflow as tf, keras_vit; tf.config.experimental.enable_op_determinism()\n"
-            "with warnings.catch_warnings(record=True) as caught:\n"
-            "    warnings.simplefilter('always'); model = keras_vit.create('vit_ti16', **keras_vit.get_spec('vit_ti16').tiny)\n"
-            "    first = model.jit_compile; model.compile(loss='mse')\n"
-            "print(first, model.jit_compile, [str(w.message) for w in caught if 'jit_compile' in str(w.message)])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
-    assert out.stdout.split("\n")[-2] == "False False []"
+    out = subprocess.run([sys.executable, "-c", DETERMINISM_JOB], capture_output=True, text=True, check=True,
+                         timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "False False []"

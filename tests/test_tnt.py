@@ -220,8 +220,8 @@ def test_drop_path_grows_linearly_and_trains():
     [
         ({"pixel_stride": 5}, r"`pixel_stride`=5 does not divide the patch height 16"),
         ({"patch_size": 14}, r"`pixel_stride`=4 does not divide the patch height 14"),
-        ({"image_size": 200}, r"image_size height 200 is not divisible by the patch height 16"),
-        ({"image_size": (224, 100)}, r"image_size width 100 is not divisible by the patch width 16"),
+        ({"image_size": 200}, r"image_size height 200 is not divisible by the patch size 16"),
+        ({"image_size": (224, 100)}, r"image_size width 100 is not divisible by the patch size 16"),
         ({"pixel_kernel_size": 6}, r"`pixel_kernel_size` must be odd"),
         ({"inner_num_heads": 5}, r"`inner_dim`=24 is not divisible by `inner_num_heads`=5"),
         ({"use_pixel_position": "yes"}, r"`use_pixel_position` must be true or false"),

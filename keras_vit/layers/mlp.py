@@ -14,7 +14,7 @@ class MLP(ConfigFromArguments, keras.layers.Layer):
         intermediate_dim: int, the hidden width (4 * hidden_dim in the zoo).
         output_dim: int or None; None keeps the input width.
         dropout_rate: float, dropout after each dense layer while training.
-        use_approximate_gelu: bool; False is the exact erf GELU of the ViT and TNT releases, True the tanh form.
+        use_approximate_gelu: bool; False is the exact erf GELU (timm, the TNT release), True the tanh form (the original ViT release, Flax's default).
 
     Call arguments:
         inputs: tensor of shape (batch, ..., width).

@@ -67,7 +67,7 @@ def _under_strategy(model):
 class CompiledDefaults:
     """Mixin for `keras.Model` subclasses (TensorFlow backend): XLA by default, with a clean fallback.
 
-    The user-facing switch is Keras's own `jit_compile`; `set_default_jit_compile()` gives it the zoo's default once
+    The user-facing switch is Keras's own `jit_compile`; `_set_default_jit_compile()` gives it the zoo's default once
     the model is built, and `compile()` resolves "auto" to the same default.
     """
 
@@ -79,7 +79,7 @@ class CompiledDefaults:
         with _quiet_jit_downgrade():
             return super().compile(*args, jit_compile=self._default_jit_compile(), **kwargs)
 
-    def set_default_jit_compile(self):
+    def _set_default_jit_compile(self):
         """Sets `jit_compile` to what "auto" means for zoo models (module doc)."""
         with _quiet_jit_downgrade():
             self.jit_compile = self._default_jit_compile()

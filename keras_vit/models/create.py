@@ -23,8 +23,10 @@ def create(
     Args:
         name: a zoo name ("vit_b16"), an alias ("vit_base_patch16_224") or the path of a YAML spec file.
         weights: None (random initialization), a checkpoint file (`.npz`, `.safetensors`, `.pth`/`.bin`, a
-            `.weights.h5` from `keras-vit convert`) or a published checkpoint's `name.tag` from `weights/*.yaml`
-            (downloaded with its sha256 checked, where a network exists).
+            `.weights.h5` from `keras-vit convert`, a `.keras` that keras_vit wrote: `model.save`, a training run's
+            `model.keras` or `checkpoints/epoch_NNN.keras`) or a published checkpoint's `name.tag` from
+            `weights/*.yaml` (downloaded with its sha256 checked, where a network exists). The original ViT
+            release's `.npz` files build with its tanh GELU (use_approximate_gelu=True) unless you say otherwise.
         include_top: False drops the classifier and returns pooled features (same as num_classes=0).
         name_override: the Keras model name (defaults to the spec's name).
         dtype: a dtype policy name for the layers (e.g. "mixed_bfloat16"); the global policy when None.

@@ -199,12 +199,7 @@ class TNT(ZooModel):
         image_size, patch_size = checks.pair("image_size", config["image_size"]), checks.pair("patch_size", config["patch_size"])
         checks.divisible("hidden_dim", config["hidden_dim"], "num_heads", config["num_heads"])
         checks.divisible("inner_dim", config["inner_dim"], "inner_num_heads", config["inner_num_heads"])
-        for axis, side in enumerate(("height", "width")):
-            if image_size[axis] % patch_size[axis]:
-                raise ValueError(
-                    f"image_size {side} {image_size[axis]} is not divisible by the patch {side} {patch_size[axis]}: "
-                    f"choose an image_size that is a multiple of {patch_size[axis]}."
-                )
+        checks.tiling(image_size, patch_size)
         check_pixel_grid(patch_size, config["pixel_stride"], config["pixel_kernel_size"])
         if slot_config(config["pooling"])["name"] == "none" and config["num_classes"]:
             raise ValueError("pooling='none' returns the token sequence and cannot feed a classifier: set num_classes=0.")

@@ -292,15 +292,8 @@ class ViT(ZooModel):
             config["rematerialize"],
             **{key: config[key] for key in ("dropout_rate", "attention_dropout_rate", "drop_path_rate")},
         )
-        image_size, patch_size = checks.pair("image_size", config["image_size"]), checks.pair("patch_size", config["patch_size"])
-        stride = stem_output_stride(config["stem"])
-        for axis, side in enumerate(("height", "width")):
-            if image_size[axis] % (stride * patch_size[axis]):
-                raise ValueError(
-                    f"image_size {side} {image_size[axis]} is not divisible by the patch size {patch_size[axis]}"
-                    + (f" times the stem's stride {stride}" if stride > 1 else "")
-                    + f": choose an image_size that is a multiple of {stride * patch_size[axis]}."
-                )
+        checks.tiling(checks.pair("image_size", config["image_size"]), checks.pair("patch_size", config["patch_size"]),
+                      stem_output_stride(config["stem"]))
 
 
 def head_layout(head):

@@ -68,7 +68,7 @@ class ZooModel(CompiledDefaults, DistributedStepsMixin, keras.Model):
             # A functional model ignores `dtype` for itself, but compile() reads the model's own policy to add loss
             # scaling under mixed_float16: without this, float16 training would underflow silently.
             self.dtype_policy = local_vars["dtype"]
-        self.set_default_jit_compile()  # after the policy: mixed_bfloat16 may mean no XLA
+        self._set_default_jit_compile()  # after the policy: mixed_bfloat16 may mean no XLA
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}

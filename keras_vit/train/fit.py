@@ -241,9 +241,11 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     one_hot = recipe.data["mixup_alpha"] > 0 or recipe.data["cutmix_alpha"] > 0 or recipe.data["label_smoothing"] > 0
     initial_epoch = min(backup["epochs_done"], run["epochs"]) if backup else 0
     # The stream goes on at the first batch of the epoch that did not finish: the same batches as a run that never
-    # stopped.
+    # stopped. Keras runs whole executions, so an epoch takes steps_per_epoch rounded up to steps_per_execution.
+    per_execution = run["steps_per_execution"]
+    batches_per_epoch = math.ceil(steps / per_execution) * per_execution
     train_ds, eval_ds = _pipelines(recipe, train_data, eval_data, image_size, batch, one_hot,
-                                   start_batch=initial_epoch * steps)
+                                   start_batch=initial_epoch * batches_per_epoch)
 
     dirs = WorkerDirs(output_dir, chief)
     if chief and not same_recipe:

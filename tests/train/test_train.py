@@ -56,13 +56,51 @@ class InterruptAt(keras.callbacks.Callback):
             raise Interrupt()
 
 
-def test_an_interrupted_run_resumes_from_the_backup_with_the_same_step_count(tmp_path):
+def assert_same_state(model, expected):
+    for got, want in zip(model.variables + model.optimizer.variables,
+                         expected.variables + expected.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want), err_msg=got.path)
+
+
+def test_an_interrupted_run_resumes_from_the_backup_and_ends_as_an_uninterrupted_one(tmp_path):
+    # dropout and drop path (seed states), flips and MixUp (seeded by position): all must continue where they stopped
+    kwargs = {"epochs": 3, "horizontal_flip": True, "mixup_alpha": 0.5, "label_smoothing": 0.1,
+              "model": {**TINY, "drop_path_rate": 0.1, "dropout_rate": 0.1}}
+    uninterrupted = quick_train(tmp_path / "whole", **kwargs)
     with pytest.raises(Interrupt):
-        quick_train(tmp_path, epochs=3, callbacks=[InterruptAt(epoch=1, batch=1)])
-    assert (tmp_path / "backup").is_dir()  # epoch 1 was backed up
-    summary = quick_train(tmp_path, epochs=3)
+        quick_train(tmp_path / "run", **kwargs, callbacks=[InterruptAt(epoch=1, batch=1)])
+    backup = json.loads((tmp_path / "run" / "backup" / "backup.json").read_text())
+    assert backup["epochs_done"] == 1  # epoch 1 was backed up, epoch 2 was cut short
+    summary = quick_train(tmp_path / "run", **kwargs)
     assert summary["resumed_from_epoch"] == 2
-    assert summary["optimizer_steps"] == 3 * 3  # the same as a run that was never interrupted
+    assert summary["optimizer_steps"] == uninterrupted["optimizer_steps"] == 3 * 3
+    assert summary["eval_loss"] == uninterrupted["eval_loss"]
+    assert_same_state(summary.model, uninterrupted.model)  # bit for bit: weights, optimizer slots, seed states
+    assert not (tmp_path / "run" / "backup").exists()
+
+
+def test_a_changed_recipe_does_not_resume_an_unfinished_run_unless_started_over(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(Interrupt):
+        quick_train(run, epochs=2, callbacks=[InterruptAt(epoch=1, batch=0)])
+    saved = (run / "recipe.json").read_bytes()
+    with pytest.raises(keras_vit.train.ResumeError,
+                       match=r"optimizer\.learning_rate: 0\.002 in that run, 0\.001 now; run\.epochs: 2 in that run, "
+                             r"3 now\..*start_over=True"):
+        quick_train(run, epochs=3, learning_rate=1e-3)
+    assert (run / "recipe.json").read_bytes() == saved
+    # keys that only change how a run is watched may differ
+    assert quick_train(run, epochs=2, verbose=2, keep_checkpoints=1)["resumed_from_epoch"] == 2
+
+    with pytest.raises(Interrupt):
+        quick_train(run, epochs=2, overwrite=True, callbacks=[InterruptAt(epoch=1, batch=0)])
+    old = sorted(p.relative_to(run) for p in run.rglob("*"))
+    summary = quick_train(run, epochs=1, learning_rate=1e-3, start_over=True)
+    assert summary["resumed_from_epoch"] is None and summary["optimizer_steps"] == 3
+    moved = tmp_path / summary["previous_run"]
+    assert moved.parent == tmp_path and moved.name.startswith("run.replaced_")
+    assert sorted(p.relative_to(moved) for p in moved.rglob("*")) == old  # moved aside whole, nothing deleted
+    assert json.loads((run / "recipe.json").read_text())["optimizer"]["learning_rate"] == 1e-3
 
 
 def test_a_nan_learning_rate_stops_with_a_clear_error_and_keeps_the_good_checkpoint(tmp_path):
