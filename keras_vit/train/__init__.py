@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import types
 
-from keras_vit.train.callbacks import EpochBackup, EpochLog, last_checkpoint, make_callbacks
+from keras_vit.train.callbacks import EpochLog, last_checkpoint, make_callbacks
 from keras_vit.train.fit import ResumeError, TrainingDiverged, train
 from keras_vit.train.optimizers import layer_decay_scales, make_optimizer, no_weight_decay
 from keras_vit.train.recipe import Recipe, RecipeError, list_recipes, load_recipe
@@ -37,7 +37,6 @@ class _CallableModule(types.ModuleType):
 sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = [
-    "EpochBackup",
     "EpochLog",
     "Recipe",
     "RecipeError",

@@ -113,10 +113,9 @@ def _check_output_dir(recipe, output_dir):
     if changed:
         lines = "; ".join(f"{key}: {_describe(old)} in that run, {_describe(new)} now" for key, old, new in changed)
         raise ResumeError(
-            f"{output_dir} holds an unfinished run of another recipe ({path}), which a resumed run must repeat: "
-            f"{lines}. Run the same recipe again to resume it, choose another output_dir, or start over "
-            f"(start_over=True, --start_over): the unfinished run's folder is then renamed to "
-            f"{output_dir.name}.replaced_<date>-<time> and a new run starts."
+            f"{output_dir} holds an unfinished run of another recipe ({path.name}): {lines}. Run the same recipe "
+            f"again to resume it, choose another output_dir, or start over (start_over=True, --start_over): the "
+            f"unfinished run's folder is then renamed to {output_dir.name}.replaced_<date>-<time> and a new run starts."
         )
     return True
 
@@ -291,8 +290,9 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
         good = last_checkpoint(dirs.checkpoints)
         where = (f"the last good checkpoint is {good} (keras.saving.load_model loads it)" if good
                  else "no epoch finished, so there is no checkpoint")
+        epoch = initial_epoch + len(epoch_log.epoch_seconds) + 1
         raise TrainingDiverged(
-            f"Training stopped: the loss became NaN or infinite at epoch {len(epoch_log.epoch_seconds) + 1}; {where}. "
+            f"Training stopped: the loss became NaN or infinite at epoch {epoch}; {where}. "
             f"Lower optimizer.learning_rate, add warm-up or gradient clipping (optimizer.global_clipnorm), or use "
             f"float32 instead of mixed_float16."
         ) from None

@@ -71,7 +71,7 @@ def test_an_interrupted_run_resumes_from_the_backup_and_ends_as_an_uninterrupted
         quick_train(tmp_path / "run", **kwargs, callbacks=[InterruptAt(epoch=1, batch=1)])
     backup = json.loads((tmp_path / "run" / "backup" / "backup.json").read_text())
     assert backup["epochs_done"] == 1  # epoch 1 was backed up, epoch 2 was cut short
-    summary = quick_train(tmp_path / "run", **kwargs)
+    summary = quick_train(tmp_path / "run", **kwargs, verbose=2, keep_checkpoints=1)  # watching may change
     assert summary["resumed_from_epoch"] == 2
     assert summary["optimizer_steps"] == uninterrupted["optimizer_steps"] == 3 * 3
     assert summary["eval_loss"] == uninterrupted["eval_loss"]
@@ -89,11 +89,6 @@ def test_a_changed_recipe_does_not_resume_an_unfinished_run_unless_started_over(
                              r"3 now\..*start_over=True"):
         quick_train(run, epochs=3, learning_rate=1e-3)
     assert (run / "recipe.json").read_bytes() == saved
-    # keys that only change how a run is watched may differ
-    assert quick_train(run, epochs=2, verbose=2, keep_checkpoints=1)["resumed_from_epoch"] == 2
-
-    with pytest.raises(Interrupt):
-        quick_train(run, epochs=2, overwrite=True, callbacks=[InterruptAt(epoch=1, batch=0)])
     old = sorted(p.relative_to(run) for p in run.rglob("*"))
     summary = quick_train(run, epochs=1, learning_rate=1e-3, start_over=True)
     assert summary["resumed_from_epoch"] is None and summary["optimizer_steps"] == 3
