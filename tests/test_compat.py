@@ -89,6 +89,7 @@ print(json.dumps(errors))
 """
 
 
+@pytest.mark.slow  # two worker processes; the fix itself is covered by tests/train/test_multi_worker.py
 def test_keras_multi_worker_fit_still_fails_without_the_workaround(tmp_path):
     # keras-team/keras#20585, both halves: the build step's all-reduce of the first batch, then the logs' axis 0.
     ports = free_ports(2)

@@ -279,3 +279,18 @@ def test_default_is_no_xla_with_op_determinism_and_says_nothing():
     out = subprocess.run([sys.executable, "-c", DETERMINISM_JOB], capture_output=True, text=True, check=True,
                          timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "False False []"
+
+
+def test_a_saved_compiled_model_loads_compiled_with_its_optimizer_state(tmp_path):
+    # Keras skips compile_from_config for models that override compile(); ours restores it.
+    model = keras_vit.create("vit_ti16", image_size=32, patch_size=8, num_classes=3, hidden_dim=32, num_layers=1,
+                             num_heads=2, intermediate_dim=64)
+    model.compile(optimizer="adamw", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    images, labels = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32"), np.arange(4) % 3
+    model.fit(images, labels, epochs=2, verbose=0)
+    model.save(tmp_path / "compiled.keras")
+    restored = keras.saving.load_model(tmp_path / "compiled.keras")
+    assert restored.compiled and type(restored.optimizer) is keras.optimizers.AdamW
+    assert int(restored.optimizer.iterations) == int(model.optimizer.iterations) == 2
+    for ours, theirs in zip(model.optimizer.variables, restored.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))

@@ -79,6 +79,13 @@ class CompiledDefaults:
         with _quiet_jit_downgrade():
             return super().compile(*args, jit_compile=self._default_jit_compile(), **kwargs)
 
+    def compile_from_config(self, config):
+        # Keras restores a saved model's compile() only for models that do not override compile(): do it here, as
+        # Keras 3.15's Trainer.compile_from_config does, so a loaded `.keras` file comes back compiled.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def _set_default_jit_compile(self):
         """Sets `jit_compile` to what "auto" means for zoo models (module doc)."""
         with _quiet_jit_downgrade():
