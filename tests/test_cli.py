@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 # What TensorFlow 2.21 prints at start-up on a machine like this one (see keras_vit/commands/_startup.py).
@@ -58,6 +60,7 @@ def test_show_prints_spec_and_summary_with_overrides():
     assert "num_classes: 4" in result.stdout and "TransformerBlock" not in result.stdout
 
 
+@pytest.mark.slow  # three command processes; the quiet default is checked by the list and show tests
 def test_verbose_shows_what_tensorflow_prints_at_start_up():
     # What this machine prints when nothing filters it, measured here: a plain `import tensorflow`.
     plain = subprocess.run([sys.executable, "-c", "import tensorflow"], env=environment(), capture_output=True,

@@ -79,6 +79,7 @@ def test_an_interrupted_run_resumes_from_the_backup_and_ends_as_an_uninterrupted
     assert not (tmp_path / "run" / "backup").exists()
 
 
+@pytest.mark.slow  # its SIGKILL twin in test_resume_after_kill.py checks the refusal too
 def test_a_changed_recipe_does_not_resume_an_unfinished_run_unless_started_over(tmp_path):
     run = tmp_path / "run"
     with pytest.raises(Interrupt):

@@ -125,6 +125,7 @@ class FirstWeights(keras.callbacks.Callback):
         self.values = values(self.model)
 
 
+@pytest.mark.slow  # two training runs; .keras loading itself is checked by the model.save tests above
 def test_training_outputs_are_weights_sources(tmp_path):
     quick = dict(epochs=1, steps_per_epoch=2, eval_steps=1, batch_size=8, tensorboard=False, verbose=0,
                  jit_compile=False)
