@@ -156,9 +156,44 @@ class CompiledDefaults:
             return super().predict_on_batch(x)
 
     # fit/evaluate read their batches inside the compiled graph: check before the first step instead.
-    def fit(self, *args, **kwargs):
+    def fit(self, x=None, y=None, *args, **kwargs):
         self._check_xla_lowering(training=True)
-        return super().fit(*args, **kwargs)
+        dataset = None if args else self._array_dataset(x, y, kwargs)
+        if dataset is not None:
+            x, y = dataset, None
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("batch_size", "shuffle")}
+        return super().fit(x, y, *args, **kwargs)
+
+    def _array_dataset(self, x, y, kwargs):
+        """The batches fit would cut from in-memory arrays, as a tf.data pipeline on one private thread; None where
+        Keras's own pipeline is needed (a strategy, sample or class weights, a validation split, steps).
+
+        Keras's pipeline for arrays runs on TensorFlow's shared thread pools, next to the compiled step: on 2 cores
+        its epochs fell into a slow mode (~1.3 cores busy instead of ~1.9) in some rounds, where the same batches
+        from a dataset with a one-thread private pool never did (docs/speed.md, "fit on arrays").
+        """
+        import numpy as np
+
+        batch_size, shuffle = kwargs.get("batch_size"), kwargs.get("shuffle", True)
+        if _under_strategy(self) or not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray) or len(x) != len(y):
+            return None
+        if any(kwargs.get(k) for k in ("validation_split", "sample_weight", "class_weight", "steps_per_epoch")):
+            return None
+        if not isinstance(shuffle, bool) or (batch_size is not None and (
+                isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1)):
+            return None  # shuffle="batch", or a bad batch size for Keras to report
+        indices = tf.data.Dataset.range(len(x))
+        if shuffle:
+            indices = indices.shuffle(len(x), reshuffle_each_iteration=True)
+        arrays = tf.data.Dataset.from_tensors((x, y)).repeat()
+        dataset = tf.data.Dataset.zip(indices.batch(batch_size or 32), arrays).map(
+            lambda index, data: (tf.gather(data[0], index), tf.gather(data[1], index))
+        )
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = 1
+        options.threading.max_intra_op_parallelism = 1
+        options.autotune.enabled = False
+        return dataset.with_options(options)
 
     def train_on_batch(self, *args, **kwargs):
         self._check_xla_lowering(training=True)
