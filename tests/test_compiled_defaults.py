@@ -294,3 +294,29 @@ def test_a_saved_compiled_model_loads_compiled_with_its_optimizer_state(tmp_path
     assert int(restored.optimizer.iterations) == int(model.optimizer.iterations) == 2
     for ours, theirs in zip(model.optimizer.variables, restored.optimizer.variables):
         np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def test_fit_on_arrays_trains_on_the_same_batches_as_keras_own_pipeline():
+    # Zoo models cut fit's batches from arrays themselves (a one-thread private tf.data pool, docs/speed.md): two
+    # epochs with a partial last batch must end with exactly the weights Keras's own array pipeline gives.
+    def train(fit):
+        keras.utils.set_random_seed(0)
+        model = keras_vit.create("vit_ti16", image_size=32, patch_size=8, num_classes=3, hidden_dim=32,
+                                 num_layers=2, num_heads=2, intermediate_dim=64)
+        model.compile(optimizer="adamw", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        images = np.random.default_rng(1).normal(size=(10, 32, 32, 3)).astype("float32")
+        history = fit(model, images, np.arange(10) % 3, batch_size=4, epochs=2, shuffle=False, verbose=0)
+        return [np.asarray(v) for v in model.weights], history.history["loss"]
+
+    used = []
+
+    def our_fit(model, *args, **kwargs):
+        used.append(model._array_dataset(*args[:2], kwargs).options().threading.private_threadpool_size)
+        return model.fit(*args, **kwargs)
+
+    ours, our_losses = train(our_fit)
+    keras_own, keras_losses = train(keras.Model.fit)
+    assert used == [1]
+    assert our_losses == keras_losses
+    for mine, theirs in zip(ours, keras_own):
+        np.testing.assert_array_equal(mine, theirs)
