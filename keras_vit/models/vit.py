@@ -168,7 +168,8 @@ class ViT(ZooModel):
                   "num_register_tokens": num_register_tokens}
         num_prefix = sum(int(counts[key]) for _, key in PREFIX_TOKENS)
         placement = resolve_placement(position_encoding, position_placement)
-        absolute = position_name(position_encoding) != "none" and not is_relative(position_encoding)
+        relative = is_relative(position_encoding)
+        absolute = position_name(position_encoding) != "none" and not relative
         tables, stem_layers = [], []
 
         def add_position(x, layer_name, prefix):
@@ -206,7 +207,7 @@ class ViT(ZooModel):
                 "num_tokens": num_prefix + grid[0] * grid[1], "key_dim": hidden_dim // num_heads,
             }, dtype=dtype, name=layer_name)(x)
 
-        keys = relative_keys("relative_position") if is_relative(position_encoding) and placement != "every_layer" else None
+        keys = relative_keys("relative_position") if relative and placement != "every_layer" else None
         context = {
             "hidden_dim": hidden_dim, "num_heads": num_heads, "intermediate_dim": intermediate_dim,
             "dropout_rate": dropout_rate, "attention_dropout_rate": attention_dropout_rate,
@@ -220,7 +221,7 @@ class ViT(ZooModel):
                 x = add_position(x, f"position_embedding_{index}", num_prefix)(x)
             elif absolute and placement == "every_layer_shared":
                 x = shared(x)
-            if is_relative(position_encoding) and placement == "every_layer":
+            if relative and placement == "every_layer":
                 keys = relative_keys(f"relative_position_{index}")
             rate = drop_path_rate * index / max(num_layers - 1, 1)
             layer = slots["block"].build(block, {**context, "drop_path_rate": rate}, dtype=dtype, name=f"block_{index}")

@@ -46,7 +46,7 @@ class ZooModel(CompiledDefaults, DistributedStepsMixin, keras.Model):
     @staticmethod
     def check_hyperparameters(**config):
         """Cross-field rules of a family's hyperparameters (the spec schema checks each value); subclasses override.
-        Called once, when a spec loads (keras_vit.spec.schema.validate_model)."""
+        Called once, when a spec loads (keras_vit.schema.validate_model)."""
 
     @property
     def input_spec(self):
