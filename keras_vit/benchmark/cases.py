@@ -9,7 +9,9 @@ each case's peak memory is its own and frameworks never share a process.
 | keras_vit:call           | a direct `tf.function(jit_compile=True)` call of the zoo model                  |
 | keras_vit:saved_model    | the exported SavedModel's serving function, reloaded with tf.saved_model.load   |
 | keras_vit:fit            | `model.fit`, one epoch of TRAIN_STEPS batches, AdamW, default compile           |
+| keras_vit:train_on_batch | TRAIN_STEPS `train_on_batch` calls, AdamW, default compile: fit's step alone     |
 | keras_vit:predict_bf16   | `model.predict` of the model built with dtype "mixed_bfloat16"                  |
+| keras_vit:predict_int8   | `model.predict` after Keras's `model.quantize("int8")`                          |
 | keras_vit:fit_bf16       | `model.fit` step under "mixed_bfloat16"                                         |
 | keras_vit:predict_graph  | `model.predict` after `compile(jit_compile=False)`: what the XLA default buys   |
 | keras_vit:fit_graph      | `model.fit` step with `compile(..., jit_compile=False)`                         |
@@ -21,6 +23,9 @@ each case's peak memory is its own and frameworks never share a process.
 | timm:eager               | timm model (random weights), `torch.inference_mode()` forward                   |
 | timm:compile             | timm under `torch.compile` (inductor, weights frozen)                           |
 | timm:train               | timm eager AdamW training step                                                  |
+| onnxruntime:float32      | keras_vit.export(format="onnx") run by an onnxruntime CPU session               |
+| openvino:float32         | keras_vit.export(format="openvino") compiled by OpenVINO for its CPU plugin     |
+| litert:float32, :int8    | keras_vit.export(format="litert"[, quantize="int8"]) in ai-edge-litert          |
 | ceiling:matmul           | a float32 2048x2048 matmul under XLA: the machine's achievable GFLOP/s          |
 
 A training case's run() takes TRAIN_STEPS optimizer steps (one `fit` epoch of TRAIN_STEPS batches, or as many
@@ -45,13 +50,18 @@ import numpy as np
 
 PEERS = {
     "keras_vit": ("predict", "call", "saved_model", "fit", "predict_bf16", "fit_bf16", "predict_graph", "fit_graph",
-                  "fit_remat"),
+                  "fit_remat", "train_on_batch", "predict_int8"),
     "keras_hub": ("predict", "call", "fit", "train_on_batch"),
     "timm": ("eager", "compile", "train"),
+    # The one-file exports in their own runtimes (pip install 'keras-vit[deploy]'); they take [0, 255] pixels.
+    "onnxruntime": ("float32",),
+    "openvino": ("float32",),
+    "litert": ("float32", "int8"),
     "ceiling": ("matmul",),
 }
 # The module each peer needs (checked before a worker starts, so a missing peer is a skip, not a crash).
-PEER_MODULES = {"keras_hub": "keras_hub", "timm": "timm"}
+PEER_MODULES = {"keras_hub": "keras_hub", "timm": "timm", "onnxruntime": "onnxruntime", "openvino": "openvino",
+                "litert": "ai_edge_litert"}
 TRAINING_MODES = ("fit", "fit_bf16", "fit_graph", "fit_remat", "train_on_batch", "train")
 TRAIN_STEPS = 4
 MATMUL_SIZE = 2048
@@ -107,7 +117,10 @@ def setup(case, config):
     y = (np.arange(batch) % max(int(model["num_classes"]), 1)).astype("int32")
     steps = TRAIN_STEPS if mode in TRAINING_MODES else 1
     flops = config["forward_flops"] * batch * (3 if mode in TRAINING_MODES else 1) * steps
-    setup_fn = {"keras_vit": _keras_vit, "keras_hub": _keras_hub, "timm": _timm}[peer]
+    setup_fn = {"keras_vit": _keras_vit, "keras_hub": _keras_hub, "timm": _timm, "onnxruntime": _runtime,
+                "openvino": _runtime, "litert": _runtime}[peer]
+    if setup_fn is _runtime:
+        setup_fn = lambda *args: _runtime(peer, *args)  # noqa: E731
     step = setup_fn(mode, config, spec, model, x, y)
     step.flops = flops
     step.images = batch * steps
@@ -156,11 +169,15 @@ def _keras_vit(mode, config, spec, model_section, x, y):
     if mode == "fit_remat":
         overrides["rematerialize"] = True  # blocks recompute activations in the backward pass: memory for time
     model = keras_vit.create(config["model"], dtype=dtype, **overrides)
+    if mode == "predict_int8":
+        from keras_vit.quantization import quantize
+
+        model = quantize(model)
     # The compute dtype of the layers (a functional model's own policy stays the global one).
     info = {"dtype_policy": model.layers[-1].dtype_policy.name}
     if mode == "predict_graph":
         model.compile(jit_compile=False)
-    if mode in ("predict", "predict_bf16", "predict_graph"):
+    if mode in ("predict", "predict_bf16", "predict_graph", "predict_int8"):
         return Step(run=lambda: model.predict(x, batch_size=len(x), verbose=0), images=0, flops=0, info=info)
     if mode == "call":
         call = tf.function(lambda images: model(images, training=False), jit_compile=True)
@@ -172,6 +189,10 @@ def _keras_vit(mode, config, spec, model_section, x, y):
         model.compile(optimizer=optimizer, loss=loss, **({"jit_compile": False} if mode == "fit_graph" else {}))
         info["jit_compile"] = bool(model.jit_compile)
         return Step(run=_fit(model, x, y), images=0, flops=0, info=info)
+    if mode == "train_on_batch":
+        model.compile(*_adamw_loss())
+        info["jit_compile"] = bool(model.jit_compile)
+        return Step(run=_repeat(lambda: model.train_on_batch(x, y)), images=0, flops=0, info=info)
     if mode == "saved_model":
         folder = tempfile.mkdtemp(prefix="keras_vit_bench_")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the worker's normal exit removes it
@@ -192,6 +213,23 @@ def _keras_vit(mode, config, spec, model_section, x, y):
         info["saved_model_dir"] = path
         return Step(run=run, images=0, flops=0, info=info)
     raise AssertionError(mode)
+
+
+def _runtime(peer, mode, config, spec, model_section, x, y):
+    """A keras_vit.export file of the zoo model, run in its own runtime on [0, 255] pixels."""
+    import keras_vit
+    from keras_vit.export.formats import FILE_FORMATS, load_runtime
+
+    format_name = "onnx" if peer == "onnxruntime" else peer
+    model = keras_vit.create(config["model"], **config.get("overrides", {}))
+    folder = tempfile.mkdtemp(prefix="keras_vit_bench_")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = os.path.join(folder, "model" + FILE_FORMATS[format_name][0])
+    keras_vit.export(model, path, format=format_name, quantize="int8" if mode == "int8" else None, verbose=False)
+    predict = load_runtime(path, format_name)
+    pixels = (x + 1.0) * 127.5
+    info = {"file_bytes": sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))}
+    return Step(run=lambda: predict(pixels), images=0, flops=0, info=info)
 
 
 def _keras_hub(mode, config, spec, m, x, y):

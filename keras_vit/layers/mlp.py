@@ -3,6 +3,7 @@
 import keras
 
 from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers.gelu import gelu
 from keras_vit.registry import register
 
 
@@ -49,7 +50,7 @@ class MLP(ConfigFromArguments, keras.layers.Layer):
         self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy, name="dropout")
 
     def call(self, inputs, training=None):
-        x = keras.activations.gelu(self.fc1(inputs), approximate=self.use_approximate_gelu)
+        x = gelu(self.fc1(inputs), approximate=self.use_approximate_gelu)
         x = self.dropout(x, training=training)
         return self.dropout(self.fc2(x), training=training)
 
