@@ -1,0 +1,190 @@
+"""`keras-vit explain IMAGE... --model NAME|FILE.keras [--weights PATH] [--figures] --output_dir DIR`: PNG overlays
+of where a model looks (per-head attention of the token the classifier reads, and attention rollout) for every
+image, and with --figures the papers' figures of the model (see docs/explain.md).
+"""
+
+import os
+
+from absl import flags
+
+from keras_vit.commands.overrides import parse_overrides
+
+flags.DEFINE_string("model", None, "A zoo model name or alias (vit_b16), or a saved .keras model (a training run's "
+                    "model.keras).")
+flags.DEFINE_string("weights", None, "For --model NAME: a checkpoint keras_vit.create reads (.npz, .safetensors, .pth, "
+                    ".weights.h5, .keras). Without it the weights are random.")
+flags.DEFINE_multi_string("override", [], "For --model NAME: a hyperparameter override, key=value (value as YAML).")
+flags.DEFINE_string("output_dir", None, "Folder for the PNG files (created if missing).")
+flags.DEFINE_boolean("figures", False, "Also write the model's figures: position-embedding similarity, embedding "
+                     "filters, mean attention distance, and TNT's feature maps.")
+flags.DEFINE_integer("block", -1, "The block whose per-head attention is shown (negative counts from the end).")
+flags.DEFINE_list("mean", None, "Pixel normalization mean of the weights, one value or one per channel (default 0.5, "
+                  "the zoo's published weights).")
+flags.DEFINE_list("std", None, "Pixel normalization std, likewise (default 0.5).")
+flags.DEFINE_integer("batch_size", 16, "Images per step.")
+FLAGS = flags.FLAGS
+
+USAGE = "usage: keras-vit explain IMAGE... --model NAME|FILE.keras [--weights PATH] [--figures] --output_dir DIR"
+
+
+def _fail(message):
+    raise SystemExit(f"keras-vit explain: {message}")
+
+
+def load_model():
+    import keras
+
+    import keras_vit
+
+    source = FLAGS.model
+    if not source:
+        _fail(f"pass --model NAME (a zoo name, e.g. vit_b16) or --model FILE.keras.\n{USAGE}")
+    if source.endswith(".keras"):
+        if FLAGS.weights or FLAGS.override:
+            _fail("--weights and --override apply to --model NAME, not to a saved .keras model.")
+        if not os.path.isfile(source):
+            _fail(f"model file {source!r} not found.")
+        try:
+            return keras.saving.load_model(source, compile=False)
+        except Exception as error:  # a truncated file reads as "file not found": say what it is
+            _fail(f"could not load the Keras model file {source!r} ({type(error).__name__}: {error}).")
+    try:
+        model = keras_vit.create(source, weights=FLAGS.weights, **parse_overrides(FLAGS.override, "explain"))
+    except (keras_vit.SpecError, keras_vit.weights.CheckpointError, ValueError, KeyError, OSError) as error:
+        _fail(str(error))
+    return model
+
+
+def _floats(name, values):
+    if values is None:
+        return None
+    try:
+        return [float(value) for value in values]
+    except ValueError:
+        _fail(f"--{name} takes numbers separated by commas; received {','.join(values)!r}.")
+
+
+def read_images(paths, model):
+    """[(name, uint8 pixels at the model's size)] and the model's normalized inputs, (batch, H, W, C)."""
+    import numpy as np
+    import tensorflow as tf
+
+    import keras_vit
+
+    channels = model.inputs[0].shape[-1]
+    try:
+        prepare = keras_vit.preprocessing(model, mean=_floats("mean", FLAGS.mean), std=_floats("std", FLAGS.std))
+    except ValueError as error:
+        _fail(str(error))
+    resize = keras_vit.ImagePreprocessing(prepare.image_size, mean=0.0, std=1 / 255, num_channels=channels)
+    shown, inputs = [], []
+    for path in paths:
+        try:
+            pixels = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+            _fail(f"could not read the image {path!r} ({error.message.splitlines()[0]}); pass PNG, JPEG, GIF or BMP "
+                  "files.")
+        batch = tf.cast(pixels, "float32")[None]
+        shown.append(np.clip(np.asarray(resize(batch))[0], 0, 255).astype("uint8"))
+        inputs.append(np.asarray(prepare(batch))[0])
+    return shown, np.stack(inputs)
+
+
+def _readout_label(model):
+    from keras_vit.explain.rollout import readout_rows
+
+    rows = readout_rows(model)
+    if rows == "probe":
+        return "attention of the MAP probe (after the last block)"
+    num_blocks, block = len(model.layout.blocks), FLAGS.block % len(model.layout.blocks)
+    where = f" in block {block} (of 0-{num_blocks - 1})"
+    if rows.start or rows.stop is None:
+        return "attention of the mean patch (average pooling)" + where
+    return "class-token attention" + where
+
+
+def _names(paths):
+    """Output file stems, one per image, unique."""
+    stems, seen = [], {}
+    for path in paths:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        seen[stem] = seen.get(stem, 0) + 1
+        stems.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
+    return stems
+
+
+def _save(figure, path, written):
+    figure.savefig(path)
+    written.append(path)
+
+
+def write_figures(model, inputs, shown, stems, written):
+    """The --figures PNGs; a figure that does not apply to the model is skipped with a note."""
+    from keras_vit import explain
+
+    def attempt(name, make):
+        try:
+            _save(make(), os.path.join(FLAGS.output_dir, f"{name}.png"), written)
+        except ValueError as error:
+            print(f"skipped {name}: {error}")
+
+    attempt("position_similarity", lambda: explain.plot_position_similarity(explain.position_similarity(model)))
+    attempt("embedding_filters", lambda: explain.plot_embedding_filters(*explain.embedding_filters(model)))
+    attempt("attention_distance", lambda: explain.plot_attention_distance(
+        explain.mean_attention_distance(model, inputs, batch_size=FLAGS.batch_size),
+        title=f"Mean attention distance over {len(inputs)} image(s)"))
+    if getattr(model, "word_grid_size", None) is not None:
+        blocks = sorted({0, len(model.layout.blocks) // 2, len(model.layout.blocks) - 1})
+        features = explain.tnt_feature_maps(model, inputs, block_indices=blocks, batch_size=FLAGS.batch_size)
+        for index, stem in enumerate(stems):
+            _save(explain.plot_tnt_features(features, shown[index], index=index,
+                                            block_labels=[f"block {b}" for b in blocks]),
+                  os.path.join(FLAGS.output_dir, f"{stem}_tnt_features.png"), written)
+
+
+def main(argv):
+    paths = argv[1:]
+    if not paths:
+        _fail(f"pass one or more image files.\n{USAGE}")
+    if not FLAGS.output_dir:
+        _fail(f"pass --output_dir DIR, the folder for the PNG files.\n{USAGE}")
+    missing = [path for path in paths if not os.path.isfile(path)]
+    if missing:
+        _fail(f"image file(s) not found: {', '.join(missing)}.")
+    if FLAGS.batch_size <= 0:
+        _fail(f"--batch_size must be positive; received {FLAGS.batch_size}.")
+    import keras
+    import numpy as np
+
+    from keras_vit import explain
+    from keras_vit.explain.attention import attention_blocks
+
+    model = load_model()
+    try:
+        attention_blocks(model, [FLAGS.block], purpose="explaining a model")
+    except ValueError as error:
+        _fail(str(error))
+    if not FLAGS.model.endswith(".keras") and not FLAGS.weights:
+        print(f"Note: no --weights given; {model.name!r} has random weights, so its attention shows no learned "
+              "structure.")
+    shown, inputs = read_images(paths, model)
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    stems, written = _names(paths), []
+    label = _readout_label(model)
+    classes = model.predict(inputs, batch_size=FLAGS.batch_size, verbose=0) if model.layout.head else None
+    progress = keras.utils.Progbar(len(paths), unit_name="image")
+    for start in range(0, len(paths), FLAGS.batch_size):
+        batch = inputs[start : start + FLAGS.batch_size]
+        heads = explain.class_token_attention(model, batch, block_index=FLAGS.block, batch_size=FLAGS.batch_size)
+        flow = explain.attention_rollout(model, batch, batch_size=FLAGS.batch_size)
+        for offset in range(len(batch)):
+            index = start + offset
+            title = f"{os.path.basename(paths[index])}: {label}, per head; rollout"
+            if classes is not None:
+                title += f" (predicted class {int(np.argmax(classes[index]))})"
+            figure = explain.plot_attention(shown[index], heads.image[offset], flow.image[offset], title=title)
+            _save(figure, os.path.join(FLAGS.output_dir, f"{stems[index]}_attention.png"), written)
+            progress.add(1)
+    if FLAGS.figures:
+        write_figures(model, inputs, shown, stems, written)
+    print(f"wrote {len(written)} PNG file(s) to {FLAGS.output_dir}")

@@ -1,0 +1,190 @@
+"""Matplotlib figures of the arrays in keras_vit.explain (matplotlib is imported only here, when a figure is made).
+
+Each function returns a `matplotlib.figure.Figure` (no pyplot state, so they work in scripts and servers alike);
+save it with `figure.savefig("name.png")`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _figure(width, height):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(
+            "keras_vit's figures need matplotlib: pip install matplotlib (or pip install 'keras-vit[explain]')."
+        ) from None
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _unit(values):
+    """Scaled to [0, 1] (a constant map becomes 0)."""
+    values = np.asarray(values, "float64")
+    low, high = np.nanmin(values), np.nanmax(values)
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
+def _tile(maps, columns, pad=1):
+    """(n, h, w[, c]) -> one (rows * (h + pad), columns * (w + pad)[, c]) mosaic, gaps as NaN."""
+    maps = np.asarray(maps, "float64")
+    n, h, w = maps.shape[:3]
+    rows = math.ceil(n / columns)
+    mosaic = np.full((rows * (h + pad) - pad, columns * (w + pad) - pad, *maps.shape[3:]), np.nan)
+    for index, item in enumerate(maps):
+        r, c = divmod(index, columns)
+        mosaic[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = item
+    return mosaic
+
+
+def _show_image(axis, image):
+    image = np.asarray(image, "float64")
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    axis.imshow(_unit(image), cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
+    axis.set_axis_off()
+
+
+def plot_attention(image, heads, rollout=None, title=None, head_label="head"):
+    """The image, then each head's attention map over it, then the rollout, each map scaled to its own maximum.
+
+    Args:
+        image: (height, width, channels) pixels as the model saw them (any range; shown min-max scaled).
+        heads: (heads, height, width) maps upsampled to the image (`class_token_attention(...).image[i]`).
+        rollout: optional (height, width) map (`attention_rollout(...).image[i]`).
+        title: optional figure title.
+        head_label: caption prefix of the head panels.
+
+    Returns:
+        A matplotlib Figure.
+    """
+    panels = 1 + len(heads) + (rollout is not None)
+    figure = _figure(1.7 * panels, 2.0)
+    axes = figure.subplots(1, panels, squeeze=False)[0]
+    _show_image(axes[0], image)
+    axes[0].set_title("image", fontsize=8)
+    gray = np.asarray(image, "float64")
+    gray = _unit(gray.mean(-1) if gray.ndim == 3 else gray)
+    maps = [(f"{head_label} {i}", m) for i, m in enumerate(heads)]
+    if rollout is not None:
+        maps.append(("rollout", rollout))
+    for axis, (caption, values) in zip(axes[1:], maps):
+        axis.imshow(gray, cmap="gray", interpolation="nearest")
+        axis.imshow(_unit(values), cmap="inferno", alpha=0.6, interpolation="bilinear")
+        axis.set_title(caption, fontsize=8)
+        axis.set_axis_off()
+    if title:
+        figure.suptitle(title, fontsize=9)
+    return figure
+
+
+def plot_position_similarity(similarity, title="Position embedding similarity"):
+    """The ViT paper's figure 7 (center): for every patch (r, c), its map of cosine similarity to all patches.
+
+    Args:
+        similarity: (rows, columns, rows, columns) from `position_similarity`.
+
+    Returns:
+        A matplotlib Figure.
+    """
+    rows, columns = similarity.shape[:2]
+    mosaic = _tile(similarity.reshape(rows * columns, rows, columns), columns)
+    figure = _figure(5.0, 5.0 * rows / columns + 0.4)
+    axis = figure.subplots()
+    shown = axis.imshow(mosaic, cmap="viridis", vmin=-1, vmax=1, interpolation="nearest")
+    axis.set_xticks([(columns + 1) * c + columns / 2 - 0.5 for c in range(columns)], range(1, columns + 1))
+    axis.set_yticks([(rows + 1) * r + rows / 2 - 0.5 for r in range(rows)], range(1, rows + 1))
+    axis.set_xlabel("input patch column")
+    axis.set_ylabel("input patch row")
+    axis.tick_params(labelsize=7, length=0)
+    figure.colorbar(shown, ax=axis, shrink=0.8, label="cosine similarity")
+    axis.set_title(title, fontsize=10)
+    return figure
+
+
+def plot_embedding_filters(components, explained=None, columns=7, title="Principal components of the embedding filters"):
+    """The ViT paper's figure 7 (left): the leading principal components of the pixel-embedding filters, each
+    min-max scaled on its own.
+
+    Args:
+        components: (n, height, width, channels) from `embedding_filters`.
+        explained: optional (n,) variance shares, written under the panels' order.
+
+    Returns:
+        A matplotlib Figure.
+    """
+    components = np.stack([_unit(c) for c in components])
+    if components.shape[-1] == 1:
+        components = components[..., 0]
+    mosaic = _tile(components, columns)
+    if mosaic.ndim == 3:  # RGB: NaN gaps as white
+        mosaic = np.nan_to_num(mosaic, nan=1.0)
+    figure = _figure(5.0, 5.0 * mosaic.shape[0] / mosaic.shape[1] + 0.5)
+    axis = figure.subplots()
+    axis.imshow(mosaic, cmap="gray" if mosaic.ndim == 2 else None, interpolation="nearest")
+    axis.set_axis_off()
+    if explained is not None:
+        shares = ", ".join(f"{100 * share:.0f}%" for share in np.asarray(explained)[:5])
+        title = f"{title}\n(variance explained by the first: {shares})"
+    axis.set_title(title, fontsize=9)
+    return figure
+
+
+def plot_attention_distance(distances, title="Mean attention distance"):
+    """The ViT paper's figure 7 (right): each head's mean attention distance against the block's depth.
+
+    Args:
+        distances: (num_blocks, num_heads) in pixels, from `mean_attention_distance`.
+
+    Returns:
+        A matplotlib Figure.
+    """
+    blocks, heads = distances.shape
+    figure = _figure(4.0, 3.2)
+    axis = figure.subplots()
+    for head in range(heads):
+        axis.scatter(np.arange(blocks), distances[:, head], s=14, label=f"head {head}")
+    axis.set_xlabel("block (network depth)")
+    axis.set_ylabel("mean attention distance (pixels)")
+    axis.set_xticks(range(blocks))
+    axis.set_ylim(0, None)
+    if heads <= 8:
+        axis.legend(fontsize=7, loc="best")
+    axis.set_title(title, fontsize=10)
+    return figure
+
+
+def plot_tnt_features(features, image=None, index=0, num_channels=6, block_labels=None):
+    """The TNT paper's figure 3: patch-level and pixel-level feature maps of some blocks for one image, showing
+    the `num_channels` channels that vary most over that image.
+
+    Args:
+        features: the list of (patches, pixels) pairs from `tnt_feature_maps`.
+        image: optional (height, width, channels) image shown first.
+        index: which image of the batch.
+        num_channels: channels shown per map.
+        block_labels: optional caption per block (default "block i").
+
+    Returns:
+        A matplotlib Figure.
+    """
+    labels = block_labels or [f"block {i}" for i in range(len(features))]
+    figure = _figure(1.2 * num_channels + 1.0, 2.3 * len(features) + (1.5 if image is not None else 0))
+    grid = figure.subplots(2 * len(features) + (image is not None), num_channels, squeeze=False)
+    for axis in grid.flat:
+        axis.set_axis_off()
+    rows = iter(grid)
+    if image is not None:
+        first = next(rows)
+        _show_image(first[0], image)
+        first[0].set_title("image", fontsize=8)
+    for label, (patches, pixels) in zip(labels, features):
+        for kind, maps in (("patch", patches[index]), ("pixel", pixels[index])):
+            chosen = np.argsort(maps.reshape(-1, maps.shape[-1]).var(axis=0))[::-1][:num_channels]
+            for axis, channel in zip(next(rows), chosen):
+                axis.imshow(maps[..., channel], cmap="viridis", interpolation="nearest")
+                axis.set_title(f"{label} {kind} ch {channel}", fontsize=6)
+    return figure
