@@ -12,7 +12,16 @@ from keras_vit.commands import _startup  # noqa: F401  (isort: skip)
 
 # Importing registers the layers and families; `export` and `train` are packages that are also callable
 # (keras_vit.export(...), keras_vit.train(...)).
-from keras_vit import data, export, layers, models, train, weights  # noqa: F401
+from keras_vit import data, explain, export, layers, models, train, weights  # noqa: F401
+from keras_vit.explain import (
+    attention_maps,
+    attention_rollout,
+    class_token_attention,
+    embedding_filters,
+    mean_attention_distance,
+    position_similarity,
+    tnt_feature_maps,
+)
 from keras_vit.models import build, create, feature_extractor
 from keras_vit.preprocessing import ImagePreprocessing, preprocessing
 from keras_vit.registry import load_plugins, register, registry
@@ -37,16 +46,24 @@ __all__ = [
     "ModelSpec",
     "SpecError",
     "add_spec_dir",
+    "attention_maps",
+    "attention_rollout",
     "build",
+    "class_token_attention",
     "create",
+    "embedding_filters",
+    "explain",
     "export",
     "feature_extractor",
     "get_spec",
     "list_models",
     "load_plugins",
+    "mean_attention_distance",
+    "position_similarity",
     "preprocessing",
     "register",
     "registry",
+    "tnt_feature_maps",
     "weights",
     "train",
 ]

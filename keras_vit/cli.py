@@ -20,8 +20,10 @@ COMMANDS = {
     "show": ("keras_vit.commands.show", "print a model's resolved spec and Keras summary"),
     "convert": ("keras_vit.commands.convert", "convert a published checkpoint to a Keras .weights.h5 file"),
     "export": ("keras_vit.commands.export", "write a versioned SavedModel for TF Serving (+ models.config)"),
+    "quantize": ("keras_vit.commands.quantize", "save an int8 copy of a .keras model (Keras's model.quantize)"),
     "train": ("keras_vit.commands.train", "train a model as a recipe says (registry/recipes), model.fit under tf.distribute"),
     "benchmark": ("keras_vit.commands.benchmark", "speed and memory of a model beside keras-hub and timm"),
+    "explain": ("keras_vit.commands.explain", "PNG overlays of where a model looks (attention, rollout) and its figures"),
 }
 
 _HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "-helpshort", "-?")

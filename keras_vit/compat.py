@@ -16,6 +16,8 @@ or when the upstream behaviour that a workaround exists for is fixed (then delet
    `ClipAfterCrossReplicaSum` sums first (the same all-reduce Keras would do next, done once), then clips.
 3. No public API maps the raw `tf.Variable` that `Optimizer.update_step` receives to its Keras variable; Keras's own
    optimizers use `_get_variable_index` there (`optimizer_variable_path`).
+4. No public API lists a layer's nested sublayers (a Dense inside a TransformerBlock's MSA); Keras's own
+   `Model.quantize` walks them with `_flatten_layers` (`nested_layers`).
 """
 
 from __future__ import annotations
@@ -87,3 +89,8 @@ class ClipAfterCrossReplicaSum:
 def optimizer_variable_path(optimizer, variable):
     """The Keras path of `variable` as `optimizer.update_step` receives it (a raw tf.Variable under TensorFlow)."""
     return optimizer._trainable_variables[optimizer._get_variable_index(variable)].path
+
+
+def nested_layers(layer):
+    """`layer` and every layer inside it, at any depth (what `Model.quantize` visits)."""
+    return list(layer._flatten_layers(include_self=True, recursive=True))

@@ -72,6 +72,12 @@ class ImagePreprocessing(keras.layers.Layer):
         images = ops.cast(images, self.compute_dtype)
         if tuple(images.shape[1:3]) != self.image_size:
             images = ops.image.resize(images, self.image_size, interpolation=self.interpolation, antialias=False)
+        return self.normalize(images)
+
+    def normalize(self, images):
+        """The normalization alone, for images kept at their own size (a model with dynamic_image_size): [0, 255]
+        pixels of shape (batch, height, width, num_channels) -> (x / 255 - mean) / std, same shape."""
+        images = ops.cast(images, self.compute_dtype)
         mean = ops.convert_to_tensor(self.mean, dtype=self.compute_dtype)
         std = ops.convert_to_tensor(self.std, dtype=self.compute_dtype)
         return (images / 255.0 - mean) / std
@@ -108,6 +114,9 @@ def preprocessing(name_or_model, mean=None, std=None, interpolation="bilinear"):
     """
     if isinstance(name_or_model, keras.Model):
         _, height, width, channels = name_or_model.inputs[0].shape
+        if height is None or width is None:  # dynamic_image_size: resize to the size the model was made for
+            size = name_or_model.get_config()["image_size"]
+            height, width = (size, size) if isinstance(size, int) else size
     else:
         from keras_vit.spec import ModelSpec, get_spec
 

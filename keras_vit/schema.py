@@ -17,11 +17,14 @@ from keras_vit import checks
 from keras_vit.registry import KERAS_ARGS, suggest
 
 _NON_NEGATIVE = ("num_classes", "num_prefix_tokens", "num_register_tokens", "warmup_steps", "keep_checkpoints", "seed")
-_BOOLEANS = ("rematerialize", "random_crop", "horizontal_flip", "nesterov", "overwrite", "tensorboard")
+_BOOLEANS = ("rematerialize", "random_crop", "horizontal_flip", "nesterov", "overwrite", "tensorboard",
+             "dynamic_image_size")
 # Names whose value is one of a few; keras_vit.train's OPTIMIZERS, SCHEDULES and STRATEGIES implement the first three.
 CHOICES = {"optimizer": ("sgd", "adamw", "adam"), "schedule": ("warmup_cosine", "warmup_constant", "constant"),
            "strategy": ("auto", "default", "mirrored", "multi_worker", "tpu"), "jit_compile": ("auto", True, False),
-           "mixed_precision": ("mixed_float16", "mixed_bfloat16", "float32"), "verbose": ("auto", 0, 1, 2)}
+           "mixed_precision": ("mixed_float16", "mixed_bfloat16", "float32"), "verbose": ("auto", 0, 1, 2),
+           # keras_vit.layers._resampling.INTERPOLATIONS
+           "position_interpolation": ("bilinear", "bicubic")}
 
 
 def _is_number(value):

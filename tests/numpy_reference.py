@@ -41,6 +41,21 @@ def msa(x, w_q, b_q, w_k, b_k, w_v, b_v, w_o, b_o, num_heads, relative_keys=None
     return out.transpose(0, 2, 1, 3).reshape(batch, n, d) @ w_o + b_o
 
 
+def attention_weights(x, w_q, b_q, w_k, b_k, num_heads, relative_keys=None, queries=None):
+    """The softmax attention weights of multi-head attention, (B, H, M, N): per head softmax(q k^T / sqrt(d_h)),
+    with q from `queries` (B, M, D) (default: x itself, self-attention) and k from x (B, N, D); relative_keys as in
+    `msa`."""
+    queries = x if queries is None else queries
+    batch, d = x.shape[0], x.shape[-1]
+    dh = d // num_heads
+    q = (queries @ w_q + b_q).reshape(batch, queries.shape[1], num_heads, dh).transpose(0, 2, 1, 3)
+    k = (x @ w_k + b_k).reshape(batch, x.shape[1], num_heads, dh).transpose(0, 2, 1, 3)
+    logits = q @ k.transpose(0, 1, 3, 2)
+    if relative_keys is not None:
+        logits = logits + np.einsum("bhid,ijd->bhij", q, relative_keys)
+    return softmax(logits / math.sqrt(dh))
+
+
 def msa_cross(queries, x, w_q, b_q, w_k, b_k, w_v, b_v, w_o, b_o, num_heads):
     """Multi-head attention of `queries` (B, M, D) over tokens `x` (B, N, D)."""
     batch, m, d = queries.shape

@@ -22,6 +22,8 @@ def test_private_keras_names_that_compat_overrides_or_calls_exist():
     optimizer = keras.optimizers.SGD()
     optimizer.build([variable])
     assert optimizer._trainable_variables[optimizer._get_variable_index(variable.value)] is variable
+    outer = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="inner")])
+    assert "inner" in [layer.name for layer in outer._flatten_layers(include_self=False, recursive=True)]
 
 
 CLIP_JOB = """

@@ -15,7 +15,10 @@ TWINS = {"bit_r50x3", "bit_r101x1", "bit_r101x3", "bit_r152x2", "bit_r152x4", "v
          # DeiT's tiny specs equal vit_ti16's (plain), deit_ti16_distilled's or deit3_s16's; vit_m16_reg4_gap adds
          # to vit_b16_reg4_gap only the LayerScale that deit3_s16 trains.
          "deit_ti16", "deit_s16", "deit_b16", "deit_s16_distilled", "deit_b16_distilled", "deit_b16_distilled_384",
-         "deit3_b16", "deit3_l16", "vit_m16_reg4_gap"}
+         "deit3_b16", "deit3_l16", "vit_m16_reg4_gap",
+         # The plain ViTs differ from vit_ti16 only in size, which their tiny specs take away; vit_r26_s32 is
+         # vit_r50_b16's stem with fewer units.
+         "vit_s16", "vit_s32", "vit_b16", "vit_b32", "vit_b8", "vit_l16", "vit_l32", "vit_h14", "vit_r26_s32"}
 DEFAULT_RUN = [pytest.param(n, marks=pytest.mark.slow) if n in TWINS else n for n in ZOO]
 
 

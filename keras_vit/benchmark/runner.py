@@ -137,7 +137,8 @@ def available(case):
     peer, _ = parse_case(case)
     module = PEER_MODULES.get(peer)
     if module and importlib.util.find_spec(module) is None:
-        return f"{module} is not installed (pip install 'keras-vit[bench]')"
+        extra = "deploy" if peer in ("onnxruntime", "openvino", "litert") else "bench"
+        return f"{module} is not installed (pip install 'keras-vit[{extra}]')"
     return None
 
 

@@ -1,5 +1,5 @@
 """`keras-vit export --model NAME|FILE.keras [--weights FILE] --out DIR [--labels FILE] [--check]`: a versioned
-SavedModel for TF Serving (see docs/export.md)."""
+SavedModel for TF Serving, or with --format litert|onnx|openvino one file for those runtimes (see docs/export.md)."""
 
 import os
 
@@ -10,7 +10,12 @@ from keras_vit.commands.overrides import parse_overrides
 flags.DEFINE_string("model", None, "A zoo model name or alias (vit_b16), a YAML spec path, or a saved .keras model.")
 flags.DEFINE_string("from", None, "A saved .keras model (what training writes); the same as --model FILE.keras.")
 flags.DEFINE_string("weights", None, "Weights for --model NAME: a .keras model file or any checkpoint keras_vit.weights reads (.weights.h5, .npz, .safetensors, .pth).")
-flags.DEFINE_string("out", None, "The model's serving folder, e.g. models/vit_b16; versions go in numbered subfolders.")
+flags.DEFINE_string("out", None, "The model's serving folder, e.g. models/vit_b16; versions go in numbered subfolders "
+                    "(with --format litert|onnx|openvino: the file, e.g. vit_b16.onnx).")
+flags.DEFINE_enum("format", "tf_saved_model", ["tf_saved_model", "litert", "onnx", "openvino"],
+                  "What to write: a SavedModel for TF Serving, or one .tflite, .onnx or .xml (+ .bin) file.")
+flags.DEFINE_enum("quantize", None, ["int8"], "Export int8 weights (Keras's model.quantize; LiteRT: the converter's "
+                  "dynamic-range quantization).")
 flags.DEFINE_integer("version", None, "The version folder to write (default: the next free number).")
 flags.DEFINE_string("labels", None, "A text file with one class name per line (adds the top_k_labels output).")
 flags.DEFINE_integer("top_k", 5, "How many top classes the signatures return.")
@@ -108,16 +113,14 @@ def main(argv):
     if len(argv) != 1:
         _fail(f"unexpected arguments {argv[1:]}; every input is a flag (--model, --out, ...).")
     if not FLAGS.out:
-        _fail("pass --out DIR, the model's serving folder (e.g. models/vit_b16).")
+        _fail("pass --out DIR, the model's serving folder (e.g. models/vit_b16), or with --format the file to write.")
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # SavedModel writing logs every asset folder at INFO under absl
     model = load_model()
     jit = {"auto": "auto", "true": True, "false": False}[FLAGS.jit_compile]
-    try:
-        keras_vit.export(
-            model,
-            FLAGS.out,
+    if FLAGS.format == "tf_saved_model":
+        options = dict(
             version=FLAGS.version,
             labels=FLAGS.labels,
             top_k=FLAGS.top_k,
@@ -126,8 +129,16 @@ def main(argv):
             write_config=FLAGS.config,
             server_root=FLAGS.server_root or None,
             warmup_batch_sizes=[int(size) for size in FLAGS.warmup] or None,
-            check=FLAGS.check,
         )
+    else:
+        saved_model_flags = [f"--{name}" for name in ("version", "labels", "top_k", "features", "jit_compile",
+                                                        "warmup", "config", "server_root") if FLAGS[name].present]
+        if saved_model_flags:
+            _fail(f"{', '.join(saved_model_flags)} apply to --format tf_saved_model only; --format {FLAGS.format} "
+                  "writes one file with the model's probabilities.")
+        options = {}
+    try:
+        keras_vit.export(model, FLAGS.out, check=FLAGS.check, format=FLAGS.format, quantize=FLAGS.quantize, **options)
     except (ValueError, TypeError, OSError, ImportError, keras_vit.export.ExportCheckError) as error:
         message = str(error)
         _fail(message[len("export: "):] if message.startswith("export: ") else message)

@@ -6,22 +6,24 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vit.export.signatures import BYTES_KEY, BYTES_SIGNATURE, DEFAULT_SIGNATURE, IMAGES_KEY
+from keras_vit.models.layout import image_multiple
 
 
 class ExportCheckError(AssertionError):
     """The reloaded SavedModel disagrees with the Keras model."""
 
 
-def keras_reference(model, preprocessing, images, outputs="auto", include_features=False):
+def keras_reference(model, preprocessing, images, outputs="auto", include_features=False, resize=True):
     """What the signatures should return for float [0, 255] `images`, computed with Keras (eager, no XLA):
     {"probabilities": ...} for a classifier (plus "features", the classifier's input, when asked), {"features": ...}
-    for a backbone."""
+    for a backbone. resize=False normalizes the images at their own size (a dynamic model's serving_default)."""
     import keras
 
     from keras_vit.export.signatures import feature_tensor, output_kind
 
     kind = output_kind(model, outputs)
-    pixels = preprocessing(tf.convert_to_tensor(images, tf.float32))
+    images = tf.convert_to_tensor(images, tf.float32)
+    pixels = preprocessing(images) if resize else preprocessing.normalize(images)
     values = np.asarray(model(pixels, training=False), "float32")
     if kind == "features":
         return {"features": values}
@@ -72,7 +74,8 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
     """Loads the SavedModel at `path` with tf.saved_model.load and compares both signatures with `model`.
 
     Calls serving_default on batches of 1 and 3 random images (one batch at the model's size, one larger, so the
-    resize runs) and serving_bytes on a PNG batch of two sizes, and compares `probabilities` (or `features`),
+    resize runs; for a model with dynamic_image_size, one larger by a patch in height and two in width, which it
+    takes without resizing) and serving_bytes on a PNG batch of two sizes, and compares `probabilities` (or `features`),
     `top_k_scores`, `top_k_labels` and `features` with the Keras model on the same pixels.
 
     Args:
@@ -95,13 +98,20 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
     if missing:
         raise ExportCheckError(f"export check: {path} lacks the signatures {sorted(missing)}.")
     _, height, width, channels = model.inputs[0].shape
+    dynamic = height is None or width is None
+    if dynamic:  # serving_default takes every multiple of the patch size as it is: check the native and a larger one
+        (height, width), (step_h, step_w) = preprocessing.image_size, image_multiple(model.layout)
+        sizes = ((1, (height, width)), (3, (height + step_h, width + 2 * step_w)))
+    else:  # serving_default resizes: check the model's size and another
+        sizes = ((1, (height, width)), (3, (height + 7, width + 3)))
     rng = np.random.default_rng(0)
     differences = {}
-    for batch, size in ((1, (height, width)), (3, (height + 7, width + 3))):
+    for batch, size in sizes:
         images = rng.uniform(0, 255, size=(batch, *size, channels)).astype("float32")
         result = loaded.signatures[DEFAULT_SIGNATURE](**{IMAGES_KEY: tf.constant(images)})
         features = "features" in result and "probabilities" in result
-        expected = keras_reference(model, preprocessing, images, outputs, include_features=features)
+        expected = keras_reference(model, preprocessing, images, outputs, include_features=features,
+                                   resize=not dynamic)
         for key, value in _check_outputs(f"{DEFAULT_SIGNATURE}[batch {batch}]", result, expected, labels, atol).items():
             differences[key] = max(value, differences.get(key, 0.0))
     pngs, expected_parts = [], []
@@ -135,3 +145,51 @@ def xla_compiled_functions(path):
             if attr is not None and attr.b:
                 names.append(function.signature.name)
     return sorted(names)
+
+
+def check_file_export(result, model, preprocessing=None, outputs="auto", rtol=1e-4, verbose=True):
+    """Runs a one-file export (`keras_vit.export(..., format="litert"|"onnx"|"openvino")`) in its own runtime on
+    batches of 1 and 3 random images and compares it with the Keras model.
+
+    A float file must match to `rtol` relative (plus 1e-6 absolute, for near-zero probabilities); an int8 LiteRT
+    file must give the same top-1 class for at least 90% of 32 images (its weights are rounded, so its scores are
+    not the float model's).
+
+    Returns:
+        The largest |difference| (float), or the top-1 agreement (int8). Raises ExportCheckError otherwise.
+    """
+    from keras_vit.export.formats import load_runtime
+    from keras_vit.preprocessing import preprocessing as default_preprocessing
+
+    preprocessing = default_preprocessing(model) if preprocessing is None else preprocessing
+    predict = load_runtime(result.path, result.format)
+    (height, width), channels = preprocessing.image_size, model.inputs[0].shape[-1]
+    rng = np.random.default_rng(0)
+    key = result.output_name
+    if result.quantize is not None:
+        images = rng.uniform(0, 255, size=(32, height, width, channels)).astype("float32")
+        expected = keras_reference(model, preprocessing, images, outputs)[key]
+        agreement = float(np.mean(np.argmax(predict(images), -1) == np.argmax(expected, -1)))
+        if agreement < 0.9:
+            raise ExportCheckError(f"export check: {result.path} ({result.quantize}) agrees with the float Keras model "
+                                   f"on the top-1 class of {agreement:.0%} of 32 images (< 90%).")
+        if verbose:
+            print(f"Check passed: {result.path} in its runtime agrees with the Keras model on the top-1 class of "
+                  f"{agreement:.0%} of 32 images.")
+        return agreement
+    worst = 0.0
+    for batch in (1, 3):
+        images = rng.uniform(0, 255, size=(batch, height, width, channels)).astype("float32")
+        expected = keras_reference(model, preprocessing, images, outputs)[key]
+        got = np.asarray(predict(images), "float32")
+        if got.shape != expected.shape or not np.allclose(got, expected, rtol=rtol, atol=1e-6):
+            difference = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("nan")
+            raise ExportCheckError(
+                f"export check: {result.path} in its {result.format} runtime differs from the Keras model (shape "
+                f"{got.shape} vs {expected.shape}, max |difference| {difference:.3g}; allowed rtol {rtol:g})."
+            )
+        worst = max(worst, float(np.max(np.abs(got - expected))))
+    if verbose:
+        print(f"Check passed: {result.path} in its {result.format} runtime matches the Keras model (max |difference| "
+              f"{worst:.2g}).")
+    return worst

@@ -10,11 +10,14 @@ import warnings
 import keras
 import tensorflow as tf
 
+from keras_vit.export.formats import FORMATS, SAVED_MODEL, write_file
 from keras_vit.export.labels import read_labels
 from keras_vit.export.layout import check_version, write_version
-from keras_vit.export.model_config import CONFIG_FILE_NAME, updated_config_text, write_text_atomically
+from keras_vit.export.model_config import CONFIG_FILE_NAME, add_model, updated_config_text
 from keras_vit.export.signatures import BYTES_SIGNATURE, DEFAULT_SIGNATURE, ServingSignatures, output_kind
 from keras_vit.export.warmup import write_warmup_requests
+from keras_vit.quantization import MODES as QUANTIZE_MODES
+from keras_vit.quantization import quantize as quantize_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,16 +116,21 @@ def export(
     warmup_batch_sizes=None,
     check=False,
     verbose=True,
+    format="tf_saved_model",
+    quantize=None,
 ):
-    """Exports `model` as BASE/<version>/ (a SavedModel with tag "serve") for TF Serving.
+    """Exports `model` as BASE/<version>/ (a SavedModel with tag "serve") for TF Serving, or as one file for
+    LiteRT, ONNX Runtime or OpenVINO (`format=`).
 
     The version folder is written under a hidden temporary name beside it and renamed into place, so a running
     server never sees half a model; an existing version is never overwritten.
 
     Signatures (see docs/export.md):
-        serving_default: `images`, float32 [batch, height, width, 3], RGB pixel values in [0, 255], any height and
-            width (resized inside, then normalized as the weights expect).
-        serving_bytes: `image_bytes`, tf.string [batch], encoded JPEG or PNG files of any size.
+        serving_default: `images`, float32 [batch, height, width, C], pixel values in [0, 255] with the model's C
+            channels (3: RGB, 1: grayscale), any height and width (resized inside, then normalized as the weights
+            expect). NaN or infinite values are refused with an error.
+        serving_bytes: `image_bytes`, tf.string [batch], encoded JPEG or PNG files of any size (decoded to C
+            channels).
         Both return `probabilities` float32 [batch, num_classes], `top_k_classes` int32 [batch, k],
         `top_k_scores` float32 [batch, k], plus `features` float32 [batch, hidden_dim] (include_features=True)
         and `top_k_labels` string [batch, k] (labels given). A model without a classifier returns `features` only.
@@ -147,12 +155,42 @@ def export(
         check: reload the export with tf.saved_model.load and compare it with the Keras model (raises on a
             mismatch).
         verbose: print what was written and the docker line.
+        format: "tf_saved_model" (the default: the versioned SavedModel above), or "litert", "onnx", "openvino":
+            one file at `base_path` (ending in .tflite, .onnx, .xml) taking float32 [batch, H, W, C] pixels in
+            [0, 255] at the model's size and returning `probabilities` (see keras_vit.export.formats). Those take
+            only `preprocessing`, `outputs`, `quantize`, `check` and `verbose`.
+        quantize: None, or "int8": the SavedModel holds a copy of `model` quantized by Keras's
+            `model.quantize("int8")` (Dense and EinsumDense kernels in int8; `model` itself is unchanged); a LiteRT
+            file gets int8 weights from the converter's dynamic-range quantization.
 
     Returns:
-        An `ExportResult`.
+        An `ExportResult` (a `FileExportResult` for the one-file formats).
     """
     if not isinstance(model, keras.Model) or not model.built:
         raise TypeError(f"export: `model` must be a built keras.Model; received {type(model).__name__}.")
+    if format not in FORMATS:
+        raise ValueError(f"export: `format` must be one of {FORMATS}; received {format!r}.")
+    if quantize not in (None, *QUANTIZE_MODES):
+        raise ValueError(f"export: `quantize` must be None or one of {QUANTIZE_MODES}; received {quantize!r}.")
+    if format != SAVED_MODEL:
+        saved_model_only = {"version": (version, None), "labels": (labels, None), "top_k": (top_k, 5),
+                            "include_features": (include_features, False), "jit_compile": (jit_compile, "auto"),
+                            "write_config": (write_config, True), "server_root": (server_root, "/models"),
+                            "warmup_batch_sizes": (warmup_batch_sizes, None)}
+        given = [name for name, (value, default) in saved_model_only.items() if value != default]
+        if given:
+            raise ValueError(f"export: {', '.join(given)} apply to format='tf_saved_model' only; format={format!r} "
+                             "writes one file with the model's probabilities (see docs/export.md).")
+        kind = output_kind(model, outputs)
+        preprocessing = _float32_preprocessing(model, preprocessing)
+        result = write_file(model, base_path, format, preprocessing, kind, quantize=quantize, verbose=verbose)
+        if check:
+            from keras_vit.export.check import check_file_export
+
+            check_file_export(result, model, preprocessing=preprocessing, outputs=outputs, verbose=verbose)
+        return result
+    if quantize is not None:
+        model = quantize_model(model, quantize)
     base_path = os.path.abspath(os.fspath(base_path))
     model_name = os.path.basename(base_path.rstrip(os.sep))
     version = check_version(base_path, version)
@@ -163,12 +201,12 @@ def export(
     preprocessing = _float32_preprocessing(model, preprocessing)
 
     config_dir = os.path.dirname(base_path)
-    config_path, config_text, config_note = None, None, None
+    config_path, config_note = None, None
     if write_config:
-        # Prepared before anything is written, so that a config this export cannot update stops it early.
+        # Checked before anything is written, so that a config this export cannot update stops it early.
         config_path = os.path.join(config_dir, CONFIG_FILE_NAME)
         served_path = base_path if server_root is None else f"{server_root.rstrip('/')}/{model_name}"
-        config_text, config_note = updated_config_text(config_path, model_name, served_path)
+        updated_config_text(config_path, model_name, served_path)
 
     signatures = _signatures(
         model, preprocessing, jit_compile, top_k=top_k, labels=names, include_features=include_features,
@@ -187,8 +225,9 @@ def export(
             )
 
     path = write_version(base_path, version, write)
-    if config_text is not None:
-        write_text_atomically(config_path, config_text)
+    if config_path is not None:
+        # Read, changed and written again under a lock: another export may have added its model meanwhile.
+        config_note = add_model(config_path, model_name, served_path)
     command = docker_command(config_dir, use_xla=signatures.jit_compile, server_root=server_root)
     result = ExportResult(
         path=path,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import uuid
 
+from keras_vit.export.layout import locked
+
 CONFIG_FILE_NAME = "models.config"
 
 
@@ -90,6 +92,18 @@ def updated_config_text(path, name, base_path, use_serving_api=True):
     entry.base_path = base_path
     entry.model_platform = "tensorflow"
     return text_format.MessageToString(config), f"added model {name!r} to {path}"
+
+
+def add_model(path, name, base_path, use_serving_api=True):
+    """Adds the entry `name` -> `base_path` to the models.config at `path` (created if missing), safely against other
+    exports doing the same: the read, change and write happen under a lock on the hidden file `.models.config.lock`
+    beside it, and the new text replaces the file in one rename. Returns the note of `updated_config_text`."""
+    folder, file_name = os.path.split(path)
+    with locked(os.path.join(folder, f".{file_name}.lock")):
+        text, note = updated_config_text(path, name, base_path, use_serving_api=use_serving_api)
+        if text is not None:
+            write_text_atomically(path, text)
+    return note
 
 
 def write_text_atomically(path, text):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_vit.models.layout import model_layout
+from keras_vit.models.layout import image_multiple, model_layout
 
 IMAGES_KEY = "images"
 BYTES_KEY = "image_bytes"
@@ -53,21 +53,30 @@ def feature_tensor(model):
     return model.get_layer(head).input
 
 
+def pixel_description(num_channels):
+    """How the docs and errors name the pixels of a model with `num_channels` channels."""
+    kind = {1: "grayscale", 3: "RGB"}.get(num_channels, f"{num_channels}-channel")
+    return f"float32 pixels of shape [batch, height, width, {num_channels}] ({kind} values in [0, 255])"
+
+
 def check_images(images, num_channels, signature):
-    """Asserts that `images` is [batch, height >= 1, width >= 1, num_channels]; returns it with that static shape.
+    """Asserts that `images` is [batch, height >= 1, width >= 1, num_channels] of finite values; returns it with that
+    static shape.
 
     The signature declares an unknown shape, so the checks see whatever a client sent (TF Serving does not check
     shapes). No op after the asserts can fail on a bad input (a bad input is replaced by a 1x1 dummy image while
     the assert reports it), so the assert's message is the error the client gets, whatever order the graph
-    optimizer gives the ops.
+    optimizer gives the ops. NaN or Inf pixels are refused too: they would otherwise come back as confident-looking
+    classes (top-k of NaN probabilities).
     """
-    expected = f"float32 pixels of shape [batch, height, width, {num_channels}] (RGB values in [0, 255])"
+    expected = pixel_description(num_channels)
     # Every op here is valid for a tensor of any rank (padding the shape rather than indexing it), because
     # Grappler's constant folding may evaluate ops ahead of the asserts when it knows the fed shape.
     rank_ok = tf.equal(tf.rank(images), 4)
     shape = tf.concat([tf.shape(images, out_type=tf.int32), tf.ones([4], tf.int32)], axis=0)[:4]
     channels_ok = tf.logical_or(tf.logical_not(rank_ok), tf.equal(shape[3], num_channels))
     size_ok = tf.logical_or(tf.logical_not(rank_ok), tf.reduce_all(shape[1:3] > 0))
+    num_not_finite = tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(images)), tf.int32))
     tf.debugging.Assert(
         rank_ok,
         [f"{signature}: `{IMAGES_KEY}` must be {expected}, a 4-D batch (one image is a batch of one); received rank",
@@ -81,6 +90,11 @@ def check_images(images, num_channels, signature):
     tf.debugging.Assert(
         size_ok, [f"{signature}: `{IMAGES_KEY}` must have a height and width of at least 1 pixel; received shape", shape]
     )
+    tf.debugging.Assert(
+        tf.equal(num_not_finite, 0),
+        [f"{signature}: `{IMAGES_KEY}` must be {expected}; it holds NaN or infinite values (replace them, e.g. "
+         "with 0, before sending). Number of such values:", num_not_finite],
+    )
     valid = tf.logical_and(rank_ok, tf.logical_and(channels_ok, size_ok))
     dummy_shape = tf.constant([1, 1, 1, num_channels], tf.int32)
     safe_shape = tf.where(valid, shape, dummy_shape)
@@ -90,7 +104,11 @@ def check_images(images, num_channels, signature):
 
 def check_encoded(image_bytes, signature):
     """Asserts that `image_bytes` is a 1-D batch whose elements start like a JPEG, PNG, GIF or BMP file; returns
-    it with static shape [None] (an empty batch after a failed check, so that no later op fails first)."""
+    it with static shape [None] (an empty batch after a failed check, so that no later op fails first).
+
+    The error names the bad elements by index and shows their first bytes as numbers: raw bytes in an error
+    message would make it invalid UTF-8 (TensorFlow then fails to report it at all).
+    """
     rank_ok = tf.equal(tf.rank(image_bytes), 1)
     tf.debugging.Assert(
         rank_ok,
@@ -102,17 +120,38 @@ def check_encoded(image_bytes, signature):
     known = tf.zeros_like(batch, dtype=tf.bool)
     for magic in _MAGIC.values():
         known = tf.logical_or(known, tf.strings.substr(batch, 0, len(magic)) == magic)
-    known = tf.reduce_all(known)
+    unknown = tf.reshape(tf.where(tf.logical_not(known)), [-1])
+    # The first 8 bytes of each element as uint8 numbers (padded, so that every element gives exactly 8).
+    heads = tf.io.decode_raw(tf.strings.substr(batch + b"\0" * 8, 0, 8), tf.uint8)
     tf.debugging.Assert(
-        known,
+        tf.equal(tf.size(unknown), 0),
         [
             f"{signature}: every element of `{BYTES_KEY}` must be an encoded JPEG or PNG (GIF and BMP work too): the "
-            'file\'s raw bytes, which a REST client sends base64-encoded as {"b64": "..."}. Received elements '
-            "starting with:",
-            tf.strings.substr(batch, 0, 8),
+            'file\'s raw bytes, which a REST client sends base64-encoded as {"b64": "..."}. Elements at (0-based) '
+            "indices",
+            unknown,
+            "are not; their first bytes as numbers (a PNG starts 137 80 78 71, a JPEG 255 216 255):",
+            tf.gather(heads, unknown),
         ],
+        summarize=64,
     )
-    return tf.cond(known, lambda: batch, lambda: empty)
+    return tf.cond(tf.equal(tf.size(unknown), 0), lambda: batch, lambda: empty)
+
+
+def check_multiple(images, multiple, fallback_shape, signature):
+    """Asserts that the height and width of `images` are multiples of `multiple` (a dynamic model's patch size,
+    times its stem's stride); a bad size is replaced by one image of `fallback_shape` while the assert reports it,
+    so that no later op fails first."""
+    shape = tf.shape(images)
+    tiled = tf.logical_and(tf.equal(shape[1] % multiple[0], 0), tf.equal(shape[2] % multiple[1], 0))
+    tf.debugging.Assert(
+        tiled,
+        [f"{signature}: the height and width of `{IMAGES_KEY}` must be multiples of the patch size "
+         f"{multiple[0]}x{multiple[1]} (the model takes any such size as it is, without resizing): resize or crop "
+         "the images. Received shape", shape],
+        summarize=4,
+    )
+    return tf.cond(tiled, lambda: images, lambda: tf.zeros([1, *fallback_shape], images.dtype))
 
 
 class ServingSignatures:
@@ -120,7 +159,9 @@ class ServingSignatures:
 
     Args:
         model: a built single-input Keras model taking preprocessed (batch, H, W, C) images.
-        preprocessing: an `ImagePreprocessing` layer (resize + normalize of [0, 255] pixels).
+        preprocessing: an `ImagePreprocessing` layer (resize + normalize of [0, 255] pixels). A model made with
+            dynamic_image_size=True takes `images` of any valid size as they are (normalized, not resized);
+            `image_bytes` are decoded and resized to the preprocessing's size either way.
         top_k: how many classes `top_k_classes`/`top_k_scores` hold (capped at the number of classes).
         labels: None or a list of class names (adds the `top_k_labels` output).
         include_features: whether to add the pooled `features` (the classifier's input).
@@ -132,7 +173,10 @@ class ServingSignatures:
                  outputs="auto"):
         self.kind = output_kind(model, outputs)
         _, height, width, channels = model.inputs[0].shape
-        self.image_shape = (height, width, channels)
+        self.dynamic = height is None or width is None
+        self.image_shape = (*preprocessing.image_size, channels) if self.dynamic else (height, width, channels)
+        layout = getattr(model, "layout", None)
+        self.image_multiple = image_multiple(layout) if layout is not None else (1, 1)
         self.preprocessing = preprocessing
         self.jit_compile = bool(jit_compile)
         core_outputs = {"model_output": model.outputs[0]}
@@ -189,6 +233,9 @@ class ServingSignatures:
 
     def _serve_images(self, images):
         images = check_images(images, self.image_shape[2], DEFAULT_SIGNATURE)
+        if self.dynamic:
+            images = check_multiple(images, self.image_multiple, self.image_shape, DEFAULT_SIGNATURE)
+            return self._finish(self.preprocessing.normalize(images))
         return self._finish(self.preprocessing(images))
 
     def _serve_bytes(self, image_bytes):

@@ -5,18 +5,24 @@ from keras import ops
 
 from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._resampling import check_interpolation, resample_grid_rows
 
 
 class AbsolutePosition(ConfigFromArguments, keras.layers.Layer):
     """Adds a position table to tokens laid out as `num_prefix_tokens` prefix tokens (the class token) followed by a
-    row-major grid of `grid_size` patch tokens. Subclasses define `position_table()`.
+    row-major grid of `grid_size` patch tokens. Subclasses define `position_table()`; a model made with
+    `dynamic_image_size=True` passes the grid at hand and gets `position_table_for(grid)`, which by default resamples
+    the table's grid rows and keeps the prefix tokens' rows.
 
     Args:
-        grid_size: int or (rows, columns) of the patch grid.
+        grid_size: int or (rows, columns) of the patch grid the table is made for.
         num_prefix_tokens: int, tokens before the grid (1 for the class token, 0 without it).
+        interpolation: how the table is resampled for another grid, "bilinear" (align corners, the original ViT
+            release) or "bicubic" (timm's: PyTorch's antialiased bicubic); see keras_vit.layers._resampling.
 
     Call arguments:
         inputs: tokens of shape (batch, num_prefix_tokens + rows * columns, hidden_dim).
+        grid_size: None (the layer's own grid) or an int32 tensor (rows, columns) of the grid the tokens come from.
 
     Returns:
         A tensor of the same shape: inputs + table.
@@ -25,10 +31,11 @@ class AbsolutePosition(ConfigFromArguments, keras.layers.Layer):
     # What it takes and returns; a slot of another interface rejects it when the spec loads.
     interface = "tokens"
 
-    def __init__(self, grid_size=14, num_prefix_tokens=1, **kwargs):
+    def __init__(self, grid_size=14, num_prefix_tokens=1, interpolation="bilinear", **kwargs):
         super().__init__(**kwargs)
         self.grid_size = checks.pair("grid_size", grid_size)
         self.num_prefix_tokens = num_prefix_tokens
+        self.interpolation = check_interpolation(interpolation)
 
     @property
     def num_tokens(self):
@@ -49,8 +56,17 @@ class AbsolutePosition(ConfigFromArguments, keras.layers.Layer):
         """The (1, num_tokens, hidden_dim) table added to the tokens."""
         raise NotImplementedError
 
-    def call(self, inputs):
-        return inputs + ops.cast(self.position_table(), inputs.dtype)
+    def position_table_for(self, grid_size):
+        """The (1, num_prefix_tokens + rows * columns, hidden_dim) table for a grid of `grid_size` (an int32 tensor
+        (rows, columns)): the prefix rows as they are, the grid rows resampled with `interpolation`."""
+        table = self.position_table()[0]
+        prefix, grid = table[: self.num_prefix_tokens], table[self.num_prefix_tokens :]
+        grid = resample_grid_rows(grid, self.grid_size, (grid_size[0], grid_size[1]), self.interpolation)
+        return ops.concatenate([ops.cast(prefix, grid.dtype), grid], axis=0)[None]
+
+    def call(self, inputs, grid_size=None):
+        table = self.position_table() if grid_size is None else self.position_table_for(grid_size)
+        return inputs + ops.cast(table, inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

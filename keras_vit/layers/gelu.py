@@ -17,8 +17,6 @@ _TANH_CUBIC = 0.044715
 
 
 def _exact(x):
-    cdf = 0.5 * (1.0 + ops.erf(x * _SQRT_HALF))
-
     def grad(*args, upstream=None):
         upstream = args[0] if upstream is None else upstream
         # d/dx x * Phi(x) = Phi(x) + x * phi(x), recomputed from x. Phi is written with erf(-x) so that XLA's common
@@ -27,7 +25,8 @@ def _exact(x):
         pdf = _INV_SQRT_2PI * ops.exp(-0.5 * x * x)
         return upstream * (cdf_again + x * pdf)
 
-    return x * cdf, grad
+    # Written as LiteRT's converter recognises GELU (x * 0.5 * (erf(x / sqrt 2) + 1)): it has no Erf op of its own.
+    return (x * 0.5) * (ops.erf(x * _SQRT_HALF) + 1.0), grad
 
 
 def _approximate(x):

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._shapes import dim
 from keras_vit.registry import register
 
 
@@ -50,7 +51,7 @@ class GroupNorm(ConfigFromArguments, keras.layers.Layer):
         self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
 
     def call(self, inputs):
-        batch, height, width, channels = ops.shape(inputs)[0], inputs.shape[1], inputs.shape[2], inputs.shape[3]
+        batch, height, width, channels = ops.shape(inputs)[0], dim(inputs, 1), dim(inputs, 2), inputs.shape[3]
         x = ops.cast(inputs, "float32")
         grouped = ops.reshape(x, (batch, height, width, self.groups, channels // self.groups))
         mean = ops.mean(grouped, axis=(1, 2, 4), keepdims=True)

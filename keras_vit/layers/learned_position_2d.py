@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_vit.layers._resampling import resample_rows
 from keras_vit.layers.absolute_position import AbsolutePosition
 from keras_vit.registry import register
 
@@ -11,11 +12,13 @@ from keras_vit.registry import register
 class LearnedPosition2D(AbsolutePosition):
     """Learned row and column tables: the patch at (r, c) gets row_embeddings[r] + column_embeddings[c]; prefix
     tokens get their own learned vectors. "2-D learned" of the ViT paper's ablation, with the two axis tables
-    summed (each of width hidden_dim) rather than concatenated.
+    summed (each of width hidden_dim) rather than concatenated. For another grid (`dynamic_image_size`) each axis
+    table is resampled along its axis.
 
     Args:
         grid_size: int or (rows, columns) of the patch grid.
         num_prefix_tokens: int, number of tokens before the grid (1 for the class token).
+        interpolation: "bilinear" or "bicubic", how the axis tables are resampled for another grid.
 
     Call arguments:
         inputs: tokens of shape (batch, num_prefix_tokens + rows * columns, hidden_dim).
@@ -42,9 +45,17 @@ class LearnedPosition2D(AbsolutePosition):
             )
 
     def position_table(self):
-        rows, cols = self.grid_size
-        grid = self.row_embeddings[:, None, :] + self.column_embeddings[None, :, :]
-        table = ops.reshape(grid, (rows * cols, self.hidden_dim))
+        return self._table(self.row_embeddings, self.column_embeddings)
+
+    def position_table_for(self, grid_size):
+        # Resampling the summed grid gives the same table (the interpolation weights of a row sum to one), at
+        # rows * columns times the cost.
+        return self._table(resample_rows(self.row_embeddings, grid_size[0], self.interpolation),
+                           resample_rows(self.column_embeddings, grid_size[1], self.interpolation))
+
+    def _table(self, row_embeddings, column_embeddings):
+        grid = row_embeddings[:, None, :] + column_embeddings[None, :, :]
+        table = ops.reshape(grid, (-1, self.hidden_dim))
         if self.prefix_embeddings is not None:
             table = ops.concatenate([self.prefix_embeddings, table], axis=0)
         return table[None]

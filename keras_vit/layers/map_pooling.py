@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._shapes import dim
 from keras_vit.layers.mlp import MLP
 from keras_vit.registry import register
 
@@ -55,16 +56,33 @@ class MAPPooling(ConfigFromArguments, keras.layers.Layer):
         self.mlp = MLP(self.intermediate_dim, dtype=policy, name="mlp")
         self.mlp.build((None, 1, width))
 
-    def call(self, inputs):
-        batch, num_tokens, width = ops.shape(inputs)[0], inputs.shape[1], inputs.shape[-1]
+    def _query_key_value(self, inputs):
+        batch, num_tokens, width = ops.shape(inputs)[0], dim(inputs, 1), inputs.shape[-1]
         head_dim = width // self.num_heads
         probe = ops.broadcast_to(ops.cast(self.probe, inputs.dtype), (batch, 1, width))
         query = ops.reshape(self.query(probe), (batch, 1, self.num_heads, head_dim))
         key_value = ops.reshape(self.key_value(inputs), (batch, num_tokens, 2, self.num_heads, head_dim))
-        pooled = ops.dot_product_attention(query, key_value[:, :, 0], key_value[:, :, 1])
+        return query, key_value[:, :, 0], key_value[:, :, 1]
+
+    def call(self, inputs):
+        batch, width = ops.shape(inputs)[0], inputs.shape[-1]
+        pooled = ops.dot_product_attention(*self._query_key_value(inputs))
         x = self.projection(ops.reshape(pooled, (batch, 1, width)))
         x = x + self.mlp(self.norm(x))
         return x[:, 0]
+
+    def attention_probabilities(self, inputs):
+        """The probe's attention weights over the tokens (an inspection path; `call` keeps its fused kernel).
+
+        Args:
+            inputs: tokens of shape (batch, num_tokens, hidden_dim), as `call` receives them.
+
+        Returns:
+            softmax(q k^T / sqrt(d_h)) of shape (batch, num_heads, 1, num_tokens); rows sum to 1.
+        """
+        query, key, _ = self._query_key_value(inputs)
+        scale = ops.cast(1.0 / float(query.shape[-1]) ** 0.5, query.dtype)
+        return ops.softmax(ops.einsum("bihd,bjhd->bhij", query, key) * scale, axis=-1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])

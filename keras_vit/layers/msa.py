@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._shapes import dim
 from keras_vit.registry import register
 
 
@@ -64,20 +65,45 @@ class MSA(ConfigFromArguments, keras.layers.Layer):
             self.attention_dropout_rate, dtype=self.dtype_policy, name="attention_dropout"
         )
 
-    def call(self, inputs, relative_keys=None, training=None):
-        batch, num_tokens = ops.shape(inputs)[0], inputs.shape[1]
+    def _query_key_value(self, inputs):
+        batch, num_tokens = ops.shape(inputs)[0], dim(inputs, 1)
         qkv = ops.reshape(self.qkv(inputs), (batch, num_tokens, 3, self.num_heads, self.head_dim))
-        query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        scale = 1.0 / float(self.head_dim) ** 0.5
-        bias = None
+        return qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+
+    def _logits(self, query, key, relative_keys):
+        scale = ops.cast(1.0 / float(self.head_dim) ** 0.5, query.dtype)
+        logits = ops.einsum("bihd,bjhd->bhij", query, key) * scale
         if relative_keys is not None:
-            bias = ops.einsum("bihd,ijd->bhij", query, relative_keys) * ops.cast(scale, query.dtype)
+            logits = logits + ops.einsum("bihd,ijd->bhij", query, relative_keys) * scale
+        return logits
+
+    def call(self, inputs, relative_keys=None, training=None):
+        batch, num_tokens = ops.shape(inputs)[0], dim(inputs, 1)
+        query, key, value = self._query_key_value(inputs)
         if self.attention_dropout_rate > 0.0:
-            logits = ops.einsum("bihd,bjhd->bhij", query, key) * ops.cast(scale, query.dtype)
-            if bias is not None:
-                logits = logits + bias
-            weights = self.attention_dropout(ops.softmax(logits, axis=-1), training=training)
+            weights = self.attention_dropout(ops.softmax(self._logits(query, key, relative_keys), axis=-1),
+                                             training=training)
             attended = ops.einsum("bhij,bjhd->bihd", weights, value)
         else:
+            scale = 1.0 / float(self.head_dim) ** 0.5
+            bias = None
+            if relative_keys is not None:
+                bias = ops.einsum("bihd,ijd->bhij", query, relative_keys) * ops.cast(scale, query.dtype)
             attended = ops.dot_product_attention(query, key, value, bias=bias, scale=scale)
         return self.projection(ops.reshape(attended, (batch, num_tokens, self.hidden_dim)))
+
+    def attention_probabilities(self, inputs, relative_keys=None):
+        """The attention weights that `call` averages the values with (before attention dropout).
+
+        A separate path for inspection (`keras_vit.attention_maps`): `call` keeps its fused attention kernel,
+        which never materializes these weights.
+
+        Args:
+            inputs: tokens of shape (batch, num_tokens, hidden_dim), as `call` receives them.
+            relative_keys: optional (num_tokens, num_tokens, hidden_dim / num_heads), as in `call`.
+
+        Returns:
+            softmax(q k^T / sqrt(d_h) + bias) of shape (batch, num_heads, num_tokens, num_tokens); rows sum to 1.
+        """
+        query, key, _ = self._query_key_value(inputs)
+        return ops.softmax(self._logits(query, key, relative_keys), axis=-1)

@@ -23,7 +23,8 @@ class PatchEmbed(ConfigFromArguments, keras.layers.Layer):
             patch size.
 
     Returns:
-        Tokens of shape (batch, (height / patch_h) * (width / patch_w), hidden_dim), in row-major patch order.
+        Tokens of shape (batch, (height / patch_h) * (width / patch_w), hidden_dim), in row-major patch order;
+        (batch, None, hidden_dim) statically for images whose size is known only when the graph runs.
 
     Reference:
         Dosovitskiy et al., "An Image is Worth 16x16 Words", 2021, eq. 1.
@@ -67,8 +68,12 @@ class PatchEmbed(ConfigFromArguments, keras.layers.Layer):
     def call(self, inputs):
         x = self.projection(inputs)
         batch = ops.shape(x)[0]
-        return ops.reshape(x, (batch, x.shape[1] * x.shape[2], self.hidden_dim))
+        # Images of any size (dynamic_image_size): a grid only known when the graph runs.
+        tokens = -1 if None in (x.shape[1], x.shape[2]) else x.shape[1] * x.shape[2]
+        return ops.reshape(x, (batch, tokens, self.hidden_dim))
 
     def compute_output_shape(self, input_shape):
+        if None in (input_shape[1], input_shape[2]):
+            return (input_shape[0], None, self.hidden_dim)
         rows, cols = self.grid_size((input_shape[1], input_shape[2]))
         return (input_shape[0], rows * cols, self.hidden_dim)

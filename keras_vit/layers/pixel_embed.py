@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._shapes import dim
 from keras_vit.registry import register
 
 
@@ -25,7 +26,7 @@ class PixelEmbed(ConfigFromArguments, keras.layers.Layer):
 
     Call arguments:
         inputs: images of shape (batch, height, width, channels); height and width must be multiples of the patch
-            size.
+            size (and may be known only when the graph runs).
 
     Returns:
         Words of shape (batch, num_patches, num_words, inner_dim): patches in row-major order over the image, words
@@ -63,12 +64,7 @@ class PixelEmbed(ConfigFromArguments, keras.layers.Layer):
             )
         for axis, side in ((1, "height"), (2, "width")):
             size, patch = input_shape[axis], self.patch_size[axis - 1]
-            if size is None:
-                raise ValueError(
-                    f"PixelEmbed needs a static image {side} (the words of each patch are gathered with fixed "
-                    f"shapes); received images of shape {input_shape}."
-                )
-            if size % patch:
+            if size is not None and size % patch:  # None: images of any size (dynamic_image_size)
                 raise ValueError(
                     f"Image {side} {size} is not a multiple of the patch {side} {patch}: resize the images or choose "
                     f"an image_size that is a multiple of patch_size."
@@ -81,10 +77,9 @@ class PixelEmbed(ConfigFromArguments, keras.layers.Layer):
         self.projection.build((None, self.patch_size[0] + 2 * pad, self.patch_size[1] + 2 * pad, input_shape[3]))
 
     def call(self, inputs):
-        batch = ops.shape(inputs)[0]
-        _, height, width, channels = inputs.shape
+        batch, channels = ops.shape(inputs)[0], inputs.shape[3]
         patch_h, patch_w = self.patch_size
-        rows, cols = height // patch_h, width // patch_w
+        rows, cols = dim(inputs, 1) // patch_h, dim(inputs, 2) // patch_w
         # (batch, rows, patch_h, cols, patch_w, C) -> one image per patch: (batch * patches, patch_h, patch_w, C).
         patches = ops.reshape(inputs, (batch, rows, patch_h, cols, patch_w, channels))
         patches = ops.transpose(patches, (0, 1, 3, 2, 4, 5))
@@ -96,7 +91,9 @@ class PixelEmbed(ConfigFromArguments, keras.layers.Layer):
         return ops.reshape(words, (batch, rows * cols, self.num_words, self.inner_dim))
 
     def compute_output_shape(self, input_shape):
-        num_patches = (input_shape[1] // self.patch_size[0]) * (input_shape[2] // self.patch_size[1])
+        num_patches = None
+        if None not in (input_shape[1], input_shape[2]):
+            num_patches = (input_shape[1] // self.patch_size[0]) * (input_shape[2] // self.patch_size[1])
         return (input_shape[0], num_patches, self.num_words, self.inner_dim)
 
 

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._shapes import dim
 from keras_vit.registry import register
 
 
@@ -56,7 +57,7 @@ class PixelProjection(ConfigFromArguments, keras.layers.Layer):
 
     def call(self, inputs):
         batch = ops.shape(inputs)[0]
-        _, num_patches, num_words, inner_dim = inputs.shape
+        num_patches, (_, _, num_words, inner_dim) = dim(inputs, 1), inputs.shape
         x = ops.reshape(inputs, (batch, num_patches, num_words * inner_dim))
         return self.norm2(self.projection(self.norm1(x)))
 

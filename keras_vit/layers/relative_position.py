@@ -16,15 +16,20 @@ class RelativePosition(ConfigFromArguments, keras.layers.Layer):
     to the content logits before the softmax; `MSA` does that with the tensor this layer returns. Offsets range over
     -(num_tokens - 1) .. num_tokens - 1, so the table has 2 * num_tokens - 1 rows.
 
+    A sequence of another length (a model with `dynamic_image_size=True`) re-indexes the same table: offsets
+    beyond the trained range take the farthest trained offset's embedding (clipping, as Shaw et al. do), so a
+    shorter sequence reads exactly the trained embeddings of its offsets.
+
     Args:
         num_tokens: int, the sequence length (class token included).
         key_dim: int, the per-head width of the attention keys.
 
     Call arguments:
-        inputs: tokens of shape (batch, num_tokens, hidden_dim); only their length is read.
+        inputs: tokens of shape (batch, length, hidden_dim); only their length is read (num_tokens, or any length
+            in a dynamic model).
 
     Returns:
-        Relative keys of shape (num_tokens, num_tokens, key_dim): entry [i, j] is the embedding of offset i - j.
+        Relative keys of shape (length, length, key_dim): entry [i, j] is the embedding of offset i - j (clipped).
 
     Reference:
         Dosovitskiy et al., "An Image is Worth 16x16 Words", 2021, appendix D.4;
@@ -55,7 +60,13 @@ class RelativePosition(ConfigFromArguments, keras.layers.Layer):
         )
 
     def call(self, inputs):
-        return ops.cast(ops.take(self.embeddings, self._offset_index, axis=0), inputs.dtype)
+        index = self._offset_index
+        if inputs.shape[1] != self.num_tokens:  # another (or a dynamic) length: offsets computed in the graph
+            positions = ops.arange(ops.shape(inputs)[1], dtype="int32")
+            offsets = positions[:, None] - positions[None, :]
+            index = ops.clip(offsets, 1 - self.num_tokens, self.num_tokens - 1) + self.num_tokens - 1
+        return ops.cast(ops.take(self.embeddings, index, axis=0), inputs.dtype)
 
     def compute_output_shape(self, input_shape):
-        return (self.num_tokens, self.num_tokens, self.key_dim)
+        length = input_shape[1] if len(input_shape) > 1 else self.num_tokens
+        return (length, length, self.key_dim)

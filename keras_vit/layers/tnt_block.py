@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._shapes import dim
 from keras_vit.layers.pixel_projection import PixelProjection
 from keras_vit.layers.transformer_block import TransformerBlock
 from keras_vit.registry import register
@@ -130,16 +131,43 @@ class TNTBlock(ConfigFromArguments, keras.layers.Layer):
         self.outer_block = self._transformer_block(self.hidden_dim, self.num_heads, self.intermediate_dim, "outer_block")
         self.outer_block.build(tokens_shape)
 
-    def call(self, inputs, training=None):
-        words, tokens = inputs
-        batch = ops.shape(words)[0]
-        _, num_patches, num_words, inner_dim = words.shape
+    def _inner(self, words, training):
         # The inner transformer treats every patch as its own sequence of words.
+        batch = ops.shape(words)[0]
+        num_patches, (_, _, num_words, inner_dim) = dim(words, 1), words.shape
         words = ops.reshape(words, (batch * num_patches, num_words, inner_dim))
         words = self.inner_block(words, training=training)
-        words = ops.reshape(words, (batch, num_patches, num_words, inner_dim))
+        return ops.reshape(words, (batch, num_patches, num_words, inner_dim))
+
+    def _add_words(self, words, tokens):
         patch_update = self.pixel_projection(words)
         # Prefix tokens (the class token) have no words: pad the update with zeros in front of the patches.
         patch_update = ops.pad(patch_update, ((0, 0), (self.num_prefix_tokens, 0), (0, 0)))
-        tokens = self.outer_block(tokens + patch_update, training=training)
+        return tokens + patch_update
+
+    def call(self, inputs, training=None):
+        words, tokens = inputs
+        words = self._inner(words, training)
+        tokens = self.outer_block(self._add_words(words, tokens), training=training)
         return words, tokens
+
+    def attention_probabilities(self, words, tokens, inner=False):
+        """The attention weights of this block (an inspection path; `call` is unchanged by it).
+
+        Args:
+            words: (batch, num_patches, num_words, inner_dim), the block's input words.
+            tokens: (batch, num_prefix_tokens + num_patches, hidden_dim), the block's input tokens.
+            inner: False for the outer attention over the tokens, True for the inner attention over the words of
+                every patch.
+
+        Returns:
+            Outer: (batch, num_heads, num_tokens, num_tokens). Inner: (batch, num_patches, inner_num_heads,
+            num_words, num_words), words in row-major order inside their patch. Rows sum to 1.
+        """
+        if inner:
+            batch = ops.shape(words)[0]
+            num_patches, (_, _, num_words, inner_dim) = dim(words, 1), words.shape
+            flat = ops.reshape(words, (batch * num_patches, num_words, inner_dim))
+            weights = self.inner_block.attention_probabilities(flat)
+            return ops.reshape(weights, (batch, num_patches, self.inner_num_heads, num_words, num_words))
+        return self.outer_block.attention_probabilities(self._add_words(self._inner(words, None), tokens))

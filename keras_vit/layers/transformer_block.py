@@ -128,3 +128,24 @@ class TransformerBlock(ConfigFromArguments, keras.layers.Layer):
         if self.layer_scale_2 is not None:
             y = self.layer_scale_2(y)
         return x + self.drop_path(y, training=training)
+
+    def attention_probabilities(self, inputs, relative_keys=None):
+        """The attention weights of this block for its inputs: its attention component's
+        `attention_probabilities` on the normalized tokens (an inspection path; `call` is unchanged by it).
+
+        Args:
+            inputs: tokens of shape (batch, num_tokens, hidden_dim), the block's input.
+            relative_keys: optional relative keys, as in `call`.
+
+        Returns:
+            (batch, num_heads, num_tokens, num_tokens) attention weights; rows sum to 1.
+        """
+        probabilities = getattr(self.attention, "attention_probabilities", None)
+        if probabilities is None:
+            raise TypeError(
+                f"The attention component {type(self.attention).__name__} of block {self.name!r} has no "
+                "attention_probabilities(inputs, relative_keys=None) method, so its attention weights cannot be "
+                "read: add that method (returning (batch, heads, tokens, tokens)) to inspect it."
+            )
+        attention_kwargs = {} if relative_keys is None else {"relative_keys": relative_keys}
+        return probabilities(self.norm1(inputs), **attention_kwargs)

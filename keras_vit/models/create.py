@@ -34,9 +34,10 @@ def create(
             "bilinear" (default) or "bicubic".
         progress: optional callable progress(done, total), called while the checkpoint is read.
         **overrides: model hyperparameters of the spec's family, e.g. num_classes=10, image_size=384,
-            position_encoding="learned_2d", drop_path_rate=0.1. With `weights`, those not given follow the
-            checkpoint (num_classes, the pre-logits layer, image_size from its position table); a different
-            num_classes drops the checkpoint's head with a message.
+            position_encoding="learned_2d", drop_path_rate=0.1, dynamic_image_size=True (images of any size the
+            patches tile, docs/resolution.md). With `weights`, those not given follow the checkpoint (num_classes,
+            the pre-logits layer, image_size from its position table, position_interpolation from its source); a
+            different num_classes drops the checkpoint's head with a message.
 
     Returns:
         A `keras.Model` taking (batch, height, width, channels) float images; with `weights` it has a

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import numbers
+
 import keras
 
 from keras_vit.models.layout import model_layout
+
+
+def block_names(model, block_indices, purpose):
+    """The names of the blocks `block_indices` picks from `model.layout.blocks` (negative counts from the end), or a
+    ValueError naming the model, its number of blocks and the bad index."""
+    blocks = model_layout(model, purpose).blocks
+    names = []
+    for index in block_indices:
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not -len(blocks) <= index < len(blocks):
+            raise ValueError(
+                f"Block index {index!r} is out of range: model {model.name!r} has {len(blocks)} blocks "
+                f"(0..{len(blocks) - 1}, or negative from the end)."
+            )
+        names.append(blocks[int(index)])
+    return names
 
 
 def feature_extractor(model, block_indices=None, layer_names=None):
@@ -27,15 +44,7 @@ def feature_extractor(model, block_indices=None, layer_names=None):
     if (block_indices is None) == (layer_names is None):
         raise ValueError("Pass exactly one of block_indices=[...] or layer_names=[...].")
     if block_indices is not None:
-        blocks = model_layout(model, "feature_extractor(block_indices=...)").blocks
-        layer_names = []
-        for index in block_indices:
-            if not -len(blocks) <= index < len(blocks):
-                raise ValueError(
-                    f"Block index {index} is out of range: model {model.name!r} has {len(blocks)} blocks "
-                    f"(0..{len(blocks) - 1})."
-                )
-            layer_names.append(blocks[index])
+        layer_names = block_names(model, block_indices, "feature_extractor(block_indices=...)")
     known = [layer.name for layer in model.layers]
     outputs = []
     for layer_name in layer_names:

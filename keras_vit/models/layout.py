@@ -34,6 +34,10 @@ class ModelLayout:
         num_prefix_tokens: tokens before the patch grid in the blocks' sequence (0 for a ResNet).
         grid_size: (rows, columns) of the patch grid (of the final feature map for a ResNet).
         stem_stride: input pixels per patch-grid step taken by the stem before the patch embedding (1 without one).
+        patch_size: (height, width) of a patch in the stem's output (in image pixels without a stem); () for a
+            model without patches (a ResNet).
+        dynamic_image_size: whether the model takes images of any size that patch_size * stem_stride divides
+            (its input's height and width are None); grid_size and the input size it was made for stay its own.
         pooled: name of the layer whose output is the pooled features (the head's input); None with pooling none.
         head: name of the classifier layer; None without one.
         head_variables: variable paths of the final classifier (kernel and bias), dropped together when a
@@ -47,10 +51,18 @@ class ModelLayout:
     num_prefix_tokens: int = 0
     grid_size: tuple = ()
     stem_stride: int = 1
+    patch_size: tuple = ()
+    dynamic_image_size: bool = False
     pooled: str | None = None
     head: str | None = None
     head_variables: tuple = ()
     pre_logits_variables: tuple = ()
+
+
+def image_multiple(layout):
+    """(height, width) that a model's image sizes must be multiples of: the patch size times the stem's stride."""
+    patch = layout.patch_size or (1, 1)
+    return (patch[0] * layout.stem_stride, patch[1] * layout.stem_stride)
 
 
 def model_layout(model, purpose):

@@ -44,6 +44,8 @@ class ResNetV2(ZooModel):
         padding: "symmetric" (fixed zero padding, 3 before and after the root 7x7 convolution, 1 before the max-pool
             and the 3x3 convolutions: the BiT release and timm's `resnetv2_*_bit`) or "same" (TensorFlow/JAX SAME,
             as timm's `stem_type="same"` ResNetV2). Shapes and parameters are the same either way; outputs differ.
+        dynamic_image_size: bool (default False): True takes images of any height and width (a ResNet has no
+            position table: its convolutions and average pooling follow the size).
 
     Call arguments:
         images: float tensor of shape (batch, height, width, num_channels).
@@ -79,6 +81,7 @@ class ResNetV2(ZooModel):
         std_conv_epsilon=1e-10,
         std_conv_epsilon_mode="variance",
         padding="symmetric",
+        dynamic_image_size=False,
         name="resnet_v2",
         dtype=None,
         **kwargs,
@@ -96,7 +99,8 @@ class ResNetV2(ZooModel):
             "padding": padding,
         }
 
-        images = keras.Input((image_size[0], image_size[1], num_channels), name="images", dtype="float32")
+        images = keras.Input((None, None, num_channels) if dynamic_image_size else (*image_size, num_channels),
+                             name="images", dtype="float32")
         x = ResNetRoot(64 * width_factor, use_norm=not preact, **layer_kwargs, dtype=dtype, name="root")(images)
         units = []
         for unit_name, filters, strides in stage_plan(stage_sizes, width_factor):
@@ -119,7 +123,7 @@ class ResNetV2(ZooModel):
         head = {"head": "head", "head_variables": ("head/kernel", "head/bias")} if num_classes else {}
         self.layout = ModelLayout(
             blocks=tuple(units), stem=("root",),
-            pooled="pooling" if pooling == "gap" else None, **head,
+            pooled="pooling" if pooling == "gap" else None, dynamic_image_size=dynamic_image_size, **head,
         )
 
     @classmethod

@@ -7,11 +7,12 @@ import keras
 from keras_vit import checks
 from keras_vit.layers import _rematerialize
 from keras_vit.layers.class_token import ClassToken
+from keras_vit.layers.patch_grid import PatchGrid
 from keras_vit.layers.pixel_embed import check_pixel_grid
 from keras_vit.layers.pixel_projection import PixelProjection
 from keras_vit.layers.slots import ATTENTION, MLP, NORM
 from keras_vit.models.layout import ModelLayout, PositionTable
-from keras_vit.models.vit import ViT, head_layout
+from keras_vit.models.vit import ViT, check_resamplable, head_layout
 from keras_vit.models.zoo_model import ZooModel
 from keras_vit.registry import Slot, register, slot_config
 from keras_vit.schema import check_family_arguments
@@ -60,6 +61,13 @@ class TNT(ZooModel):
             components of these slots, each a name or {name: ..., <argument>: ...} (defaults "pixel_embed",
             "pixel_position", "learned_1d", "tnt_block", "msa", "mlp", "layer_norm", "token", "classifier");
             attention, mlp and norm fill both the inner and the outer transformer.
+        dynamic_image_size: bool (default False): True takes images of any height and width that patch_size
+            divides; the patch position table made for image_size is resampled in the graph for the grid at hand
+            (the class token's row untouched). The pixel position table covers the words of one patch, which do
+            not change with the image size. At image_size the outputs are exactly the fixed-size model's.
+        position_interpolation: "bilinear" (align corners) or "bicubic" (timm's: PyTorch's antialiased bicubic),
+            how a dynamic model resamples the patch position table; `keras_vit.create(name, weights=...)` takes
+            the checkpoint source's.
 
     Call arguments:
         images: float tensor of shape (batch, height, width, num_channels), normalized as the weights expect (the
@@ -77,7 +85,8 @@ class TNT(ZooModel):
         "pixel_embed": Slot("patch_embed", "pixel_embed", interface="words",
                             provided=("patch_size", "inner_dim", "pixel_stride", "pixel_kernel_size")),
         "pixel_position": Slot("position", "pixel_position", interface="words", provided=("grid_size",)),
-        "patch_position": Slot("position", "learned_1d", interface="tokens", provided=("grid_size", "num_prefix_tokens")),
+        "patch_position": Slot("position", "learned_1d", interface="tokens",
+                               provided=("grid_size", "num_prefix_tokens", "interpolation")),
         "block": Slot("block", "tnt_block", interface="words_and_tokens", provided=(
             "hidden_dim", "num_heads", "intermediate_dim", "inner_dim", "inner_num_heads", "inner_intermediate_dim",
             "num_prefix_tokens", "dropout_rate", "attention_dropout_rate", "drop_path_rate", "layer_norm_epsilon",
@@ -124,6 +133,8 @@ class TNT(ZooModel):
         mlp="mlp",
         norm="layer_norm",
         head="classifier",
+        dynamic_image_size=False,
+        position_interpolation="bilinear",
         name="tnt",
         dtype=None,
         **kwargs,
@@ -134,11 +145,15 @@ class TNT(ZooModel):
         grid = (image_size[0] // patch_size[0], image_size[1] // patch_size[1])
         word_grid = (patch_size[0] // pixel_stride, patch_size[1] // pixel_stride)
 
-        images = keras.Input((image_size[0], image_size[1], num_channels), name="images", dtype="float32")
+        images = keras.Input((None, None, num_channels) if dynamic_image_size else (*image_size, num_channels),
+                             name="images", dtype="float32")
+        x, patch_grid = images, None
+        if dynamic_image_size:
+            x, patch_grid = PatchGrid(patch_size, dtype=dtype, name="patch_grid")(x)
         words = slots["pixel_embed"].build(pixel_embed, {
             "patch_size": patch_size, "inner_dim": inner_dim, "pixel_stride": pixel_stride,
             "pixel_kernel_size": pixel_kernel_size,
-        }, dtype=dtype, name="pixel_embed")(images)
+        }, dtype=dtype, name="pixel_embed")(x)
         stem = ["pixel_embed", "patch_projection", "class_token"]
         if use_pixel_position:
             words = slots["pixel_position"].build(
@@ -151,9 +166,10 @@ class TNT(ZooModel):
         tokens = ClassToken(dtype=dtype, name="class_token")(tokens)
         tables = ()
         if use_patch_position:
-            tokens = slots["patch_position"].build(
-                patch_position, {"grid_size": grid, "num_prefix_tokens": 1}, dtype=dtype, name="patch_position"
-            )(tokens)
+            position = slots["patch_position"].build(patch_position, {
+                "grid_size": grid, "num_prefix_tokens": 1, "interpolation": position_interpolation,
+            }, dtype=dtype, name="patch_position")
+            tokens = position(tokens) if patch_grid is None else position(tokens, grid_size=patch_grid)
             stem.append("patch_position")
             tables = (PositionTable("patch_position", 1, grid),)
         tokens = keras.layers.Dropout(dropout_rate, dtype=dtype, name="dropout")(tokens)
@@ -191,7 +207,7 @@ class TNT(ZooModel):
         self.layout = ModelLayout(
             blocks=tuple(f"block_{i}" for i in range(num_layers)), stem=tuple(stem), position_tables=tables,
             num_prefix_tokens=1, grid_size=grid, pooled=None if slots["pooling"].is_empty(pooling) else "pooling",
-            **head_layout(head_layer),
+            patch_size=patch_size, dynamic_image_size=dynamic_image_size, **head_layout(head_layer),
         )
 
     @staticmethod
@@ -201,6 +217,8 @@ class TNT(ZooModel):
         checks.divisible("inner_dim", config["inner_dim"], "inner_num_heads", config["inner_num_heads"])
         checks.tiling(image_size, patch_size)
         check_pixel_grid(patch_size, config["pixel_stride"], config["pixel_kernel_size"])
+        if config["dynamic_image_size"] and config["use_patch_position"]:
+            check_resamplable("patch_position", TNT.SLOTS["patch_position"].component(config["patch_position"])[0])
         if slot_config(config["pooling"])["name"] == "none" and config["num_classes"]:
             raise ValueError("pooling='none' returns the token sequence and cannot feed a classifier: set num_classes=0.")
         _rematerialize.check(

@@ -7,7 +7,9 @@ import keras
 
 from keras_vit import checks
 from keras_vit.layers import _rematerialize
+from keras_vit.layers.absolute_position import AbsolutePosition
 from keras_vit.layers.class_token import ClassToken
+from keras_vit.layers.patch_grid import PatchGrid
 from keras_vit.layers.slots import ATTENTION, MLP, NORM
 from keras_vit.models.layout import ModelLayout, PositionTable
 from keras_vit.models.zoo_model import ZooModel
@@ -92,6 +94,13 @@ class ViT(ZooModel):
         use_prefix_position: bool; False adds the position table to the patch tokens only, before the prefix
             tokens are prepended (DeiT-III and the register-token models; timm's no_embed_class).
         use_fc_norm: bool; True moves the final norm after the pooling (timm's fc_norm, with gap pooling).
+        dynamic_image_size: bool (default False, timm's name): True takes images of any height and width that the
+            patch size (times the stem's stride) divides, with the position tables made for image_size resampled
+            in the graph for the grid at hand (prefix tokens' rows untouched; sincos_2d computed for the grid;
+            relative re-indexed). At image_size the outputs are exactly those of the fixed-size model.
+        position_interpolation: how a dynamic model resamples its learned position tables: "bilinear" (align
+            corners, the original ViT release) or "bicubic" (timm's: PyTorch's antialiased bicubic).
+            `keras_vit.create(name, weights=...)` takes the checkpoint source's.
 
     Call arguments:
         images: float tensor of shape (batch, height, width, num_channels), normalized as the weights expect.
@@ -108,7 +117,8 @@ class ViT(ZooModel):
         "stem": Slot("stem", None, interface="feature_map"),
         "patch_embed": Slot("patch_embed", "patch_embed", interface="tokens", provided=("patch_size", "hidden_dim")),
         "position_encoding": Slot("position", "learned_1d", interface=("tokens", "relative"), empty="none",
-                                  provided=("grid_size", "num_prefix_tokens", "num_tokens", "key_dim")),
+                                  provided=("grid_size", "num_prefix_tokens", "num_tokens", "key_dim",
+                                            "interpolation")),
         "block": Slot("block", "transformer_block", interface="tokens", provided=(
             "hidden_dim", "num_heads", "intermediate_dim", "dropout_rate", "attention_dropout_rate", "drop_path_rate",
             "layer_norm_epsilon", "use_qkv_bias", "use_approximate_gelu", "rematerialize", "attention", "mlp", "norm",
@@ -155,6 +165,8 @@ class ViT(ZooModel):
         num_register_tokens=0,
         use_prefix_position=True,
         use_fc_norm=False,
+        dynamic_image_size=False,
+        position_interpolation="bilinear",
         name="vit",
         dtype=None,
         **kwargs,
@@ -173,9 +185,9 @@ class ViT(ZooModel):
         tables, stem_layers = [], []
 
         def add_position(x, layer_name, prefix):
-            layer = slots["position_encoding"].build(
-                position_encoding, {"grid_size": grid, "num_prefix_tokens": prefix}, dtype=dtype, name=layer_name
-            )
+            layer = slots["position_encoding"].build(position_encoding, {
+                "grid_size": grid, "num_prefix_tokens": prefix, "interpolation": position_interpolation,
+            }, dtype=dtype, name=layer_name)
             tables.append(PositionTable(layer_name, prefix, grid))
             return layer
 
@@ -183,8 +195,14 @@ class ViT(ZooModel):
             stem_layers.append(layer.name)
             return layer(x)
 
-        images = keras.Input((image_size[0], image_size[1], num_channels), name="images", dtype="float32")
-        x = images
+        def positions(layer, x):  # a dynamic model passes the grid at hand
+            return layer(x) if patch_grid is None else layer(x, grid_size=patch_grid)
+
+        images = keras.Input((None, None, num_channels) if dynamic_image_size else (*image_size, num_channels),
+                             name="images", dtype="float32")
+        x, patch_grid = images, None
+        if dynamic_image_size:
+            x, patch_grid = PatchGrid((patch_size[0] * stride, patch_size[1] * stride), dtype=dtype, name="patch_grid")(x)
         if stem is not None:
             x = stem_layer(slots["stem"].build(stem, {}, dtype=dtype, name="stem"), x)
         x = stem_layer(slots["patch_embed"].build(
@@ -192,14 +210,16 @@ class ViT(ZooModel):
         ), x)
         shared = None
         if absolute and not use_prefix_position:
-            x = stem_layer(add_position(x, "position_embedding", 0), x)
+            stem_layers.append("position_embedding")
+            x = positions(add_position(x, "position_embedding", 0), x)
         for layer_name, key in reversed(PREFIX_TOKENS):
             if counts[key]:
                 x = stem_layer(ClassToken(int(counts[key]), dtype=dtype, name=layer_name), x)
         if absolute and use_prefix_position and placement in ("stem", "every_layer_shared"):
             shared = add_position(x, "position_embedding", num_prefix)
             if placement == "stem":
-                x = stem_layer(shared, x)
+                stem_layers.append(shared.name)
+                x = positions(shared, x)
         x = keras.layers.Dropout(dropout_rate, dtype=dtype, name="dropout")(x)
 
         def relative_keys(layer_name):
@@ -218,9 +238,9 @@ class ViT(ZooModel):
         blocks = []
         for index in range(num_layers):
             if absolute and placement == "every_layer":
-                x = add_position(x, f"position_embedding_{index}", num_prefix)(x)
+                x = positions(add_position(x, f"position_embedding_{index}", num_prefix), x)
             elif absolute and placement == "every_layer_shared":
-                x = shared(x)
+                x = positions(shared, x)
             if relative and placement == "every_layer":
                 keys = relative_keys(f"relative_position_{index}")
             rate = drop_path_rate * index / max(num_layers - 1, 1)
@@ -258,7 +278,7 @@ class ViT(ZooModel):
             blocks=tuple(blocks), stem=tuple(stem_layers),
             position_tables=tuple(t for t in tables if self.get_layer(t.layer).trainable_weights),  # learned ones
             num_prefix_tokens=num_prefix, grid_size=grid, stem_stride=stride, pooled=pooled,
-            **head_layout(head_layer),
+            patch_size=patch_size, dynamic_image_size=dynamic_image_size, **head_layout(head_layer),
         )
 
     @staticmethod
@@ -280,6 +300,9 @@ class ViT(ZooModel):
         if not config["use_prefix_position"] and (resolve_placement(encoding, placement) != "stem" or is_relative(encoding)):
             raise ValueError("use_prefix_position=False adds one table to the patch tokens at the stem: it needs an "
                              "absolute position_encoding with position_placement 'stem' (or unset).")
+        if config["dynamic_image_size"] and encoding != "none" and not is_relative(encoding):
+            position_cls, _ = ViT.SLOTS["position_encoding"].component(config["position_encoding"])
+            check_resamplable("position_encoding", position_cls)
         if encoding == "sincos_2d" and config["hidden_dim"] % 4:
             raise ValueError(f"position_encoding='sincos_2d' needs hidden_dim divisible by 4; received {config['hidden_dim']}.")
         pooling = slot_config(config["pooling"], "token")["name"]
@@ -295,6 +318,16 @@ class ViT(ZooModel):
         )
         checks.tiling(checks.pair("image_size", config["image_size"]), checks.pair("patch_size", config["patch_size"]),
                       stem_output_stride(config["stem"]))
+
+
+def check_resamplable(slot, position_cls):
+    """Raises ValueError unless a position encoding class can follow the image size (dynamic_image_size=True)."""
+    if not issubclass(position_cls, AbsolutePosition):
+        raise ValueError(
+            f"dynamic_image_size=True resamples the position table for each image size, but {slot} "
+            f"{position_cls.__name__} is not an AbsolutePosition (keras_vit.layers.AbsolutePosition defines "
+            f"position_table_for(grid)): use a built-in encoding or set dynamic_image_size=False."
+        )
 
 
 def head_layout(head):

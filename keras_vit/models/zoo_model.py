@@ -7,7 +7,7 @@ from types import MappingProxyType
 
 import keras
 
-from keras_vit.compat import DistributedStepsMixin
+from keras_vit.compat import DistributedStepsMixin, nested_layers
 from keras_vit.models.compiled_defaults import CompiledDefaults
 
 
@@ -22,6 +22,12 @@ def check_image_shape(images, expected_shape, model_name):
             f"shape {shape}. Resize the images to {height}x{width} with {channels} channels, or create the model "
             f"for this size (keras_vit.create(..., image_size=...))."
         )
+
+
+def _own_policy(layer):
+    """A layer's dtype policy (its entry, when it holds a DTypePolicyMap: a model loaded after quantization)."""
+    policy = layer.dtype_policy
+    return policy[layer.path] if isinstance(policy, keras.dtype_policies.DTypePolicyMap) else policy
 
 
 class ZooModel(CompiledDefaults, DistributedStepsMixin, keras.Model):
@@ -73,6 +79,14 @@ class ZooModel(CompiledDefaults, DistributedStepsMixin, keras.Model):
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}
         config.update(self._zoo_config)
+        quantized = {layer.path: _own_policy(layer) for layer in nested_layers(self) if layer.quantization_mode}
+        if quantized:
+            # After model.quantize("int8"): the quantized sublayers' policies by layer path, so that from_config
+            # builds their int8 variables (the layers pass the map on to their sublayers as their dtype).
+            default = config.get("dtype") or keras.config.dtype_policy()
+            if isinstance(default, keras.dtype_policies.DTypePolicyMap):  # loaded from an int8 .keras file
+                default = default.default_policy
+            config["dtype"] = keras.dtype_policies.DTypePolicyMap(default_policy=default, policy_map=quantized)
         return config
 
     @classmethod

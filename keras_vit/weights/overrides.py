@@ -40,7 +40,8 @@ def spec_overrides(checkpoint, spec, overrides):
     `keras-vit convert`, a `.keras` from `model.save` or `keras-vit train`) supplies its whole stored model config;
     any other checkpoint supplies num_classes and the pre-logits width of its head, image_size from its position
     table, and what its converter's `architecture_overrides` declares about the code that trained it (the original
-    ViT release's tanh GELU: use_approximate_gelu=True).
+    ViT release's tanh GELU: use_approximate_gelu=True) and the way its source resamples position tables for other
+    image sizes (`position_interpolation`: "bicubic" from timm, "bilinear" from the original release).
 
     Args:
         checkpoint: a `Checkpoint` from `read_checkpoint`.
@@ -70,6 +71,9 @@ def spec_overrides(checkpoint, spec, overrides):
     for name, value in converter.architecture_overrides(tensors).items():
         if name in known:
             result.setdefault(name, value)
+    if converter.position_interpolation and "position_interpolation" in known:
+        # a dynamic model then resamples its positions as the checkpoint's source does, and gives its outputs
+        result.setdefault("position_interpolation", converter.position_interpolation)
     classes = converter.num_classes(tensors)
     if classes:
         result.setdefault("num_classes", classes)

@@ -129,6 +129,9 @@ class Converter:
     format = "unknown"
     families = ()
     description = ""
+    # How the checkpoint's source resamples position tables for another image size ("bilinear": the original ViT
+    # release; "bicubic": timm); `keras_vit.create(name, weights=...)` gives the model this position_interpolation.
+    position_interpolation = None
 
     def claims(self, keys):
         """Whether a checkpoint with these keys is in this converter's layout."""

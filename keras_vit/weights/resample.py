@@ -1,12 +1,13 @@
 """Resampling learned position tables to another patch grid (fine-tuning at 384 from 224 weights).
 
 The prefix tokens' rows (the class token's embedding) are kept as they are; the grid rows are reshaped to
-(rows, cols, D), resized, and flattened back in row-major order.
+(rows, cols, D), resized, and flattened back in row-major order. The interpolation matrices are the ones a model
+made with `dynamic_image_size=True` builds in its graph (`keras_vit.layers._resampling`), applied here in float64:
 
     bilinear (default)  linear interpolation with the corners aligned, as scipy.ndimage.zoom(order=1) does in the
                         original ViT release's loader
-    bicubic             keras.ops.image.resize's bicubic (half-pixel centers, Keys cubic with a = -0.5, antialiased
-                        when shrinking); timm's PyTorch bicubic uses a = -0.75, so values differ slightly from timm's
+    bicubic             timm's resampling: PyTorch's interpolate(mode="bicubic", align_corners=False,
+                        antialias=True)
 """
 
 from __future__ import annotations
@@ -18,18 +19,12 @@ import numpy as np
 INTERPOLATIONS = ("bilinear", "bicubic")
 
 
-def _linear_weights(old, new):
-    """(new, old) matrix of align-corners linear interpolation from `old` samples to `new`."""
-    matrix = np.zeros((new, old), np.float64)
-    if old == 1 or new == 1:  # a constant, or one sample: the first input (as scipy.ndimage.zoom)
-        matrix[:, 0] = 1.0
-        return matrix
-    positions = np.arange(new) * (old - 1) / (new - 1)
-    low = np.minimum(np.floor(positions).astype(int), old - 2)
-    frac = positions - low
-    matrix[np.arange(new), low] = 1.0 - frac
-    matrix[np.arange(new), low + 1] += frac
-    return matrix
+def _matrix(old, new, interpolation):
+    from keras import ops
+
+    from keras_vit.layers._resampling import interpolation_matrix
+
+    return np.asarray(ops.convert_to_numpy(interpolation_matrix(old, int(new), interpolation, "float64")))
 
 
 def resample_grid(grid, new_size, interpolation="bilinear"):
@@ -38,7 +33,7 @@ def resample_grid(grid, new_size, interpolation="bilinear"):
     Args:
         grid: array of shape (rows, cols, D).
         new_size: (new_rows, new_cols).
-        interpolation: "bilinear" (align-corners, the original release) or "bicubic".
+        interpolation: "bilinear" (align-corners, the original release) or "bicubic" (timm's).
 
     Returns:
         float32 array of shape (new_rows, new_cols, D).
@@ -46,17 +41,9 @@ def resample_grid(grid, new_size, interpolation="bilinear"):
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}; received {interpolation!r}.")
     grid = np.asarray(grid, np.float64)
-    rows, cols = int(new_size[0]), int(new_size[1])
-    if interpolation == "bilinear":
-        out = np.einsum("ri,ijd->rjd", _linear_weights(grid.shape[0], rows), grid)
-        out = np.einsum("cj,rjd->rcd", _linear_weights(grid.shape[1], cols), out)
-        return out.astype(np.float32)
-    import keras
-
-    resized = keras.ops.image.resize(
-        grid[None].astype(np.float32), (rows, cols), interpolation="bicubic", antialias=True, data_format="channels_last"
-    )
-    return np.asarray(keras.ops.convert_to_numpy(resized))[0]
+    out = np.einsum("ri,ijd->rjd", _matrix(grid.shape[0], new_size[0], interpolation), grid)
+    out = np.einsum("cj,rjd->rcd", _matrix(grid.shape[1], new_size[1], interpolation), out)
+    return out.astype(np.float32)
 
 
 def square_grid(num_tokens, what="position table"):

@@ -38,6 +38,7 @@ class TimmTNT(Converter):
     format = "timm_tnt"
     families = ("tnt",)
     description = "timm / TNT-release state dict (pixel_embed, pixel_pos, patch_pos, blocks.N.attn_in.qk)"
+    position_interpolation = "bicubic"  # timm's resample_abs_pos_embed
 
     def claims(self, keys):
         return "pixel_embed.proj.weight" in keys or "patch_pos" in keys

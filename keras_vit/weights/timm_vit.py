@@ -91,6 +91,7 @@ class TimmViT(Converter):
     format = "timm_vit"
     families = ("vit",)
     description = "timm VisionTransformer state dict (cls/dist/reg tokens, pos_embed, blocks.N.attn.qkv, head)"
+    position_interpolation = "bicubic"  # timm's resample_abs_pos_embed, as with dynamic_img_size=True
 
     def claims(self, keys):
         return "pos_embed" in keys or "blocks.0.attn.qkv.weight" in keys

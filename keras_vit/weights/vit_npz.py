@@ -61,6 +61,7 @@ class FlaxViT(Converter):
     format = "vit_npz"
     families = ("vit",)
     description = "original ViT / big_vision .npz (Transformer/encoderblock_N/MultiHeadDotProductAttention_1, cls)"
+    position_interpolation = "bilinear"  # the release's loader: scipy.ndimage.zoom(order=1)
 
     def claims(self, keys):
         return any(k.startswith(("Transformer/", "params/Transformer/")) or k.endswith("embedding/kernel") for k in keys)
