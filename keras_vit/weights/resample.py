@@ -16,8 +16,6 @@ import math
 
 import numpy as np
 
-INTERPOLATIONS = ("bilinear", "bicubic")
-
 
 def _matrix(old, new, interpolation):
     from keras import ops
@@ -38,8 +36,9 @@ def resample_grid(grid, new_size, interpolation="bilinear"):
     Returns:
         float32 array of shape (new_rows, new_cols, D).
     """
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}; received {interpolation!r}.")
+    from keras_vit.layers._resampling import check_interpolation
+
+    check_interpolation(interpolation)
     grid = np.asarray(grid, np.float64)
     out = np.einsum("ri,ijd->rjd", _matrix(grid.shape[0], new_size[0], interpolation), grid)
     out = np.einsum("cj,rjd->rcd", _matrix(grid.shape[1], new_size[1], interpolation), out)
