@@ -78,3 +78,27 @@ def test_smoke_table_and_plot(smoke):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert width > 300 and height > 200
+
+
+FULL_RUN = SCRIPT.parent.parent / "results" / "ablations"
+DOC = SCRIPT.parent.parent.parent / "docs" / "ablations.md"
+
+
+def test_committed_full_run_is_complete_and_docs_quote_it():
+    """The committed full run has 3 seeds of every valid cell (12 ViT + 4 TNT), and every "mean ± std" in
+    docs/ablations.md's result tables is recomputed here from runs.json."""
+    import re
+    import statistics
+
+    runs = json.loads((FULL_RUN / "runs.json").read_text())["runs"]
+    seeds = {}
+    for run in runs:
+        seeds.setdefault(run["cell"], set()).add(run["seed"])
+    assert len(seeds) == 16 and all(s == {0, 1, 2} for s in seeds.values())
+    quoted = re.findall(r"^\| [^|]+ \| (\d+\.\d) ± (\d+\.\d) \|", DOC.read_text(), flags=re.M)
+    computed = set()
+    for cell in seeds:
+        accuracies = [100 * r["eval_accuracy"] for r in runs if r["cell"] == cell]
+        computed.add((f"{statistics.mean(accuracies):.1f}", f"{statistics.stdev(accuracies):.1f}"))
+    assert len(quoted) == 15  # 11 ViT rows (sin-cos every layer = shared) + 4 TNT rows
+    assert set(quoted) <= computed

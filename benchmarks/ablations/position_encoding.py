@@ -255,7 +255,7 @@ def plot(rows, runs, path):
         ax.set_xticks(
             list(xs), [r["cell"].split("/", 1)[1] for r in trained], rotation=60, ha="right", fontsize=8
         )
-        ax.set_ylabel("held-out accuracy % (MNIST digits; dots: seeds, line: mean ± std)", fontsize=8)
+        ax.set_ylabel("held-out accuracy % (MNIST digits)")
         ax.set_title({"vit": "ViT", "tnt": "TNT"}[family])
         papers = [(x, r["paper"]) for x, r in zip(xs, trained) if r["paper"] is not None]
         if papers:
@@ -264,10 +264,19 @@ def plot(rows, runs, path):
             twin.plot(
                 [x for x, _ in papers], [scale * p for _, p in papers], "x", color="#d94801", markersize=8
             )
+            # The same points per unit of height as the left axis, so that the papers' effects and ours can be
+            # compared by eye.
+            bottom, top = ax.get_ylim()
+            middle = (min(scale * p for _, p in papers) + max(scale * p for _, p in papers)) / 2
+            twin.set_ylim(middle - (top - bottom) / 2, middle + (top - bottom) / 2)
             twin.set_ylabel(
                 "paper: " + ("ViT-B/16 ImageNet 5-shot %" if family == "vit" else "TNT-S ImageNet top-1 %"),
                 color="#d94801",
             )
+    fig.suptitle(
+        "dots: one seed each; blue: mean ± std over seeds; orange x: the paper's number (right axis, same scale)",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
