@@ -1,6 +1,10 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's oneDNN build keeps freed memory in its own pool for the life of the process; the suite builds
+# full-size models (ViT-H/14 alone holds 2.5 GB) and its processes reached 20 GB with the pool, which a 24 GB CI
+# machine running two workers cannot hold. The system allocator gives that memory back.
+os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
@@ -14,3 +18,18 @@ def _isolate_keras_state():
     yield
     keras.config.set_dtype_policy("float32")
     keras.backend.clear_session()
+
+
+if os.environ.get("KERAS_VIT_TEST_PROFILE"):
+    # A line per test with its seconds and the process's resident memory after it (MB), for sizing the suite:
+    # KERAS_VIT_TEST_PROFILE=profile.tsv python -m pytest -q
+    import time
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item, nextitem):
+        start = time.perf_counter()
+        yield
+        with open("/proc/self/statm") as statm:
+            resident_mb = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        with open(os.environ["KERAS_VIT_TEST_PROFILE"], "a") as out:
+            out.write(f"{item.nodeid}\t{time.perf_counter() - start:.2f}\t{resident_mb:.0f}\n")
