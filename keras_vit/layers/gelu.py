@@ -1,9 +1,14 @@
-"""GELU whose backward pass keeps only its input.
+"""GELU whose backward pass keeps one tensor: its derivative.
 
 Differentiated automatically, `keras.activations.gelu` leaves the backward pass its intermediate products (under
 XLA the erfc term alone is a tensor twice the size of the MLP's hidden activations), so a ViT training step keeps
-three or four hidden-sized tensors per block for the GELU. Here the gradient is written out and recomputed from the
-input, as PyTorch's GELU does; docs/speed.md has the memory measured.
+three or four hidden-sized tensors per block for the GELU. While training, this GELU computes its derivative in the
+forward pass and hands autodiff only that (docs/speed.md has the memory measured).
+
+It is written without `tf.custom_gradient` on purpose: in a graph (every Keras functional model's construction and
+every `tf.function` trace) TensorFlow 2.21 registers each custom gradient in a process-wide registry that is never
+emptied, and the registered function holds its graph, which holds the model's variables: a model built with a
+custom-gradient GELU was never freed (ViT-L/16's 1.2 GB stayed after `del model; gc.collect()`).
 """
 
 import math
@@ -17,35 +22,37 @@ _TANH_CUBIC = 0.044715
 
 
 def _exact(x):
-    def grad(*args, upstream=None):
-        upstream = args[0] if upstream is None else upstream
-        # d/dx x * Phi(x) = Phi(x) + x * phi(x), recomputed from x. Phi is written with erf(-x) so that XLA's common
-        # subexpression elimination cannot reuse (and so keep alive) the forward pass's erf(x).
-        cdf_again = 0.5 * (1.0 - ops.erf(-x * _SQRT_HALF))
-        pdf = _INV_SQRT_2PI * ops.exp(-0.5 * x * x)
-        return upstream * (cdf_again + x * pdf)
-
     # Written as LiteRT's converter recognises GELU (x * 0.5 * (erf(x / sqrt 2) + 1)): it has no Erf op of its own.
-    return (x * 0.5) * (ops.erf(x * _SQRT_HALF) + 1.0), grad
+    return (x * 0.5) * (ops.erf(x * _SQRT_HALF) + 1.0)
+
+
+def _exact_slope(x):
+    return 0.5 * (ops.erf(x * _SQRT_HALF) + 1.0) + x * (_INV_SQRT_2PI * ops.exp(-0.5 * x * x))
+
+
+def _tanh_term(x):
+    return ops.tanh(_SQRT_2_OVER_PI * (x + _TANH_CUBIC * x * x * x))
 
 
 def _approximate(x):
-    def tanh_term(v):
-        return ops.tanh(_SQRT_2_OVER_PI * (v + _TANH_CUBIC * v * v * v))
-
-    def grad(*args, upstream=None):
-        upstream = args[0] if upstream is None else upstream
-        t = -tanh_term(-x)  # tanh is odd; the negation keeps XLA from reusing the forward pass's tanh
-        slope = _SQRT_2_OVER_PI * (1.0 + 3.0 * _TANH_CUBIC * x * x)
-        return upstream * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * slope)
-
-    return 0.5 * x * (1.0 + tanh_term(x)), grad
+    return 0.5 * x * (1.0 + _tanh_term(x))
 
 
-_exact_gelu = ops.custom_gradient(_exact)
-_approximate_gelu = ops.custom_gradient(_approximate)
+def _approximate_slope(x):
+    t = _tanh_term(x)
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * (_SQRT_2_OVER_PI * (1.0 + 3.0 * _TANH_CUBIC * x * x))
 
 
-def gelu(x, approximate=False):
-    """GELU of a tensor of any shape: x * Phi(x), or its tanh approximation; same shape and dtype as `x`."""
-    return _approximate_gelu(x) if approximate else _exact_gelu(x)
+def gelu(x, approximate=False, training=False):
+    """GELU of a tensor of any shape: x * Phi(x), or its tanh approximation; same shape and dtype as `x`.
+
+    With `training`, the value is the same but its gradient comes from GELU'(x) computed in the forward pass, held
+    constant: y = stop(GELU(x)) + (x * s - stop(x * s)) with s = stop(GELU'(x)), whose second term (a product minus
+    itself) is 0 and whose derivative is s. The backward pass then keeps s alone.
+    """
+    forward, slope = (_approximate, _approximate_slope) if approximate else (_exact, _exact_slope)
+    if not training:
+        return forward(x)
+    s = ops.stop_gradient(slope(x))
+    linear = x * s
+    return ops.stop_gradient(forward(x)) + (linear - ops.stop_gradient(linear))

@@ -50,7 +50,7 @@ class MLP(ConfigFromArguments, keras.layers.Layer):
         self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy, name="dropout")
 
     def call(self, inputs, training=None):
-        x = gelu(self.fc1(inputs), approximate=self.use_approximate_gelu)
+        x = gelu(self.fc1(inputs), approximate=self.use_approximate_gelu, training=training)
         x = self.dropout(x, training=training)
         return self.dropout(self.fc2(x), training=training)
 
