@@ -161,18 +161,16 @@ class CompiledDefaults:
         dataset = None if args else self._array_dataset(x, y, kwargs)
         if dataset is not None:
             x, y = dataset, None
-            kwargs = {k: v for k, v in kwargs.items() if k not in ("batch_size", "shuffle")}
+            # The dataset shuffles itself; Keras warns about a shuffle=True it would ignore.
+            kwargs = {k: v for k, v in kwargs.items() if k != "batch_size"} | {"shuffle": False}
         return super().fit(x, y, *args, **kwargs)
 
     def _array_dataset(self, x, y, kwargs):
-        """The batches fit would cut from in-memory arrays, as a tf.data pipeline on one private thread; None where
-        Keras's own pipeline is needed (a strategy, sample or class weights, a validation split, steps).
-
-        Keras's pipeline for arrays runs on TensorFlow's shared thread pools, next to the compiled step: on 2 cores
-        its epochs fell into a slow mode (~1.3 cores busy instead of ~1.9) in some rounds, where the same batches
-        from a dataset with a one-thread private pool never did (docs/speed.md, "fit on arrays").
-        """
+        """`keras_vit.data.arrays.array_batches` for fit's in-memory arrays; None where Keras's own pipeline is
+        needed (a strategy, sample or class weights, a validation split, steps)."""
         import numpy as np
+
+        from keras_vit.data.arrays import array_batches
 
         batch_size, shuffle = kwargs.get("batch_size"), kwargs.get("shuffle", True)
         if _under_strategy(self) or not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray) or len(x) != len(y):
@@ -182,24 +180,7 @@ class CompiledDefaults:
         if not isinstance(shuffle, bool) or (batch_size is not None and (
                 isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1)):
             return None  # shuffle="batch", or a bad batch size for Keras to report
-        indices = tf.data.Dataset.range(len(x))
-        if shuffle:
-            indices = indices.shuffle(len(x), reshuffle_each_iteration=True)
-
-        def cut(index):
-            # NumPy slices the batch from the caller's arrays: a graph constant would hold a copy of all of them
-            # (190 MB more peak memory for 128 images at 224, docs/speed.md).
-            images, labels = tf.numpy_function(lambda i: (x[i], y[i]), [index], (x.dtype, y.dtype), stateful=False)
-            images.set_shape((None,) + x.shape[1:])
-            labels.set_shape((None,) + y.shape[1:])
-            return images, labels
-
-        dataset = indices.batch(batch_size or 32).map(cut)
-        options = tf.data.Options()
-        options.threading.private_threadpool_size = 1
-        options.threading.max_intra_op_parallelism = 1
-        options.autotune.enabled = False
-        return dataset.with_options(options)
+        return array_batches(x, y, batch_size or 32, shuffle)
 
     def train_on_batch(self, *args, **kwargs):
         self._check_xla_lowering(training=True)
