@@ -24,9 +24,9 @@ def gather_rows(array, index):
 
     A batch gathered by NumPy comes from glibc's malloc on the pipeline's thread; once a freed batch has raised
     glibc's dynamic mmap threshold, later batches come from per-thread arenas that keep them, and a new pipeline
-    thread every epoch made `fit` grow by about one batch per epoch (19 MB for ViT-Ti/16 at batch 32,
-    docs/speed.md). An anonymous mapping of its own is unmapped when TensorFlow releases the batch, and its
-    page alignment lets TensorFlow use the batch without copying it.
+    thread every epoch made `fit` grow by about one batch per epoch (docs/speed.md, "fit on arrays"). An anonymous
+    mapping of its own is unmapped when TensorFlow releases the batch, and its page alignment lets TensorFlow use the
+    batch without copying it.
     """
     index = np.asarray(index)
     shape = (len(index),) + array.shape[1:]
@@ -49,8 +49,8 @@ def array_batches(x, y, batch_size, shuffle):
         shuffle: a new permutation of the rows every epoch (every new iterator).
 
     Keras's pipeline runs on TensorFlow's shared thread pools, next to the compiled step: on 2 cores its epochs fell
-    into a slow mode (about 1.3 cores busy instead of 1.9) in some rounds, where the same batches from a one-thread
-    private pool never did. NumPy slices the batches from the caller's arrays inside the pipeline: a graph constant
+    into a slow mode with a core partly idle in some rounds, where the same batches from a one-thread private pool
+    never did (docs/speed.md). NumPy slices the batches from the caller's arrays inside the pipeline: a graph constant
     would hold a copy of all of them.
     """
     indices = tf.data.Dataset.range(len(x))
