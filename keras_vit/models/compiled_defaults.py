@@ -163,6 +163,9 @@ class CompiledDefaults:
             x, y = dataset, None
             # The dataset shuffles itself; Keras warns about a shuffle=True it would ignore.
             kwargs = {k: v for k, v in kwargs.items() if k != "batch_size"} | {"shuffle": False}
+        elif isinstance(x, tf.data.Dataset) and not args and "shuffle" not in kwargs:
+            # Keras 3.15 warns about its own default shuffle=True, which it ignores for a dataset.
+            kwargs["shuffle"] = False
         return super().fit(x, y, *args, **kwargs)
 
     def _array_dataset(self, x, y, kwargs):

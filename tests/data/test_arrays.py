@@ -84,3 +84,24 @@ def test_fit_on_arrays_does_not_grow_with_every_epoch():
     assert result.returncode == 0, result.stderr[-3000:]
     after_epoch = json.loads(result.stdout.strip().splitlines()[-1])
     assert after_epoch[-1] - after_epoch[2] < 2 * 24, f"RSS after each epoch {[round(v) for v in after_epoch]} MB"
+
+
+def test_fit_on_a_dataset_or_arrays_does_not_warn_about_shuffling():
+    # Keras 3.15 warns "`shuffle=True` was passed, but will be ignored" for every dataset given with its default
+    # shuffle=True; the zoo's own array pipeline is such a dataset.
+    import warnings
+
+    import keras
+    import tensorflow as tf
+
+    import keras_vit
+
+    model = keras_vit.create("vit_ti16", image_size=32, patch_size=16, num_classes=2, hidden_dim=8, num_layers=1,
+                             num_heads=1, intermediate_dim=8)
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = np.zeros((4, 32, 32, 3), "float32"), np.arange(4) % 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, batch_size=2, verbose=0)
+        model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(2), verbose=0)
+    assert not [w for w in caught if "shuffle" in str(w.message)], [str(w.message) for w in caught]
