@@ -160,10 +160,9 @@ class CompiledDefaults:
         self._check_xla_lowering(training=True)
         dataset = None if args else self._array_dataset(x, y, kwargs)
         if dataset is not None:
-            x, y = dataset, None
-            # The dataset shuffles itself; Keras warns about a shuffle=True it would ignore.
-            kwargs = {k: v for k, v in kwargs.items() if k != "batch_size"} | {"shuffle": False}
-        elif isinstance(x, tf.data.Dataset) and not args and "shuffle" not in kwargs:
+            x, y = dataset, None  # it batches and shuffles as asked
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("batch_size", "shuffle")}
+        if isinstance(x, tf.data.Dataset) and not args and "shuffle" not in kwargs:
             # Keras 3.15 warns about its own default shuffle=True, which it ignores for a dataset.
             kwargs["shuffle"] = False
         return super().fit(x, y, *args, **kwargs)

@@ -5,10 +5,14 @@ import mmap
 import os
 import subprocess
 import sys
+import warnings
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
+import keras_vit
 from keras_vit.data import arrays
 from keras_vit.data.arrays import array_batches, gather_rows
 
@@ -89,13 +93,6 @@ def test_fit_on_arrays_does_not_grow_with_every_epoch():
 def test_fit_on_a_dataset_or_arrays_does_not_warn_about_shuffling():
     # Keras 3.15 warns "`shuffle=True` was passed, but will be ignored" for every dataset given with its default
     # shuffle=True; the zoo's own array pipeline is such a dataset.
-    import warnings
-
-    import keras
-    import tensorflow as tf
-
-    import keras_vit
-
     model = keras_vit.create("vit_ti16", image_size=32, patch_size=16, num_classes=2, hidden_dim=8, num_layers=1,
                              num_heads=1, intermediate_dim=8)
     model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
