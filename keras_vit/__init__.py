@@ -1,18 +1,20 @@
-"""keras_vit: Vision Transformers (ViT, TNT, hybrids) for Keras 3 and TensorFlow.
+"""keras_vit: Vision Transformers (ViT, TNT, hybrids) for Keras 3, on every Keras backend.
 
     >>> import keras_vit
     >>> model = keras_vit.create("vit_b16", num_classes=10, image_size=384)
     >>> tuned = keras_vit.create("vit_b16", weights="ViT-B_16.npz", num_classes=10, image_size=384)
     >>> keras_vit.list_models("vit_*")
     >>> summary = keras_vit.train("mnist_vit", epochs=3)   # keras_vit.train is a callable module (docs/training.md)
+
+The zoo (layers, models, weights, explain) needs only Keras and NumPy; `keras_vit.data`, `keras_vit.train` and
+`keras_vit.export` are TensorFlow's (tf.data, tf.distribute, SavedModel) and load on first use.
 """
 
-# First, before TensorFlow loads: in the `keras-vit` command (only there), a quiet TensorFlow start unless --verbose.
-from keras_vit.commands import _startup  # noqa: F401  (isort: skip)
+# First, before Keras loads TensorFlow: in the `keras-vit` command (only there), a quiet TensorFlow start.
+from keras_vit import _startup  # noqa: F401  (isort: skip)
 
-# Importing registers the layers and families; `export` and `train` are packages that are also callable
-# (keras_vit.export(...), keras_vit.train(...)).
-from keras_vit import data, explain, export, layers, models, train, weights  # noqa: F401
+# Importing registers the layers and families.
+from keras_vit import explain, layers, models, weights  # noqa: F401
 from keras_vit.explain import (
     attention_maps,
     attention_rollout,
@@ -22,20 +24,32 @@ from keras_vit.explain import (
     position_similarity,
     tnt_feature_maps,
 )
-from keras_vit.models import build, create, feature_extractor
+from keras_vit.models import build, feature_extractor
 from keras_vit.preprocessing import ImagePreprocessing, preprocessing
 from keras_vit.registry import load_plugins, register, registry
 from keras_vit.spec import ModelSpec, SpecError, add_spec_dir, get_spec
+from keras_vit.zoo import create, list_models
 
 __version__ = "0.1.0"
 
+# TensorFlow's parts: `keras_vit.export(...)` and `keras_vit.train(...)` are callable packages.
+_TENSORFLOW_PARTS = ("data", "export", "train")
 
-def list_models(pattern="*", include_aliases=True):
-    """Sorted zoo model names matching the fnmatch `pattern` ("vit_*", "*tnt*"); a model also matches through its
-    aliases (timm's names) when include_aliases is True."""
-    from keras_vit.spec import list_names
 
-    return list_names(pattern, include_aliases=include_aliases)
+def __getattr__(name):
+    if name not in _TENSORFLOW_PARTS:
+        raise AttributeError(f"module 'keras_vit' has no attribute {name!r}")
+    import importlib
+
+    try:
+        return importlib.import_module(f"keras_vit.{name}")
+    except ModuleNotFoundError as error:
+        if error.name != "tensorflow":
+            raise
+        raise ImportError(
+            f"keras_vit.{name} uses TensorFlow (tf.data, tf.distribute, SavedModel), which is not installed: "
+            f"pip install tensorflow. The zoo itself (create, weights, explain) runs on any Keras backend."
+        ) from None
 
 
 # Plugins register their layers now, so that `keras.saving.load_model` finds them in files saved elsewhere.
@@ -51,6 +65,7 @@ __all__ = [
     "build",
     "class_token_attention",
     "create",
+    "data",
     "embedding_filters",
     "explain",
     "export",

@@ -3,7 +3,7 @@
 Each command lives in its own module under `keras_vit.commands`, which defines its absl flags and a `main(argv)`;
 only the chosen command's module is imported, so its flags are the only ones parsed. `keras-vit COMMAND --help` lists
 them, one line each; `--helpfull` adds absl's and TensorFlow's. TensorFlow's start-up lines are hidden unless
-`--verbose` is given (see keras_vit.commands._startup).
+`--verbose` is given (see keras_vit._startup).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import importlib
 import re
 import sys
 
-from keras_vit.commands import _startup
+from keras_vit import _startup
 
 # command -> (module, one-line help)
 COMMANDS = {

@@ -24,11 +24,18 @@ from __future__ import annotations
 
 import threading
 
-import tensorflow as tf
+import keras
+
+
+def zoo_model_bases():
+    """The workaround mixins a zoo model needs on the running Keras backend (item 1 is TensorFlow's alone)."""
+    return (DistributedStepsMixin,) if keras.backend.backend() == "tensorflow" else ()
 
 
 def in_multi_worker_mode(strategy):
     """True under a MultiWorkerMirroredStrategy whose cluster (TF_CONFIG) has several chief or worker tasks."""
+    import tensorflow as tf
+
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return False
     cluster = strategy.cluster_resolver.cluster_spec().as_dict()
@@ -39,6 +46,8 @@ class DistributedStepsMixin:
     """Put before `keras.Model` in a model's bases: `fit`/`evaluate` under MultiWorkerMirroredStrategy (item 1)."""
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        import tensorflow as tf
+
         if iterator is not None and data_batch is None and in_multi_worker_mode(self.distribute_strategy):
             local_results = self.distribute_strategy.experimental_local_results
             for _, _, it in iterator:
@@ -50,6 +59,8 @@ class DistributedStepsMixin:
     def _with_reduction_axis(self, logs):
         if not in_multi_worker_mode(self.distribute_strategy):
             return logs
+        import tensorflow as tf
+
         return tf.nest.map_structure(lambda v: tf.reshape(v, [1]) if v.shape.rank == 0 else v, logs)
 
     def train_step(self, data):
@@ -68,6 +79,8 @@ class ClipAfterCrossReplicaSum:
         self._summed = threading.local()
 
     def _clip_gradients(self, grads):
+        import tensorflow as tf
+
         clipping = self.clipnorm or self.global_clipnorm or self.clipvalue
         context = tf.distribute.get_replica_context() if tf.distribute.has_strategy() else None
         if clipping and context is not None and context.num_replicas_in_sync > 1:

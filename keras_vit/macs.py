@@ -103,6 +103,6 @@ def count_macs(name_or_spec, **overrides):
         return int(family_cls.macs_of(config))
     if spec.family in ANALYTIC:
         return int(ANALYTIC[spec.family](config))
-    from keras_vit.models.builder import build
+    from keras_vit.zoo import create
 
-    return graph_macs(build(spec))
+    return graph_macs(create(spec))

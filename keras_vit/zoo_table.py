@@ -37,10 +37,10 @@ hand (a test checks that this file equals the generated text).
 
 
 def _spec_rows():
-    import keras_vit
     from keras_vit.spec import get_spec
+    from keras_vit.zoo import list_models
 
-    specs = [get_spec(name) for name in keras_vit.list_models(include_aliases=False)]
+    specs = [get_spec(name) for name in list_models(include_aliases=False)]
     families = {}
     for spec in specs:
         families.setdefault(spec.family, []).append(spec)
@@ -50,9 +50,9 @@ def _spec_rows():
 def _params(spec):
     if spec.expected_num_params is not None:
         return spec.expected_num_params
-    from keras_vit.models.builder import build
+    from keras_vit.zoo import create
 
-    return build(spec).count_params()
+    return create(spec).count_params()
 
 
 def _number(value):

@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-# What TensorFlow 2.21 prints at start-up on a machine like this one (see keras_vit/commands/_startup.py).
+# What TensorFlow 2.21 prints at start-up on a machine like this one (see keras_vit/_startup.py).
 STARTUP_MARKERS = (
     "absl::InitializeLog()", "oneDNN custom operations are on", "Could not find cuda drivers", "failed call to cuInit",
     "cpu_feature_guard", "This TensorFlow binary is optimized",
@@ -34,8 +34,8 @@ def startup_lines(text):
 
 
 def load_startup_module():
-    """keras_vit/commands/_startup.py on its own (importing it through the package would import TensorFlow)."""
-    spec = importlib.util.spec_from_file_location("_startup_alone", REPO / "keras_vit" / "commands" / "_startup.py")
+    """keras_vit/_startup.py on its own (importing it through the package would import TensorFlow)."""
+    spec = importlib.util.spec_from_file_location("_startup_alone", REPO / "keras_vit" / "_startup.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -146,7 +146,7 @@ def test_only_known_start_up_lines_are_dropped_while_tensorflow_imports(tmp_path
     )
     code = (
         "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('s', {str(REPO / 'keras_vit' / 'commands' / '_startup.py')!r})\n"
+        f"spec = importlib.util.spec_from_file_location('s', {str(REPO / 'keras_vit' / '_startup.py')!r})\n"
         "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
         "print('before', file=sys.stderr, flush=True)\n"
         "module.import_tensorflow_quietly()\n"

@@ -3,7 +3,7 @@
 into a Keras weights file, checked strictly on the way (see keras_vit.weights).
 
 The output is an ordinary Keras `.weights.h5` (`model.load_weights` reads it into the same model) that also carries
-the model's config, so `keras_vit.create(NAME, weights=OUT)` rebuilds it, or builds it at another image size or
+the model's config, so `create(NAME, weights=OUT)` rebuilds it, or builds it at another image size or
 number of classes (position table resampled, head dropped).
 """
 
@@ -58,17 +58,19 @@ def main(argv):
     if os.path.exists(out) and not FLAGS.overwrite:
         raise SystemExit(f"keras-vit convert: {out} exists; pass --overwrite to replace it.")
 
-    import keras_vit
+    from keras_vit import weights
+    from keras_vit.spec import SpecError
+    from keras_vit.zoo import create
 
     try:
         overrides = parse_overrides(FLAGS.override, "convert")
-        model = keras_vit.create(
+        model = create(
             FLAGS.model, weights=source, interpolation=FLAGS.interpolation, progress=_Progress(), **overrides
         )
-    except (keras_vit.weights.CheckpointError, keras_vit.SpecError, ValueError, KeyError) as error:
+    except (weights.CheckpointError, SpecError, ValueError, KeyError) as error:
         raise SystemExit(f"keras-vit convert: {error}") from None
     report = model.weights_report
-    keras_vit.weights.write_weights_file(model, out)
+    weights.write_weights_file(model, out)
     print(report)
     print(f"model: {FLAGS.model} ({model.count_params():,} parameters, input {model.input_shape[1:]})")
     print(f"wrote {out} (sha256 {sha256(out)})")

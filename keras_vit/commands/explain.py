@@ -34,7 +34,9 @@ def _fail(message):
 def load_model():
     import keras
 
-    import keras_vit
+    from keras_vit import weights
+    from keras_vit.spec import SpecError
+    from keras_vit.zoo import create
 
     source = FLAGS.model
     if not source:
@@ -49,8 +51,8 @@ def load_model():
         except Exception as error:  # a truncated file reads as "file not found": say what it is
             _fail(f"could not load the Keras model file {source!r} ({type(error).__name__}: {error}).")
     try:
-        model = keras_vit.create(source, weights=FLAGS.weights, **parse_overrides(FLAGS.override, "explain"))
-    except (keras_vit.SpecError, keras_vit.weights.CheckpointError, ValueError, KeyError, OSError) as error:
+        model = create(source, weights=FLAGS.weights, **parse_overrides(FLAGS.override, "explain"))
+    except (SpecError, weights.CheckpointError, ValueError, KeyError, OSError) as error:
         _fail(str(error))
     return model
 
@@ -69,14 +71,14 @@ def read_images(paths, model):
     import numpy as np
     import tensorflow as tf
 
-    import keras_vit
+    from keras_vit.preprocessing import ImagePreprocessing, preprocessing
 
     channels = model.inputs[0].shape[-1]
     try:
-        prepare = keras_vit.preprocessing(model, mean=_floats("mean", FLAGS.mean), std=_floats("std", FLAGS.std))
+        prepare = preprocessing(model, mean=_floats("mean", FLAGS.mean), std=_floats("std", FLAGS.std))
     except ValueError as error:
         _fail(str(error))
-    resize = keras_vit.ImagePreprocessing(prepare.image_size, mean=0.0, std=1 / 255, num_channels=channels)
+    resize = ImagePreprocessing(prepare.image_size, mean=0.0, std=1 / 255, num_channels=channels)
     shown, inputs = [], []
     for path in paths:
         try:

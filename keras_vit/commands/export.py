@@ -35,13 +35,11 @@ def _fail(message):
     raise SystemExit(f"keras-vit export: {message}")
 
 
-def _load_keras_file(path, what):
+def _load_keras_file(path):
     import keras
 
-    import keras_vit  # noqa: F401  (registers the zoo's classes for deserialization)
-
     if not os.path.isfile(path):
-        _fail(f"{what} {path!r} not found.")
+        _fail(f"model file {path!r} not found.")
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras reports a truncated file as "file not found": say what it is
@@ -49,37 +47,11 @@ def _load_keras_file(path, what):
               "file written by model.save(...)?")
 
 
-def _assign_weights(model, path):
-    if path.endswith(".keras"):
-        source = _load_keras_file(path, "--weights file")
-        ours = [tuple(w.shape) for w in model.weights]
-        theirs = [tuple(w.shape) for w in source.weights]
-        if ours != theirs:
-            _fail(f"--weights {path!r} holds a model whose weights ({len(theirs)} variables) do not fit {model.name!r} "
-                  f"({len(ours)} variables, or other shapes). Pass the file as --model {path} to export it as saved.")
-        model.set_weights(source.get_weights())
-    else:
-        from keras_vit import weights
-        from keras_vit.weights.readers import is_keras_vit_weights_file
-
-        if not os.path.isfile(path):
-            _fail(f"--weights file {path!r} not found.")
-        try:
-            if path.endswith(".weights.h5") and not is_keras_vit_weights_file(path):
-                # A plain model.save_weights file: Keras matches it layer by layer and checks shapes.
-                model.load_weights(path)
-            else:
-                # Any checkpoint keras_vit.weights reads (a converted .weights.h5, a published .npz, a timm state
-                # dict), strictly: missing, unexpected or misshapen tensors are one error, before the model changes.
-                weights.load(model, path)
-        except (OSError, ValueError) as error:
-            _fail(f"could not load --weights {path!r} into {model.name!r}: {error}")
-
-
-
 def load_model():
-    """The Keras model the flags describe."""
-    import keras_vit
+    """The Keras model the flags describe: a saved `.keras` file as it is, or a zoo model built by `create`."""
+    from keras_vit.spec import SpecError, get_spec
+    from keras_vit.weights import CheckpointError
+    from keras_vit.zoo import create
 
     source = FLAGS["from"].value or FLAGS.model
     if FLAGS["from"].value and FLAGS.model:
@@ -89,26 +61,24 @@ def load_model():
     if source.endswith(".keras"):
         if FLAGS.weights or FLAGS.override or FLAGS.tiny:
             _fail("--weights, --override and --tiny apply to --model NAME, not to a saved .keras model.")
-        return _load_keras_file(source, "model file")
+        return _load_keras_file(source)
+    if FLAGS.weights and not os.path.isfile(FLAGS.weights):
+        _fail(f"--weights file {FLAGS.weights!r} not found.")
     try:
-        spec = keras_vit.get_spec(source)
-        if FLAGS.tiny:
-            spec = spec.tiny_spec()
-        spec = spec.with_overrides(**parse_overrides(FLAGS.override, "export"))
-    except keras_vit.SpecError as error:
-        message = str(error)
-        _fail(message[len("export: "):] if message.startswith("export: ") else message)
-    model = keras_vit.build(spec)
-    if FLAGS.weights:
-        _assign_weights(model, FLAGS.weights)
-    else:
+        spec = get_spec(source).tiny_spec() if FLAGS.tiny else source
+        model = create(spec, weights=FLAGS.weights, **parse_overrides(FLAGS.override, "export"))
+    except SpecError as error:
+        _fail(str(error).removeprefix("export: "))
+    except (CheckpointError, OSError, ValueError) as error:
+        _fail(f"could not load --weights {FLAGS.weights!r} into {source!r}: {error}")
+    if not FLAGS.weights:
         print(f"Note: no --weights given; exporting {model.name!r} with freshly initialized weights (its zero "
               "classifier gives every class the same probability).")
     return model
 
 
 def main(argv):
-    import keras_vit
+    from keras_vit.export import ExportCheckError, export
 
     if len(argv) != 1:
         _fail(f"unexpected arguments {argv[1:]}; every input is a flag (--model, --out, ...).")
@@ -138,7 +108,6 @@ def main(argv):
                   "writes one file with the model's probabilities.")
         options = {}
     try:
-        keras_vit.export(model, FLAGS.out, check=FLAGS.check, format=FLAGS.format, quantize=FLAGS.quantize, **options)
-    except (ValueError, TypeError, OSError, ImportError, keras_vit.export.ExportCheckError) as error:
-        message = str(error)
-        _fail(message[len("export: "):] if message.startswith("export: ") else message)
+        export(model, FLAGS.out, check=FLAGS.check, format=FLAGS.format, quantize=FLAGS.quantize, **options)
+    except (ValueError, TypeError, OSError, ImportError, ExportCheckError) as error:
+        _fail(str(error).removeprefix("export: "))

@@ -30,7 +30,6 @@ def main(argv):
         _fail(f"{out!r} exists already; pass another --out or delete it yourself.")
     import keras
 
-    import keras_vit  # noqa: F401  (registers the zoo's classes for deserialization)
     from keras_vit.quantization import quantize, quantized_layers
 
     try:

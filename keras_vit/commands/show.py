@@ -13,20 +13,22 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    import keras_vit
+    from keras_vit.registry import registry
+    from keras_vit.spec import SpecError, get_spec
+    from keras_vit.zoo import create
 
     if len(argv) != 2:
         raise SystemExit("usage: keras-vit show MODEL [--override key=value ...] (see `keras-vit list`)")
     try:
-        spec = keras_vit.get_spec(argv[1])
+        spec = get_spec(argv[1])
         if FLAGS.tiny:
             spec = spec.tiny_spec()
         spec = spec.with_overrides(**parse_overrides(FLAGS.override, "show"))
-    except keras_vit.SpecError as error:
+    except SpecError as error:
         raise SystemExit(f"keras-vit show: {error}") from None
     data = spec.to_dict()
     # Every hyperparameter and slot, the family's defaults included: what the model is built from.
-    family = keras_vit.registry("model").get(spec.family)
+    family = registry("model").get(spec.family)
     model = {k: v for k, v in {**family.config_defaults(), **data["model"]}.items() if k not in ("name", "dtype")}
     for key, slot in getattr(family, "SLOTS", {}).items():
         if isinstance(model[key], dict) and "name" not in model[key]:
@@ -34,6 +36,6 @@ def main(argv):
     data["model"] = model
     print(yaml.safe_dump(data, sort_keys=False).rstrip())
     if FLAGS.summary:
-        model = keras_vit.build(spec)
+        model = create(spec)
         model.summary(line_length=110)
         print(f"parameters: {model.count_params():,}")

@@ -74,10 +74,10 @@ def main(argv):
         raise SystemExit(f"keras-vit train: {error}") from None
     if FLAGS.export:
         # The command chains the two steps; keras_vit.train itself never exports (data flows one way).
-        import keras_vit
+        from keras_vit.export import export
 
         try:
-            result = keras_vit.export(summary.model, FLAGS.export, check=True)
+            result = export(summary.model, FLAGS.export, check=True)
         except (OSError, ValueError) as error:
             raise SystemExit(f"keras-vit train: the model trained and was saved to {summary['model_path']}, but the "
                              f"export to {FLAGS.export!r} failed: {error}") from None

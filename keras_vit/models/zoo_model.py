@@ -7,21 +7,7 @@ from types import MappingProxyType
 
 import keras
 
-from keras_vit.compat import DistributedStepsMixin, nested_layers
-from keras_vit.models.compiled_defaults import CompiledDefaults
-
-
-def check_image_shape(images, expected_shape, model_name):
-    """Raises a ValueError that names the expected and received image shapes when they differ (static shapes)."""
-    shape = tuple(getattr(images, "shape", ()))
-    expected = tuple(expected_shape)
-    if len(shape) != len(expected) or any(s is not None and e is not None and s != e for s, e in zip(shape, expected)):
-        height, width, channels = expected[1:]
-        raise ValueError(
-            f"Model {model_name!r} takes images of shape (batch, {height}, {width}, {channels}); received an input of "
-            f"shape {shape}. Resize the images to {height}x{width} with {channels} channels, or create the model "
-            f"for this size (keras_vit.create(..., image_size=...))."
-        )
+from keras_vit.compat import nested_layers, zoo_model_bases
 
 
 def _own_policy(layer):
@@ -30,12 +16,13 @@ def _own_policy(layer):
     return policy[layer.path] if isinstance(policy, keras.dtype_policies.DTypePolicyMap) else policy
 
 
-class ZooModel(CompiledDefaults, DistributedStepsMixin, keras.Model):
+class ZooModel(*zoo_model_bases(), keras.Model):
     """A functional model built by a family's constructor from plain hyperparameters.
 
     Subclasses build the graph in `__init__` and end with `super().__init__(inputs=..., outputs=..., name=...)`
     followed by `self._store_config(locals())`. `get_config()` returns exactly those hyperparameters, so
-    `from_config(get_config())` rebuilds the same architecture and `.keras` files need no extra code.
+    `from_config(get_config())` rebuilds the same architecture and `.keras` files need no extra code. Training,
+    inference and compilation are Keras's own, on every Keras backend; `call` only adds an image-shape check.
     """
 
     @classmethod
@@ -54,9 +41,10 @@ class ZooModel(CompiledDefaults, DistributedStepsMixin, keras.Model):
         """Cross-field rules of a family's hyperparameters (the spec schema checks each value); subclasses override.
         Called once, when a spec loads (keras_vit.schema.validate_model)."""
 
+    # The one override of Keras's model: images of another size get an error that says how to fix them, also
+    # inside predict/fit's traced functions (where Keras's input_spec check does not run).
     @property
     def input_spec(self):
-        # `call` checks image shapes itself, with a message that says how to fix them.
         return None
 
     @input_spec.setter
@@ -74,7 +62,6 @@ class ZooModel(CompiledDefaults, DistributedStepsMixin, keras.Model):
             # A functional model ignores `dtype` for itself, but compile() reads the model's own policy to add loss
             # scaling under mixed_float16: without this, float16 training would underflow silently.
             self.dtype_policy = local_vars["dtype"]
-        self._set_default_jit_compile()  # after the policy: mixed_bfloat16 may mean no XLA
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}
@@ -95,3 +82,16 @@ class ZooModel(CompiledDefaults, DistributedStepsMixin, keras.Model):
         if "dtype" in config and isinstance(config["dtype"], dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+
+def check_image_shape(images, expected_shape, model_name):
+    """Raises a ValueError that names the expected and received image shapes when they differ (static shapes)."""
+    shape = tuple(getattr(images, "shape", ()))
+    expected = tuple(expected_shape)
+    if len(shape) != len(expected) or any(s is not None and e is not None and s != e for s, e in zip(shape, expected)):
+        height, width, channels = expected[1:]
+        raise ValueError(
+            f"Model {model_name!r} takes images of shape (batch, {height}, {width}, {channels}); received an input of "
+            f"shape {shape}. Resize the images to {height}x{width} with {channels} channels, or create the model "
+            f"for this size (keras_vit.create(..., image_size=...))."
+        )

@@ -24,7 +24,14 @@ from keras_vit.train.callbacks import (
 from keras_vit.train.optimizers import make_optimizer
 from keras_vit.train.recipe import load_recipe
 from keras_vit.train.schedules import make_schedule
-from keras_vit.train.strategy import check_global_batch, global_batch_size, is_chief, make_strategy
+from keras_vit.train.strategy import (
+    check_global_batch,
+    default_jit_compile,
+    global_batch_size,
+    is_chief,
+    make_strategy,
+)
+from keras_vit.zoo import create
 
 
 class TrainSummary(dict):
@@ -205,8 +212,6 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     folder, from the backup of its last finished epoch, and ends bit-identical to a run that never stopped (the same
     steps on the same batches: the training stream is a pure function of the seed, see `make_pipeline`).
     """
-    import keras_vit
-
     recipe = load_recipe(recipe, overrides, **kwargs)
     run = recipe.run
     # The strategy comes first: a multi-worker strategy must be made before other TensorFlow work in the process.
@@ -228,14 +233,16 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     if weights is not None and not os.path.isfile(weights):
         raise ValueError(f"model.weights {weights!r} is not a file: give the path of a checkpoint that "
                          f"keras_vit.weights reads (.npz, .safetensors, .pth, .weights.h5).")
-    spec = keras_vit.get_spec(recipe.model["name"], **model_overrides)
     keras.utils.set_random_seed(run["seed"])  # weights, shuffles and augmentation repeat with the same seed
     train_data, eval_data = _load_data(recipe, model_overrides.get("num_channels"))
     # The model takes what the data has unless the recipe says otherwise.
     model_overrides.setdefault("num_classes", train_data.num_classes)
     model_overrides.setdefault("num_channels", train_data.num_channels)
-    spec = keras_vit.get_spec(recipe.model["name"], **model_overrides)
-    image_size = spec.model.get("image_size", 224)
+    with strategy.scope():
+        # Fine-tuning: a head of another width is dropped, a position table of another grid resampled.
+        model = create(recipe.model["name"], weights=weights, dtype=run["mixed_precision"], **model_overrides)
+    config = model.get_config()
+    image_size = config["image_size"]
     steps = _steps_per_epoch(run, train_data, batch)
     one_hot = recipe.data["mixup_alpha"] > 0 or recipe.data["cutmix_alpha"] > 0 or recipe.data["label_smoothing"] > 0
     initial_epoch = min(backup["epochs_done"], run["epochs"]) if backup else 0
@@ -258,19 +265,16 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     lr = make_schedule(schedule_cfg["name"], learning_rate=recipe.optimizer["learning_rate"], total_steps=total_steps,
                        warmup_steps=warmup, end_learning_rate=schedule_cfg["end_learning_rate"])
     with strategy.scope():
-        model = keras_vit.build(spec, dtype=run["mixed_precision"]) if run["mixed_precision"] else keras_vit.build(spec)
-        if weights is not None:
-            # Fine-tuning: a head of another width is dropped, a position table of another grid resampled.
-            keras_vit.weights.load(model, weights)
         optimizer = make_optimizer(recipe.optimizer, lr, model)
         if run["mixed_precision"] == "mixed_float16":
             # float16 gradients underflow without loss scaling (Keras adds it only when the model's own policy is
             # mixed_float16, which a functional model built with dtype= may not report)
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        from_logits = spec.model.get("classifier_activation") in (None, "linear")
+        from_logits = config.get("classifier_activation") in (None, "linear")
         loss = (keras.losses.CategoricalCrossentropy(from_logits=from_logits) if one_hot
                 else keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits))
-        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=run["jit_compile"],
+        jit_compile = run["jit_compile"] if run["jit_compile"] != "auto" else default_jit_compile(model, strategy)
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=jit_compile,
                       steps_per_execution=run["steps_per_execution"])
         if backup:
             restore_backup(model, backup)  # weights, optimizer state and dropout seeds after `initial_epoch` epochs

@@ -149,3 +149,31 @@ def is_chief(strategy=None):
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return True
     return bool(strategy.extended.should_checkpoint)
+
+
+def default_jit_compile(model, strategy):
+    """What a recipe's `jit_compile: auto` means: XLA for the training step, also on CPU, where it measured faster
+    for ViTs (docs/speed.md), except under a strategy of several replicas (Keras's own choice there) and for
+    `mixed_bfloat16` on a CPU whose oneDNN bfloat16 kernels beat XLA's CPU backend. Keras's `jit_compile` setter
+    still turns it off for a model with a layer that does not support XLA."""
+    if strategy.num_replicas_in_sync > 1:
+        return False
+    if any(device.device_type != "CPU" for device in tf.config.list_physical_devices()):
+        return True
+    return not (model.dtype_policy.compute_dtype == "bfloat16" and onednn_bfloat16_available())
+
+
+def onednn_bfloat16_available():
+    """True when TensorFlow runs its oneDNN kernels and the CPU has native bfloat16 dot products.
+
+    oneDNN follows the documented `TF_ENABLE_ONEDNN_OPTS` switch; unset, TensorFlow's x86 Linux builds turn it on for
+    CPUs with AVX512_VNNI, AVX512_BF16 or AMX, so on every CPU with bfloat16 instructions.
+    """
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").lower() in ("0", "false"):
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:  # not Linux: keep XLA
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))

@@ -15,7 +15,12 @@ from keras_vit.weights.manifest import (
 )
 from keras_vit.weights.overrides import spec_overrides
 from keras_vit.weights.protocol import Checkpoint, CheckpointError, Converter, Rule
-from keras_vit.weights.readers import read_checkpoint, write_weights_file
+from keras_vit.weights.readers import (
+    is_keras_vit_weights_file,
+    load_keras_weights,
+    read_checkpoint,
+    write_weights_file,
+)
 from keras_vit.weights.resample import resample_grid, resample_position_table
 
 __all__ = [
@@ -28,8 +33,10 @@ __all__ = [
     "WeightsEntry",
     "choose_converter",
     "get_weights_entry",
+    "is_keras_vit_weights_file",
     "list_weights",
     "load",
+    "load_keras_weights",
     "preprocessing_for",
     "read_checkpoint",
     "resample_grid",

@@ -214,6 +214,18 @@ def is_keras_vit_weights_file(path):
         return False
 
 
+def load_keras_weights(model, path):
+    """Loads a plain `model.save_weights` file into `model` (Keras matches it layer by layer and checks shapes)."""
+    import os
+
+    if not os.path.isfile(path):
+        raise CheckpointError(f"Weights file {path!r} does not exist.")
+    try:
+        model.load_weights(path)
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"could not load {path!r} into {model.name!r}: {error}") from None
+
+
 def _read_h5(path):
     import h5py
 
@@ -244,8 +256,10 @@ def _read_keras(path):
     compiled: an optimizer's state in the file is not read)."""
     import keras
 
-    import keras_vit  # noqa: F401  (registers the zoo's classes, and plugins', for deserialization)
-    from keras_vit.registry import registry
+    import keras_vit.models  # noqa: F401  (registers the zoo's classes for deserialization)
+    from keras_vit.registry import load_plugins, registry
+
+    load_plugins()  # and the plugins' classes
 
     try:
         model = keras.saving.load_model(path, compile=False)

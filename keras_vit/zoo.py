@@ -1,10 +1,17 @@
-"""`keras_vit.create`: a zoo model by name, with random weights or a checkpoint loaded into it."""
+"""The zoo's front door: `create` (the one place a zoo model is assembled, with or without weights) and
+`list_models`. It sits above models/ and weights/; training, export, explain and the command line build through it."""
 
 from __future__ import annotations
 
 from keras_vit import weights as weights_lib
 from keras_vit.models.builder import build
-from keras_vit.spec import get_spec
+from keras_vit.spec import get_spec, list_names
+
+
+def list_models(pattern="*", include_aliases=True):
+    """Sorted zoo model names matching the fnmatch `pattern` ("vit_*", "*tnt*"); a model also matches through its
+    aliases (timm's names) when include_aliases is True."""
+    return list_names(pattern, include_aliases=include_aliases)
 
 
 def create(
@@ -21,11 +28,13 @@ def create(
     """Creates a zoo model by name, alias or YAML path, with hyperparameter overrides and optionally weights.
 
     Args:
-        name: a zoo name ("vit_b16"), an alias ("vit_base_patch16_224") or the path of a YAML spec file.
+        name: a zoo name ("vit_b16"), an alias ("vit_base_patch16_224"), the path of a YAML spec file or a
+            `ModelSpec` (e.g. `get_spec("vit_b16").tiny_spec()`).
         weights: None (random initialization), a checkpoint file (`.npz`, `.safetensors`, `.pth`/`.bin`, a
             `.weights.h5` from `keras-vit convert`, a `.keras` that keras_vit wrote: `model.save`, a training run's
             `model.keras` or `checkpoints/epoch_NNN.keras`) or a published checkpoint's `name.tag` from
-            `weights/*.yaml` (downloaded with its sha256 checked, where a network exists). The original ViT
+            `weights/*.yaml` (downloaded with its sha256 checked, where a network exists), or a plain
+            `model.save_weights` file of this very architecture (read by Keras's `load_weights`). The original ViT
             release's `.npz` files build with its tanh GELU (use_approximate_gelu=True) unless you say otherwise.
         include_top: False drops the classifier and returns pooled features (same as num_classes=0).
         name_override: the Keras model name (defaults to the spec's name).
@@ -51,7 +60,9 @@ def create(
     if not include_top:
         overrides["num_classes"] = 0
     checkpoint = None
-    if weights is not None:
+    plain_keras_weights = isinstance(weights, str) and weights.endswith(".weights.h5") and (
+        not weights_lib.is_keras_vit_weights_file(weights))
+    if weights is not None and not plain_keras_weights:
         checkpoint = weights_lib.read_checkpoint(weights_lib.resolve(weights), progress=progress)
         overrides = weights_lib.spec_overrides(checkpoint, get_spec(name), overrides)
     spec = get_spec(name, **overrides)
@@ -61,4 +72,6 @@ def create(
     model = build(spec, **keras_kwargs)
     if checkpoint is not None:
         model.weights_report = weights_lib.load(model, checkpoint, interpolation=interpolation)
+    elif plain_keras_weights:
+        weights_lib.load_keras_weights(model, weights)
     return model

@@ -120,9 +120,13 @@ def import_tensorflow_quietly():
 
 def prepare(verbose):
     """Set TensorFlow's environment and import it, quietly unless `verbose`; a no-op once TensorFlow is loaded."""
-    if "tensorflow" in sys.modules:
+    import importlib.util
+
+    if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
         return
-    # oneDNN's fused CPU kernels: TensorFlow leaves them off on some CPUs (matmul 108 vs 141 GFLOP/s measured here).
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return  # the zoo on JAX or torch needs no TensorFlow (its tf.data / export commands import it when used)
+    # oneDNN's fused CPU kernels: TensorFlow leaves them off on some CPUs (docs/speed.md).
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     if verbose:
         return
