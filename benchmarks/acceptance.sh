@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The acceptance rows of docs/speed.md, each an interleaved run of keras_vit and its peers (keras-hub, timm:
 # pip install -e '.[bench]'). Writes benchmarks/results/MODEL_bBATCH.{json,md,png} and worker logs.
-# Takes about 20-30 minutes on 2 CPU cores. Usage: bash benchmarks/acceptance.sh [extra keras-vit benchmark flags]
+# Takes about 20-30 minutes on 2 CPU cores. Usage: bash benchmarks/acceptance.sh [extra `python -m benchmarks peers` options]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 OUT=${OUT:-benchmarks/results}
-run() { PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} "$PYTHON" -m keras_vit.cli benchmark "$@" --output_dir "$OUT"; }
+run() { PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} "$PYTHON" -m benchmarks peers "$@" --output_dir "$OUT"; }
 
 # ViT-B/16 224, batch 8: inference on the default path vs keras-hub's predict and its XLA call, timm eager.
 run vit_b16 --batch_size 8 --rounds 5 --warmup 2 --reference keras_hub:predict \

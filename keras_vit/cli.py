@@ -22,9 +22,11 @@ COMMANDS = {
     "export": ("keras_vit.commands.export", "write a versioned SavedModel for TF Serving (+ models.config)"),
     "quantize": ("keras_vit.commands.quantize", "save an int8 copy of a .keras model (Keras's model.quantize)"),
     "train": ("keras_vit.commands.train", "train a model as a recipe says (registry/recipes), model.fit under tf.distribute"),
-    "benchmark": ("keras_vit.commands.benchmark", "speed and memory of a model beside keras-hub and timm"),
     "explain": ("keras_vit.commands.explain", "PNG overlays of where a model looks (attention, rollout) and its figures"),
 }
+# Commands that moved out of the package: one line saying where they are now.
+MOVED = {"benchmark": "the benchmarks live outside the package now: `python -m benchmarks peers MODEL ...` from a "
+                      "checkout's root (docs/speed.md)."}
 
 _HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "-helpshort", "-?")
 _VERBOSE_HELP = "Show TensorFlow's start-up and C++ log lines (a flag of every command, before or after it)."
@@ -103,6 +105,9 @@ def main(argv=None):
         print(_usage())
         return 0
     command = argv[1]
+    if command in MOVED:
+        print(f"keras-vit {command}: {MOVED[command]}", file=sys.stderr)
+        return 2
     if command not in COMMANDS:
         from keras_vit.registry import suggest
 

@@ -103,6 +103,15 @@ def test_errors_are_one_clear_line():
     assert result.returncode == 2 and "Did you mean 'show'" in result.stderr
 
 
+def test_benchmark_moved_out_of_the_command_says_where(capsys):
+    from keras_vit.cli import COMMANDS, main
+
+    assert "benchmark" not in COMMANDS
+    assert main(["keras-vit", "benchmark", "vit_b16"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "python -m benchmarks peers MODEL" in error, error
+
+
 def test_overrides_parse_as_yaml_and_a_malformed_one_names_itself():
     import pytest
 

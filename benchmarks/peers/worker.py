@@ -1,13 +1,13 @@
-"""A benchmark worker: one process per case, driven over stdin/stdout by keras_vit.benchmark.runner.
+"""A benchmark worker: one process per case, driven over stdin/stdout by benchmarks.peers.runner.
 
 Protocol: one JSON object per line. The first line names the case and config; the worker builds it and answers
 {"ready": ...}. Then each {"cmd": "run", "iterations": n} is answered with the seconds of each iteration, and
 {"cmd": "exit"} (or the end of stdin, when the parent is gone) ends the process. Answers are the lines starting
 with `PREFIX`; anything else a framework prints to stdout is ignored by the parent.
 
-    python keras_vit/benchmark/worker.py   (started by the runner; not meant to be run by hand)
+    python benchmarks/peers/worker.py   (started by the runner; not meant to be run by hand)
 
-It runs as a script, not as `-m keras_vit.benchmark.worker`, so that a timm worker never imports keras_vit (whose
+It runs as a script, not as `-m benchmarks.peers.worker`, so that a timm worker never imports keras_vit (whose
 package import loads TensorFlow: TensorFlow and PyTorch in one process can crash, and would share memory anyway).
 """
 
@@ -42,11 +42,12 @@ def _answer(message, out):
 
 
 def _load_cases():
-    """keras_vit/benchmark/cases.py, imported from its file without importing the keras_vit package."""
+    """benchmarks/peers/cases.py, imported from its file without importing any package (keras_vit's import loads
+    TensorFlow)."""
     import importlib.util
     import os
 
-    module = sys.modules.get("keras_vit.benchmark.cases")
+    module = sys.modules.get("benchmarks.peers.cases")
     if module is not None:
         return module
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases.py")

@@ -1,6 +1,6 @@
 """Serving speed of an export against the in-process XLA-compiled Keras call (a measurement, not a test).
 
-    python -m keras_vit.export.benchmark --model vit_b16 --batch 8 --rounds 5
+    python -m benchmarks serving --model vit_b16 --batch 8 --rounds 5
 
 Prints images/s for: the Keras model through tf.function(jit_compile=True) (the in-process ceiling), the exported
 SavedModel's serving_default reloaded with tf.saved_model.load (XLA on and off), and serving_bytes on JPEGs.
@@ -10,7 +10,6 @@ hits every variant alike.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -25,16 +24,18 @@ def _time(fn, repeats):
     return (time.perf_counter() - start) / repeats
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="vit_b16")
-    parser.add_argument("--image_size", type=int, default=None)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=3, help="calls per round and variant")
+def add_arguments(parser):
+    """The options of `python -m benchmarks serving`."""
+    parser.add_argument("--model", default="vit_b16", help="zoo model name (default: %(default)s)")
+    parser.add_argument("--image_size", type=int, default=None, help="input size (default: the spec's)")
+    parser.add_argument("--batch", type=int, default=8, help="images per call (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3, help="calls per round and variant (default: %(default)s)")
     parser.add_argument("--no_plain", action="store_true", help="skip the export without XLA")
-    args = parser.parse_args(argv)
 
+
+def run(args):
+    """Measures and prints one line per variant (args: the parsed options of add_arguments)."""
     import numpy as np
     import tensorflow as tf
 
@@ -88,7 +89,3 @@ def main(argv=None):
         seconds = statistics.median(values)
         print(f"  {name:<42} {args.batch / seconds:8.2f} images/s   {seconds / base:5.2f}x the compiled call's time   "
               f"(first call {first[name]:.1f} s; rounds {min(values) * 1e3:.0f}-{max(values) * 1e3:.0f} ms)")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """What one benchmark case measures: `setup(case, config)` builds a peer's model and returns a `Step`.
 
-A case is "peer:mode". Runs inside a worker process (keras_vit.benchmark.worker), one case per process, so that
+A case is "peer:mode". Runs inside a worker process (benchmarks.peers.worker), one case per process, so that
 each case's peak memory is its own and frameworks never share a process.
 
 | case                     | one step                                                                        |
@@ -64,6 +64,8 @@ PEER_MODULES = {"keras_hub": "keras_hub", "timm": "timm", "onnxruntime": "onnxru
                 "litert": "ai_edge_litert"}
 TRAINING_MODES = ("fit", "fit_bf16", "fit_graph", "fit_remat", "train_on_batch", "train")
 TRAIN_STEPS = 4
+# The file each one-file export format writes (keras_vit.export(path, format=...) takes the path with this suffix).
+FILE_SUFFIXES = {"onnx": ".onnx", "openvino": ".xml", "litert": ".tflite"}
 MATMUL_SIZE = 2048
 
 
@@ -197,9 +199,7 @@ def _keras_vit(mode, config, spec, model_section, x, y):
         folder = tempfile.mkdtemp(prefix="keras_vit_bench_")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the worker's normal exit removes it
         # What a user serves: keras_vit.export's versioned SavedModel (preprocessing and XLA inside the signature).
-        from keras_vit.export import export
-
-        path = export(model, os.path.join(folder, "saved_model"), write_config=False).path
+        path = keras_vit.export(model, os.path.join(folder, "saved_model"), write_config=False).path
         info["exporter"] = "keras_vit.export"
         loaded = tf.saved_model.load(path)
         serve = loaded.signatures["serving_default"]
@@ -218,13 +218,13 @@ def _keras_vit(mode, config, spec, model_section, x, y):
 def _runtime(peer, mode, config, spec, model_section, x, y):
     """A keras_vit.export file of the zoo model, run in its own runtime on [0, 255] pixels."""
     import keras_vit
-    from keras_vit.export.formats import FILE_FORMATS, load_runtime
+    from keras_vit.export.formats import load_runtime
 
     format_name = "onnx" if peer == "onnxruntime" else peer
     model = keras_vit.create(config["model"], **config.get("overrides", {}))
     folder = tempfile.mkdtemp(prefix="keras_vit_bench_")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    path = os.path.join(folder, "model" + FILE_FORMATS[format_name][0])
+    path = os.path.join(folder, "model" + FILE_SUFFIXES[format_name])
     keras_vit.export(model, path, format=format_name, quantize="int8" if mode == "int8" else None, verbose=False)
     predict = load_runtime(path, format_name)
     pixels = (x + 1.0) * 127.5

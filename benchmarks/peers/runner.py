@@ -18,8 +18,8 @@ import subprocess
 import sys
 import time
 
-from keras_vit.benchmark.cases import PEER_MODULES, PEERS, parse_case
-from keras_vit.benchmark.worker import PREFIX
+from benchmarks.peers.cases import PEER_MODULES, PEERS, forward_flops, parse_case
+from benchmarks.peers.worker import PREFIX
 
 WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 
@@ -118,16 +118,15 @@ class Worker:
 
 def resolve_config(model, batch_size, overrides):
     """What every worker needs to know about the model, resolved here so that peers' workers need no keras_vit."""
-    from keras_vit.benchmark.cases import forward_flops
-    from keras_vit.spec import get_spec, thaw
+    import keras_vit
 
-    spec = get_spec(model, **overrides)
+    spec = keras_vit.get_spec(model, **overrides)
     config = {"model": spec.name, "batch_size": int(batch_size), "overrides": dict(overrides)}
     return {
         **config,
         "family": spec.family,
         "aliases": list(spec.aliases),
-        "model_section": thaw(spec.model),
+        "model_section": json.loads(json.dumps(spec.model)),  # plain dicts and lists, as the workers receive it
         "forward_flops": forward_flops(config),
     }
 
@@ -152,7 +151,7 @@ def worker_env(onednn=True):
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if onednn:
         env.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    # The worker must import this checkout's keras_vit even when it is not installed.
+    # The worker must import this checkout's keras_vit (the folder above benchmarks/) even when it is not installed.
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     return env
@@ -164,7 +163,7 @@ def run_benchmark(model, cases=None, *, batch_size=8, overrides=None, rounds=5, 
 
     Args:
         model: a zoo name ("vit_b16").
-        cases: list of "peer:mode" (keras_vit.benchmark.cases.PEERS); default every case; "ceiling:matmul" is always
+        cases: list of "peer:mode" (benchmarks.peers.cases.PEERS); default every case; "ceiling:matmul" is always
             added (GFLOP/s are reported against it).
         batch_size: images per step.
         overrides: model hyperparameter overrides (image_size=..., num_classes=...).
