@@ -25,6 +25,11 @@ class GlobalAveragePooling(ConfigFromArguments, keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_prefix_tokens = num_prefix_tokens
 
+    @property
+    def readout_rows(self):
+        """(start, stop) of the token rows the pooled features read (`model.layout.readout`): the patches."""
+        return (self.num_prefix_tokens, None)
+
     def call(self, inputs):
         return ops.mean(inputs[:, self.num_prefix_tokens :], axis=1)
 
