@@ -54,9 +54,8 @@ class TNT(ZooModel):
         use_qkv_bias: bool, False as released.
         use_approximate_gelu: bool.
         rematerialize: bool (default False): blocks recompute their activations in the backward pass instead of
-            keeping them while training: ViT-Ti/16 b32 training used 35-37% less memory and 0-24% more time per
-            step on CPU (two benchmark runs, docs/speed.md).
-            Needs dropout_rate, attention_dropout_rate and drop_path_rate of 0.
+            keeping them while training, less memory for more time (docs/speed.md). Needs dropout_rate,
+            attention_dropout_rate and drop_path_rate of 0.
         pixel_embed, pixel_position, patch_position, block, attention, mlp, norm, pooling, head: the registered
             components of these slots, each a name or {name: ..., <argument>: ...} (defaults "pixel_embed",
             "pixel_position", "learned_1d", "tnt_block", "msa", "mlp", "layer_norm", "token", "classifier");

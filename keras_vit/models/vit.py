@@ -81,9 +81,8 @@ class ViT(ZooModel):
         use_qkv_bias: bool.
         use_approximate_gelu: bool.
         rematerialize: bool (default False): blocks recompute their activations in the backward pass instead of
-            keeping them while training: ViT-Ti/16 b32 training used 35-37% less memory and 0-24% more time per
-            step on CPU (two benchmark runs, docs/speed.md).
-            Needs dropout_rate, attention_dropout_rate and drop_path_rate of 0.
+            keeping them while training, less memory for more time (docs/speed.md). Needs dropout_rate,
+            attention_dropout_rate and drop_path_rate of 0.
         stem: None or a registered stem (slot "stem"): {name: bit_resnet_stem, <its arguments>}.
         patch_embed, block, attention, mlp, norm, head: the registered components of these slots, each a name or
             {name: ..., <argument>: ...} (defaults "patch_embed", "transformer_block", "msa", "mlp",
