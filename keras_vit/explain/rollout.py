@@ -56,20 +56,14 @@ def rollout(maps, residual=True):
 
 
 def readout_rows(model):
-    """The rows of the blocks' token sequence that the pooled features are read from: a slice (the class token,
-    or the class and distillation tokens, for token pooling; the patches for average pooling), or "probe" for
-    attention pooling. A model without pooling (or with a plugin's) reads the class token, or the mean patch
-    without prefix tokens."""
-    from keras_vit.layers.average_pooling import GlobalAveragePooling
-    from keras_vit.layers.token_pooling import TokenPooling
-
+    """The rows of the blocks' token sequence that the pooled features are read from (`model.layout.readout`): a
+    slice (the class token, or the class and distillation tokens, for token pooling; the patches for average
+    pooling), or "probe" for attention pooling. A model without pooling (or with a plugin's that does not say)
+    reads the class token, or the mean patch without prefix tokens."""
     if attention_pooling(model) is not None:
         return "probe"
-    for layer in model.layers:
-        if isinstance(layer, TokenPooling):
-            return slice(0, layer.num_tokens)
-        if isinstance(layer, GlobalAveragePooling):
-            return slice(layer.num_prefix_tokens, None)
+    if model.layout.readout is not None:
+        return slice(*model.layout.readout)
     return slice(0, 1) if model.layout.num_prefix_tokens else slice(0, None)
 
 

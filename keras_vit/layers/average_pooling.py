@@ -24,6 +24,7 @@ class GlobalAveragePooling(ConfigFromArguments, keras.layers.Layer):
     def __init__(self, num_prefix_tokens=0, **kwargs):
         super().__init__(**kwargs)
         self.num_prefix_tokens = num_prefix_tokens
+        self.readout_rows = (num_prefix_tokens, None)  # the token rows the pooled features read (model.layout.readout)
 
     def call(self, inputs):
         return ops.mean(inputs[:, self.num_prefix_tokens :], axis=1)

@@ -44,6 +44,11 @@ class LearnedPosition2D(AbsolutePosition):
                 shape=(self.num_prefix_tokens, self.hidden_dim), initializer=init, name="prefix_embeddings"
             )
 
+    @property
+    def axis_tables(self):
+        """(row table, column table): the variables that follow the grid's rows and columns (`model.layout`)."""
+        return (self.row_embeddings, self.column_embeddings)
+
     def position_table(self):
         return self._table(self.row_embeddings, self.column_embeddings)
 

@@ -26,6 +26,7 @@ class TokenPooling(ConfigFromArguments, keras.layers.Layer):
     def __init__(self, num_tokens=1, **kwargs):
         super().__init__(**kwargs)
         self.num_tokens = num_tokens
+        self.readout_rows = (0, num_tokens)  # the token rows the pooled features read (model.layout.readout)
 
     def call(self, inputs):
         return inputs[:, 0] if self.num_tokens == 1 else inputs[:, : self.num_tokens]

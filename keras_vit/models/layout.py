@@ -15,11 +15,14 @@ class PositionTable:
         num_prefix_tokens: rows before the patch grid (class, distillation, register tokens); 0 for a table that
             covers the patches only.
         grid_size: (rows, columns) of the patch grid the table is sized for.
+        variables: (variable path, axis) of each resamplable variable: axis None for a table over the prefix rows
+            and the grid (row-major), 0 for a table over the grid's rows, 1 over its columns.
     """
 
     layer: str
     num_prefix_tokens: int
     grid_size: tuple
+    variables: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +46,14 @@ class ModelLayout:
         head_variables: variable paths of the final classifier (kernel and bias), dropped together when a
             checkpoint has another number of classes; empty without a head.
         pre_logits_variables: variable paths of the pre-logits (representation) layer; empty without one.
+        no_decay_variables: variable paths that weight decay skips: biases, norms' scales and offsets (every
+            variable of rank <= 1), position tables, and class, distillation and register tokens.
+        block_stages: (stage, unit), 0-based, of each block for a model whose blocks form stages (a ResNet);
+            empty when the blocks form one sequence.
+        readout: (start, stop) of the rows of the blocks' token sequence that the pooling reads (stop None: to the
+            end); None when the pooling does not say (attention pooling, a plugin's, or none).
+        attention_pooling: name of the pooling layer when it pools by attention (it publishes
+            `attention_probabilities`); None otherwise.
     """
 
     blocks: tuple = ()
@@ -57,6 +68,10 @@ class ModelLayout:
     head: str | None = None
     head_variables: tuple = ()
     pre_logits_variables: tuple = ()
+    no_decay_variables: tuple = ()
+    block_stages: tuple = ()
+    readout: tuple | None = None
+    attention_pooling: str | None = None
 
 
 def image_multiple(layout):
@@ -74,3 +89,31 @@ def model_layout(model, purpose):
             "build it with keras_vit.create."
         )
     return layout
+
+
+def built_fields(model, tables=(), undecayed=(), pooling=None):
+    """The layout fields read off a family's built model.
+
+    Args:
+        model: the built model.
+        tables: its PositionTables; the learned ones are kept, each with its resamplable variables (a layer's
+            `axis_tables`, the row and column tables, where it has them; else its every weight as one table).
+        undecayed: names of further layers whose variables weight decay skips (tokens, relative positions); it
+            also skips the tables' variables and every variable of rank <= 1 (biases, norms).
+        pooling: the pooling layer or None: the token rows it reads (its `readout_rows`) and, when it attends
+            (`attention_probabilities`), its name.
+    """
+    learned = []
+    for table in tables:
+        layer = model.get_layer(table.layer)
+        if layer.trainable_weights:
+            axes = getattr(layer, "axis_tables", None)
+            variables = tuple(zip((v.path for v in axes), (0, 1))) if axes else tuple((v.path, None) for v in layer.weights)
+            learned.append(dataclasses.replace(table, variables=variables))
+    skipped = {v.path for name in {*undecayed, *(t.layer for t in tables)} for v in model.get_layer(name).weights}
+    fields = {"position_tables": tuple(learned),
+              "no_decay_variables": tuple(v.path for v in model.weights if len(v.shape) <= 1 or v.path in skipped)}
+    if pooling is not None:
+        fields["readout"] = getattr(pooling, "readout_rows", None)
+        fields["attention_pooling"] = pooling.name if hasattr(pooling, "attention_probabilities") else None
+    return fields

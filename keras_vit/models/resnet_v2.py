@@ -10,7 +10,7 @@ from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.resnet_root import ResNetRoot
 from keras_vit.layers.resnet_stem import check_stage_sizes, resnet_macs, stage_plan
 from keras_vit.layers.std_conv2d import EPSILON_MODES
-from keras_vit.models.layout import ModelLayout
+from keras_vit.models.layout import ModelLayout, built_fields
 from keras_vit.models.zoo_model import ZooModel
 from keras_vit.registry import Slot, register
 from keras_vit.schema import check_family_arguments
@@ -122,8 +122,9 @@ class ResNetV2(ZooModel):
         self._store_config(locals())
         head = {"head": "head", "head_variables": ("head/kernel", "head/bias")} if num_classes else {}
         self.layout = ModelLayout(
-            blocks=tuple(units), stem=("root",),
-            pooled="pooling" if pooling == "gap" else None, dynamic_image_size=dynamic_image_size, **head,
+            blocks=tuple(units), stem=("root",), pooled="pooling" if pooling == "gap" else None,
+            dynamic_image_size=dynamic_image_size, **built_fields(self),
+            block_stages=tuple((s, u) for s, size in enumerate(stage_sizes) for u in range(size)), **head,
         )
 
     @classmethod

@@ -11,7 +11,7 @@ from keras_vit.layers.patch_grid import PatchGrid
 from keras_vit.layers.pixel_embed import check_pixel_grid
 from keras_vit.layers.pixel_projection import PixelProjection
 from keras_vit.layers.slots import ATTENTION, MLP, NORM
-from keras_vit.models.layout import ModelLayout, PositionTable
+from keras_vit.models.layout import ModelLayout, PositionTable, built_fields
 from keras_vit.models.vit import ViT, check_resamplable, head_layout
 from keras_vit.models.zoo_model import ZooModel
 from keras_vit.registry import Slot, register, slot_config
@@ -54,9 +54,8 @@ class TNT(ZooModel):
         use_qkv_bias: bool, False as released.
         use_approximate_gelu: bool.
         rematerialize: bool (default False): blocks recompute their activations in the backward pass instead of
-            keeping them while training: ViT-Ti/16 b32 training used 35-37% less memory and 0-24% more time per
-            step on CPU (two benchmark runs, docs/speed.md).
-            Needs dropout_rate, attention_dropout_rate and drop_path_rate of 0.
+            keeping them while training, less memory for more time (docs/speed.md). Needs dropout_rate,
+            attention_dropout_rate and drop_path_rate of 0.
         pixel_embed, pixel_position, patch_position, block, attention, mlp, norm, pooling, head: the registered
             components of these slots, each a name or {name: ..., <argument>: ...} (defaults "pixel_embed",
             "pixel_position", "learned_1d", "tnt_block", "msa", "mlp", "layer_norm", "token", "classifier");
@@ -164,14 +163,14 @@ class TNT(ZooModel):
             hidden_dim, use_bias=True, layer_norm_epsilon=layer_norm_epsilon, dtype=dtype, name="patch_projection"
         )(words)
         tokens = ClassToken(dtype=dtype, name="class_token")(tokens)
-        tables = ()
+        tables = []
         if use_patch_position:
             position = slots["patch_position"].build(patch_position, {
                 "grid_size": grid, "num_prefix_tokens": 1, "interpolation": position_interpolation,
             }, dtype=dtype, name="patch_position")
             tokens = position(tokens) if patch_grid is None else position(tokens, grid_size=patch_grid)
             stem.append("patch_position")
-            tables = (PositionTable("patch_position", 1, grid),)
+            tables.append(PositionTable("patch_position", 1, grid))
         tokens = keras.layers.Dropout(dropout_rate, dtype=dtype, name="dropout")(tokens)
         context = {
             "hidden_dim": hidden_dim, "num_heads": num_heads, "intermediate_dim": intermediate_dim,
@@ -187,11 +186,13 @@ class TNT(ZooModel):
                 block, {**context, "drop_path_rate": rate}, dtype=dtype, name=f"block_{index}"
             )([words, tokens])
         x = NORM.build(norm, {"epsilon": layer_norm_epsilon}, dtype=dtype, name="encoder_norm")(tokens)
+        pool = None
         if not slots["pooling"].is_empty(pooling):
-            x = slots["pooling"].build(pooling, {
+            pool = slots["pooling"].build(pooling, {
                 "num_prefix_tokens": 1, "num_heads": num_heads, "intermediate_dim": intermediate_dim,
                 "layer_norm_epsilon": layer_norm_epsilon,
-            }, dtype=dtype, name="pooling")(x)
+            }, dtype=dtype, name="pooling")
+            x = pool(x)
         head_layer = None
         if num_classes:
             head_layer = slots["head"].build(
@@ -205,9 +206,10 @@ class TNT(ZooModel):
         self.word_grid_size = word_grid
         self.num_prefix_tokens = 1
         self.layout = ModelLayout(
-            blocks=tuple(f"block_{i}" for i in range(num_layers)), stem=tuple(stem), position_tables=tables,
-            num_prefix_tokens=1, grid_size=grid, pooled=None if slots["pooling"].is_empty(pooling) else "pooling",
-            patch_size=patch_size, dynamic_image_size=dynamic_image_size, **head_layout(head_layer),
+            blocks=tuple(f"block_{i}" for i in range(num_layers)), stem=tuple(stem), num_prefix_tokens=1,
+            grid_size=grid, pooled=None if pool is None else pool.name, patch_size=patch_size,
+            dynamic_image_size=dynamic_image_size, **head_layout(head_layer),
+            **built_fields(self, tables, ["class_token"] + ["pixel_position"] * use_pixel_position, pool),
         )
 
     @staticmethod

@@ -11,7 +11,7 @@ from keras_vit.layers.absolute_position import AbsolutePosition
 from keras_vit.layers.class_token import ClassToken
 from keras_vit.layers.patch_grid import PatchGrid
 from keras_vit.layers.slots import ATTENTION, MLP, NORM
-from keras_vit.models.layout import ModelLayout, PositionTable
+from keras_vit.models.layout import ModelLayout, PositionTable, built_fields
 from keras_vit.models.zoo_model import ZooModel
 from keras_vit.registry import Slot, register, registry, slot_config
 from keras_vit.schema import check_family_arguments
@@ -81,9 +81,8 @@ class ViT(ZooModel):
         use_qkv_bias: bool.
         use_approximate_gelu: bool.
         rematerialize: bool (default False): blocks recompute their activations in the backward pass instead of
-            keeping them while training: ViT-Ti/16 b32 training used 35-37% less memory and 0-24% more time per
-            step on CPU (two benchmark runs, docs/speed.md).
-            Needs dropout_rate, attention_dropout_rate and drop_path_rate of 0.
+            keeping them while training, less memory for more time (docs/speed.md). Needs dropout_rate,
+            attention_dropout_rate and drop_path_rate of 0.
         stem: None or a registered stem (slot "stem"): {name: bit_resnet_stem, <its arguments>}.
         patch_embed, block, attention, mlp, norm, head: the registered components of these slots, each a name or
             {name: ..., <argument>: ...} (defaults "patch_embed", "transformer_block", "msa", "mlp",
@@ -182,7 +181,7 @@ class ViT(ZooModel):
         placement = resolve_placement(position_encoding, position_placement)
         relative = is_relative(position_encoding)
         absolute = position_name(position_encoding) != "none" and not relative
-        tables, stem_layers = [], []
+        tables, stem_layers, undecayed = [], [], []  # undecayed: token and relative position layers
 
         def add_position(x, layer_name, prefix):
             layer = slots["position_encoding"].build(position_encoding, {
@@ -214,6 +213,7 @@ class ViT(ZooModel):
             x = positions(add_position(x, "position_embedding", 0), x)
         for layer_name, key in reversed(PREFIX_TOKENS):
             if counts[key]:
+                undecayed.append(layer_name)
                 x = stem_layer(ClassToken(int(counts[key]), dtype=dtype, name=layer_name), x)
         if absolute and use_prefix_position and placement in ("stem", "every_layer_shared"):
             shared = add_position(x, "position_embedding", num_prefix)
@@ -223,6 +223,7 @@ class ViT(ZooModel):
         x = keras.layers.Dropout(dropout_rate, dtype=dtype, name="dropout")(x)
 
         def relative_keys(layer_name):
+            undecayed.append(layer_name)
             return slots["position_encoding"].build(position_encoding, {
                 "num_tokens": num_prefix + grid[0] * grid[1], "key_dim": hidden_dim // num_heads,
             }, dtype=dtype, name=layer_name)(x)
@@ -253,13 +254,13 @@ class ViT(ZooModel):
 
         if not use_fc_norm:
             x = final_norm("encoder_norm")(x)
-        pooled = None
+        pooled = pool = None
         if not slots["pooling"].is_empty(pooling):
-            x = slots["pooling"].build(pooling, {
+            pool = slots["pooling"].build(pooling, {
                 "num_prefix_tokens": num_prefix, "num_heads": num_heads, "intermediate_dim": intermediate_dim,
                 "layer_norm_epsilon": layer_norm_epsilon,
-            }, dtype=dtype, name="pooling")(x)
-            pooled = "pooling"
+            }, dtype=dtype, name="pooling")
+            x, pooled = pool(x), "pooling"
             if use_fc_norm:
                 x, pooled = final_norm("fc_norm")(x), "fc_norm"
         head_layer = None
@@ -275,10 +276,9 @@ class ViT(ZooModel):
         self.grid_size = grid
         self.num_prefix_tokens = num_prefix
         self.layout = ModelLayout(
-            blocks=tuple(blocks), stem=tuple(stem_layers),
-            position_tables=tuple(t for t in tables if self.get_layer(t.layer).trainable_weights),  # learned ones
-            num_prefix_tokens=num_prefix, grid_size=grid, stem_stride=stride, pooled=pooled,
-            patch_size=patch_size, dynamic_image_size=dynamic_image_size, **head_layout(head_layer),
+            blocks=tuple(blocks), stem=tuple(stem_layers), num_prefix_tokens=num_prefix, grid_size=grid,
+            stem_stride=stride, pooled=pooled, patch_size=patch_size, dynamic_image_size=dynamic_image_size,
+            **head_layout(head_layer), **built_fields(self, tables, undecayed, pool),
         )
 
     @staticmethod

@@ -10,14 +10,15 @@ from keras_vit.models.layout import model_layout
 
 OPTIMIZERS = ("sgd", "adamw", "adam")
 
-# Variables that never get weight decay: rank <= 1 (norm scales and offsets, biases) and these path parts.
-NO_DECAY_PATTERNS = ("position", "token", "relative", "pos_embed")
 
-
-def no_weight_decay(variable):
-    """True for norms, biases, position embeddings and class/distillation tokens (DeiT's exclusion list)."""
-    path = variable.path.lower()
-    return len(variable.shape) <= 1 or any(part in path for part in NO_DECAY_PATTERNS)
+def no_weight_decay(model):
+    """The paths of the variables that weight decay skips (DeiT's exclusion list): a zoo model's
+    `layout.no_decay_variables` (biases, norms, position tables, class/distillation/register tokens); for a model
+    without a layout, its variables of rank <= 1 (biases and norms)."""
+    layout = getattr(model, "layout", None)
+    if layout is not None:
+        return frozenset(layout.no_decay_variables)
+    return frozenset(v.path for v in model.weights if len(v.shape) <= 1)
 
 
 def layer_depths(model):
@@ -84,7 +85,7 @@ def make_optimizer(config, learning_rate, model):
             layer decay).
 
     Returns:
-        A keras optimizer; weight decay skips `no_weight_decay` variables.
+        A keras optimizer; weight decay skips the variables `no_weight_decay(model)` names.
     """
     name = config["name"]
     common = {"learning_rate": learning_rate, "global_clipnorm": config.get("global_clipnorm")}
@@ -108,5 +109,6 @@ def make_optimizer(config, learning_rate, model):
 
         raise ValueError(f"Unknown optimizer {name!r}.{suggest(str(name), OPTIMIZERS)} Known: {', '.join(OPTIMIZERS)}.")
     if optimizer.weight_decay is not None:
-        optimizer.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if no_weight_decay(v)])
+        skipped = no_weight_decay(model)
+        optimizer.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if v.path in skipped])
     return optimizer

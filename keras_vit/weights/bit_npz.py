@@ -15,16 +15,9 @@ padding="symmetric" (the BiT specs' setting); with padding="same" the weights lo
 
 from __future__ import annotations
 
-import numpy as np
-
-from keras_vit.weights.protocol import Converter, Rule, copy, match
+from keras_vit.weights.protocol import Converter, Rule, copy, match, reshape, resnet_units, split_block
 
 _GROUP = {"1": "a", "2": "b", "3": "c"}
-
-
-def _squeeze_1x1(array, shape):
-    """A (1, 1, C, classes) convolution kernel -> (C, classes)."""
-    return np.reshape(array, shape)
 
 
 class BiTNpz(Converter):
@@ -38,18 +31,20 @@ class BiTNpz(Converter):
     def rule(self, path, model):
         if path == "root/conv_root/kernel":
             return Rule(("resnet/root_block/standardized_conv2d/kernel",), copy)
-        if m := match(r"block(\d+)_unit(\d+)/(conv|gn)(\d|_proj)/(kernel|gamma|beta)", path):
-            unit = f"resnet/block{m[1]}/unit{int(m[2]):02d}/"
-            if m[4] == "_proj":
-                return Rule((unit + "a/proj/standardized_conv2d/kernel",), copy) if m[3] == "conv" else None
-            group = unit + _GROUP[m[4]] + "/"
-            if m[3] == "conv":
+        units = resnet_units(model)
+        if (block := split_block(path, tuple(units))) and (m := match(r"(conv|gn)(\d|_proj)/(kernel|gamma|beta)", block[2])):
+            stage, index = units[block[0]]
+            unit = f"resnet/block{stage + 1}/unit{index + 1:02d}/"
+            if m[2] == "_proj":
+                return Rule((unit + "a/proj/standardized_conv2d/kernel",), copy) if m[1] == "conv" else None
+            group = unit + _GROUP[m[2]] + "/"
+            if m[1] == "conv":
                 return Rule((group + "standardized_conv2d/kernel",), copy)
-            return Rule((group + "group_norm/" + m[5],), copy)
+            return Rule((group + "group_norm/" + m[3],), copy)
         if m := match(r"norm/(gamma|beta)", path):
             return Rule((f"resnet/group_norm/{m[1]}",), copy)
         if path == "head/kernel":
-            return Rule(("resnet/head/conv2d/kernel",), _squeeze_1x1, "(1, 1, C, classes) -> (C, classes)")
+            return Rule(("resnet/head/conv2d/kernel",), reshape, "(1, 1, C, classes) -> (C, classes)")
         if path == "head/bias":
             return Rule(("resnet/head/conv2d/bias",), copy)
         return None

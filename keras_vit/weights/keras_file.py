@@ -6,6 +6,8 @@ model of another image size resamples the position tables; into another number o
 
 from __future__ import annotations
 
+import numpy as np
+
 from keras_vit.weights.protocol import Converter, Rule, copy
 
 
@@ -35,13 +37,8 @@ class KerasFile(Converter):
         return tuple(k for k in self.layout.pre_logits_variables if k in tensors)
 
     def representation_dim(self, tensors):
-        kernel = next((tensors[k] for k in self.pre_logits_keys(tensors) if k.endswith("kernel")), None)
+        kernel = next((tensors[k] for k in self.pre_logits_keys(tensors) if np.ndim(tensors[k]) == 2), None)
         return None if kernel is None else int(kernel.shape[-1])
 
     def position_keys(self, tensors):
-        return {
-            key: table.num_prefix_tokens
-            for table in self.layout.position_tables
-            for key in tensors
-            if key.startswith(table.layer + "/")
-        }
+        return {path: t.num_prefix_tokens for t in self.layout.position_tables for path, _ in t.variables if path in tensors}

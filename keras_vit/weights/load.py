@@ -68,13 +68,19 @@ def choose_converter(checkpoint, model=None):
                 f"{checkpoint.path}: not a checkpoint of a layout keras_vit knows (its keys begin {sample}). "
                 f"Known layouts: {known}."
             )
-    if model is not None and family_of(model) not in converter.families:
+    if model is not None:
+        check_family(checkpoint, converter, family_of(model), f"model {model.name!r} is of family {family_of(model)!r}")
+    return converter
+
+
+def check_family(checkpoint, converter, family, subject):
+    """CheckpointError unless the converter fills `family`; `subject` says what the model is."""
+    if family not in converter.families:
         raise CheckpointError(
             f"{checkpoint.path} is a {converter.description} checkpoint, for the {'/'.join(converter.families)} "
-            f"family, but model {model.name!r} is of family {family_of(model)!r}: create the model the checkpoint "
-            f"was trained as (see keras_vit.list_models())."
+            f"family, but {subject}: create the model the checkpoint was trained as (see "
+            "keras_vit.list_models())."
         )
-    return converter
 
 
 def prepared_tensors(checkpoint, converter):
@@ -82,23 +88,9 @@ def prepared_tensors(checkpoint, converter):
     return prepare(checkpoint.tensors) if prepare else dict(checkpoint.tensors)
 
 
-def _position_layers(model, layout):
-    """{variable path: (kind, PositionTable)} of the model's resamplable position tables."""
-    from keras_vit.layers.learned_position_2d import LearnedPosition2D
-
-    tables = {}
-    for table in layout.position_tables:
-        layer = model.get_layer(table.layer)
-        if isinstance(layer, LearnedPosition2D):
-            tables[layer.row_embeddings.path] = ("rows", table)
-            tables[layer.column_embeddings.path] = ("columns", table)
-        else:
-            tables[layer.embeddings.path] = ("1d", table)
-    return tables
-
-
-def _resample(kind, table, value, source_prefix, interpolation):
-    if kind == "1d":
+def _resample(axis, table, value, source_prefix, interpolation):
+    """A position variable's checkpoint value for the model's grid; `axis` as in `PositionTable.variables`."""
+    if axis is None:
         prefix = table.num_prefix_tokens
         value = np.asarray(value)
         rows = value[0] if value.ndim == 3 else value
@@ -109,8 +101,7 @@ def _resample(kind, table, value, source_prefix, interpolation):
             raise ValueError(f"the checkpoint's table has {source_prefix} prefix rows, the model needs {prefix}")
         old_grid = square_grid(rows.shape[0] - prefix)
         return resample_position_table(rows[None], table.grid_size, prefix, old_grid, interpolation)
-    length = table.grid_size[0] if kind == "rows" else table.grid_size[1]
-    return resample_axis_table(value, length, interpolation)
+    return resample_axis_table(value, table.grid_size[axis], interpolation)
 
 
 def _fmt(shape):
@@ -150,7 +141,13 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
     if len(variables) != len(model.weights):
         raise CheckpointError(f"Model {model.name!r} has several variables with the same path; cannot load by path.")
 
-    messages, dropped, resampled = [], [], []
+    messages, warnings, dropped, resampled = [], [], [], []
+
+    def note(message, warning=False):
+        messages.append(message)
+        if warning:
+            warnings.append(message)
+
     skipped = set()
     used = set()
     layout = model_layout(model, "keras_vit.weights.load")
@@ -163,23 +160,16 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
         used.update(drop)
         dropped.extend(drop)
         skipped.update(layout.head_variables)
-        if model_classes:
-            messages.append(
-                f"The checkpoint's classifier ({checkpoint_classes} classes) was dropped: the model has "
-                f"{model_classes} classes and keeps its own zero-initialized head (train it)."
-            )
-        else:
-            messages.append(f"The checkpoint's classifier ({checkpoint_classes} classes) was dropped: the model has none.")
+        keeps = f"{model_classes} classes and keeps its own zero-initialized head (train it)" if model_classes else "none"
+        note(f"The checkpoint's classifier ({checkpoint_classes} classes) was dropped: the model has {keeps}.", True)
     pre_logits = converter.pre_logits_keys(tensors)
     if pre_logits and not layout.pre_logits_variables:
         used.update(pre_logits)
         dropped.extend(pre_logits)
-        messages.append(
-            "The checkpoint's pre-logits layer was dropped: the model has no representation layer "
-            "(create it with representation_dim=... to keep it)."
-        )
+        note("The checkpoint's pre-logits layer was dropped: the model has no representation layer "
+             "(create it with representation_dim=... to keep it).", True)
 
-    positions = _position_layers(model, layout)
+    positions = {path: (axis, t) for t in layout.position_tables for path, axis in t.variables}
     source_prefixes = converter.position_keys(tensors)
     plan, missing, wrong = {}, [], []
     for var_path, variable in variables.items():
@@ -204,15 +194,15 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
             wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described} ({rule.note} failed: {error})")
             continue
         if value.shape != shape and var_path in positions and value.shape[-1:] == shape[-1:]:
-            kind, table = positions[var_path]
+            axis, table = positions[var_path]
             source_prefix = next((source_prefixes[k] for k in sources if k in source_prefixes), None)
             try:
-                new_value = np.asarray(_resample(kind, table, value, source_prefix, interpolation)).reshape(shape)
+                new_value = np.asarray(_resample(axis, table, value, source_prefix, interpolation)).reshape(shape)
             except ValueError as error:
                 wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described}; cannot resample: {error}")
                 continue
             resampled.append(var_path)
-            messages.append(f"Resampled {var_path} from {_fmt(value.shape)} to {_fmt(shape)} ({interpolation}).")
+            note(f"Resampled {var_path} from {_fmt(value.shape)} to {_fmt(shape)} ({interpolation}).")
             value = new_value
         if value.shape != shape:
             wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described} -> {_fmt(value.shape)} ({rule.note})")
@@ -235,13 +225,10 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
 
     for var_path, value in plan.items():
         variables[var_path].assign(value.astype(variables[var_path].dtype))
-    warnings = [m for m in messages if "dropped" in m]
     config = _model_config(model)
     for name, expected in converter.architecture_overrides(tensors).items():
         if name in config:  # what the checkpoint's own code used that the shapes do not show (e.g. its GELU)
-            messages.append(converter.architecture_note(name, expected, config[name]))
-            if config[name] != expected:
-                warnings.append(messages[-1])
+            note(converter.architecture_note(name, expected, config[name]), config[name] != expected)
     report = LoadReport(checkpoint.path, checkpoint.format, converter.format, len(plan), resampled, dropped, messages)
     if verbose:
         for message in messages:

@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import math
 
+from keras_vit.models.vit import stem_output_stride
 from keras_vit.registry import registry
-from keras_vit.weights.load import choose_converter, prepared_tensors
-from keras_vit.weights.protocol import CheckpointError, is_keras_vit_file
+from keras_vit.weights.load import check_family, choose_converter, prepared_tensors
+from keras_vit.weights.protocol import is_keras_vit_file
 
 
 def _pixels_per_token(model):
     """The image pixels along one side of a token: the patch size times the stride of the model's stem, if any."""
     patch = model.get("patch_size", 16)
-    patch = patch[0] if isinstance(patch, (list, tuple)) else patch
-    stem = dict(model.get("stem") or {})
-    if not stem:
-        return patch
     # Hybrids tokenize the stem's feature map, so a token covers patch * stride pixels of the image.
-    return patch * registry("stem").get(stem.pop("name")).output_stride_of(stem)
+    return (patch[0] if isinstance(patch, (list, tuple)) else patch) * stem_output_stride(model.get("stem") or None)
 
 
 def _inferred_image_size(spec, converter, tensors):
@@ -55,12 +52,7 @@ def spec_overrides(checkpoint, spec, overrides):
         CheckpointError: the checkpoint is of another model family than the spec.
     """
     converter = choose_converter(checkpoint)
-    if spec.family not in converter.families:
-        raise CheckpointError(
-            f"{checkpoint.path} is a {converter.description} checkpoint, for the {'/'.join(converter.families)} "
-            f"family, but {spec.name!r} is a {spec.family!r} model: create the model the checkpoint was trained as "
-            f"(see keras_vit.list_models())."
-        )
+    check_family(checkpoint, converter, spec.family, f"{spec.name!r} is a {spec.family!r} model")
     tensors = prepared_tensors(checkpoint, converter)
     known = set(registry("model").get(spec.family).config_names())
     result = dict(overrides)

@@ -3,13 +3,14 @@ model's variables by Keras variable path.
 
 A reader returns a `Checkpoint` (the file, its format name and a flat {key: np.ndarray}). A `Converter` answers,
 for each Keras variable path of a model, a `Rule`: the source keys it reads and the documented transform that turns
-those arrays into the variable's value. `keras_vit.weights.assign` then checks the whole plan (every variable
+those arrays into the variable's value. `keras_vit.weights.load` then checks the whole plan (every variable
 assigned exactly once, every source tensor used, every shape right) before it changes anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable
 
@@ -66,6 +67,17 @@ class Rule:
 
     def candidates(self):
         return (tuple(self.sources), *(tuple(a) for a in self.alternatives))
+
+
+def first_of(key_lists, transform, note="copied"):
+    """A Rule reading the first of `key_lists` (each a list of source keys) whose keys the checkpoint all has."""
+    first, *rest = key_lists
+    return Rule(tuple(first), transform, note, tuple(tuple(k) for k in rest))
+
+
+def is_square(rows):
+    """Whether `rows` is a positive perfect square (a square patch grid)."""
+    return rows > 0 and math.isqrt(rows) ** 2 == rows
 
 
 # ---- documented transforms (each takes the source arrays and the Keras shape) ----
@@ -190,3 +202,26 @@ class Converter:
 def match(pattern, path):
     """re.fullmatch shorthand returning the groups' match object (or None)."""
     return re.fullmatch(pattern, path)
+
+
+def split_block(path, blocks):
+    """(block name, index in `blocks`, path inside the block) of a variable path under one of `blocks` (names in
+    order, e.g. `model.layout.blocks`), or None."""
+    name, _, inner = path.partition("/")
+    return (name, blocks.index(name), inner) if name in blocks else None
+
+
+def resnet_stem(model):
+    """(name of the convolutional stem layer,) of a hybrid (`model.layout`: the first stem layer when the stem has a
+    stride), else ()."""
+    return model.layout.stem[:1] if model.layout.stem_stride > 1 else ()
+
+
+def resnet_units(model, stem=None):
+    """{unit layer name: (stage, unit)}, 0-based: a ResNet's from `model.layout`; with `stem` (a layer name), the
+    units of a hybrid's ResNet stem, in the order of its stage_sizes."""
+    if stem is None:
+        return dict(zip(model.layout.blocks, model.layout.block_stages))
+    layer = model.get_layer(stem)
+    stages = [(s, u) for s, size in enumerate(getattr(layer, "stage_sizes", ())) for u in range(size)]
+    return dict(zip((unit.name for unit in getattr(layer, "units", ())), stages))

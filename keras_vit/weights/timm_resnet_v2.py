@@ -14,35 +14,32 @@ timm key -> keras_vit path (BiT release unit names; stages and units are 1-based
 
 from __future__ import annotations
 
+from keras_vit.weights import protocol
 from keras_vit.weights.protocol import Converter, Rule, conv, copy, dense_from_conv1x1, match
 
 _NORM = {"gamma": "weight", "beta": "bias"}
 
 
-def resnet_rule(path, prefix, stem_prefixes):
+def resnet_rule(path, prefix, stem_prefixes, units):
     """The Rule of a ResNet variable `path` (relative to the ResNet), reading timm keys under `prefix`.
-    `stem_prefixes` lists where the root conv/norm may live ("stem." in ResNetV2, "" in a bare timm stem)."""
+    `stem_prefixes` lists where the root conv/norm may live ("stem." in ResNetV2, "" in a bare timm stem); `units`
+    maps the unit layers' names to their (stage, unit) (`resnet_units`)."""
     if m := match(r"root/conv_root/kernel", path):
-        return _first_of([f"{prefix}{s}conv.weight" for s in stem_prefixes], conv, "conv")
+        return protocol.first_of([[f"{prefix}{s}conv.weight"] for s in stem_prefixes], conv, "conv")
     if m := match(r"root/gn_root/(gamma|beta)", path):
-        return _first_of([f"{prefix}{s}norm.{_NORM[m[1]]}" for s in stem_prefixes], copy)
-    if m := match(r"block(\d+)_unit(\d+)/(conv\d|conv_proj)/kernel", path):
-        unit = f"{prefix}stages.{int(m[1]) - 1}.blocks.{int(m[2]) - 1}."
-        name = "downsample.conv" if m[3] == "conv_proj" else m[3]
-        return Rule((f"{unit}{name}.weight",), conv, "conv")
-    if m := match(r"block(\d+)_unit(\d+)/(gn\d|gn_proj)/(gamma|beta)", path):
-        unit = f"{prefix}stages.{int(m[1]) - 1}.blocks.{int(m[2]) - 1}."
-        name = "downsample.norm" if m[3] == "gn_proj" else "norm" + m[3][2:]
-        return Rule((f"{unit}{name}.{_NORM[m[4]]}",), copy)
+        return protocol.first_of([[f"{prefix}{s}norm.{_NORM[m[1]]}"] for s in stem_prefixes], copy)
+    if block := protocol.split_block(path, tuple(units)):
+        stage, index = units[block[0]]
+        unit = f"{prefix}stages.{stage}.blocks.{index}."
+        if m := match(r"(conv\d|conv_proj)/kernel", block[2]):
+            return Rule((f"{unit}{'downsample.conv' if m[1] == 'conv_proj' else m[1]}.weight",), conv, "conv")
+        if m := match(r"(gn\d|gn_proj)/(gamma|beta)", block[2]):
+            name = "downsample.norm" if m[1] == "gn_proj" else "norm" + m[1][2:]
+            return Rule((f"{unit}{name}.{_NORM[m[2]]}",), copy)
+        return None
     if m := match(r"norm/(gamma|beta)", path):
         return Rule((f"{prefix}norm.{_NORM[m[1]]}",), copy)
     return None
-
-
-def _first_of(keys, transform, note="copied"):
-    """A Rule reading the first of `keys` present in the checkpoint."""
-    first, *rest = keys
-    return Rule((first,), transform, note, tuple((k,) for k in rest))
 
 
 class TimmResNetV2(Converter):
@@ -60,7 +57,7 @@ class TimmResNetV2(Converter):
             if m[1] == "kernel":
                 return Rule(("head.fc.weight",), dense_from_conv1x1, "(classes, C[, 1, 1]) -> (C, classes)")
             return Rule(("head.fc.bias",), copy)
-        return resnet_rule(path, "", ("stem.",))
+        return resnet_rule(path, "", ("stem.",), protocol.resnet_units(model))
 
     def head_keys(self, tensors):
         return ("head.fc.weight", "head.fc.bias") if "head.fc.weight" in tensors else None

@@ -19,7 +19,7 @@ timm key -> keras_vit path (Linear weights transpose, Conv2d (out, in, kh, kw) -
 
 from __future__ import annotations
 
-from keras_vit.weights.protocol import Converter, Rule, channels_first_table, conv, copy, match
+from keras_vit.weights.protocol import Converter, Rule, channels_first_table, conv, copy, match, split_block
 from keras_vit.weights.timm_vit import block_rule, dense_or_norm
 
 INNER = {"norm1": "norm_in", "attention": "attn_in", "norm2": "norm_mlp_in", "mlp": "mlp_in", "qkv": ("qk", "v")}
@@ -56,11 +56,13 @@ class TimmTNT(Converter):
             return Rule(("patch_pos",), copy, "copied (resampled when the grid differs)")
         if m := match(r"patch_projection/(.*)", path):
             return projection_rule(m[1], "")
-        if m := match(r"block_(\d+)/(inner_block|outer_block|pixel_projection)/(.*)", path):
-            prefix = f"blocks.{m[1]}."
-            if m[2] == "pixel_projection":
-                return projection_rule(m[3], prefix)
-            return block_rule(m[3], prefix, INNER if m[2] == "inner_block" else OUTER)
+        if (block := split_block(path, model.layout.blocks)) and (
+            m := match(r"(inner_block|outer_block|pixel_projection)/(.*)", block[2])
+        ):
+            prefix = f"blocks.{block[1]}."
+            if m[1] == "pixel_projection":
+                return projection_rule(m[2], prefix)
+            return block_rule(m[2], prefix, INNER if m[1] == "inner_block" else OUTER)
         return dense_or_norm(path, "encoder_norm", "norm") or dense_or_norm(path, "head/classifier", "head")
 
     def head_keys(self, tensors):

@@ -26,8 +26,9 @@ timm key -> keras_vit path (PyTorch Linear (out, in) transposes to Keras (in, ou
 
 from __future__ import annotations
 
-import math
+import re
 
+from keras_vit.weights import protocol
 from keras_vit.weights.protocol import Converter, Rule, concat_last, concat_linear, conv, copy, linear, match
 from keras_vit.weights.timm_resnet_v2 import resnet_rule
 
@@ -66,17 +67,11 @@ def _dense(module, kind):
 
 def dense_or_norm(path, keras_prefix, module):
     """Rule for `keras_prefix/{kernel,bias,gamma,beta}` read from the timm `module`."""
-    if m := match(re_escape(keras_prefix) + r"/(kernel|bias)", path):
+    if m := match(re.escape(keras_prefix) + r"/(kernel|bias)", path):
         return _dense(module, m[1])
-    if m := match(re_escape(keras_prefix) + r"/(gamma|beta)", path):
+    if m := match(re.escape(keras_prefix) + r"/(gamma|beta)", path):
         return Rule((f"{module}.{_NORM[m[1]]}",), copy)
     return None
-
-
-def re_escape(text):
-    import re
-
-    return re.escape(text)
 
 
 # prefix-token layers in timm's sequence order (class, distillation, registers) and their timm keys
@@ -105,10 +100,11 @@ class TimmViT(Converter):
             return Rule((_TOKENS[path],), copy)
         if path == "position_embedding/embeddings":
             return Rule(("pos_embed",), copy, "copied (resampled when the grid differs)")
-        if m := match(r"block_(\d+)/(.*)", path):
-            return block_rule(m[2], f"blocks.{m[1]}.", VIT_BLOCK)
-        if m := match(r"stem/(.*)", path):
-            return resnet_rule(m[1], "patch_embed.backbone.", ("stem.", ""))
+        if block := protocol.split_block(path, model.layout.blocks):
+            return block_rule(block[2], f"blocks.{block[1]}.", VIT_BLOCK)
+        if block := protocol.split_block(path, protocol.resnet_stem(model)):
+            units = protocol.resnet_units(model, block[0])
+            return resnet_rule(block[2], "patch_embed.backbone.", ("stem.", ""), units)
         return (
             dense_or_norm(path, "encoder_norm", "norm")
             or dense_or_norm(path, "head/pre_logits", "pre_logits.fc")
@@ -138,10 +134,6 @@ class TimmViT(Converter):
         rows = int(tensors["pos_embed"].shape[-2])
         # timm's no_embed_class (DeiT-III, register models) stores rows for the patches only: a square table
         # whose rows minus the prefix tokens are not a square grid has no prefix rows
-        if prefix and _is_square(rows) and not _is_square(rows - prefix):
+        if prefix and protocol.is_square(rows) and not protocol.is_square(rows - prefix):
             return {"pos_embed": 0}
         return {"pos_embed": prefix}
-
-
-def _is_square(rows):
-    return rows > 0 and math.isqrt(rows) ** 2 == rows

@@ -30,31 +30,20 @@ for the class token in front of it (the same function).
 GELU: both codebases' MLP calls Flax's `nn.gelu`, whose default is the tanh approximation, in the plain ViTs and in
 the transformer of the R50+ViT hybrids alike (their ResNet stem has no GELU). `architecture_overrides` therefore asks
 for `use_approximate_gelu=True`, which `keras_vit.create(name, weights=...)` applies unless told otherwise: with
-it the model gives the release's logits (measured on a published checkpoint: 9e-7 relative error, 3e-4 with the exact
-GELU).
+it the model gives the release's logits (docs/weights.md).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from keras_vit.weights import protocol
 from keras_vit.weights.protocol import Converter, Rule, concat_last, copy, match, reshape
 
 _NORM = {"gamma": "scale", "beta": "bias"}
 _ATTENTION = ("MultiHeadDotProductAttention_1", "MultiHeadDotProductAttention_0")
 _NORM2 = ("LayerNorm_2", "LayerNorm_1")
 _MLP = ("MlpBlock_3", "MlpBlock_0")
-
-
-def _square_part(rows):
-    """`rows` when it is a perfect square (a table without a class-token row), else -1."""
-    side = int(round(rows**0.5))
-    return rows if side * side == rows else -1
-
-
-def _either(keys_per_layout, transform, note="copied"):
-    first, *rest = keys_per_layout
-    return Rule(tuple(first), transform, note, tuple(tuple(k) for k in rest))
 
 
 class FlaxViT(Converter):
@@ -78,7 +67,7 @@ class FlaxViT(Converter):
             else:
                 prepared[key] = value
         table = prepared.get("pos_embedding")
-        if table is not None and "cls" in prepared and table.shape[-2] == _square_part(table.shape[-2]):
+        if table is not None and "cls" in prepared and protocol.is_square(table.shape[-2]):
             # big_vision adds the table before prepending the class token: the class token's row is zero.
             prepared["pos_embedding"] = np.concatenate([np.zeros_like(table[..., :1, :]), table], axis=-2)
         return prepared
@@ -89,13 +78,13 @@ class FlaxViT(Converter):
         if path == "class_token/token":
             return Rule(("cls",), copy)
         if path == "position_embedding/embeddings":
-            return _either(
+            return protocol.first_of(
                 [("Transformer/posembed_input/pos_embedding",), ("pos_embedding",)],
                 copy,
                 "copied (resampled when the grid differs)",
             )
-        if m := match(r"block_(\d+)/(.*)", path):
-            return self._block_rule(f"Transformer/encoderblock_{m[1]}/", m[2])
+        if block := protocol.split_block(path, model.layout.blocks):
+            return self._block_rule(f"Transformer/encoderblock_{block[1]}/", block[2])
         if m := match(r"encoder_norm/(gamma|beta)", path):
             return Rule((f"Transformer/encoder_norm/{_NORM[m[1]]}",), copy)
         if m := match(r"head/(pre_logits|classifier)/(kernel|bias)", path):
@@ -104,24 +93,28 @@ class FlaxViT(Converter):
             return Rule(("conv_root/kernel",), copy)
         if m := match(r"stem/root/gn_root/(gamma|beta)", path):
             return Rule((f"gn_root/{_NORM[m[1]]}",), copy)
-        if m := match(r"stem/block(\d+)_unit(\d+)/(conv\d|conv_proj)/kernel", path):
-            return Rule((f"block{m[1]}/unit{m[2]}/{m[3]}/kernel",), copy)
-        if m := match(r"stem/block(\d+)_unit(\d+)/(gn\d|gn_proj)/(gamma|beta)", path):
-            return Rule((f"block{m[1]}/unit{m[2]}/{m[3]}/{_NORM[m[4]]}",), copy)
+        if stem := protocol.split_block(path, protocol.resnet_stem(model)):
+            units = protocol.resnet_units(model, stem[0])
+            if block := protocol.split_block(stem[2], tuple(units)):
+                unit = "block{}/unit{}/".format(*(i + 1 for i in units[block[0]]))
+                if m := match(r"(conv\d|conv_proj)/kernel", block[2]):
+                    return Rule((f"{unit}{m[1]}/kernel",), copy)
+                if m := match(r"(gn\d|gn_proj)/(gamma|beta)", block[2]):
+                    return Rule((f"{unit}{m[1]}/{_NORM[m[2]]}",), copy)
         return None
 
     def _block_rule(self, prefix, path):
         if m := match(r"norm1/(gamma|beta)", path):
             return Rule((f"{prefix}LayerNorm_0/{_NORM[m[1]]}",), copy)
         if m := match(r"norm2/(gamma|beta)", path):
-            return _either([(f"{prefix}{n}/{_NORM[m[1]]}",) for n in _NORM2], copy)
+            return protocol.first_of([(f"{prefix}{n}/{_NORM[m[1]]}",) for n in _NORM2], copy)
         if m := match(r"attention/qkv/(kernel|bias)", path):
             layouts = [[f"{prefix}{a}/{part}/{m[1]}" for part in ("query", "key", "value")] for a in _ATTENTION]
-            return _either(layouts, concat_last, "each (D, heads, D/heads) -> (D, D), concatenated [q | k | v]")
+            return protocol.first_of(layouts, concat_last, "each (D, heads, D/heads) -> (D, D), concatenated [q | k | v]")
         if m := match(r"attention/projection/(kernel|bias)", path):
-            return _either([(f"{prefix}{a}/out/{m[1]}",) for a in _ATTENTION], reshape, "(heads, D/heads, D) -> (D, D)")
+            return protocol.first_of([(f"{prefix}{a}/out/{m[1]}",) for a in _ATTENTION], reshape, "(heads, D/heads, D) -> (D, D)")
         if m := match(r"mlp/fc(1|2)/(kernel|bias)", path):
-            return _either([(f"{prefix}{b}/Dense_{int(m[1]) - 1}/{m[2]}",) for b in _MLP], copy)
+            return protocol.first_of([(f"{prefix}{b}/Dense_{int(m[1]) - 1}/{m[2]}",) for b in _MLP], copy)
         return None
 
     def head_keys(self, tensors):

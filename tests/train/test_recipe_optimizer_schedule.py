@@ -43,7 +43,7 @@ def test_warmup_cosine_matches_the_formula():
 
 def test_weight_decay_skips_norms_biases_positions_and_tokens():
     model = tiny_vit()
-    excluded = {v.path for v in model.trainable_variables if no_weight_decay(v)}
+    excluded = no_weight_decay(model)
     assert "class_token/token" in excluded and "position_embedding/embeddings" in excluded
     assert "block_0/norm1/gamma" in excluded and "block_1/mlp/fc1/bias" in excluded
     assert "block_0/attention/qkv/kernel" not in excluded and "patch_embed/projection/kernel" not in excluded
@@ -234,3 +234,36 @@ def test_recipe_extends_cycle_is_a_recipe_error(tmp_path):
     (tmp_path / "b.yaml").write_text("name: b\nextends: a.yaml\n")
     with pytest.raises(RecipeError, match=r"Recipe file .*b\.yaml: `extends` forms a cycle .*a\.yaml -> .*b\.yaml -> .*a\.yaml"):
         keras_vit.train.load_recipe(str(tmp_path / "a.yaml"))
+
+
+VIT_BLOCK_NO_DECAY = {f"block_0/{name}" for name in (
+    "norm1/gamma", "norm1/beta", "attention/qkv/bias", "attention/projection/bias", "norm2/gamma", "norm2/beta",
+    "mlp/fc1/bias", "mlp/fc2/bias")}
+TRANSFORMER_NO_DECAY = {"patch_embed/projection/bias", "class_token/token", "position_embedding/embeddings",
+                        "encoder_norm/gamma", "encoder_norm/beta", "head/classifier/bias"} | VIT_BLOCK_NO_DECAY
+
+
+def test_no_decay_variables_of_a_tiny_vit_tnt_and_hybrid_are_the_published_ones():
+    size = {"image_size": 16, "hidden_dim": 8, "num_layers": 1, "num_heads": 2, "intermediate_dim": 16,
+            "num_classes": 3}
+    vit = keras_vit.create("vit_ti16", patch_size=8, use_distillation_token=True, num_register_tokens=1, **size)
+    assert no_weight_decay(vit) == TRANSFORMER_NO_DECAY | {"distillation_token/token", "register_tokens/token"}
+    stem = {**keras_vit.get_spec("vit_r_ti16").model["stem"], "stage_sizes": [1]}
+    hybrid = keras_vit.create("vit_r_ti16", patch_size=1, stem=stem, **size)
+    unit_norms = {f"stem/block1_unit1/{gn}/{p}" for gn in ("gn1", "gn2", "gn3", "gn_proj") for p in ("gamma", "beta")}
+    assert no_weight_decay(hybrid) == TRANSFORMER_NO_DECAY | unit_norms | {"stem/root/gn_root/gamma",
+                                                                           "stem/root/gn_root/beta"}
+    tnt = keras_vit.create("tnt_s16", patch_size=8, inner_dim=4, inner_num_heads=1, inner_intermediate_dim=8, **size)
+    norms = {f"{layer}/{norm}/{p}" for layer in ("patch_projection", "block_0/pixel_projection", "block_0/inner_block",
+                                                 "block_0/outer_block") for norm in ("norm1", "norm2")
+             for p in ("gamma", "beta")}
+    biases = {f"block_0/{side}/{name}/bias" for side in ("inner_block", "outer_block")
+              for name in ("attention/projection", "mlp/fc1", "mlp/fc2")}
+    assert no_weight_decay(tnt) == norms | biases | {
+        "pixel_embed/projection/bias", "pixel_position/embeddings", "patch_projection/projection/bias",
+        "class_token/token", "patch_position/embeddings", "encoder_norm/gamma", "encoder_norm/beta",
+        "head/classifier/bias"}
+    # a plain Keras model has no layout: its biases and norms (rank <= 1) are skipped
+    plain = keras.Model(vit.inputs, vit.outputs)
+    assert no_weight_decay(plain) == {v.path for v in vit.weights if len(v.shape) <= 1}
+    assert "class_token/token" not in no_weight_decay(plain)

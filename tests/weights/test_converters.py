@@ -402,3 +402,23 @@ def test_bit_release_npz(tmp_path):
         if unit == 1:
             e[dst + "conv_proj/kernel"] = t[src + "a/proj/standardized_conv2d/kernel"]
     assert_variables(model, e)
+
+
+def test_converters_take_block_indices_from_the_layout():
+    from types import SimpleNamespace
+
+    from keras_vit.models.layout import ModelLayout
+    from keras_vit.weights.bit_npz import BiTNpz
+    from keras_vit.weights.timm_resnet_v2 import TimmResNetV2
+    from keras_vit.weights.timm_vit import TimmViT
+    from keras_vit.weights.vit_npz import FlaxViT
+
+    # blocks named unlike the zoo's: the index is the block's place in layout.blocks, not a number in its name
+    vit = SimpleNamespace(layout=ModelLayout(blocks=("enc_7", "enc_3"), stem=("embed",)))
+    assert TimmViT().rule("enc_3/norm1/gamma", vit).sources == ("blocks.1.norm1.weight",)
+    assert FlaxViT().rule("enc_7/mlp/fc2/bias", vit).sources == ("Transformer/encoderblock_0/MlpBlock_3/Dense_1/bias",)
+    assert TimmViT().rule("block_0/norm1/gamma", vit) is None
+    resnet = SimpleNamespace(layout=ModelLayout(blocks=("u_a", "u_b", "u_c"), block_stages=((0, 0), (0, 1), (1, 0))))
+    assert BiTNpz().rule("u_c/gn1/gamma", resnet).sources == ("resnet/block2/unit01/a/group_norm/gamma",)
+    assert BiTNpz().rule("u_b/conv_proj/kernel", resnet).sources == ("resnet/block1/unit02/a/proj/standardized_conv2d/kernel",)
+    assert TimmResNetV2().rule("u_c/conv_proj/kernel", resnet).sources == ("stages.1.blocks.0.downsample.conv.weight",)
