@@ -5,17 +5,19 @@ each case's peak memory is its own and frameworks never share a process.
 
 | case                     | one step                                                                        |
 |--------------------------|---------------------------------------------------------------------------------|
-| keras_vit:predict        | `model.predict(x)` of a zoo model (the default path: XLA by default)            |
+| keras_vit:predict        | `model.predict(x)` of a zoo model after `compile(jit_compile=True)` (XLA)       |
 | keras_vit:call           | a direct `tf.function(jit_compile=True)` call of the zoo model                  |
 | keras_vit:saved_model    | the exported SavedModel's serving function, reloaded with tf.saved_model.load   |
-| keras_vit:fit            | `model.fit`, one epoch of TRAIN_STEPS batches, AdamW, default compile           |
-| keras_vit:train_on_batch | TRAIN_STEPS `train_on_batch` calls, AdamW, default compile: fit's step alone     |
+| keras_vit:fit            | `model.fit`, one epoch of TRAIN_STEPS batches, AdamW, `jit_compile=True`        |
+| keras_vit:train_on_batch | TRAIN_STEPS `train_on_batch` calls, AdamW, `jit_compile=True`: fit's step alone |
 | keras_vit:predict_bf16   | `model.predict` of the model built with dtype "mixed_bfloat16"                  |
 | keras_vit:predict_int8   | `model.predict` after Keras's `model.quantize("int8")`                          |
 | keras_vit:fit_bf16       | `model.fit` step under "mixed_bfloat16"                                         |
-| keras_vit:predict_graph  | `model.predict` after `compile(jit_compile=False)`: what the XLA default buys   |
+| keras_vit:predict_graph  | `model.predict` after `compile(jit_compile=False)`: what XLA buys               |
 | keras_vit:fit_graph      | `model.fit` step with `compile(..., jit_compile=False)`                         |
 | keras_vit:fit_remat      | `model.fit` step of the model built with `rematerialize=True` (less memory)     |
+| jax:predict, jax:fit     | the zoo model on Keras's JAX backend (XLA, Keras's default there)               |
+| torch:predict, torch:fit | the zoo model on Keras's torch backend (eager, Keras's default there)           |
 | keras_hub:predict        | keras-hub ViTImageClassifier (random weights, same config), `model.predict`     |
 | keras_hub:call           | keras-hub under `tf.function(jit_compile=True)`                                 |
 | keras_hub:fit            | keras-hub `model.fit` (TRAIN_STEPS batches), AdamW, `compile(jit_compile=True)` |
@@ -51,6 +53,9 @@ import numpy as np
 PEERS = {
     "keras_vit": ("predict", "call", "saved_model", "fit", "predict_bf16", "fit_bf16", "predict_graph", "fit_graph",
                   "fit_remat", "train_on_batch", "predict_int8"),
+    # The same zoo model on Keras's other backends, each in a worker with KERAS_BACKEND set.
+    "jax": ("predict", "fit"),
+    "torch": ("predict", "fit"),
     "keras_hub": ("predict", "call", "fit", "train_on_batch"),
     "timm": ("eager", "compile", "train"),
     # The one-file exports in their own runtimes (pip install 'keras-vit[deploy]'); they take [0, 255] pixels.
@@ -60,7 +65,7 @@ PEERS = {
     "ceiling": ("matmul",),
 }
 # The module each peer needs (checked before a worker starts, so a missing peer is a skip, not a crash).
-PEER_MODULES = {"keras_hub": "keras_hub", "timm": "timm", "onnxruntime": "onnxruntime", "openvino": "openvino",
+PEER_MODULES = {"jax": "jax", "torch": "torch", "keras_hub": "keras_hub", "timm": "timm", "onnxruntime": "onnxruntime", "openvino": "openvino",
                 "litert": "ai_edge_litert"}
 TRAINING_MODES = ("fit", "fit_bf16", "fit_graph", "fit_remat", "train_on_batch", "train")
 TRAIN_STEPS = 4
@@ -119,7 +124,8 @@ def setup(case, config):
     y = (np.arange(batch) % max(int(model["num_classes"]), 1)).astype("int32")
     steps = TRAIN_STEPS if mode in TRAINING_MODES else 1
     flops = config["forward_flops"] * batch * (3 if mode in TRAINING_MODES else 1) * steps
-    setup_fn = {"keras_vit": _keras_vit, "keras_hub": _keras_hub, "timm": _timm, "onnxruntime": _runtime,
+    setup_fn = {"keras_vit": _keras_vit, "jax": _keras_vit_backend, "torch": _keras_vit_backend,
+                "keras_hub": _keras_hub, "timm": _timm, "onnxruntime": _runtime,
                 "openvino": _runtime, "litert": _runtime}[peer]
     if setup_fn is _runtime:
         setup_fn = lambda *args: _runtime(peer, *args)  # noqa: E731
@@ -130,10 +136,17 @@ def setup(case, config):
     return step
 
 
-def _fit(model, x, y):
-    """A Step's run: one `model.fit` epoch over the batch repeated TRAIN_STEPS times (no shuffling)."""
+def _fit(model, x, y, tensorflow=True):
+    """A Step's run: one `model.fit` epoch over the batch repeated TRAIN_STEPS times (no shuffling). On TensorFlow
+    the batches come from a tf.data pipeline on one private thread, as `keras_vit.train` feeds fit (Keras's own
+    pipeline for arrays competes with the compiled step for the cores: docs/speed.md, "fit on arrays")."""
     xs, ys = np.concatenate([x] * TRAIN_STEPS), np.concatenate([y] * TRAIN_STEPS)
-    return lambda: model.fit(xs, ys, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+    if not tensorflow:
+        return lambda: model.fit(xs, ys, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+    from benchmarks.peers.arrays import array_batches
+
+    dataset = array_batches(xs, ys, len(x), shuffle=False)
+    return lambda: model.fit(dataset, epochs=1, shuffle=False, verbose=0)
 
 
 def _repeat(function):
@@ -177,8 +190,8 @@ def _keras_vit(mode, config, spec, model_section, x, y):
         model = quantize(model)
     # The compute dtype of the layers (a functional model's own policy stays the global one).
     info = {"dtype_policy": model.layers[-1].dtype_policy.name}
-    if mode == "predict_graph":
-        model.compile(jit_compile=False)
+    # XLA, as a user asks for it on a TensorFlow CPU (keras_vit.train's default there); predict_graph without.
+    model.compile(jit_compile=mode != "predict_graph")
     if mode in ("predict", "predict_bf16", "predict_graph", "predict_int8"):
         return Step(run=lambda: model.predict(x, batch_size=len(x), verbose=0), images=0, flops=0, info=info)
     if mode == "call":
@@ -187,12 +200,11 @@ def _keras_vit(mode, config, spec, model_section, x, y):
         return Step(run=lambda: call(tensor).numpy(), images=0, flops=0, info=info)
     if mode in ("fit", "fit_bf16", "fit_graph", "fit_remat"):
         optimizer, loss = _adamw_loss()
-        # The default (keras_vit turns XLA on), or XLA explicitly off for fit_graph.
-        model.compile(optimizer=optimizer, loss=loss, **({"jit_compile": False} if mode == "fit_graph" else {}))
+        model.compile(optimizer=optimizer, loss=loss, jit_compile=mode != "fit_graph")
         info["jit_compile"] = bool(model.jit_compile)
         return Step(run=_fit(model, x, y), images=0, flops=0, info=info)
     if mode == "train_on_batch":
-        model.compile(*_adamw_loss())
+        model.compile(*_adamw_loss(), jit_compile=True)
         info["jit_compile"] = bool(model.jit_compile)
         return Step(run=_repeat(lambda: model.train_on_batch(x, y)), images=0, flops=0, info=info)
     if mode == "saved_model":
@@ -213,6 +225,21 @@ def _keras_vit(mode, config, spec, model_section, x, y):
         info["saved_model_dir"] = path
         return Step(run=run, images=0, flops=0, info=info)
     raise AssertionError(mode)
+
+
+def _keras_vit_backend(mode, config, spec, model_section, x, y):
+    """The zoo model on the worker's Keras backend (KERAS_BACKEND, set by the runner), with Keras's defaults."""
+    import keras
+
+    import keras_vit
+
+    model = keras_vit.create(config["model"], **config.get("overrides", {}))
+    info = {"backend": keras.backend.backend()}
+    if mode == "predict":
+        return Step(run=lambda: model.predict(x, batch_size=len(x), verbose=0), images=0, flops=0, info=info)
+    model.compile(*_adamw_loss())
+    info["jit_compile"] = bool(model.jit_compile)
+    return Step(run=_fit(model, x, y, tensorflow=False), images=0, flops=0, info=info)
 
 
 def _runtime(peer, mode, config, spec, model_section, x, y):

@@ -198,7 +198,9 @@ def run_benchmark(model, cases=None, *, batch_size=8, overrides=None, rounds=5, 
                 continue
             log_path = os.path.join(log_dir, case.replace(":", "-") + ".log") if log_dir else None
             echo(f"setting up {case} ...")
-            worker = Worker(case, config, warmup, env, log_path, timeout_s)
+            backend = parse_case(case)[0]
+            case_env = {**env, "KERAS_BACKEND": backend} if backend in ("jax", "torch") else env
+            worker = Worker(case, config, warmup, case_env, log_path, timeout_s)
             started.append(worker)
             worker_pids.append(worker.pid)
             try:

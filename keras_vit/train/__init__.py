@@ -21,6 +21,7 @@ from keras_vit.train.schedules import WarmupConstant, WarmupCosine, make_schedul
 from keras_vit.train.strategy import (
     StrategyError,
     check_global_batch,
+    default_jit_compile,
     global_batch_size,
     is_chief,
     make_strategy,
@@ -46,6 +47,7 @@ __all__ = [
     "WarmupConstant",
     "WarmupCosine",
     "check_global_batch",
+    "default_jit_compile",
     "global_batch_size",
     "is_chief",
     "last_checkpoint",

@@ -1,20 +1,16 @@
-"""fit's batches from in-memory arrays (keras_vit.data.arrays)."""
+"""The benchmark's fit batches from in-memory arrays (benchmarks/peers/arrays.py)."""
 
 import json
 import mmap
 import os
 import subprocess
 import sys
-import warnings
 
-import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-import keras_vit
-from keras_vit.data import arrays
-from keras_vit.data.arrays import array_batches, gather_rows
+from benchmarks.peers import arrays
+from benchmarks.peers.arrays import array_batches, gather_rows
 
 
 def _rows(n):
@@ -60,6 +56,7 @@ def test_large_batches_live_in_their_own_page_aligned_mapping():
 
 _FIT_FOR_TEN_EPOCHS = """
 import json, mmap, keras, numpy as np, keras_vit
+from benchmarks.peers.arrays import array_batches
 
 def rss_mb():
     with open("/proc/self/statm") as f:
@@ -72,7 +69,8 @@ model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(f
 x = np.random.default_rng(0).uniform(size=(64, 256, 256, 3)).astype("float32")  # batches of 32: 24 MiB
 after_epoch = []
 record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: after_epoch.append(rss_mb()))
-model.fit(x, np.arange(64) % 2, batch_size=32, epochs=10, verbose=0, callbacks=[record])
+model.fit(array_batches(x, np.arange(64) % 2, 32, shuffle=True), epochs=10, verbose=0, shuffle=False,
+          callbacks=[record])
 print(json.dumps(after_epoch))
 """
 
@@ -84,21 +82,7 @@ def test_fit_on_arrays_does_not_grow_with_every_epoch():
     # allocator (the tests' system allocator puts TensorFlow's own batch copies into those arenas too).
     env = {k: v for k, v in os.environ.items() if k != "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"}
     result = subprocess.run([sys.executable, "-c", _FIT_FOR_TEN_EPOCHS], env=env, capture_output=True, text=True,
-                            timeout=600)
+                            timeout=600, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert result.returncode == 0, result.stderr[-3000:]
     after_epoch = json.loads(result.stdout.strip().splitlines()[-1])
     assert after_epoch[-1] - after_epoch[2] < 2 * 24, f"RSS after each epoch {[round(v) for v in after_epoch]} MB"
-
-
-def test_fit_on_a_dataset_or_arrays_does_not_warn_about_shuffling():
-    # Keras 3.15 warns "`shuffle=True` was passed, but will be ignored" for every dataset given with its default
-    # shuffle=True; the zoo's own array pipeline is such a dataset.
-    model = keras_vit.create("vit_ti16", image_size=32, patch_size=16, num_classes=2, hidden_dim=8, num_layers=1,
-                             num_heads=1, intermediate_dim=8)
-    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    x, y = np.zeros((4, 32, 32, 3), "float32"), np.arange(4) % 2
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.fit(x, y, batch_size=2, verbose=0)
-        model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(2), verbose=0)
-    assert not [w for w in caught if "shuffle" in str(w.message)], [str(w.message) for w in caught]
