@@ -93,9 +93,9 @@ class ModelSpec:
     source: Path | None = None
 
     @classmethod
-    def from_dict(cls, data, source=None, validate_tiny=True):
+    def from_dict(cls, data, source=None):
         """Validates a resolved spec mapping (no `extends`) and returns the frozen spec. The `tiny` section is
-        validated against the file's own model section; after overrides it may no longer apply and is not checked."""
+        checked where it is used (`tiny_spec`): after overrides it may no longer apply."""
         where = f"Spec file {source}" if source else "Spec"
         for key in data:
             if key not in TOP_LEVEL_KEYS:
@@ -118,9 +118,10 @@ class ModelSpec:
             family_cls = registry("model").get(data["family"])
         except ValueError as error:
             raise SpecError(f"{where}: key family: {error}") from None
-        _validate_model(family_cls, data["model"], where)
-        if validate_tiny and data.get("tiny"):
-            _validate_model(family_cls, merge(data["model"], data["tiny"]), where, section="tiny")
+        try:
+            validate_model(family_cls, data["model"])
+        except (ValueError, TypeError) as error:
+            raise SpecError(f"{where}: {error}") from None
         return cls(
             name=data["name"],
             family=data["family"],
@@ -150,19 +151,11 @@ class ModelSpec:
         data = self.to_dict()
         data["model"] = merge(data["model"], overrides)
         try:
-            return ModelSpec.from_dict(data, self.source, validate_tiny=False)
+            return ModelSpec.from_dict(data, self.source)
         except SpecError as error:
             raise SpecError(f"{error} (after the overrides {overrides})") from None
 
     def tiny_spec(self):
-        """This architecture at its test size (the spec's `tiny` overrides), for fast tests."""
+        """This architecture at its test size (the spec's `tiny` overrides, validated here), for fast tests."""
         return self.with_overrides(**thaw(self.tiny))
 
-
-def _validate_model(family_cls, model, where, section="model"):
-    try:
-        validate_model(family_cls, model, section)
-    except SpecError:
-        raise
-    except (ValueError, TypeError) as error:
-        raise SpecError(f"{where}: {error}") from None
