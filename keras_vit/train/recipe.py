@@ -45,32 +45,29 @@ class RecipeError(SpecError):
 
 # section -> key -> (default, field, meaning): the field (keras_vit.schema) checks the value. `model` also takes its
 # model's hyperparameters and `weights`, checked by the model spec when the recipe loads.
-_NAME = Field("a zoo model name or a spec file path", lambda v: isinstance(v, (str, Path)))
-_CROP = Field("a list [low, high] with 0 < low <= high <= 1", lambda v: isinstance(v, (list, tuple)) and len(v) == 2
-              and all(map(is_number, v)) and 0 < v[0] <= v[1] <= 1)
-_CHANNELS = Field("a number or a list of numbers, one per channel", lambda v: is_number(v) or (
-    isinstance(v, (list, tuple)) and len(v) > 0 and all(map(is_number, v))))
-_LEARNING_RATE = Field("a number >= 0", lambda v: is_number(v) and not v < 0)  # NaN passes: it tests failure handling
-_OPTIONAL_INT = optional(POSITIVE_INT)
+_CROP = Field("a list [low, high] with 0 < low <= high <= 1",
+              lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(map(is_number, v)) and 0 < v[0] <= v[1] <= 1)
+_CHANNELS = Field("a number or a list of numbers, one per channel",
+                  lambda v: is_number(v) or (isinstance(v, (list, tuple)) and v and all(map(is_number, v))))
+_RATE0 = Field("a number >= 0", lambda v: is_number(v) and not v < 0)  # a learning rate; NaN tests failure handling
+_INT, _STR = optional(POSITIVE_INT), optional(STRING)
 SCHEMA = {
     "model": {
-        "name": (REQUIRED, _NAME, "a zoo model or spec file; the other keys of `model` override its "
-                                  "hyperparameters, whose num_classes and num_channels default to the data's, or "
-                                  "name a checkpoint: `weights`"),
+        "name": (REQUIRED, Field("a zoo model name or a spec file path", lambda v: isinstance(v, (str, Path))),
+                 "a zoo model or spec file; the other keys of `model` override its hyperparameters, whose "
+                 "num_classes and num_channels default to the data's, or name a checkpoint: `weights`"),
     },
     "data": {
         "source": ("offline", STRING, '"offline": the MNIST digits shipped with keras_vit, "folder:PATH" or "tfds:NAME"'),
-        "data_dir": (None, optional(STRING), "tensorflow-datasets data_dir"),
+        "data_dir": (None, _STR, "tensorflow-datasets data_dir"),
         "train_split": ("train", STRING, "training split"),
-        "eval_split": ("test", optional(STRING), "held-out split; null: none"),
-        "mean": (0.5, _CHANNELS, "pixel normalization mean, one number or one per channel; 0.5 with std 0.5 gives "
-                                 "[-1, 1]"),
+        "eval_split": ("test", _STR, "held-out split; null: none"),
+        "mean": (0.5, _CHANNELS, "pixel normalization mean, one number or one per channel; 0.5 with std 0.5 gives [-1, 1]"),
         "std": (0.5, _CHANNELS, "pixel normalization std, one number or one per channel"),
         "random_crop": (False, BOOL, "Inception-style random resized crop"),
         "crop_scale": ([0.08, 1.0], _CROP, "area range [low, high] of the random crop"),
         "horizontal_flip": (False, BOOL, "random left-right flip"),
-        "rand_augment": (None, optional(Field("a mapping of keras.layers.RandAugment arguments",
-                                              lambda v: isinstance(v, dict))),
+        "rand_augment": (None, optional(Field("a mapping of RandAugment arguments", lambda v: isinstance(v, dict))),
                          "keras.layers.RandAugment arguments, e.g. {num_ops: 2, factor: 0.9}; null: off"),
         "mixup_alpha": (0.0, NON_NEGATIVE, "MixUp alpha; 0: off"),
         "cutmix_alpha": (0.0, NON_NEGATIVE, "CutMix alpha; 0: off"),
@@ -79,46 +76,41 @@ SCHEMA = {
     },
     "optimizer": {
         "name": (REQUIRED, one_of(*OPTIMIZERS), "the update rule: sgd, adamw or adam"),
-        "learning_rate": (REQUIRED, _LEARNING_RATE, "peak learning rate; NaN is accepted, to test failure handling"),
+        "learning_rate": (REQUIRED, _RATE0, "peak learning rate; NaN is accepted, to test failure handling"),
         "momentum": (0.9, FRACTION, "SGD momentum"),
         "nesterov": (False, BOOL, "SGD Nesterov momentum"),
         "beta_1": (0.9, FRACTION, "Adam beta_1"),
         "beta_2": (0.999, FRACTION, "Adam beta_2"),
         "epsilon": (1e-8, POSITIVE, "Adam epsilon"),
-        "weight_decay": (0.0, NON_NEGATIVE, "decoupled weight decay, never on norms, biases, position embeddings or "
-                                            "tokens"),
+        "weight_decay": (0.0, NON_NEGATIVE, "decoupled weight decay, never on norms, biases, position embeddings or tokens"),
         "global_clipnorm": (None, optional(POSITIVE), "clip gradients to this global norm; null: off"),
         "layer_decay": (None, optional(number("a number in (0, 1]", lambda v: 0 < v <= 1)),
                         "layer-wise learning-rate decay of BEiT: the rate of block i of L is scaled by decay^(L - i), "
                         "the stem's by decay^(L + 1), the head's by 1; null: off"),
     },
     "schedule": {
-        "name": ("warmup_cosine", one_of(*SCHEDULES), "the learning-rate schedule: warmup_cosine, warmup_constant or "
-                                                      "constant"),
+        "name": ("warmup_cosine", one_of(*SCHEDULES),
+                 "the learning-rate schedule: warmup_cosine, warmup_constant or constant"),
         "warmup_steps": (0, COUNT, "linear warm-up steps"),
-        "warmup_epochs": (None, optional(NON_NEGATIVE), "linear warm-up in epochs, fractions allowed; wins over "
-                                                        "warmup_steps"),
+        "warmup_epochs": (None, optional(NON_NEGATIVE),
+                          "linear warm-up in epochs, fractions allowed; wins over warmup_steps"),
         "end_learning_rate": (0.0, NON_NEGATIVE, "learning rate at the end of the cosine"),
     },
     "run": {
         "epochs": (REQUIRED, POSITIVE_INT, "training epochs"),
-        "batch_size": (None, _OPTIONAL_INT, "global batch, divided evenly over the replicas; give this or "
-                                            "per_replica_batch_size"),
-        "per_replica_batch_size": (None, _OPTIONAL_INT, "batch per replica; the global batch is this times the "
-                                                        "replicas"),
-        "steps_per_epoch": (None, _OPTIONAL_INT, "training steps per epoch; null: one pass over the training split"),
-        "eval_steps": (None, _OPTIONAL_INT, "held-out batches per evaluation; null: the whole held-out split"),
-        "strategy": ("auto", one_of(*STRATEGIES), "tf.distribute strategy: auto, default, mirrored, multi_worker or "
-                                                  "tpu"),
+        "batch_size": (None, _INT, "global batch, divided evenly over the replicas; give this or per_replica_batch_size"),
+        "per_replica_batch_size": (None, _INT, "batch per replica; the global batch is this times the replicas"),
+        "steps_per_epoch": (None, _INT, "training steps per epoch; null: one pass over the training split"),
+        "eval_steps": (None, _INT, "held-out batches per evaluation; null: the whole held-out split"),
+        "strategy": ("auto", one_of(*STRATEGIES), "tf.distribute strategy: auto, default, mirrored, multi_worker or tpu"),
         "devices": (None, optional(list_of(STRING, "a list of device names such as ['/gpu:0', '/gpu:1']")),
                     "devices of the mirrored strategy; null: all local GPUs"),
-        "tpu_address": (None, optional(STRING), "TPU name or grpc address for the TPU resolver"),
+        "tpu_address": (None, _STR, "TPU name or grpc address for the TPU resolver"),
         "mixed_precision": (None, optional(one_of("mixed_float16", "mixed_bfloat16", "float32")),
                             "dtype policy: mixed_float16 with loss scaling, mixed_bfloat16 or float32"),
         "jit_compile": ("auto", one_of("auto", True, False), "XLA: auto lets Keras decide, true or false"),
         "steps_per_execution": (1, POSITIVE_INT, "training steps per compiled call"),
-        "output_dir": (None, optional(STRING), "checkpoints, logs, summary; null: runs/NAME, runs/NAME_2... if that "
-                                               "has a finished run"),
+        "output_dir": (None, _STR, "checkpoints, logs, summary; null: runs/NAME, runs/NAME_2... if that has a finished run"),
         "overwrite": (False, BOOL, "allow a new run in an output_dir that holds a finished one, replacing its files"),
         "keep_checkpoints": (3, COUNT, "newest epoch checkpoints kept; 0: all"),
         "seed": (0, COUNT, "seeds the weights, the split, the shuffle and the augmentation"),
