@@ -77,7 +77,7 @@ def test_user_yaml_file_with_extends(tmp_path):
         ("name: s\nfamily: vit\nmodel: {image_size: 100}\n", r"image_size height 100.*patch size 16"),
         ("name: s\nfamily: vit\nmodel: {pooling: average}\n", r"model\.pooling: Unknown pooling 'average'.*gap, map, token.*'none'"),
         ("name: s\nfamily: vit\nmodel: {num_classes: -1}\n", r"num_classes.*-1"),
-        ("name: s\nfamily: vit\nmodel:\n  - 1\n", r"`model` must be a mapping"),
+        ("name: s\nfamily: vit\nmodel:\n  - 1\n", r"model: must be a mapping of hyperparameters; received \[1\]"),
         ("name: s\nfamily: vit\nmodel: {hidden_dim: [1\n", r"not valid YAML at line \d+"),
         ("- just\n- a list\n", r"must hold a mapping"),
         ("name: s\nfamily: vit\nextends: 3\nmodel: {}\n", r"`extends` must be"),
