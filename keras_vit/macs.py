@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 
-from keras_vit import checks
 from keras_vit.registry import registry
+from keras_vit.schema import pair
 
 
 def vit_macs(config):
@@ -23,8 +23,8 @@ def vit_macs(config):
     from keras_vit.registry import slot_config
 
     config = {**ViT.config_defaults(), **config}
-    height, width = checks.pair("image_size", config["image_size"])
-    patch = checks.pair("patch_size", config["patch_size"])
+    height, width = pair(config["image_size"])
+    patch = pair(config["patch_size"])
     channels = config["num_channels"]
     macs = 0
     stem = config["stem"]

@@ -1,126 +1,151 @@
-"""The one schema of specs and recipes, checked once when a file loads.
+"""The one validator of specs, recipes and model families: field types, the glossary, and the model-section check.
 
-A family declares its hyperparameters (its constructor's arguments), its component slots (`SLOTS`, each a
-`keras_vit.registry.Slot`) and its cross-field rules (`check_hyperparameters`); a recipe section declares its keys
-and defaults (keras_vit.train.recipe.SCHEMA). Every value is checked by the project's one glossary of names
-(`check_value`), every slot by what its registry kind and its component's constructor accept. A model built from a
-loaded spec (`keras_vit.models.build`) is not checked again; a family class constructed directly (`ViT(...)`, or
-`from_config` of a saved file) runs the same checks first.
+A value is checked by a `Field` (or, for a component slot, by its `keras_vit.registry.Slot`). Every constructor
+argument of a model family has one: the class's own `FIELDS` (its slots and whatever is its own) or the project's
+`GLOSSARY` of hyperparameter names, by exact name; `fields(cls)` resolves them. A family's cross-field rules are its
+`check_hyperparameters`. A recipe section declares its keys with the same field types (keras_vit.train.recipe). A
+spec is checked once, when it loads; a family class constructed directly (`ViT(...)`, `from_config` of a saved file)
+runs the same check first; a model built from a loaded spec (`keras_vit.models.build`) is not checked again.
+Components (layers) check only what needs their input shapes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
+from collections.abc import Callable
+from typing import Any
 
-from keras_vit import checks
-from keras_vit.registry import KERAS_ARGS, suggest
-
-_NON_NEGATIVE = ("num_classes", "num_prefix_tokens", "num_register_tokens", "warmup_steps", "keep_checkpoints", "seed")
-_BOOLEANS = ("rematerialize", "random_crop", "horizontal_flip", "nesterov", "overwrite", "tensorboard",
-             "dynamic_image_size")
-# Names whose value is one of a few; keras_vit.train's OPTIMIZERS, SCHEDULES and STRATEGIES implement the first three.
-CHOICES = {"optimizer": ("sgd", "adamw", "adam"), "schedule": ("warmup_cosine", "warmup_constant", "constant"),
-           "strategy": ("auto", "default", "mirrored", "multi_worker", "tpu"), "jit_compile": ("auto", True, False),
-           "mixed_precision": ("mixed_float16", "mixed_bfloat16", "float32"), "verbose": ("auto", 0, 1, 2),
-           # keras_vit.layers._resampling.INTERPOLATIONS
-           "position_interpolation": ("bilinear", "bicubic")}
+from keras_vit.registry import KERAS_ARGS, Slot, accepted_args, registry, suggest
 
 
-def _is_number(value):
+def is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _require(key, value, ok, what):
-    if not ok:
-        raise ValueError(f"`{key}` must be {what}; received {value!r}.")
+def is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_value(key, value):
-    """Checks one hyperparameter (of a model or a training recipe) by its glossary name (`*_rate`, `use_*`, `num_*`,
-    `*_dim`, `*_epsilon`, `*_steps`, `beta_*`, ...); ValueError names the key and the value. Names outside the
-    glossary pass unchecked."""
-    number = _is_number(value)
-    if key in CHOICES:
-        checks.one_of(key, value, CHOICES[key])
-    elif key.endswith("learning_rate"):  # not a rate in [0, 1); NaN passes: a diverging run tests failure handling
-        _require(key, value, number and not value < 0, "a number >= 0")
-    elif key.endswith("_rate") or key == "label_smoothing":
-        checks.rate(key, value)
-    elif key.startswith("use_") or key in _BOOLEANS:
-        if not isinstance(value, bool):
-            raise ValueError(f"`{key}` must be true or false; received {value!r}.")
-    elif key in ("image_size", "patch_size", "grid_size"):
-        checks.pair(key, value)
-    elif key.endswith("_init_value"):
-        if value is not None:
-            checks.positive_float(key, value)
-    elif key.endswith("_epsilon") or key in ("epsilon", "global_clipnorm"):
-        checks.positive_float(key, value)
-    elif key in _NON_NEGATIVE:
-        checks.non_negative_int(key, value)
-    elif key.endswith(("_dim", "_steps", "batch_size")) or key.startswith(("num_", "steps_per_")) or key in (
-        "pixel_stride", "pixel_kernel_size", "width_factor", "epochs", "shuffle_buffer"
-    ):
-        if value is not None or key != "representation_dim":
-            checks.positive_int(key, value)
-    elif key == "momentum" or key.startswith("beta_"):
-        _require(key, value, number and 0 <= value <= 1, "a number in [0, 1]")
-    elif key == "layer_decay":
-        _require(key, value, number and 0 < value <= 1, "a number in (0, 1]")
-    elif key.endswith(("_alpha", "_decay", "_epochs")):
-        _require(key, value, number and value >= 0, "a number >= 0")
-    elif key in ("mean", "std"):
-        listed = isinstance(value, (list, tuple)) and value and all(map(_is_number, value))
-        _require(key, value, number or listed, "a number or a list of numbers, one per channel")
-    elif key == "crop_scale":
-        pair = isinstance(value, (list, tuple)) and len(value) == 2 and all(map(_is_number, value))
-        _require(key, value, pair and 0 < value[0] <= value[1] <= 1, "a list [low, high] with 0 < low <= high <= 1")
-    elif key.endswith(("_dir", "_split", "_address")) or key == "source":
-        optional = key == "eval_split"  # null: no held-out split
-        _require(key, value, isinstance(value, str) or (optional and value is None), f"a string{' or null' * optional}")
-    elif key == "rand_augment":
-        _require(key, value, isinstance(value, dict), "a mapping of keras.layers.RandAugment arguments")
-    elif key == "devices":
-        ok = isinstance(value, (list, tuple)) and all(isinstance(d, str) for d in value)
-        _require(key, value, ok, "a list of device names such as ['/gpu:0', '/gpu:1']")
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """The rule of one value: `ok(value)` says whether it passes, `what` what passes (for the error message)."""
+
+    what: str
+    ok: Callable[[Any], bool]
+    choices: tuple = ()  # close ones are suggested for a wrong string
+
+    def check(self, path, value):
+        """Raises ValueError "<path>: must be <what>; received <value>." unless `value` passes."""
+        if not self.ok(value):
+            hint = suggest(value, [c for c in self.choices if isinstance(c, str)]) if isinstance(value, str) else ""
+            raise ValueError(f"{path}: must be {self.what}; received {value!r}.{hint}")
+        return value
+
+
+def integer(low):
+    return Field({0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer >= {low}"),
+                 lambda v: is_int(v) and v >= low)
+
+
+def number(what, ok):
+    return Field(what, lambda v: is_number(v) and ok(v))
+
+
+def one_of(*choices):
+    # Same type as well as equal: `true` is not the verbosity 1, nor 1 the jit_compile `true`.
+    return Field(f"one of {', '.join(map(repr, choices))}", lambda v: any(v == c and type(v) is type(c)
+                                                                           for c in choices), choices)
+
+
+def optional(field):
+    return Field(f"{field.what}, or null", lambda v: v is None or field.ok(v), field.choices)
+
+
+def list_of(field, what):
+    return Field(what, lambda v: isinstance(v, (list, tuple)) and all(map(field.ok, v)))
+
+
+POSITIVE_INT, COUNT = integer(1), integer(0)
+RATE = number("a number in [0, 1)", lambda v: 0 <= v < 1)
+POSITIVE = number("a positive number", lambda v: v > 0)
+NON_NEGATIVE = number("a number >= 0", lambda v: v >= 0)
+FRACTION = number("a number in [0, 1]", lambda v: 0 <= v <= 1)
+BOOL = Field("true or false", lambda v: isinstance(v, bool))
+STRING = Field("a string", lambda v: isinstance(v, str))
+PAIR = Field("a positive integer or a [height, width] pair of them", lambda v: POSITIVE_INT.ok(v) or (
+    isinstance(v, (list, tuple)) and len(v) == 2 and all(map(POSITIVE_INT.ok, v))))
+ACTIVATION = optional(Field("an activation name such as 'softmax'", lambda v: isinstance(v, str)))
+
+
+def registered(kind):
+    return Field(f"a registered {kind} name (keras_vit.registry({kind!r}).names())",
+                 lambda v: isinstance(v, str) and v in registry(kind))
+
+
+# The hyperparameters shared by families and components (DESIGN.md: one glossary), by exact name; a choice among a
+# module's own names (paddings, interpolations) is declared where that module defines them, in a class's FIELDS.
+GLOSSARY = {
+    **dict.fromkeys(("num_channels", "hidden_dim", "num_layers", "num_heads", "intermediate_dim", "inner_dim",
+                     "inner_num_heads", "inner_intermediate_dim", "pixel_stride", "pixel_kernel_size", "width_factor",
+                     "num_groups", "num_tokens", "filters"), POSITIVE_INT),
+    **dict.fromkeys(("num_classes", "num_prefix_tokens", "num_register_tokens"), COUNT),
+    **dict.fromkeys(("representation_dim", "output_dim"), optional(POSITIVE_INT)),
+    **dict.fromkeys(("image_size", "patch_size", "grid_size", "kernel_size", "strides"), PAIR),
+    **dict.fromkeys(("dropout_rate", "attention_dropout_rate", "drop_path_rate"), RATE),
+    **dict.fromkeys(("layer_norm_epsilon", "group_norm_epsilon", "std_conv_epsilon", "epsilon", "temperature"),
+                    POSITIVE),
+    **dict.fromkeys(("use_class_token", "use_qkv_bias", "use_approximate_gelu", "use_distillation_token",
+                     "use_prefix_position", "use_fc_norm", "use_patch_position", "use_pixel_position", "use_bias",
+                     "use_norm", "rematerialize", "dynamic_image_size"), BOOL),
+    "layer_scale_init_value": optional(POSITIVE),
+    "stage_sizes": list_of(POSITIVE_INT, "a list of positive unit counts per stage, e.g. [3, 4, 9]"),
+    "classifier_activation": ACTIVATION,
+}
+
+
+def fields(cls):
+    """Constructor argument -> its Field or Slot (None where neither the class's FIELDS nor the glossary has one)."""
+    own = getattr(cls, "FIELDS", {})
+    return {name: own.get(name, GLOSSARY.get(name)) for name in accepted_args(cls)}
+
+
+def check(field, path, value):
+    """Checks `value` at the key path `path` against a Field or a Slot (the component and its own arguments)."""
+    if not isinstance(field, Slot):
+        return field.check(path, value)
+    if (value is None and field.default is None) or (field.empty is not None and value == field.empty):
+        return value
+    try:
+        cls, arguments = field.component(value)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error} (received {value!r}).") from None
+    declared = fields(cls)
+    for name, argument in arguments.items():
+        if declared.get(name) is not None:  # otherwise the component's own constructor decides, as Keras's layers do
+            check(declared[name], f"{path}.{name}", argument)
+    return value
 
 
 def validate_model(family_cls, model, section="model"):
-    """Checks a model section against its family: known keys, glossary values, slots, cross-field rules.
+    """Checks a model section against its family: known keys, each value by its field, then cross-field rules.
 
     Raises:
         ValueError: naming the key path (`model.block.name`), the received value and the fix.
     """
-    known = family_cls.config_names()
-    for key in model:
-        if key not in known and key not in KERAS_ARGS:
-            raise ValueError(
-                f"unknown key {section}.{key} for model family {family_cls.registered_name!r}."
-                f"{suggest(key, known)} Known keys: {', '.join(known)}."
-            )
-    slots = getattr(family_cls, "SLOTS", {})
+    declared = fields(family_cls)
     for key, value in model.items():
-        if key not in slots:
-            _check(f"{section}.{key}", check_value, key, value)
+        if key in KERAS_ARGS:
             continue
-        slot = slots[key]
-        if (value is None and slot.default is None) or (slot.empty is not None and value == slot.empty):
-            continue
-        try:
-            _, arguments = slot.component(value)
-        except ValueError as error:
-            raise ValueError(f"{section}.{key}: {error} (received {value!r}).") from None
-        for argument, argument_value in arguments.items():
-            _check(f"{section}.{key}.{argument}", check_value, argument, argument_value)
+        if key not in declared:
+            raise ValueError(f"unknown key {section}.{key} for model family {family_cls.registered_name!r}."
+                             f"{suggest(key, declared)} Known keys: {', '.join(declared)}.")
+        if declared[key] is None:
+            raise ValueError(f"{section}.{key}: model family {family_cls.__name__} declares no field for this "
+                             f"argument: add it to {family_cls.__name__}.FIELDS (keras_vit.schema).")
+        check(declared[key], f"{section}.{key}", value)
     family_cls.check_hyperparameters(**{**family_cls.config_defaults(), **model})
-
-
-def _check(where, function, *args):
-    try:
-        function(*args)
-    except ValueError as error:
-        raise ValueError(f"{where}: {error}") from None
 
 
 _checked = contextvars.ContextVar("keras_vit_checked_config", default=False)
@@ -140,3 +165,28 @@ def check_family_arguments(family_cls, arguments):
     """Validates a family's constructor arguments unless they come from a validated spec (see `checked_config`)."""
     if not _checked.get():
         validate_model(family_cls, {k: v for k, v in arguments.items() if k in family_cls.config_names()})
+
+
+def pair(value):
+    """An int or a pair of ints (a checked PAIR) as a tuple (height, width)."""
+    return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+
+
+def divisible(name, value, divisor_name, divisor):
+    if value % divisor:
+        raise ValueError(
+            f"`{name}`={value} is not divisible by `{divisor_name}`={divisor}; choose values where "
+            f"{divisor_name} divides {name}."
+        )
+    return value
+
+
+def tiling(image_size, patch_size, stride=1):
+    """Raises ValueError unless patches of `patch_size` (after a stem of `stride`) tile an image of `image_size`."""
+    for axis, side in enumerate(("height", "width")):
+        if image_size[axis] % (stride * patch_size[axis]):
+            raise ValueError(
+                f"image_size {side} {image_size[axis]} is not divisible by the patch size {patch_size[axis]}"
+                + (f" times the stem's stride {stride}" if stride > 1 else "")
+                + f": choose an image_size that is a multiple of {stride * patch_size[axis]}."
+            )

@@ -201,7 +201,7 @@ def test_bit_specs_pad_symmetrically_and_hybrids_as_tensorflow(name):
 
 
 def test_resnet_v2_rejects_unknown_padding():
-    with pytest.raises(ValueError, match="`padding` must be one of 'same', 'symmetric'; received 'SAME'"):
+    with pytest.raises(ValueError, match="model.padding: must be one of 'same', 'symmetric'; received 'SAME'"):
         keras_vit.create("bit_r50x1", **dict(keras_vit.get_spec("bit_r50x1").tiny, padding="SAME"))
 
 

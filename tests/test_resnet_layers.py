@@ -4,8 +4,11 @@ import keras
 import numpy as np
 import pytest
 
+import keras_vit
 from keras_vit.layers import Bottleneck, GroupNorm, PreActBottleneck, ResNetRoot, ResNetStem, StdConv2D
+from keras_vit.models import ResNetV2
 from keras_vit.registry import registry
+from keras_vit.spec import SpecError
 from tests.numpy_reference import conv_same as np_conv_same
 from tests.numpy_reference import conv_symmetric as np_conv_symmetric
 from tests.numpy_reference import conv_valid as np_conv_valid
@@ -161,10 +164,14 @@ def test_padding_modes_give_the_same_shapes(size):
     assert shapes.pop()[0] == (1, *expected, 8)
 
 
-@pytest.mark.parametrize("cls", [StdConv2D, ResNetRoot, Bottleneck, PreActBottleneck, ResNetStem])
-def test_unknown_padding_is_a_clear_error(cls):
-    with pytest.raises(ValueError, match="`padding` must be one of .*'symmetric'.*received 'fixed'"):
-        cls(padding="fixed")
+def test_unknown_padding_is_a_clear_error_where_a_spec_or_a_family_sets_it():
+    # Layers trust their arguments, as Keras's do: the family and the spec's slots check them.
+    with pytest.raises(ValueError, match="model.padding: must be one of 'same', 'symmetric'; received 'fixed'"):
+        ResNetV2(padding="fixed")
+    with pytest.raises(SpecError, match="model.stem.padding: must be one of 'same', 'symmetric'; received 'fixed'"):
+        keras_vit.get_spec("vit_r50_b16", stem={"padding": "fixed"})
+    with pytest.raises(SpecError, match="model.stem.block: must be a registered block name.*received 'botleneck'"):
+        keras_vit.get_spec("vit_r50_b16", stem={"block": "botleneck"})
 
 
 def test_bottleneck_starts_as_identity_map_after_relu():

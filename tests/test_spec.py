@@ -6,6 +6,8 @@ import textwrap
 import pytest
 
 import keras_vit
+from keras_vit.registry import KERAS_ARGS, Slot, registry
+from keras_vit.schema import fields, validate_model
 from keras_vit.spec import ModelSpec, SpecError, load_spec_file
 
 
@@ -75,7 +77,7 @@ def test_user_yaml_file_with_extends(tmp_path):
         ("name: s\nfamily: vit\nmodel: {image_size: 100}\n", r"image_size height 100.*patch size 16"),
         ("name: s\nfamily: vit\nmodel: {pooling: average}\n", r"model\.pooling: Unknown pooling 'average'.*gap, map, token.*'none'"),
         ("name: s\nfamily: vit\nmodel: {num_classes: -1}\n", r"num_classes.*-1"),
-        ("name: s\nfamily: vit\nmodel:\n  - 1\n", r"`model` must be a mapping"),
+        ("name: s\nfamily: vit\nmodel:\n  - 1\n", r"model: must be a mapping of hyperparameters; received \[1\]"),
         ("name: s\nfamily: vit\nmodel: {hidden_dim: [1\n", r"not valid YAML at line \d+"),
         ("- just\n- a list\n", r"must hold a mapping"),
         ("name: s\nfamily: vit\nextends: 3\nmodel: {}\n", r"`extends` must be"),
@@ -113,3 +115,51 @@ def test_every_zoo_spec_round_trips_through_to_dict():
     for name in keras_vit.list_models():
         spec = keras_vit.get_spec(name)
         assert ModelSpec.from_dict(spec.to_dict(), spec.source) == spec
+
+
+@pytest.mark.parametrize("name", keras_vit.list_models())
+def test_every_zoo_spec_has_a_valid_tiny_form(name):
+    # The tiny section is checked where it is used, not on every load.
+    spec = keras_vit.get_spec(name).tiny_spec()
+    assert spec.model == {**keras_vit.get_spec(name).model, **spec.model} and spec.family == keras_vit.get_spec(name).family
+
+
+def test_a_broken_tiny_section_fails_where_it_is_used(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nfamily: vit\ntiny: {num_heads: 5}\nmodel: {}\n")
+    spec = load_spec_file(path)  # loading checks the model section only
+    with pytest.raises(SpecError, match=r"hidden_dim.*768.*num_heads.*5.*after the overrides \{'num_heads': 5\}"):
+        spec.tiny_spec()
+
+
+@pytest.mark.parametrize("family", registry("model").names())
+def test_every_family_argument_and_slot_argument_has_one_field(family):
+    family_cls = registry("model").get(family)
+    declared = fields(family_cls)
+    assert list(declared) == [name for name in family_cls.config_names() if name not in KERAS_ARGS]
+    assert [key for key, field in declared.items() if field is None] == []
+    for slot in (field for field in declared.values() if isinstance(field, Slot)):
+        for name in slot.names():
+            cls = registry(slot.kind).get(name)
+            if cls.__init__.__module__.startswith("keras_vit"):  # Keras's own classes check their own arguments
+                missing = [a for a, f in fields(cls).items() if f is None and a not in slot.provided]
+                assert missing == [], (family, slot.kind, name)
+
+
+def test_fields_check_by_exact_name_and_unknown_arguments_are_refused():
+    from keras_vit.models import ViT
+
+    class Custom(ViT):
+        def __init__(self, learning_rate=0.1, **kwargs):  # a name no glossary rule covers
+            super().__init__(**kwargs)
+
+    with pytest.raises(ValueError, match=r"model.learning_rate: model family Custom declares no field"):
+        validate_model(Custom, {"learning_rate": 0.1})
+    with pytest.raises(ValueError, match=r"model.dropout_rate: must be a number in \[0, 1\); received 1.0\."):
+        validate_model(ViT, {"dropout_rate": 1.0})
+    for value in (True, 1.0, 0):
+        with pytest.raises(ValueError, match=rf"model.num_layers: must be a positive integer; received {value}\."):
+            validate_model(ViT, {"num_layers": value})
+    with pytest.raises(ValueError, match=r"model.position_placement: must be one of .*, or null; received 'stme'"):
+        validate_model(ViT, {"position_placement": "stme"})
+    validate_model(ViT, {"position_placement": None, "representation_dim": None, "image_size": [32, 48]})

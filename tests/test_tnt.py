@@ -229,7 +229,7 @@ def test_drop_path_grows_linearly_and_trains():
         ({"image_size": (224, 100)}, r"image_size width 100 is not divisible by the patch size 16"),
         ({"pixel_kernel_size": 6}, r"`pixel_kernel_size` must be odd"),
         ({"inner_num_heads": 5}, r"`inner_dim`=24 is not divisible by `inner_num_heads`=5"),
-        ({"use_pixel_position": "yes"}, r"`use_pixel_position` must be true or false"),
+        ({"use_pixel_position": "yes"}, r"model.use_pixel_position: must be true or false; received 'yes'"),
     ],
 )
 def test_bad_hyperparameters_are_clear_errors(overrides, message):
@@ -240,8 +240,6 @@ def test_bad_hyperparameters_are_clear_errors(overrides, message):
 
 
 def test_layers_reject_bad_shapes():
-    with pytest.raises(ValueError, match=r"`pixel_stride`=3 does not divide the patch height 16"):
-        PixelEmbed(patch_size=16, pixel_stride=3)
     with pytest.raises(ValueError, match=r"Image width 20 is not a multiple of the patch width 8"):
         PixelEmbed(patch_size=8, pixel_stride=2)(np.zeros((1, 16, 20, 3), "float32"))
     PixelEmbed(patch_size=8, pixel_stride=2).build((None, None, None, 3))  # any image size (dynamic_image_size)

@@ -3,9 +3,9 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
-from keras_vit.layers._resampling import check_interpolation, resample_grid_rows
+from keras_vit.layers._resampling import resample_grid_rows
+from keras_vit.schema import pair
 
 
 class AbsolutePosition(ConfigFromArguments, keras.layers.Layer):
@@ -33,9 +33,9 @@ class AbsolutePosition(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, grid_size=14, num_prefix_tokens=1, interpolation="bilinear", **kwargs):
         super().__init__(**kwargs)
-        self.grid_size = checks.pair("grid_size", grid_size)
+        self.grid_size = pair(grid_size)
         self.num_prefix_tokens = num_prefix_tokens
-        self.interpolation = check_interpolation(interpolation)
+        self.interpolation = interpolation
 
     @property
     def num_tokens(self):

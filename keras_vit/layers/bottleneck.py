@@ -3,9 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
-from keras_vit.layers._padding import PADDINGS
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.std_conv2d import StdConv2D
 from keras_vit.registry import register
@@ -63,7 +61,7 @@ class Bottleneck(ConfigFromArguments, keras.layers.Layer):
         self.filters, self.strides, self.num_groups = filters, strides, num_groups
         self.group_norm_epsilon, self.std_conv_epsilon = group_norm_epsilon, std_conv_epsilon
         self.std_conv_epsilon_mode = std_conv_epsilon_mode
-        self.padding = checks.one_of("padding", padding, PADDINGS)  # "valid" would break the residual's shapes
+        self.padding = padding
 
     def _conv(self, filters, kernel_size, strides, name):
         return StdConv2D(

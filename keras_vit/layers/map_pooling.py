@@ -3,11 +3,11 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.layers._shapes import dim
 from keras_vit.layers.mlp import MLP
 from keras_vit.registry import register
+from keras_vit.schema import divisible
 
 
 @register("pooling", "map")
@@ -40,7 +40,7 @@ class MAPPooling(ConfigFromArguments, keras.layers.Layer):
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         width = input_shape[-1]
-        checks.divisible("hidden_dim", width, "num_heads", self.num_heads)
+        divisible("hidden_dim", width, "num_heads", self.num_heads)
         policy = self.dtype_policy
         self.probe = self.add_weight(
             shape=(1, 1, width), initializer=keras.initializers.GlorotUniform(), name="probe"

@@ -3,10 +3,10 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.layers._shapes import dim
 from keras_vit.registry import register
+from keras_vit.schema import divisible
 
 
 @register("attention", "msa")
@@ -40,7 +40,7 @@ class MSA(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, hidden_dim=768, num_heads=12, attention_dropout_rate=0.0, use_qkv_bias=True, **kwargs):
         super().__init__(**kwargs)
-        self.hidden_dim = checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
+        self.hidden_dim = hidden_dim
         self.num_heads = num_heads
         self.attention_dropout_rate = attention_dropout_rate
         self.use_qkv_bias = use_qkv_bias
@@ -52,6 +52,7 @@ class MSA(ConfigFromArguments, keras.layers.Layer):
             raise ValueError(
                 f"MSA was configured for hidden_dim={self.hidden_dim} but received tokens of width {input_shape[-1]}."
             )
+        divisible("hidden_dim", self.hidden_dim, "num_heads", self.num_heads)
         self.qkv = keras.layers.Dense(
             3 * self.hidden_dim, use_bias=self.use_qkv_bias, kernel_initializer="glorot_uniform",
             dtype=self.dtype_policy, name="qkv",

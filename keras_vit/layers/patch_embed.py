@@ -3,9 +3,9 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
+from keras_vit.schema import pair
 
 
 @register("patch_embed", "patch_embed")
@@ -35,7 +35,7 @@ class PatchEmbed(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, patch_size=16, hidden_dim=768, use_bias=True, **kwargs):
         super().__init__(**kwargs)
-        self.patch_size = checks.pair("patch_size", patch_size)
+        self.patch_size = pair(patch_size)
         self.hidden_dim = hidden_dim
         self.use_bias = use_bias
 

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.schema import pair
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
@@ -29,7 +29,7 @@ class PatchGrid(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, patch_size=16, **kwargs):
         super().__init__(**kwargs)
-        self.patch_size = checks.pair("patch_size", patch_size)
+        self.patch_size = pair(patch_size)
 
     def _fix(self):
         patch_h, patch_w = self.patch_size

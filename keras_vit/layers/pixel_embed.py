@@ -3,10 +3,10 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.layers._shapes import dim
 from keras_vit.registry import register
+from keras_vit.schema import pair
 
 
 @register("patch_embed", "pixel_embed")
@@ -41,11 +41,10 @@ class PixelEmbed(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, patch_size=16, inner_dim=24, pixel_stride=4, pixel_kernel_size=7, **kwargs):
         super().__init__(**kwargs)
-        self.patch_size = checks.pair("patch_size", patch_size)
+        self.patch_size = pair(patch_size)
         self.inner_dim = inner_dim
         self.pixel_stride = pixel_stride
         self.pixel_kernel_size = pixel_kernel_size
-        check_pixel_grid(self.patch_size, self.pixel_stride, self.pixel_kernel_size)
 
     @property
     def word_grid_size(self):
@@ -96,18 +95,3 @@ class PixelEmbed(ConfigFromArguments, keras.layers.Layer):
             num_patches = (input_shape[1] // self.patch_size[0]) * (input_shape[2] // self.patch_size[1])
         return (input_shape[0], num_patches, self.num_words, self.inner_dim)
 
-
-def check_pixel_grid(patch_size, pixel_stride, pixel_kernel_size):
-    """Raises ValueError unless pixel_stride divides both patch sides and pixel_kernel_size is odd."""
-    patch_size = checks.pair("patch_size", patch_size)
-    for side, size in zip(("height", "width"), patch_size):
-        if size % pixel_stride:
-            raise ValueError(
-                f"`pixel_stride`={pixel_stride} does not divide the patch {side} {size}: every patch must split "
-                f"into whole words; choose a pixel_stride that divides patch_size (4 for 16x16 patches)."
-            )
-    if pixel_kernel_size % 2 == 0:
-        raise ValueError(
-            f"`pixel_kernel_size` must be odd (the convolution pads pixel_kernel_size // 2 on each side so that a "
-            f"patch gives patch_size / pixel_stride words per side); received {pixel_kernel_size}."
-        )

@@ -3,9 +3,9 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
+from keras_vit.schema import pair
 
 
 @register("position", "pixel_position")
@@ -32,7 +32,7 @@ class PixelPosition(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, grid_size=4, **kwargs):
         super().__init__(**kwargs)
-        self.grid_size = checks.pair("grid_size", grid_size)
+        self.grid_size = pair(grid_size)
 
     @property
     def num_words(self):

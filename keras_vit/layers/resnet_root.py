@@ -3,9 +3,8 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
-from keras_vit.layers._padding import PADDINGS, pad_symmetric, padded_size
+from keras_vit.layers._padding import pad_symmetric, padded_size
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.std_conv2d import StdConv2D
 from keras_vit.registry import register
@@ -54,7 +53,7 @@ class ResNetRoot(ConfigFromArguments, keras.layers.Layer):
         self.filters, self.use_norm, self.num_groups = filters, use_norm, num_groups
         self.group_norm_epsilon, self.std_conv_epsilon = group_norm_epsilon, std_conv_epsilon
         self.std_conv_epsilon_mode = std_conv_epsilon_mode
-        self.padding = checks.one_of("padding", padding, PADDINGS)
+        self.padding = padding
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)

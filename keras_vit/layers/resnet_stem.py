@@ -3,12 +3,13 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.layers._padding import PADDINGS
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.resnet_root import ResNetRoot
+from keras_vit.layers.std_conv2d import EPSILON_MODES
 from keras_vit.registry import register, registry
+from keras_vit.schema import one_of, registered
 
 ROOT_STRIDE = 4
 
@@ -49,15 +50,6 @@ def resnet_macs(image_size, num_channels, stage_sizes, width_factor):
     return macs, (height, width, channels)
 
 
-def check_stage_sizes(name, stage_sizes):
-    if not isinstance(stage_sizes, (list, tuple)) or any(
-        isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in stage_sizes
-    ):
-        raise ValueError(f"`{name}` must be a list of positive unit counts per stage, e.g. [3, 4, 9]; received "
-                         f"{stage_sizes!r}.")
-    return tuple(stage_sizes)
-
-
 @register("stem", "bit_resnet_stem")
 class ResNetStem(ConfigFromArguments, keras.layers.Layer):
     """A ResNet of BiT's design as the stem of a hybrid ViT: root (7x7/2 conv, 3x3/2 max-pool) and stages of
@@ -93,6 +85,8 @@ class ResNetStem(ConfigFromArguments, keras.layers.Layer):
 
     # What it takes and returns; a slot of another interface rejects it when the spec loads.
     interface = "feature_map"
+    # What a spec may set in the stem slot beyond keras_vit.schema.GLOSSARY's names.
+    FIELDS = {"block": registered("block"), "padding": one_of(*PADDINGS), "std_conv_epsilon_mode": one_of(*EPSILON_MODES)}
 
     def __init__(
         self,
@@ -111,14 +105,13 @@ class ResNetStem(ConfigFromArguments, keras.layers.Layer):
         self.block_cls = registry("block").get(block)
         self.num_groups, self.group_norm_epsilon = num_groups, group_norm_epsilon
         self.std_conv_epsilon, self.std_conv_epsilon_mode = std_conv_epsilon, std_conv_epsilon_mode
-        self.padding = checks.one_of("padding", padding, PADDINGS)
+        self.padding = padding
 
     @classmethod
     def output_stride_of(cls, kwargs):
         """The downsampling factor of a stem with these constructor arguments (4 for the root, x2 per stage after
         the first)."""
-        stage_sizes = check_stage_sizes("stem.stage_sizes", kwargs.get("stage_sizes", (3, 4, 9)))
-        return ROOT_STRIDE * 2 ** max(len(stage_sizes) - 1, 0)
+        return ROOT_STRIDE * 2 ** max(len(kwargs.get("stage_sizes", (3, 4, 9))) - 1, 0)
 
     @classmethod
     def output_channels_of(cls, kwargs):

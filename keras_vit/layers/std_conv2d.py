@@ -3,13 +3,12 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.layers._padding import pad_symmetric, padded_size
 from keras_vit.registry import register
+from keras_vit.schema import pair
 
 EPSILON_MODES = ("variance", "std")
-CONV_PADDINGS = ("same", "symmetric", "valid")
 
 
 @register("layer", "std_conv2d")
@@ -61,12 +60,12 @@ class StdConv2D(ConfigFromArguments, keras.layers.Layer):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.filters = filters
-        self.kernel_size = checks.pair("kernel_size", kernel_size)
-        self.strides = checks.pair("strides", strides)
-        self.padding = checks.one_of("padding", padding, CONV_PADDINGS)
+        self.kernel_size = pair(kernel_size)
+        self.strides = pair(strides)
+        self.padding = padding
         self.use_bias = use_bias
         self.epsilon = epsilon
-        self.epsilon_mode = checks.one_of("epsilon_mode", epsilon_mode, EPSILON_MODES)
+        self.epsilon_mode = epsilon_mode
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)

@@ -3,7 +3,6 @@
 import keras
 from keras import ops
 
-from keras_vit import checks
 from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.layers._shapes import dim
 from keras_vit.layers.pixel_projection import PixelProjection
@@ -79,9 +78,9 @@ class TNTBlock(ConfigFromArguments, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.hidden_dim = checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
+        self.hidden_dim = hidden_dim
         self.num_heads, self.intermediate_dim = num_heads, intermediate_dim
-        self.inner_dim = checks.divisible("inner_dim", inner_dim, "inner_num_heads", inner_num_heads)
+        self.inner_dim = inner_dim
         self.inner_num_heads, self.inner_intermediate_dim = inner_num_heads, inner_intermediate_dim
         self.num_prefix_tokens, self.layer_norm_epsilon = num_prefix_tokens, layer_norm_epsilon
         self.dropout_rate, self.attention_dropout_rate = dropout_rate, attention_dropout_rate

@@ -2,7 +2,6 @@
 
 import keras
 
-from keras_vit import checks
 from keras_vit.layers import _rematerialize
 from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.layers.drop_path import DropPath
@@ -72,7 +71,7 @@ class TransformerBlock(ConfigFromArguments, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.hidden_dim = checks.divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
+        self.hidden_dim = hidden_dim
         self.num_heads, self.intermediate_dim = num_heads, intermediate_dim
         self.layer_norm_epsilon, self.layer_scale_init_value = layer_norm_epsilon, layer_scale_init_value
         self.dropout_rate, self.attention_dropout_rate = dropout_rate, attention_dropout_rate

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import keras
 
-from keras_vit import checks
 from keras_vit.layers._padding import PADDINGS
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.resnet_root import ResNetRoot
-from keras_vit.layers.resnet_stem import check_stage_sizes, resnet_macs, stage_plan
+from keras_vit.layers.resnet_stem import resnet_macs, stage_plan
 from keras_vit.layers.std_conv2d import EPSILON_MODES
 from keras_vit.models.layout import ModelLayout, built_fields
 from keras_vit.models.zoo_model import ZooModel
 from keras_vit.registry import Slot, register
-from keras_vit.schema import check_family_arguments
+from keras_vit.schema import check_family_arguments, one_of, pair
 
 POOLINGS = ("gap", "none")
 
@@ -65,6 +64,8 @@ class ResNetV2(ZooModel):
             "padding",
         )),
     }
+    FIELDS = {**SLOTS, "pooling": one_of(*POOLINGS), "padding": one_of(*PADDINGS),
+              "std_conv_epsilon_mode": one_of(*EPSILON_MODES)}  # the others: keras_vit.schema.GLOSSARY
 
     def __init__(
         self,
@@ -87,7 +88,7 @@ class ResNetV2(ZooModel):
         **kwargs,
     ):
         check_family_arguments(type(self), locals())
-        image_size = checks.pair("image_size", image_size)
+        image_size = pair(image_size)
         stage_sizes = list(stage_sizes)
         block_cls, _ = self.SLOTS["block"].component(block)
         preact = getattr(block_cls, "is_preactivation", False)
@@ -131,7 +132,7 @@ class ResNetV2(ZooModel):
     def macs_of(cls, config):
         """Multiply-accumulates of one forward pass on one image (convolutions and the classifier)."""
         config = {**cls.config_defaults(), **config}
-        image_size = checks.pair("image_size", config["image_size"])
+        image_size = pair(config["image_size"])
         macs, (_, _, channels) = resnet_macs(
             image_size, config["num_channels"], config["stage_sizes"], config["width_factor"]
         )
@@ -139,11 +140,7 @@ class ResNetV2(ZooModel):
 
     @staticmethod
     def check_hyperparameters(**config):
-        stage_sizes = check_stage_sizes("stage_sizes", config["stage_sizes"])
-        if not stage_sizes:
+        if not config["stage_sizes"]:
             raise ValueError("`stage_sizes` must list at least one stage, e.g. [3, 4, 6, 3]; received [].")
-        pooling = checks.one_of("pooling", config["pooling"], POOLINGS)
-        if pooling == "none" and config["num_classes"]:
+        if config["pooling"] == "none" and config["num_classes"]:
             raise ValueError("pooling='none' returns the feature map and cannot feed a classifier: set num_classes=0.")
-        checks.one_of("std_conv_epsilon_mode", config["std_conv_epsilon_mode"], EPSILON_MODES)
-        checks.one_of("padding", config["padding"], PADDINGS)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import keras
 
-from keras_vit import checks
 from keras_vit.layers import _rematerialize
 from keras_vit.layers.class_token import ClassToken
 from keras_vit.layers.patch_grid import PatchGrid
-from keras_vit.layers.pixel_embed import check_pixel_grid
 from keras_vit.layers.pixel_projection import PixelProjection
 from keras_vit.layers.slots import ATTENTION, MLP, NORM
 from keras_vit.models.layout import ModelLayout, PositionTable, built_fields
 from keras_vit.models.vit import ViT, check_resamplable, head_layout
 from keras_vit.models.zoo_model import ZooModel
 from keras_vit.registry import Slot, register, slot_config
-from keras_vit.schema import check_family_arguments
+from keras_vit.schema import check_family_arguments, divisible, pair, tiling
 
 
 @register("model", "tnt")
@@ -97,6 +95,7 @@ class TNT(ZooModel):
         "pooling": ViT.SLOTS["pooling"],
         "head": ViT.SLOTS["head"],
     }
+    FIELDS = {**SLOTS, "position_interpolation": ViT.FIELDS["position_interpolation"]}  # the others: GLOSSARY
 
     def __init__(
         self,
@@ -140,7 +139,7 @@ class TNT(ZooModel):
     ):
         check_family_arguments(type(self), locals())
         slots = self.SLOTS
-        image_size, patch_size = checks.pair("image_size", image_size), checks.pair("patch_size", patch_size)
+        image_size, patch_size = pair(image_size), pair(patch_size)
         grid = (image_size[0] // patch_size[0], image_size[1] // patch_size[1])
         word_grid = (patch_size[0] // pixel_stride, patch_size[1] // pixel_stride)
 
@@ -214,10 +213,10 @@ class TNT(ZooModel):
 
     @staticmethod
     def check_hyperparameters(**config):
-        image_size, patch_size = checks.pair("image_size", config["image_size"]), checks.pair("patch_size", config["patch_size"])
-        checks.divisible("hidden_dim", config["hidden_dim"], "num_heads", config["num_heads"])
-        checks.divisible("inner_dim", config["inner_dim"], "inner_num_heads", config["inner_num_heads"])
-        checks.tiling(image_size, patch_size)
+        image_size, patch_size = pair(config["image_size"]), pair(config["patch_size"])
+        divisible("hidden_dim", config["hidden_dim"], "num_heads", config["num_heads"])
+        divisible("inner_dim", config["inner_dim"], "inner_num_heads", config["inner_num_heads"])
+        tiling(image_size, patch_size)
         check_pixel_grid(patch_size, config["pixel_stride"], config["pixel_kernel_size"])
         if config["dynamic_image_size"] and config["use_patch_position"]:
             check_resamplable("patch_position", TNT.SLOTS["patch_position"].component(config["patch_position"])[0])
@@ -226,4 +225,19 @@ class TNT(ZooModel):
         _rematerialize.check(
             config["rematerialize"],
             **{key: config[key] for key in ("dropout_rate", "attention_dropout_rate", "drop_path_rate")},
+        )
+
+
+def check_pixel_grid(patch_size, pixel_stride, pixel_kernel_size):
+    """Raises ValueError unless pixel_stride divides both patch sides and pixel_kernel_size is odd."""
+    for side, size in zip(("height", "width"), patch_size):
+        if size % pixel_stride:
+            raise ValueError(
+                f"`pixel_stride`={pixel_stride} does not divide the patch {side} {size}: every patch must split "
+                f"into whole words; choose a pixel_stride that divides patch_size (4 for 16x16 patches)."
+            )
+    if pixel_kernel_size % 2 == 0:
+        raise ValueError(
+            f"`pixel_kernel_size` must be odd (the convolution pads pixel_kernel_size // 2 on each side so that a "
+            f"patch gives patch_size / pixel_stride words per side); received {pixel_kernel_size}."
         )

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import keras
 
-from keras_vit import checks
 from keras_vit.layers import _rematerialize
+from keras_vit.layers._resampling import INTERPOLATIONS
 from keras_vit.layers.absolute_position import AbsolutePosition
 from keras_vit.layers.class_token import ClassToken
 from keras_vit.layers.patch_grid import PatchGrid
@@ -14,7 +14,7 @@ from keras_vit.layers.slots import ATTENTION, MLP, NORM
 from keras_vit.models.layout import ModelLayout, PositionTable, built_fields
 from keras_vit.models.zoo_model import ZooModel
 from keras_vit.registry import Slot, register, registry, slot_config
-from keras_vit.schema import check_family_arguments
+from keras_vit.schema import check_family_arguments, divisible, one_of, optional, pair, tiling
 
 PLACEMENTS = ("stem", "every_layer", "every_layer_shared")
 # Prefix tokens in sequence order (timm's order): class, distillation, registers.
@@ -129,6 +129,8 @@ class ViT(ZooModel):
                         provided=("num_prefix_tokens", "num_heads", "intermediate_dim", "layer_norm_epsilon")),
         "head": Slot("head", "classifier", provided=("num_classes", "representation_dim", "activation")),
     }
+    # Every other argument is checked by its keras_vit.schema.GLOSSARY field.
+    FIELDS = {**SLOTS, "position_placement": optional(one_of(*PLACEMENTS)), "position_interpolation": one_of(*INTERPOLATIONS)}
 
     def __init__(
         self,
@@ -172,7 +174,7 @@ class ViT(ZooModel):
     ):
         check_family_arguments(type(self), locals())
         slots = self.SLOTS
-        image_size, patch_size = checks.pair("image_size", image_size), checks.pair("patch_size", patch_size)
+        image_size, patch_size = pair(image_size), pair(patch_size)
         stride = stem_output_stride(stem)
         grid = (image_size[0] // stride // patch_size[0], image_size[1] // stride // patch_size[1])
         counts = {"use_class_token": use_class_token, "use_distillation_token": use_distillation_token,
@@ -283,10 +285,9 @@ class ViT(ZooModel):
 
     @staticmethod
     def check_hyperparameters(**config):
-        checks.divisible("hidden_dim", config["hidden_dim"], "num_heads", config["num_heads"])
+        divisible("hidden_dim", config["hidden_dim"], "num_heads", config["num_heads"])
         encoding, placement = position_name(config["position_encoding"]), config["position_placement"]
         if placement is not None:
-            checks.one_of("position_placement", placement, PLACEMENTS)
             if encoding == "none":
                 raise ValueError(
                     f"position_encoding='none' adds no position information, so position_placement must be left "
@@ -316,8 +317,7 @@ class ViT(ZooModel):
             config["rematerialize"],
             **{key: config[key] for key in ("dropout_rate", "attention_dropout_rate", "drop_path_rate")},
         )
-        checks.tiling(checks.pair("image_size", config["image_size"]), checks.pair("patch_size", config["patch_size"]),
-                      stem_output_stride(config["stem"]))
+        tiling(pair(config["image_size"]), pair(config["patch_size"]), stem_output_stride(config["stem"]))
 
 
 def check_resamplable(slot, position_cls):

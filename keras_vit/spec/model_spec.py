@@ -8,20 +8,23 @@ from pathlib import Path
 from typing import Any
 
 from keras_vit.registry import registry, suggest
-from keras_vit.schema import validate_model
+from keras_vit.schema import POSITIVE_INT, STRING, Field, list_of, optional, validate_model
 from keras_vit.spec.yaml_file import SpecError
 
+_MAPPING = Field("a mapping", lambda v: isinstance(v, dict))
+# key -> (field, meaning); `name`, `family` and `model` are required.
 TOP_LEVEL_KEYS = {
-    "name": "the model's zoo name; equals the file name",
-    "aliases": "other names, such as timm's",
-    "extends": "the spec this one starts from (a zoo name or a path relative to this file)",
-    "family": "the registered model family (vit, tnt, resnet, ...)",
-    "description": "one line for listings",
-    "expected_num_params": "parameter count at the spec's own size, from an independent published source",
-    "num_params_source": "where expected_num_params comes from",
-    "tiny": "model overrides that make a seconds-to-build test size of this architecture",
-    "paper": "published results for this architecture (dataset -> accuracy) and their source",
-    "model": "the family's hyperparameters",
+    "name": (STRING, "the model's zoo name; equals the file name"),
+    "aliases": (optional(list_of(STRING, "a list of names")), "other names, such as timm's"),
+    "extends": (STRING, "the spec this one starts from (a zoo name or a path relative to this file)"),
+    "family": (STRING, "the registered model family (vit, tnt, resnet, ...)"),
+    "description": (optional(STRING), "one line for listings"),
+    "expected_num_params": (optional(POSITIVE_INT),
+                            "parameter count at the spec's own size, from an independent published source"),
+    "num_params_source": (optional(STRING), "where expected_num_params comes from"),
+    "tiny": (optional(_MAPPING), "model overrides that make a seconds-to-build test size of this architecture"),
+    "paper": (optional(_MAPPING), "published results for this architecture (dataset -> accuracy) and their source"),
+    "model": (Field("a mapping of hyperparameters", lambda v: isinstance(v, dict)), "the family's hyperparameters"),
 }
 
 # Keys a child spec never inherits: they describe one file, not an architecture.
@@ -93,41 +96,33 @@ class ModelSpec:
     source: Path | None = None
 
     @classmethod
-    def from_dict(cls, data, source=None, validate_tiny=True):
+    def from_dict(cls, data, source=None):
         """Validates a resolved spec mapping (no `extends`) and returns the frozen spec. The `tiny` section is
-        validated against the file's own model section; after overrides it may no longer apply and is not checked."""
+        checked where it is used (`tiny_spec`): after overrides it may no longer apply."""
         where = f"Spec file {source}" if source else "Spec"
-        for key in data:
-            if key not in TOP_LEVEL_KEYS:
-                raise SpecError(
-                    f"{where}: unknown key {key!r}.{suggest(key, TOP_LEVEL_KEYS)} Allowed top-level keys: "
-                    f"{', '.join(TOP_LEVEL_KEYS)}."
-                )
         for key in ("name", "family", "model"):
             if key not in data:
-                raise SpecError(f"{where}: the required key {key!r} is missing ({TOP_LEVEL_KEYS[key]}).")
-        if not isinstance(data["model"], dict):
-            raise SpecError(f"{where}: `model` must be a mapping of hyperparameters; received {data['model']!r}.")
-        for key in ("tiny", "paper"):
-            if not isinstance(data.get(key) or {}, dict):
-                raise SpecError(f"{where}: `{key}` must be a mapping; received {data[key]!r}.")
-        expected = data.get("expected_num_params")
-        if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int) or expected <= 0):
-            raise SpecError(f"{where}: expected_num_params must be a positive integer; received {expected!r}.")
+                raise SpecError(f"{where}: the required key {key!r} is missing ({TOP_LEVEL_KEYS[key][1]}).")
         try:
-            family_cls = registry("model").get(data["family"])
-        except ValueError as error:
-            raise SpecError(f"{where}: key family: {error}") from None
-        _validate_model(family_cls, data["model"], where)
-        if validate_tiny and data.get("tiny"):
-            _validate_model(family_cls, merge(data["model"], data["tiny"]), where, section="tiny")
+            for key, value in data.items():
+                if key not in TOP_LEVEL_KEYS:
+                    raise ValueError(f"unknown key {key!r}.{suggest(key, TOP_LEVEL_KEYS)} Allowed top-level keys: "
+                                     f"{', '.join(TOP_LEVEL_KEYS)}.")
+                TOP_LEVEL_KEYS[key][0].check(key, value)
+            try:
+                family_cls = registry("model").get(data["family"])
+            except ValueError as error:
+                raise ValueError(f"family: {error}") from None
+            validate_model(family_cls, data["model"])
+        except (ValueError, TypeError) as error:
+            raise SpecError(f"{where}: {error}") from None
         return cls(
             name=data["name"],
             family=data["family"],
             model=_freeze(data["model"]),
             aliases=tuple(data.get("aliases") or ()),
             description=data.get("description") or "",
-            expected_num_params=expected,
+            expected_num_params=data.get("expected_num_params"),
             num_params_source=data.get("num_params_source"),
             tiny=_freeze(data.get("tiny") or {}),
             paper=_freeze(data.get("paper") or {}),
@@ -150,19 +145,11 @@ class ModelSpec:
         data = self.to_dict()
         data["model"] = merge(data["model"], overrides)
         try:
-            return ModelSpec.from_dict(data, self.source, validate_tiny=False)
+            return ModelSpec.from_dict(data, self.source)
         except SpecError as error:
             raise SpecError(f"{error} (after the overrides {overrides})") from None
 
     def tiny_spec(self):
-        """This architecture at its test size (the spec's `tiny` overrides), for fast tests."""
+        """This architecture at its test size (the spec's `tiny` overrides, validated here), for fast tests."""
         return self.with_overrides(**thaw(self.tiny))
 
-
-def _validate_model(family_cls, model, where, section="model"):
-    try:
-        validate_model(family_cls, model, section)
-    except SpecError:
-        raise
-    except (ValueError, TypeError) as error:
-        raise SpecError(f"{where}: {error}") from None

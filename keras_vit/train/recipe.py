@@ -12,10 +12,28 @@ from pathlib import Path
 from typing import Any
 
 from keras_vit.registry import suggest
-from keras_vit.schema import check_value
+from keras_vit.schema import (
+    BOOL,
+    COUNT,
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    RATE,
+    STRING,
+    Field,
+    is_number,
+    list_of,
+    number,
+    one_of,
+    optional,
+)
 from keras_vit.spec.load import resolve_extends
 from keras_vit.spec.model_spec import FrozenDict, _freeze, merge, thaw
 from keras_vit.spec.yaml_file import SpecError
+from keras_vit.train.optimizers import OPTIMIZERS
+from keras_vit.train.schedules import SCHEDULES
+from keras_vit.train.strategy import STRATEGIES
 
 REQUIRED = object()
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -25,67 +43,79 @@ class RecipeError(SpecError):
     """A recipe that cannot be used; the message names the file, the key and the received value."""
 
 
-# section -> key -> (default, meaning). Every value is checked by the glossary (`keras_vit.schema.check_value`) under
-# its own name, a section's `name` under the section's (`optimizer`, `schedule`); a key whose default is null accepts
-# null. `model` also takes its model's hyperparameters and `weights`, checked by the model spec when the recipe loads.
+# section -> key -> (default, field, meaning): the field (keras_vit.schema) checks the value. `model` also takes its
+# model's hyperparameters and `weights`, checked by the model spec when the recipe loads.
+_CROP = Field("a list [low, high] with 0 < low <= high <= 1",
+              lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(map(is_number, v)) and 0 < v[0] <= v[1] <= 1)
+_CHANNELS = Field("a number or a list of numbers, one per channel",
+                  lambda v: is_number(v) or (isinstance(v, (list, tuple)) and v and all(map(is_number, v))))
+_RATE0 = Field("a number >= 0", lambda v: is_number(v) and not v < 0)  # a learning rate; NaN tests failure handling
+_INT, _STR = optional(POSITIVE_INT), optional(STRING)
 SCHEMA = {
     "model": {
-        "name": (REQUIRED, "a zoo model or spec file; the other keys of `model` override its hyperparameters, whose "
-                           "num_classes and num_channels default to the data's, or name a checkpoint: `weights`"),
+        "name": (REQUIRED, Field("a zoo model name or a spec file path", lambda v: isinstance(v, (str, Path))),
+                 "a zoo model or spec file; the other keys of `model` override its hyperparameters, whose "
+                 "num_classes and num_channels default to the data's, or name a checkpoint: `weights`"),
     },
     "data": {
-        "source": ("offline", '"offline": the MNIST digits shipped with keras_vit, "folder:PATH" or "tfds:NAME"'),
-        "data_dir": (None, "tensorflow-datasets data_dir"),
-        "train_split": ("train", "training split"),
-        "eval_split": ("test", "held-out split; null: none"),
-        "mean": (0.5, "pixel normalization mean, one number or one per channel; 0.5 with std 0.5 gives [-1, 1]"),
-        "std": (0.5, "pixel normalization std, one number or one per channel"),
-        "random_crop": (False, "Inception-style random resized crop"),
-        "crop_scale": ([0.08, 1.0], "area range [low, high] of the random crop"),
-        "horizontal_flip": (False, "random left-right flip"),
-        "rand_augment": (None, "keras.layers.RandAugment arguments, e.g. {num_ops: 2, factor: 0.9}; null: off"),
-        "mixup_alpha": (0.0, "MixUp alpha; 0: off"),
-        "cutmix_alpha": (0.0, "CutMix alpha; 0: off"),
-        "label_smoothing": (0.0, "label smoothing"),
-        "shuffle_buffer": (10_000, "shuffle buffer, in examples"),
+        "source": ("offline", STRING, '"offline": the MNIST digits shipped with keras_vit, "folder:PATH" or "tfds:NAME"'),
+        "data_dir": (None, _STR, "tensorflow-datasets data_dir"),
+        "train_split": ("train", STRING, "training split"),
+        "eval_split": ("test", _STR, "held-out split; null: none"),
+        "mean": (0.5, _CHANNELS, "pixel normalization mean, one number or one per channel; 0.5 with std 0.5 gives [-1, 1]"),
+        "std": (0.5, _CHANNELS, "pixel normalization std, one number or one per channel"),
+        "random_crop": (False, BOOL, "Inception-style random resized crop"),
+        "crop_scale": ([0.08, 1.0], _CROP, "area range [low, high] of the random crop"),
+        "horizontal_flip": (False, BOOL, "random left-right flip"),
+        "rand_augment": (None, optional(Field("a mapping of RandAugment arguments", lambda v: isinstance(v, dict))),
+                         "keras.layers.RandAugment arguments, e.g. {num_ops: 2, factor: 0.9}; null: off"),
+        "mixup_alpha": (0.0, NON_NEGATIVE, "MixUp alpha; 0: off"),
+        "cutmix_alpha": (0.0, NON_NEGATIVE, "CutMix alpha; 0: off"),
+        "label_smoothing": (0.0, RATE, "label smoothing"),
+        "shuffle_buffer": (10_000, POSITIVE_INT, "shuffle buffer, in examples"),
     },
     "optimizer": {
-        "name": (REQUIRED, "the update rule: sgd, adamw or adam"),
-        "learning_rate": (REQUIRED, "peak learning rate; NaN is accepted, to test failure handling"),
-        "momentum": (0.9, "SGD momentum"),
-        "nesterov": (False, "SGD Nesterov momentum"),
-        "beta_1": (0.9, "Adam beta_1"),
-        "beta_2": (0.999, "Adam beta_2"),
-        "epsilon": (1e-8, "Adam epsilon"),
-        "weight_decay": (0.0, "decoupled weight decay, never on norms, biases, position embeddings or tokens"),
-        "global_clipnorm": (None, "clip gradients to this global norm; null: off"),
-        "layer_decay": (None, "layer-wise learning-rate decay of BEiT: the rate of block i of L is scaled by "
-                              "decay^(L - i), the stem's by decay^(L + 1), the head's by 1; null: off"),
+        "name": (REQUIRED, one_of(*OPTIMIZERS), "the update rule: sgd, adamw or adam"),
+        "learning_rate": (REQUIRED, _RATE0, "peak learning rate; NaN is accepted, to test failure handling"),
+        "momentum": (0.9, FRACTION, "SGD momentum"),
+        "nesterov": (False, BOOL, "SGD Nesterov momentum"),
+        "beta_1": (0.9, FRACTION, "Adam beta_1"),
+        "beta_2": (0.999, FRACTION, "Adam beta_2"),
+        "epsilon": (1e-8, POSITIVE, "Adam epsilon"),
+        "weight_decay": (0.0, NON_NEGATIVE, "decoupled weight decay, never on norms, biases, position embeddings or tokens"),
+        "global_clipnorm": (None, optional(POSITIVE), "clip gradients to this global norm; null: off"),
+        "layer_decay": (None, optional(number("a number in (0, 1]", lambda v: 0 < v <= 1)),
+                        "layer-wise learning-rate decay of BEiT: the rate of block i of L is scaled by decay^(L - i), "
+                        "the stem's by decay^(L + 1), the head's by 1; null: off"),
     },
     "schedule": {
-        "name": ("warmup_cosine", "the learning-rate schedule: warmup_cosine, warmup_constant or constant"),
-        "warmup_steps": (0, "linear warm-up steps"),
-        "warmup_epochs": (None, "linear warm-up in epochs, fractions allowed; wins over warmup_steps"),
-        "end_learning_rate": (0.0, "learning rate at the end of the cosine"),
+        "name": ("warmup_cosine", one_of(*SCHEDULES),
+                 "the learning-rate schedule: warmup_cosine, warmup_constant or constant"),
+        "warmup_steps": (0, COUNT, "linear warm-up steps"),
+        "warmup_epochs": (None, optional(NON_NEGATIVE),
+                          "linear warm-up in epochs, fractions allowed; wins over warmup_steps"),
+        "end_learning_rate": (0.0, NON_NEGATIVE, "learning rate at the end of the cosine"),
     },
     "run": {
-        "epochs": (REQUIRED, "training epochs"),
-        "batch_size": (None, "global batch, divided evenly over the replicas; give this or per_replica_batch_size"),
-        "per_replica_batch_size": (None, "batch per replica; the global batch is this times the replicas"),
-        "steps_per_epoch": (None, "training steps per epoch; null: one pass over the training split"),
-        "eval_steps": (None, "held-out batches per evaluation; null: the whole held-out split"),
-        "strategy": ("auto", "tf.distribute strategy: auto, default, mirrored, multi_worker or tpu"),
-        "devices": (None, "devices of the mirrored strategy; null: all local GPUs"),
-        "tpu_address": (None, "TPU name or grpc address for the TPU resolver"),
-        "mixed_precision": (None, "dtype policy: mixed_float16 with loss scaling, mixed_bfloat16 or float32"),
-        "jit_compile": ("auto", "XLA: auto lets Keras decide, true or false"),
-        "steps_per_execution": (1, "training steps per compiled call"),
-        "output_dir": (None, "checkpoints, logs, summary; null: runs/NAME, runs/NAME_2... if that has a finished run"),
-        "overwrite": (False, "allow a new run in an output_dir that holds a finished one, replacing its files"),
-        "keep_checkpoints": (3, "newest epoch checkpoints kept; 0: all"),
-        "seed": (0, "seeds the weights, the split, the shuffle and the augmentation"),
-        "tensorboard": (True, "write TensorBoard logs"),
-        "verbose": ("auto", "Keras progress bar: auto, 0, 1 or 2"),
+        "epochs": (REQUIRED, POSITIVE_INT, "training epochs"),
+        "batch_size": (None, _INT, "global batch, divided evenly over the replicas; give this or per_replica_batch_size"),
+        "per_replica_batch_size": (None, _INT, "batch per replica; the global batch is this times the replicas"),
+        "steps_per_epoch": (None, _INT, "training steps per epoch; null: one pass over the training split"),
+        "eval_steps": (None, _INT, "held-out batches per evaluation; null: the whole held-out split"),
+        "strategy": ("auto", one_of(*STRATEGIES), "tf.distribute strategy: auto, default, mirrored, multi_worker or tpu"),
+        "devices": (None, optional(list_of(STRING, "a list of device names such as ['/gpu:0', '/gpu:1']")),
+                    "devices of the mirrored strategy; null: all local GPUs"),
+        "tpu_address": (None, _STR, "TPU name or grpc address for the TPU resolver"),
+        "mixed_precision": (None, optional(one_of("mixed_float16", "mixed_bfloat16", "float32")),
+                            "dtype policy: mixed_float16 with loss scaling, mixed_bfloat16 or float32"),
+        "jit_compile": ("auto", one_of("auto", True, False), "XLA: auto lets Keras decide, true or false"),
+        "steps_per_execution": (1, POSITIVE_INT, "training steps per compiled call"),
+        "output_dir": (None, _STR, "checkpoints, logs, summary; null: runs/NAME, runs/NAME_2... if that has a finished run"),
+        "overwrite": (False, BOOL, "allow a new run in an output_dir that holds a finished one, replacing its files"),
+        "keep_checkpoints": (3, COUNT, "newest epoch checkpoints kept; 0: all"),
+        "seed": (0, COUNT, "seeds the weights, the split, the shuffle and the augmentation"),
+        "tensorboard": (True, BOOL, "write TensorBoard logs"),
+        "verbose": ("auto", one_of("auto", 0, 1, 2), "Keras progress bar: auto, 0, 1 or 2"),
     },
 }
 TOP_LEVEL = {"name": "the recipe's name; equals the file name", "extends": "the recipe this one starts from",
@@ -230,16 +260,15 @@ def _section(section, given, where):
                 continue  # a hyperparameter: the model spec checks it
             raise RecipeError(f"{where}: unknown key {section}.{key}.{suggest(key, keys)} Known keys: "
                               f"{', '.join(keys)}.")
-        default, meaning = keys[key]
+        _, field, meaning = keys[key]
         try:
-            if value is not None or default is not None:
-                check_value(section if key == "name" else key, value)
+            field.check(f"{section}.{key} ({meaning})", value)
         except ValueError as error:
-            raise RecipeError(f"{where}: {section}.{key} ({meaning}): {error}") from None
-    for key, (default, meaning) in keys.items():
+            raise RecipeError(f"{where}: {error}") from None
+    for key, (default, _, meaning) in keys.items():
         if default is REQUIRED and key not in given:
             raise RecipeError(f"{where}: the required key {section}.{key} is missing ({meaning}).")
-    return {**given, **{key: default for key, (default, _) in keys.items() if key not in given}}
+    return {**given, **{key: default for key, (default, _, _) in keys.items() if key not in given}}
 
 
 def _check_model(model, where):
