@@ -16,7 +16,6 @@ DOC = PACKAGE.parent / "docs" / "layering.md"
 # Lowest first; a part may import only parts of lower layers.
 LAYERS = [
     ["registry", "compat", "_startup", "testing"],
-    ["checks"],
     ["schema"],
     ["spec"],
     ["layers"],

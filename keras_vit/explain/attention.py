@@ -13,7 +13,7 @@ import inspect
 import keras
 import numpy as np
 
-from keras_vit import checks
+from keras_vit.schema import POSITIVE_INT
 from keras_vit.models.features import block_names
 from keras_vit.models.layout import image_multiple, model_layout
 from keras_vit.models.zoo_model import check_image_shape
@@ -70,7 +70,7 @@ def patch_grid(model, images):
 
 def in_batches(function, images, batch_size):
     """function(batch) -> list of arrays, for every batch of `images`; the lists concatenated along the batch."""
-    checks.positive_int("batch_size", batch_size)
+    POSITIVE_INT.check("batch_size", batch_size)
     parts = [function(images[start : start + batch_size]) for start in range(0, len(images), batch_size)]
     return [np.concatenate([part[i] for part in parts]) for i in range(len(parts[0]))]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_vit import checks
+from keras_vit.schema import POSITIVE_INT
 from keras_vit.models.layout import model_layout
 
 
@@ -40,7 +40,7 @@ def embedding_filters(model, num_components=28):
     kernel = np.asarray(keras.ops.convert_to_numpy(kernels[0]), "float64")  # (height, width, channels, filters)
     filters = kernel.reshape(-1, kernel.shape[-1]).T
     # no more components than filters, or pixels in a filter
-    num_components = min(checks.positive_int("num_components", num_components), *filters.shape)
+    num_components = min(POSITIVE_INT.check("num_components", num_components), *filters.shape)
     centered = filters - filters.mean(axis=0)
     _, singular, vectors = np.linalg.svd(centered, full_matrices=False)
     explained = singular**2 / np.sum(singular**2)
