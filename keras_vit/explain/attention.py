@@ -13,10 +13,10 @@ import inspect
 import keras
 import numpy as np
 
-from keras_vit.schema import POSITIVE_INT
 from keras_vit.models.features import block_names
 from keras_vit.models.layout import image_multiple, model_layout
 from keras_vit.models.zoo_model import check_image_shape
+from keras_vit.schema import POSITIVE_INT
 
 
 def attention_blocks(model, block_indices=None, purpose="attention_maps"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_vit.schema import POSITIVE_INT
 from keras_vit.models.layout import model_layout
+from keras_vit.schema import POSITIVE_INT
 
 
 def embedding_filters(model, num_components=28):
