@@ -23,7 +23,7 @@ LAYERS = [
     ["weights", "quantization", "explain"],
     ["zoo"],
     ["macs", "data", "export"],
-    ["train", "zoo_table"],
+    ["train"],
     ["commands"],
     ["cli", "__init__"],
 ]
