@@ -111,10 +111,10 @@ def test_yaml_tags_are_refused(tmp_path):
         load_spec_file(path)
 
 
-def test_every_zoo_spec_round_trips_through_to_dict():
-    for name in keras_vit.list_models():
-        spec = keras_vit.get_spec(name)
-        assert ModelSpec.from_dict(spec.to_dict(), spec.source) == spec
+@pytest.mark.parametrize("name", keras_vit.list_models())
+def test_every_zoo_spec_round_trips_through_to_dict(name):
+    spec = keras_vit.get_spec(name)
+    assert ModelSpec.from_dict(spec.to_dict(), spec.source) == spec
 
 
 @pytest.mark.parametrize("name", keras_vit.list_models())
