@@ -1,4 +1,4 @@
-"""fit's batches from in-memory arrays (keras_vit.data.arrays)."""
+"""fit's batches from in-memory arrays (benchmarks/arrays.py)."""
 
 import json
 import mmap
@@ -13,8 +13,8 @@ import pytest
 import tensorflow as tf
 
 import keras_vit
-from keras_vit.data import arrays
-from keras_vit.data.arrays import array_batches, gather_rows
+from benchmarks import arrays
+from benchmarks.arrays import array_batches, gather_rows
 
 
 def _rows(n):

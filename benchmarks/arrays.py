@@ -1,7 +1,8 @@
 """`fit`'s batches from in-memory arrays: a tf.data pipeline that slices them without copying them.
 
-Zoo models' `fit(x, y)` uses `array_batches` instead of Keras's own pipeline for arrays (docs/speed.md, "fit on
-arrays"): the same batches in the same order, on one private thread.
+Zoo models' `fit(x, y)` once used `array_batches` instead of Keras's own pipeline for arrays (docs/speed.md, "fit
+on arrays"): the same batches in the same order, on one private thread. Kept beside benchmarks/fit_on_arrays.py for
+the measurements there.
 
     >>> images, labels = np.zeros((100, 28, 28, 1), "float32"), np.arange(100) % 10
     >>> [tuple(x.shape) for x, y in array_batches(images, labels, batch_size=32, shuffle=True)]
