@@ -205,12 +205,10 @@ class ServingSignatures:
 
     def output_names(self):
         """The output keys of both signatures, in a stable order."""
-        if self.kind == "features":
-            return ["features"]
-        names = ["probabilities", "top_k_classes", "top_k_scores"]
-        if "features" in self.core.output:
+        names = ["features"] if self.kind == "features" else ["probabilities", "top_k_classes", "top_k_scores"]
+        if "features" in self.core.output:  # only ever beside a classifier's outputs
             names.append("features")
-        if self.labels is not None:
+        if self.labels is not None and self.kind != "features":
             names.append("top_k_labels")
         return names
 
