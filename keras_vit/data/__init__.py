@@ -38,8 +38,6 @@ def load_dataset(source, *, split="train", num_channels=None, data_dir=None, see
         raise ValueError(f"A data source is a string: {SOURCE_FORMS}; received {source!r}.")
     scheme, sep, rest = source.partition(":")
     if scheme == "offline" and rest in ("", "mnist"):
-        if split not in ("train", "test", "all"):
-            raise ValueError(f"The offline dataset has splits 'train' and 'test'; received {split!r}.")
         return offline_mnist(split, num_channels=num_channels or 1, seed=seed)
     if scheme == "folder" and sep:
         path = rest

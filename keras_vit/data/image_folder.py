@@ -7,6 +7,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from keras_vit.checks import rate
 from keras_vit.data.dataset_info import LabeledImages
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -34,8 +35,7 @@ def image_folder(root, num_channels=3, split="all", validation_fraction=0.0, see
         raise ValueError(f"Image folder {root} has no class subfolders: expected {root}/<class name>/<images>.")
     if split not in ("all", "train", "validation"):
         raise ValueError(f"split must be 'all', 'train' or 'validation'; received {split!r}.")
-    if not 0.0 <= validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in [0, 1); received {validation_fraction!r}.")
+    rate("validation_fraction", validation_fraction)
     import numpy as np
 
     rng = np.random.default_rng(seed)

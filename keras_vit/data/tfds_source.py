@@ -5,14 +5,6 @@ from __future__ import annotations
 from keras_vit.data.dataset_info import LabeledImages
 
 
-def _import_tfds():
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError:
-        raise ImportError("tfds: datasets need tensorflow-datasets: pip install tensorflow-datasets") from None
-    return tfds
-
-
 def tfds_images(name, split="train", data_dir=None, num_channels=None, download=False):
     """An image classification dataset of tensorflow-datasets as (image, label) pairs.
 
@@ -26,7 +18,10 @@ def tfds_images(name, split="train", data_dir=None, num_channels=None, download=
     Returns:
         LabeledImages.
     """
-    tfds = _import_tfds()
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise ImportError("tfds: datasets need tensorflow-datasets: pip install tensorflow-datasets") from None
     known = tfds.list_builders(with_community_datasets=False)
     if name not in known:
         from keras_vit.registry import suggest

@@ -47,9 +47,8 @@ def _compare(name, got, expected, atol):
 
 
 def _check_outputs(signature, result, expected, labels, atol):
-    differences = {}
-    for key, value in expected.items():
-        differences[f"{signature}.{key}"] = _compare(f"{signature} output {key!r}", result[key].numpy(), value, atol)
+    differences = {f"{signature}.{key}": _compare(f"{signature} output {key!r}", result[key].numpy(), value, atol)
+                   for key, value in expected.items()}
     if "probabilities" in expected:
         probabilities = expected["probabilities"]
         classes, scores = result["top_k_classes"].numpy(), result["top_k_scores"].numpy()
@@ -89,10 +88,7 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
 
     preprocessing = default_preprocessing(model) if preprocessing is None else preprocessing
     if atol is None:
-        compute_dtype = getattr(getattr(model, "dtype_policy", None), "compute_dtype", "float32")
-        atol = max(DEFAULT_ATOL.get(compute_dtype, 1e-5), *(
-            DEFAULT_ATOL.get(layer.dtype_policy.compute_dtype, 1e-5) for layer in model.layers
-        ))
+        atol = max(DEFAULT_ATOL.get(layer.dtype_policy.compute_dtype, 1e-5) for layer in (model, *model.layers))
     loaded = tf.saved_model.load(path)
     missing = {DEFAULT_SIGNATURE, BYTES_SIGNATURE} - set(loaded.signatures)
     if missing:

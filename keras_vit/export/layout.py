@@ -82,21 +82,16 @@ def remove_stale_temporaries(base):
     if fcntl is None or not os.path.isdir(base):
         return []
     removed = []
-    for name in sorted(os.listdir(base)):
-        if not name.startswith(TEMPORARY_PREFIX) or name.endswith(LOCK_SUFFIX):
-            continue
-        folder, lock_path = os.path.join(base, name), os.path.join(base, name + LOCK_SUFFIX)
-        with locked(lock_path, blocking=False) as free:
+    # Each temporary folder's name, also from a lock file whose folder is gone (an export killed before making it).
+    names = {name.removesuffix(LOCK_SUFFIX) for name in os.listdir(base) if name.startswith(TEMPORARY_PREFIX)}
+    for name in sorted(names):
+        folder = os.path.join(base, name)
+        with locked(folder + LOCK_SUFFIX, blocking=False) as free:
             if free:
-                shutil.rmtree(folder, ignore_errors=True)
-                os.remove(lock_path)  # still held by us, so no export can be using it
-                removed.append(name)
-    for name in os.listdir(base):  # lock files whose folder is gone (an export killed before it made the folder)
-        path = os.path.join(base, name)
-        if name.startswith(TEMPORARY_PREFIX) and name.endswith(LOCK_SUFFIX) and not os.path.exists(path[:-len(LOCK_SUFFIX)]):
-            with locked(path, blocking=False) as free:
-                if free:
-                    os.remove(path)
+                if os.path.exists(folder):
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(name)
+                os.remove(folder + LOCK_SUFFIX)  # still held by us, so no export can be using it
     return removed
 
 

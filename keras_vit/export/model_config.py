@@ -8,6 +8,7 @@ alone with an error saying to install `tensorflow-serving-api`, so that no user 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -44,11 +45,9 @@ def _minimal_config_class():
 def config_class(use_serving_api=True):
     """The ModelServerConfig message class: tensorflow-serving-api's when installed, else the minimal one."""
     if use_serving_api:
-        try:
+        with contextlib.suppress(ImportError):
             from tensorflow_serving.config import model_server_config_pb2
-        except ImportError:
-            pass
-        else:
+
             return model_server_config_pb2.ModelServerConfig
     return _minimal_config_class()
 
@@ -87,10 +86,7 @@ def updated_config_text(path, name, base_path, use_serving_api=True):
                     f"(this export's base path would be {base_path!r})."
                 )
             return None, None
-    entry = config.model_config_list.config.add()
-    entry.name = name
-    entry.base_path = base_path
-    entry.model_platform = "tensorflow"
+    config.model_config_list.config.add(name=name, base_path=base_path, model_platform="tensorflow")
     return text_format.MessageToString(config), f"added model {name!r} to {path}"
 
 

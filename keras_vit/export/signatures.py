@@ -206,7 +206,7 @@ class ServingSignatures:
     def output_names(self):
         """The output keys of both signatures, in a stable order."""
         names = ["features"] if self.kind == "features" else ["probabilities", "top_k_classes", "top_k_scores"]
-        if self.kind != "features" and "features" in self.core.output:
+        if "features" in self.core.output:  # only ever beside a classifier's outputs
             names.append("features")
         if self.labels is not None and self.kind != "features":
             names.append("top_k_labels")
@@ -215,9 +215,9 @@ class ServingSignatures:
     def _compute(self, pixels):
         """Preprocessed pixels -> the numeric outputs (the part XLA compiles)."""
         out = self.core(pixels, training=False)
-        if self.kind == "features":
-            return {"features": tf.cast(out["model_output"], tf.float32)}
         scores = tf.cast(out["model_output"], tf.float32)
+        if self.kind == "features":
+            return {"features": scores}
         probabilities = tf.nn.softmax(scores, axis=-1) if self.kind == "logits" else scores
         top_scores, top_classes = tf.math.top_k(probabilities, k=self.top_k)
         result = {"probabilities": probabilities, "top_k_classes": top_classes, "top_k_scores": top_scores}

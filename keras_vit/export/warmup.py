@@ -49,11 +49,10 @@ def write_warmup_requests(folder, model_name, image_shape, batch_sizes, signatur
                     model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature)
                 )
                 if signature == BYTES_SIGNATURE:
-                    tensor = tf.make_tensor_proto([jpeg] * size, dtype=tf.string)
-                    request.inputs[BYTES_KEY].CopyFrom(tensor)
+                    request.inputs[BYTES_KEY].CopyFrom(tf.make_tensor_proto([jpeg] * size, dtype=tf.string))
                 else:
-                    tensor = tf.make_tensor_proto(np.full((size, height, width, channels), 128.0, "float32"))
-                    request.inputs[IMAGES_KEY].CopyFrom(tensor)
+                    pixels = np.full((size, height, width, channels), 128.0, "float32")
+                    request.inputs[IMAGES_KEY].CopyFrom(tf.make_tensor_proto(pixels))
                 log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
                 writer.write(log.SerializeToString())
     return path

@@ -18,10 +18,6 @@ import keras
 import numpy as np
 
 
-def _jsonable(logs):
-    return {k: float(v) for k, v in (logs or {}).items()}
-
-
 class EpochLog(keras.callbacks.Callback):
     """Appends one JSON line per epoch to `path`: epoch (1-based), logs, seconds and images per second."""
 
@@ -45,7 +41,8 @@ class EpochLog(keras.callbacks.Callback):
         seconds = time.perf_counter() - self._start
         self.epoch_seconds.append(seconds)
         self._write({"event": "epoch", "epoch": epoch + 1, "seconds": round(seconds, 3),
-                     "images_per_second": round(self.images_per_epoch / seconds, 1), **_jsonable(logs)})
+                     "images_per_second": round(self.images_per_epoch / seconds, 1),
+                     **{k: float(v) for k, v in (logs or {}).items()}})
 
     def _write(self, record):
         with self.path.open("a", encoding="utf-8") as f:
@@ -59,18 +56,7 @@ class WorkerDirs:
         self.chief = chief
         self.root = Path(output_dir) if chief else Path(tempfile.mkdtemp(prefix="keras_vit_worker_"))
         self.root.mkdir(parents=True, exist_ok=True)
-
-    @property
-    def checkpoints(self):
-        return self.root / "checkpoints"
-
-    @property
-    def backup(self):
-        return self.root / "backup"
-
-    @property
-    def logs(self):
-        return self.root / "logs"
+        self.checkpoints, self.backup, self.logs = self.root / "checkpoints", self.root / "backup", self.root / "logs"
 
     def cleanup(self):
         if not self.chief:
