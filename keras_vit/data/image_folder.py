@@ -7,8 +7,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from keras_vit.checks import rate
 from keras_vit.data.dataset_info import LabeledImages
+from keras_vit.schema import RATE
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
@@ -35,7 +35,7 @@ def image_folder(root, num_channels=3, split="all", validation_fraction=0.0, see
         raise ValueError(f"Image folder {root} has no class subfolders: expected {root}/<class name>/<images>.")
     if split not in ("all", "train", "validation"):
         raise ValueError(f"split must be 'all', 'train' or 'validation'; received {split!r}.")
-    rate("validation_fraction", validation_fraction)
+    RATE.check("validation_fraction", validation_fraction)
     import numpy as np
 
     rng = np.random.default_rng(seed)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_vit.checks import non_negative_int, positive_int
 from keras_vit.data.dataset_info import LabeledImages
+from keras_vit.schema import COUNT, POSITIVE_INT
 
 # The original ViT release scales pixels to [-1, 1]: mean = std = 0.5 on [0, 1] images.
 VIT_MEAN = (0.5, 0.5, 0.5)
@@ -140,14 +140,14 @@ def make_pipeline(
     else:
         dataset, channels = data, data.element_spec[0].shape[-1]
     height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    positive_int("batch_size", batch_size)
+    POSITIVE_INT.check("batch_size", batch_size)
     one_hot = training and (mixup_alpha > 0 or cutmix_alpha > 0 or label_smoothing > 0)
     if one_hot and not num_classes:
         raise ValueError("mixup, cutmix and label smoothing need num_classes= for one-hot labels.")
     mean, std = _per_channel("mean", mean, channels), _per_channel("std", std, channels)
     drop_remainder = training if drop_remainder is None else drop_remainder
 
-    if non_negative_int("start_batch", start_batch) and not (training and repeat):
+    if COUNT.check("start_batch", start_batch) and not (training and repeat):
         raise ValueError(f"start_batch needs training=True and repeat=True; received start_batch={start_batch}.")
     if repeat and training:
         # Every iterator of this dataset yields the same stream (Keras may make more than one), and a resumed run
