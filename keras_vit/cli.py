@@ -34,13 +34,9 @@ _REPEAT_SUFFIX = re.compile(r";\s*repeat this option to specify a list of values
 
 
 def _usage():
-    lines = [
-        "usage: keras-vit [--verbose] COMMAND [--flags]   (keras-vit COMMAND --help for a command's flags)",
-        "",
-    ]
-    lines += [f"  {name:<10} {help_text}" for name, (_, help_text) in COMMANDS.items()]
-    lines += ["", f"  --verbose  {_VERBOSE_HELP}"]
-    return "\n".join(lines)
+    rows = [f"  {name:<10} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    return "\n".join(["usage: keras-vit [--verbose] COMMAND [--flags]   (keras-vit COMMAND --help for a command's flags)",
+                      "", *rows, "", f"  --verbose  {_VERBOSE_HELP}"])
 
 
 def _format_default(flag):
@@ -68,8 +64,7 @@ def command_help(command, module):
         if _REPEAT_SUFFIX.search(text):
             text = _REPEAT_SUFFIX.sub("", text) + ("" if "repeatable" in text.lower() else " Repeatable.")
         rows.append((name, text + _format_default(flag)))
-    rows.append(("--[no]verbose", _VERBOSE_HELP))
-    rows.append(("--helpfull", "Every flag, absl's and TensorFlow's included."))
+    rows += [("--[no]verbose", _VERBOSE_HELP), ("--helpfull", "Every flag, absl's and TensorFlow's included.")]
     width = min(max(len(name) for name, _ in rows), 22)
     lines = [f"usage: {usage}", "", f"{COMMANDS[command][1][0].upper()}{COMMANDS[command][1][1:]}.", "", "flags:"]
     lines += [f"  {name:<{width}}  {text}" for name, text in rows]

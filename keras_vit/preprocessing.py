@@ -43,15 +43,8 @@ class ImagePreprocessing(keras.layers.Layer):
         float32 (or the layer's compute dtype) images of shape (batch, height, width, num_channels).
     """
 
-    def __init__(
-        self,
-        image_size,
-        mean=DEFAULT_MEAN,
-        std=DEFAULT_STD,
-        interpolation="bilinear",
-        num_channels=3,
-        **kwargs,
-    ):
+    def __init__(self, image_size, mean=DEFAULT_MEAN, std=DEFAULT_STD, interpolation="bilinear", num_channels=3,
+                 **kwargs):
         super().__init__(**kwargs)
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(int(s) for s in image_size)
         if len(size) != 2 or min(size) <= 0:
@@ -86,14 +79,8 @@ class ImagePreprocessing(keras.layers.Layer):
         return (input_shape[0], *self.image_size, self.num_channels)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "image_size": list(self.image_size),
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "interpolation": self.interpolation,
-            "num_channels": self.num_channels,
-        }
+        return {**super().get_config(), "image_size": list(self.image_size), "mean": list(self.mean),
+                "std": list(self.std), "interpolation": self.interpolation, "num_channels": self.num_channels}
 
 
 def preprocessing(name_or_model, mean=None, std=None, interpolation="bilinear"):
@@ -114,20 +101,14 @@ def preprocessing(name_or_model, mean=None, std=None, interpolation="bilinear"):
     """
     if isinstance(name_or_model, keras.Model):
         _, height, width, channels = name_or_model.inputs[0].shape
+        size = (height, width)
         if height is None or width is None:  # dynamic_image_size: resize to the size the model was made for
             size = name_or_model.get_config()["image_size"]
-            height, width = (size, size) if isinstance(size, int) else size
     else:
         from keras_vit.spec import ModelSpec, get_spec
 
         spec = name_or_model if isinstance(name_or_model, ModelSpec) else get_spec(name_or_model)
-        size = spec.model.get("image_size", 224)
-        height, width = (size, size) if isinstance(size, int) else size
-        channels = spec.model.get("num_channels", 3)
-    return ImagePreprocessing(
-        (height, width),
-        mean=DEFAULT_MEAN[:1] * channels if mean is None else mean,
-        std=DEFAULT_STD[:1] * channels if std is None else std,
-        interpolation=interpolation,
-        num_channels=channels,
-    )
+        size, channels = spec.model.get("image_size", 224), spec.model.get("num_channels", 3)
+    return ImagePreprocessing(size, mean=DEFAULT_MEAN[0] if mean is None else mean,
+                              std=DEFAULT_STD[0] if std is None else std, interpolation=interpolation,
+                              num_channels=channels)

@@ -67,11 +67,8 @@ class Registry:
 
             existing = self._entries.get(name)
             if existing is not None and existing is not cls:
-                raise ValueError(
-                    f"The {self.kind} name {name!r} is already registered to "
-                    f"{existing.__module__}.{existing.__qualname__}; choose another name for "
-                    f"{cls.__module__}.{cls.__qualname__}."
-                )
+                raise ValueError(f"The {self.kind} name {name!r} is already registered to {existing.__module__}."
+                                 f"{existing.__qualname__}; choose another name for {cls.__module__}.{cls.__qualname__}.")
             if isinstance(cls, type) and issubclass(cls, (keras.layers.Layer, keras.Model)):
                 keras.saving.register_keras_serializable(package=package or cls.__module__.split(".")[0])(cls)
             self._entries[name] = cls
@@ -85,9 +82,8 @@ class Registry:
         _load_components()
         if not isinstance(name, str) or name not in self._entries:
             known = sorted(self._entries)
-            raise ValueError(
-                f"Unknown {self.kind} {name!r}.{suggest(name, known)} Known {self.kind} names: {', '.join(known)}."
-            )
+            raise ValueError(f"Unknown {self.kind} {name!r}.{suggest(name, known)} Known {self.kind} names: "
+                             f"{', '.join(known)}.")
         return self._entries[name]
 
     def names(self, pattern="*"):
@@ -177,19 +173,15 @@ class Slot:
         interfaces = self.interface if isinstance(self.interface, tuple) else (self.interface,)
         declared = getattr(cls, "interface", None)
         if self.interface is not None and declared is not None and declared not in interfaces:
-            raise ValueError(
-                f"{self.kind} {name!r} works on {declared} but this slot passes {' or '.join(interfaces)}; "
-                f"choose one of: {', '.join(self.names())}"
-            )
+            raise ValueError(f"{self.kind} {name!r} works on {declared} but this slot passes "
+                             f"{' or '.join(interfaces)}; choose one of: {', '.join(self.names())}")
         accepted = accepted_args(cls)
         for key in config:
             if key in self.provided:
                 raise ValueError(f"argument {key!r} of {name!r} is set by the model itself; remove it here")
             if key not in accepted:
-                raise ValueError(
-                    f"{name!r} has no argument {key!r}.{suggest(key, accepted)} Its arguments: "
-                    f"{', '.join(a for a in accepted if a not in self.provided) or 'none'}"
-                )
+                raise ValueError(f"{name!r} has no argument {key!r}.{suggest(key, accepted)} Its arguments: "
+                                 f"{', '.join(a for a in accepted if a not in self.provided) or 'none'}")
         return cls, config
 
     def names(self):
@@ -215,20 +207,17 @@ _lock = threading.RLock()
 def _load_components():
     """Imports keras_vit's own layers and model families (once), then the plugins."""
     global _components_loaded
-    if not _components_loaded:
-        with _lock:
-            if not _components_loaded:
-                _components_loaded = True  # set first: the imports below register through this module
-                importlib.import_module("keras_vit.layers")
-                importlib.import_module("keras_vit.models")
+    with _lock:
+        if not _components_loaded:
+            _components_loaded = True  # set first: the imports below register through this module
+            importlib.import_module("keras_vit.layers")
+            importlib.import_module("keras_vit.models")
     load_plugins()
 
 
 def load_plugins(force=False):
     """Loads every entry point of the group `keras_vit.plugins` once. A broken plugin warns and is skipped."""
     global _plugins_loaded
-    if _plugins_loaded and not force:
-        return
     with _lock:
         if _plugins_loaded and not force:
             return
@@ -240,8 +229,5 @@ def load_plugins(force=False):
                 if callable(obj):
                     obj()
             except Exception as error:  # noqa: BLE001 - one broken plugin must not break the zoo
-                warnings.warn(
-                    f"keras_vit plugin {entry_point.name!r} ({entry_point.value}) failed to load and is skipped: "
-                    f"{type(error).__name__}: {error}",
-                    stacklevel=2,
-                )
+                warnings.warn(f"keras_vit plugin {entry_point.name!r} ({entry_point.value}) failed to load and is "
+                              f"skipped: {type(error).__name__}: {error}", stacklevel=2)

@@ -115,7 +115,7 @@ def test_benchmark_moved_out_of_the_command_says_where(capsys):
 def test_overrides_parse_as_yaml_and_a_malformed_one_names_itself():
     import pytest
 
-    from keras_vit.commands.overrides import parse_overrides
+    from keras_vit.commands.common import parse_overrides
 
     assert parse_overrides(["image_size=384", "pooling=gap", "stem={padding: same}"], "show") == {
         "image_size": 384, "pooling": "gap", "stem": {"padding": "same"}

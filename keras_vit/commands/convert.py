@@ -7,18 +7,20 @@ the model's config, so `create(NAME, weights=OUT)` rebuilds it, or builds it at 
 number of classes (position table resampled, head dropped).
 """
 
+import functools
 import hashlib
 import os
 
 from absl import flags
 
-from keras_vit.commands.overrides import parse_overrides
+from keras_vit.commands import common
 
 flags.DEFINE_string("model", None, "Zoo model name (keras-vit list), alias or YAML spec the checkpoint is for.")
 flags.DEFINE_multi_string("override", [], "A model hyperparameter, key=value (e.g. image_size=384, num_classes=10).")
 flags.DEFINE_enum("interpolation", "bilinear", ["bilinear", "bicubic"], "Position-table resampling.")
 flags.DEFINE_boolean("overwrite", False, "Replace OUT if it exists.")
 FLAGS = flags.FLAGS
+_fail = functools.partial(common.fail, "convert")
 
 USAGE = ("usage: keras-vit convert SRC OUT.weights.h5 --model NAME [--override key=value ...]\n"
          "SRC: a .npz, .safetensors, .pth/.bin, .weights.h5 or a zoo model's .keras file")
@@ -38,7 +40,6 @@ class _Progress:
         self.bar.update(done)
 
 
-
 def sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -52,25 +53,22 @@ def main(argv):
         raise SystemExit(USAGE)
     source, out = argv[1], argv[2]
     if not out.endswith(".weights.h5"):
-        raise SystemExit(f"keras-vit convert: OUT must end in .weights.h5 (a Keras weights file); received {out!r}.")
+        _fail(f"OUT must end in .weights.h5 (a Keras weights file); received {out!r}.")
     if os.path.abspath(source) == os.path.abspath(out):
-        raise SystemExit("keras-vit convert: OUT must differ from SRC (the source file is never modified).")
+        _fail("OUT must differ from SRC (the source file is never modified).")
     if os.path.exists(out) and not FLAGS.overwrite:
-        raise SystemExit(f"keras-vit convert: {out} exists; pass --overwrite to replace it.")
+        _fail(f"{out} exists; pass --overwrite to replace it.")
 
     from keras_vit import weights
     from keras_vit.spec import SpecError
     from keras_vit.zoo import create
 
     try:
-        overrides = parse_overrides(FLAGS.override, "convert")
-        model = create(
-            FLAGS.model, weights=source, interpolation=FLAGS.interpolation, progress=_Progress(), **overrides
-        )
+        overrides = common.parse_overrides(FLAGS.override, "convert")
+        model = create(FLAGS.model, weights=source, interpolation=FLAGS.interpolation, progress=_Progress(), **overrides)
     except (weights.CheckpointError, SpecError, ValueError, KeyError) as error:
-        raise SystemExit(f"keras-vit convert: {error}") from None
-    report = model.weights_report
+        _fail(str(error))
     weights.write_weights_file(model, out)
-    print(report)
+    print(model.weights_report)
     print(f"model: {FLAGS.model} ({model.count_params():,} parameters, input {model.input_shape[1:]})")
     print(f"wrote {out} (sha256 {sha256(out)})")

@@ -3,11 +3,12 @@ of where a model looks (per-head attention of the token the classifier reads, an
 image, and with --figures the papers' figures of the model (see docs/explain.md).
 """
 
+import functools
 import os
 
 from absl import flags
 
-from keras_vit.commands.overrides import parse_overrides
+from keras_vit.commands import common
 
 flags.DEFINE_string("model", None, "A zoo model name or alias (vit_b16), or a saved .keras model (a training run's "
                     "model.keras).")
@@ -25,15 +26,10 @@ flags.DEFINE_integer("batch_size", 16, "Images per step.")
 FLAGS = flags.FLAGS
 
 USAGE = "usage: keras-vit explain IMAGE... --model NAME|FILE.keras [--weights PATH] [--figures] --output_dir DIR"
-
-
-def _fail(message):
-    raise SystemExit(f"keras-vit explain: {message}")
+_fail = functools.partial(common.fail, "explain")
 
 
 def load_model():
-    import keras
-
     from keras_vit import weights
     from keras_vit.spec import SpecError
     from keras_vit.zoo import create
@@ -44,17 +40,11 @@ def load_model():
     if source.endswith(".keras"):
         if FLAGS.weights or FLAGS.override:
             _fail("--weights and --override apply to --model NAME, not to a saved .keras model.")
-        if not os.path.isfile(source):
-            _fail(f"model file {source!r} not found.")
-        try:
-            return keras.saving.load_model(source, compile=False)
-        except Exception as error:  # a truncated file reads as "file not found": say what it is
-            _fail(f"could not load the Keras model file {source!r} ({type(error).__name__}: {error}).")
+        return common.load_keras_file(source, "explain")
     try:
-        model = create(source, weights=FLAGS.weights, **parse_overrides(FLAGS.override, "explain"))
+        return create(source, weights=FLAGS.weights, **common.parse_overrides(FLAGS.override, "explain"))
     except (SpecError, weights.CheckpointError, ValueError, KeyError, OSError) as error:
         _fail(str(error))
-    return model
 
 
 def _floats(name, values):

@@ -1,11 +1,12 @@
 """`keras-vit export --model NAME|FILE.keras [--weights FILE] --out DIR [--labels FILE] [--check]`: a versioned
 SavedModel for TF Serving, or with --format litert|onnx|openvino one file for those runtimes (see docs/export.md)."""
 
+import functools
 import os
 
 from absl import flags
 
-from keras_vit.commands.overrides import parse_overrides
+from keras_vit.commands import common
 
 flags.DEFINE_string("model", None, "A zoo model name or alias (vit_b16), a YAML spec path, or a saved .keras model.")
 flags.DEFINE_string("from", None, "A saved .keras model (what training writes); the same as --model FILE.keras.")
@@ -29,22 +30,7 @@ flags.DEFINE_string("server_root", "/models", "Where the model server sees the p
 flags.DEFINE_multi_string("override", [], "For --model NAME: a hyperparameter override, key=value (value as YAML).")
 flags.DEFINE_boolean("tiny", False, "For --model NAME: start from the spec's tiny test size.")
 FLAGS = flags.FLAGS
-
-
-def _fail(message):
-    raise SystemExit(f"keras-vit export: {message}")
-
-
-def _load_keras_file(path):
-    import keras
-
-    if not os.path.isfile(path):
-        _fail(f"model file {path!r} not found.")
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as error:  # Keras reports a truncated file as "file not found": say what it is
-        _fail(f"could not load the Keras model file {path!r} ({type(error).__name__}: {error}). Is it a complete "
-              "file written by model.save(...)?")
+_fail = functools.partial(common.fail, "export")
 
 
 def load_model():
@@ -61,12 +47,12 @@ def load_model():
     if source.endswith(".keras"):
         if FLAGS.weights or FLAGS.override or FLAGS.tiny:
             _fail("--weights, --override and --tiny apply to --model NAME, not to a saved .keras model.")
-        return _load_keras_file(source)
+        return common.load_keras_file(source, "export")
     if FLAGS.weights and not os.path.isfile(FLAGS.weights):
         _fail(f"--weights file {FLAGS.weights!r} not found.")
     try:
         spec = get_spec(source).tiny_spec() if FLAGS.tiny else source
-        model = create(spec, weights=FLAGS.weights, **parse_overrides(FLAGS.override, "export"))
+        model = create(spec, weights=FLAGS.weights, **common.parse_overrides(FLAGS.override, "export"))
     except SpecError as error:
         _fail(str(error).removeprefix("export: "))
     except (CheckpointError, OSError, ValueError) as error:
@@ -88,18 +74,11 @@ def main(argv):
 
     tf.get_logger().setLevel("ERROR")  # SavedModel writing logs every asset folder at INFO under absl
     model = load_model()
-    jit = {"auto": "auto", "true": True, "false": False}[FLAGS.jit_compile]
     if FLAGS.format == "tf_saved_model":
-        options = dict(
-            version=FLAGS.version,
-            labels=FLAGS.labels,
-            top_k=FLAGS.top_k,
-            include_features=FLAGS.features,
-            jit_compile=jit,
-            write_config=FLAGS.config,
-            server_root=FLAGS.server_root or None,
-            warmup_batch_sizes=[int(size) for size in FLAGS.warmup] or None,
-        )
+        jit = {"auto": "auto", "true": True, "false": False}[FLAGS.jit_compile]
+        options = dict(version=FLAGS.version, labels=FLAGS.labels, top_k=FLAGS.top_k, include_features=FLAGS.features,
+                       jit_compile=jit, write_config=FLAGS.config, server_root=FLAGS.server_root or None,
+                       warmup_batch_sizes=[int(size) for size in FLAGS.warmup] or None)
     else:
         saved_model_flags = [f"--{name}" for name in ("version", "labels", "top_k", "features", "jit_compile",
                                                         "warmup", "config", "server_root") if FLAGS[name].present]

@@ -2,18 +2,18 @@
 (Dense and EinsumDense layers; see keras_vit.quantization), saved as a .keras file that loads and exports like any
 other (`keras-vit export --from FILE_int8.keras ...`, or `keras-vit export --quantize int8` in one step)."""
 
+import functools
 import os
 
 from absl import flags
+
+from keras_vit.commands import common
 
 flags.DEFINE_string("from", None, "The float .keras model to quantize (what training writes).")
 flags.DEFINE_string("out", None, "The .keras file to write (never overwritten).")
 flags.DEFINE_enum("mode", "int8", ["int8"], "The quantization mode.")
 FLAGS = flags.FLAGS
-
-
-def _fail(message):
-    raise SystemExit(f"keras-vit quantize: {message}")
+_fail = functools.partial(common.fail, "quantize")
 
 
 def main(argv):
@@ -24,19 +24,11 @@ def main(argv):
         _fail("pass --from FILE.keras (a saved float model) and --out FILE.keras.")
     if not source.endswith(".keras") or not out.endswith(".keras"):
         _fail(f"--from and --out are .keras files; received --from {source!r} --out {out!r}.")
-    if not os.path.isfile(source):
-        _fail(f"--from file {source!r} not found.")
     if os.path.exists(out):
         _fail(f"{out!r} exists already; pass another --out or delete it yourself.")
-    import keras
-
     from keras_vit.quantization import quantize, quantized_layers
 
-    try:
-        model = keras.saving.load_model(source, compile=False)
-    except Exception as error:  # Keras reports a truncated file as "file not found": say what it is
-        _fail(f"could not load {source!r} ({type(error).__name__}: {error}). Is it a complete file written by "
-              "model.save(...)?")
+    model = common.load_keras_file(source, "quantize")
     try:
         quantized = quantize(model, FLAGS.mode)
     except (ValueError, TypeError) as error:

@@ -3,13 +3,12 @@
 import yaml
 from absl import flags
 
-from keras_vit.commands.overrides import parse_overrides
+from keras_vit.commands import common
 
 flags.DEFINE_multi_string("override", [], "A model hyperparameter override, key=value (value parsed as YAML).")
 flags.DEFINE_boolean("tiny", False, "Start from the spec's tiny test size (overrides apply on top).")
 flags.DEFINE_boolean("summary", True, "Build the model and print its Keras summary.")
 FLAGS = flags.FLAGS
-
 
 
 def main(argv):
@@ -21,11 +20,9 @@ def main(argv):
         raise SystemExit("usage: keras-vit show MODEL [--override key=value ...] (see `keras-vit list`)")
     try:
         spec = get_spec(argv[1])
-        if FLAGS.tiny:
-            spec = spec.tiny_spec()
-        spec = spec.with_overrides(**parse_overrides(FLAGS.override, "show"))
+        spec = (spec.tiny_spec() if FLAGS.tiny else spec).with_overrides(**common.parse_overrides(FLAGS.override, "show"))
     except SpecError as error:
-        raise SystemExit(f"keras-vit show: {error}") from None
+        common.fail("show", error)
     data = spec.to_dict()
     # Every hyperparameter and slot, the family's defaults included: what the model is built from.
     family = registry("model").get(spec.family)

@@ -4,10 +4,13 @@ Prints Keras's progress bar while training and the run's JSON summary at the end
 <output_dir>/summary.json). Errors in the recipe, the data or the strategy are reported before training starts.
 """
 
+import functools
 import json
 
 import yaml
 from absl import flags
+
+from keras_vit.commands import common
 
 flags.DEFINE_string("recipe", "mnist_vit", "A recipe name (registry/recipes) or the path of a recipe YAML file.")
 flags.DEFINE_integer("epochs", None, "Override run.epochs.")
@@ -32,6 +35,7 @@ flags.DEFINE_string(
     "see `keras-vit export`), reload it and compare it with the trained model."
 )
 FLAGS = flags.FLAGS
+_fail = functools.partial(common.fail, "train")
 
 _FLAG_KEYS = {
     "epochs": "run.epochs", "batch_size": "run.batch_size", "steps_per_epoch": "run.steps_per_epoch",
@@ -49,29 +53,28 @@ def collect_overrides():
     for item in FLAGS.set:
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
-            raise SystemExit(f"--set takes section.key=value (for example optimizer.weight_decay=0.05); "
-                             f"received {item!r}.")
+            _fail(f"--set takes section.key=value (for example optimizer.weight_decay=0.05); received {item!r}.")
         overrides[key.strip()] = yaml.safe_load(value)
     return overrides
 
 
 def main(argv):
     if len(argv) != 1:
-        raise SystemExit(f"keras-vit train takes flags only (--recipe NAME ...); received {argv[1:]}.")
+        _fail(f"takes flags only (--recipe NAME ...); received {argv[1:]}.")
     from keras_vit.data import load_dataset  # noqa: F401  (data errors below are ValueErrors)
     from keras_vit.train import RecipeError, StrategyError, TrainingDiverged, load_recipe, train
 
     try:
         recipe = load_recipe(FLAGS.recipe, collect_overrides())
     except RecipeError as error:
-        raise SystemExit(f"keras-vit train: {error}") from None
+        _fail(error)
     if FLAGS.dry_run:
         print(yaml.safe_dump(recipe.to_dict(), sort_keys=False).rstrip())
         return
     try:
         summary = train(recipe, start_over=FLAGS.start_over)
     except (RecipeError, StrategyError, TrainingDiverged, ValueError, ImportError) as error:
-        raise SystemExit(f"keras-vit train: {error}") from None
+        _fail(error)
     if FLAGS.export:
         # The command chains the two steps; keras_vit.train itself never exports (data flows one way).
         from keras_vit.export import export
@@ -79,7 +82,7 @@ def main(argv):
         try:
             result = export(summary.model, FLAGS.export, check=True)
         except (OSError, ValueError) as error:
-            raise SystemExit(f"keras-vit train: the model trained and was saved to {summary['model_path']}, but the "
-                             f"export to {FLAGS.export!r} failed: {error}") from None
+            _fail(f"the model trained and was saved to {summary['model_path']}, but the export to {FLAGS.export!r} "
+                  f"failed: {error}")
         summary["export_path"] = result.path
     print(json.dumps(summary, indent=2))

@@ -116,18 +116,11 @@ class ModelSpec:
             validate_model(family_cls, data["model"])
         except (ValueError, TypeError) as error:
             raise SpecError(f"{where}: {error}") from None
-        return cls(
-            name=data["name"],
-            family=data["family"],
-            model=_freeze(data["model"]),
-            aliases=tuple(data.get("aliases") or ()),
-            description=data.get("description") or "",
-            expected_num_params=data.get("expected_num_params"),
-            num_params_source=data.get("num_params_source"),
-            tiny=_freeze(data.get("tiny") or {}),
-            paper=_freeze(data.get("paper") or {}),
-            source=Path(source) if source else None,
-        )
+        return cls(name=data["name"], family=data["family"], model=_freeze(data["model"]),
+                   aliases=tuple(data.get("aliases") or ()), description=data.get("description") or "",
+                   expected_num_params=data.get("expected_num_params"), num_params_source=data.get("num_params_source"),
+                   tiny=_freeze(data.get("tiny") or {}), paper=_freeze(data.get("paper") or {}),
+                   source=Path(source) if source else None)
 
     def to_dict(self):
         """The spec as plain data (what a YAML file would hold, `extends` resolved)."""

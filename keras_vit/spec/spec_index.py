@@ -17,10 +17,8 @@ def builtin_spec_dir():
     for candidate in (_PACKAGE_DIR / "_registry" / "models", _PACKAGE_DIR.parent / "registry" / "models"):
         if candidate.is_dir():
             return candidate
-    raise SpecError(
-        f"keras_vit's model specs are missing (looked in {_PACKAGE_DIR / '_registry'} and "
-        f"{_PACKAGE_DIR.parent / 'registry'}): reinstall keras-vit."
-    )
+    raise SpecError(f"keras_vit's model specs are missing (looked in {_PACKAGE_DIR / '_registry'} and "
+                    f"{_PACKAGE_DIR.parent / 'registry'}): reinstall keras-vit.")
 
 
 _extra_dirs = []
@@ -44,10 +42,8 @@ def _read_entry(path):
     data = read_yaml(path)
     name, aliases = data.get("name"), data.get("aliases") or []
     if name != path.stem:
-        raise SpecError(
-            f"Spec file {path}: `name` must equal the file name {path.stem!r}; found {name!r}. "
-            f"Rename the file or fix `name`."
-        )
+        raise SpecError(f"Spec file {path}: `name` must equal the file name {path.stem!r}; found {name!r}. "
+                        "Rename the file or fix `name`.")
     if not isinstance(aliases, list) or not all(isinstance(alias, str) for alias in aliases):
         raise SpecError(f"Spec file {path}: `aliases` must be a list of names; received {aliases!r}.")
     return name, aliases
@@ -77,10 +73,8 @@ def _build_index():
                 taken = [key for key in [name, *aliases] if key in paths]
                 if taken:
                     # The first definition wins: the zoo's own folder is read before plugin and user folders.
-                    raise SpecError(
-                        f"Model name {taken[0]!r} is defined twice: in {paths[taken[0]]} and {path}; the first is "
-                        f"used. Rename or remove one of them."
-                    )
+                    raise SpecError(f"Model name {taken[0]!r} is defined twice: in {paths[taken[0]]} and {path}; the "
+                                    "first is used. Rename or remove one of them.")
             except SpecError as error:
                 broken.setdefault(path.stem, str(error))
                 _warn_once(f"{error} (This spec is skipped; the rest of the zoo still works.)")
@@ -108,21 +102,15 @@ def find_spec_file(name):
         return paths[name]
     if name in broken:
         raise SpecError(broken[name])
-    raise SpecError(
-        f"Unknown model {name!r}.{suggest(name, paths)} "
-        f"See keras_vit.list_models() for the zoo, or pass the path of a YAML spec file."
-    )
+    raise SpecError(f"Unknown model {name!r}.{suggest(name, paths)} See keras_vit.list_models() for the zoo, or pass "
+                    "the path of a YAML spec file.")
 
 
 def list_names(pattern="*", include_aliases=True):
     """Zoo model names matching an fnmatch pattern; a model also matches through its aliases."""
     _, names, _ = _get_index()
-    found = []
-    for name, aliases in names.items():
-        keys = [name, *aliases] if include_aliases else [name]
-        if any(fnmatch.fnmatchcase(key, pattern) for key in keys):
-            found.append(name)
-    return sorted(found)
+    return sorted(name for name, aliases in names.items()
+                  if any(fnmatch.fnmatchcase(key, pattern) for key in [name, *(aliases if include_aliases else ())]))
 
 
 def is_spec_name(name):

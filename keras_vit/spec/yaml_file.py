@@ -28,8 +28,6 @@ def read_yaml(path):
         problem = getattr(error, "problem", None) or str(error)
         raise SpecError(f"Spec file {path} is not valid YAML{where}: {problem}. Fix the file's syntax.") from None
     if not isinstance(data, dict):
-        raise SpecError(
-            f"Spec file {path} must hold a mapping of keys (name, family, model, ...); it holds "
-            f"{type(data).__name__}."
-        )
+        raise SpecError(f"Spec file {path} must hold a mapping of keys (name, family, model, ...); it holds "
+                        f"{type(data).__name__}.")
     return data

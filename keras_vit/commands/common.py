@@ -1,0 +1,39 @@
+"""What the `keras-vit` commands share: one-line errors, reading a saved `.keras` model, `--override key=value`."""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+
+
+def fail(command, message):
+    """Stop the command with one line (absl prints it, no traceback): `keras-vit COMMAND: message`."""
+    raise SystemExit(f"keras-vit {command}: {message}")
+
+
+def load_keras_file(path, command):
+    """The model saved at `path` (model.save), or one line saying why it cannot be read."""
+    import keras
+
+    if not os.path.isfile(path):
+        fail(command, f"model file {path!r} not found.")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras reports a truncated file as "file not found": say what it is
+        fail(command, f"could not load the Keras model file {path!r} ({type(error).__name__}: {error}). Is it a "
+             "complete file written by model.save(...)?")
+
+
+def parse_overrides(items, command):
+    """["image_size=384", "pooling=gap"] -> {"image_size": 384, "pooling": "gap"} (values parsed as YAML).
+
+    A malformed item stops the command with one line that names it: `keras-vit COMMAND: --override takes ...`.
+    """
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(command, f"--override takes key=value (for example image_size=384); received {item!r}.")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
