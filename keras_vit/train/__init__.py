@@ -29,35 +29,14 @@ from keras_vit.train.strategy import (
 
 
 class _CallableModule(types.ModuleType):
-    def __call__(self, recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=False, **kwargs):
-        return train(recipe, overrides, callbacks=callbacks, start_over=start_over, **kwargs)
-
-    __call__.__doc__ = train.__doc__
+    __call__ = staticmethod(train)
 
 
 sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = [
-    "EpochLog",
-    "Recipe",
-    "RecipeError",
-    "ResumeError",
-    "StrategyError",
-    "TrainingDiverged",
-    "WarmupConstant",
-    "WarmupCosine",
-    "check_global_batch",
-    "default_jit_compile",
-    "global_batch_size",
-    "is_chief",
-    "last_checkpoint",
-    "layer_decay_scales",
-    "list_recipes",
-    "load_recipe",
-    "make_callbacks",
-    "make_optimizer",
-    "make_schedule",
-    "make_strategy",
-    "no_weight_decay",
-    "train",
+    "EpochLog", "Recipe", "RecipeError", "ResumeError", "StrategyError", "TrainingDiverged", "WarmupConstant",
+    "WarmupCosine", "check_global_batch", "default_jit_compile", "global_batch_size", "is_chief", "last_checkpoint",
+    "layer_decay_scales", "list_recipes", "load_recipe", "make_callbacks", "make_optimizer", "make_schedule",
+    "make_strategy", "no_weight_decay", "train",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -37,8 +38,6 @@ from keras_vit.zoo import create
 class TrainSummary(dict):
     """The JSON summary of a run (a dict), with the trained model as `.model`."""
 
-    model = None
-
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names the last good checkpoint."""
@@ -59,25 +58,22 @@ def _recipe_json(recipe):
 
 def _flat(recipe_dict):
     """{"section.key": value} for the recipe's sections, {"name": ...} for its top-level keys."""
-    flat = {}
-    for key, value in recipe_dict.items():
-        if isinstance(value, dict):
-            flat.update({f"{key}.{inner}": v for inner, v in value.items()})
-        else:
-            flat[key] = value
+    flat = {key: value for key, value in recipe_dict.items() if not isinstance(value, dict)}
+    flat.update({f"{key}.{inner}": v for key, value in recipe_dict.items() if isinstance(value, dict)
+                 for inner, v in value.items()})
     return flat
 
 
-def _changed_keys(saved, recipe):
-    """The keys (section.key) whose values differ between a saved recipe.json and `recipe`, as (key, old, new)."""
+def _changes(saved, recipe):
+    """"key: old in that run, new now" for each key (section.key) whose value differs between a saved recipe.json
+    and `recipe`."""
     old, new = _flat(saved), _flat(json.loads(_recipe_json(recipe)))
-    missing = object()
-    return [(key, old.get(key, missing), new.get(key, missing)) for key in sorted(set(old) | set(new))
-            if key not in _FREE_ON_RESUME and old.get(key, missing) != new.get(key, missing)]
 
+    def show(flat, key):
+        return json.dumps(flat[key]) if key in flat else "(not set)"
 
-def _describe(value):
-    return "(not set)" if not isinstance(value, (str, int, float, bool, list, dict, type(None))) else json.dumps(value)
+    return [f"{key}: {show(old, key)} in that run, {show(new, key)} now" for key in sorted(set(old) | set(new))
+            if key not in _FREE_ON_RESUME and (key in old, old.get(key)) != (key in new, new.get(key))]
 
 
 def _moved_aside(output_dir):
@@ -85,12 +81,9 @@ def _moved_aside(output_dir):
     path, or None when there was nothing to move."""
     if not output_dir.is_dir() or not any(output_dir.iterdir()):
         return None
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = output_dir.with_name(f"{output_dir.name}.replaced_{stamp}")
-    number = 1
-    while target.exists():
-        number += 1
-        target = output_dir.with_name(f"{output_dir.name}.replaced_{stamp}_{number}")
+    stamp = f"{output_dir.name}.replaced_{time.strftime('%Y%m%d-%H%M%S')}"
+    targets = (output_dir.with_name(stamp if n == 1 else f"{stamp}_{n}") for n in itertools.count(1))
+    target = next(target for target in targets if not target.exists())
     output_dir.rename(target)
     return target
 
@@ -116,11 +109,10 @@ def _check_output_dir(recipe, output_dir):
         raise ResumeError(f"{output_dir} holds an unfinished run whose {path.name} cannot be read ({error}): choose "
                           f"another output_dir, or start over (start_over=True, --start_over), which moves the "
                           f"unfinished run aside.") from None
-    changed = _changed_keys(saved, recipe)
-    if changed:
-        lines = "; ".join(f"{key}: {_describe(old)} in that run, {_describe(new)} now" for key, old, new in changed)
+    changes = _changes(saved, recipe)
+    if changes:
         raise ResumeError(
-            f"{output_dir} holds an unfinished run of another recipe ({path.name}): {lines}. Run the same recipe "
+            f"{output_dir} holds an unfinished run of another recipe ({path.name}): {'; '.join(changes)}. Run the same recipe "
             f"again to resume it, choose another output_dir, or start over (start_over=True, --start_over): the "
             f"unfinished run's folder is then renamed to {output_dir.name}.replaced_<date>-<time> and a new run starts."
         )
@@ -137,13 +129,12 @@ def _global_batch(run, strategy):
 def _pipelines(recipe, train_data, eval_data, image_size, batch, one_hot, start_batch=0):
     from keras_vit.data import make_pipeline
 
-    data, seed = recipe.data, recipe.run["seed"]
-    common = {"image_size": image_size, "batch_size": batch, "mean": list(data["mean"]) if isinstance(
-        data["mean"], (list, tuple)) else data["mean"], "std": list(data["std"]) if isinstance(
-        data["std"], (list, tuple)) else data["std"], "seed": seed}
+    data = recipe.data
+    common = {"image_size": image_size, "batch_size": batch, "mean": data["mean"], "std": data["std"],
+              "seed": recipe.run["seed"]}
     train = make_pipeline(
-        train_data, training=True, random_crop=data["random_crop"], crop_scale=tuple(data["crop_scale"]),
-        horizontal_flip=data["horizontal_flip"], rand_augment=dict(data["rand_augment"] or {}) or None,
+        train_data, training=True, random_crop=data["random_crop"], crop_scale=data["crop_scale"],
+        horizontal_flip=data["horizontal_flip"], rand_augment=data["rand_augment"],
         mixup_alpha=data["mixup_alpha"], cutmix_alpha=data["cutmix_alpha"], label_smoothing=data["label_smoothing"],
         shuffle_buffer=data["shuffle_buffer"], repeat=True, start_batch=start_batch, **common,
     )
@@ -151,8 +142,7 @@ def _pipelines(recipe, train_data, eval_data, image_size, batch, one_hot, start_
     if eval_data is not None:
         evaluation = make_pipeline(eval_data, training=False, **common)
         if one_hot:
-            classes = eval_data.num_classes
-            evaluation = evaluation.map(lambda x, y: (x, tf.one_hot(y, classes)))
+            evaluation = evaluation.map(lambda x, y: (x, tf.one_hot(y, eval_data.num_classes)))
     return train, evaluation
 
 
@@ -174,10 +164,8 @@ def _load_data(recipe, num_channels):
     data, seed = recipe.data, recipe.run["seed"]
     train = load_dataset(data["source"], split=data["train_split"], num_channels=num_channels,
                          data_dir=data["data_dir"], seed=seed)
-    evaluation = None
-    if data["eval_split"]:
-        evaluation = load_dataset(data["source"], split=data["eval_split"], num_channels=train.num_channels,
-                                  data_dir=data["data_dir"], seed=seed)
+    evaluation = (load_dataset(data["source"], split=data["eval_split"], num_channels=train.num_channels,
+                               data_dir=data["data_dir"], seed=seed) if data["eval_split"] else None)
     return train, evaluation
 
 
@@ -242,7 +230,6 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
         # Fine-tuning: a head of another width is dropped, a position table of another grid resampled.
         model = create(recipe.model["name"], weights=weights, dtype=run["mixed_precision"], **model_overrides)
     config = model.get_config()
-    image_size = config["image_size"]
     steps = _steps_per_epoch(run, train_data, batch)
     one_hot = recipe.data["mixup_alpha"] > 0 or recipe.data["cutmix_alpha"] > 0 or recipe.data["label_smoothing"] > 0
     initial_epoch = min(backup["epochs_done"], run["epochs"]) if backup else 0
@@ -250,20 +237,18 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     # stopped. Keras runs whole executions, so an epoch takes steps_per_epoch rounded up to steps_per_execution.
     per_execution = run["steps_per_execution"]
     batches_per_epoch = math.ceil(steps / per_execution) * per_execution
-    train_ds, eval_ds = _pipelines(recipe, train_data, eval_data, image_size, batch, one_hot,
+    train_ds, eval_ds = _pipelines(recipe, train_data, eval_data, config["image_size"], batch, one_hot,
                                    start_batch=initial_epoch * batches_per_epoch)
 
     dirs = WorkerDirs(output_dir, chief)
     if chief and not same_recipe:
         _write_atomically(dirs.root / "recipe.json", _recipe_json(recipe))
 
-    schedule_cfg = recipe.schedule
-    warmup = schedule_cfg["warmup_steps"]
-    if schedule_cfg["warmup_epochs"] is not None:
-        warmup = int(round(schedule_cfg["warmup_epochs"] * steps))
-    total_steps = steps * run["epochs"]
-    lr = make_schedule(schedule_cfg["name"], learning_rate=recipe.optimizer["learning_rate"], total_steps=total_steps,
-                       warmup_steps=warmup, end_learning_rate=schedule_cfg["end_learning_rate"])
+    schedule = recipe.schedule
+    warmup = (schedule["warmup_steps"] if schedule["warmup_epochs"] is None
+              else int(round(schedule["warmup_epochs"] * steps)))
+    lr = make_schedule(schedule["name"], learning_rate=recipe.optimizer["learning_rate"], total_steps=steps * run["epochs"],
+                       warmup_steps=warmup, end_learning_rate=schedule["end_learning_rate"])
     with strategy.scope():
         optimizer = make_optimizer(recipe.optimizer, lr, model)
         if run["mixed_precision"] == "mixed_float16":
@@ -282,12 +267,11 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     own = make_callbacks(dirs, tensorboard=run["tensorboard"], global_batch_size=batch, steps_per_epoch=steps,
                          keep_checkpoints=run["keep_checkpoints"])
     epoch_log = next(c for c in own if isinstance(c, EpochLog))
-    callbacks = own + list(callbacks or [])
     start = time.perf_counter()
     try:
         history = model.fit(train_ds, epochs=run["epochs"], initial_epoch=initial_epoch, steps_per_epoch=steps,
-                            validation_data=eval_ds, validation_steps=run["eval_steps"], callbacks=callbacks,
-                            verbose=run["verbose"], shuffle=False)  # the pipeline shuffles
+                            validation_data=eval_ds, validation_steps=run["eval_steps"], verbose=run["verbose"],
+                            callbacks=own + list(callbacks or []), shuffle=False)  # the pipeline shuffles
     except RuntimeError as error:
         if "NaN" not in str(error) and "Inf" not in str(error):
             raise
@@ -304,8 +288,7 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     summary = _summary(recipe, model, history, epoch_log, strategy, batch, steps, wall, dirs, initial_epoch)
     if eval_ds is not None:
         results = model.evaluate(eval_ds, steps=run["eval_steps"], verbose=0, return_dict=True)
-        summary["eval_accuracy"] = round(float(results["accuracy"]), 5)
-        summary["eval_loss"] = round(float(results["loss"]), 5)
+        summary.update({f"eval_{key}": round(float(results[key]), 5) for key in ("accuracy", "loss")})
     model_path = dirs.root / "model.keras"
     model.save(model_path)
     summary["previous_run"] = str(previous_run) if previous_run else None
@@ -315,19 +298,18 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
         # Last: a run killed before this line resumes after its last epoch and only evaluates and saves again.
         shutil.rmtree(dirs.backup, ignore_errors=True)
     dirs.cleanup()
-    summary = TrainSummary(summary)
     summary.model = model
     return summary
 
 
 def _summary(recipe, model, history, epoch_log, strategy, batch, steps, wall, dirs, initial_epoch):
-    logs = {k: v[-1] for k, v in history.history.items()} if history.history else {}
+    logs = {k: v[-1] for k, v in history.history.items()}
     seconds = epoch_log.epoch_seconds
     # Throughput after the first epoch (which includes tracing and XLA compilation), when there is one.
     steady = seconds[1:] or seconds
     images_per_second = batch * steps * len(steady) / sum(steady) if steady and sum(steady) > 0 else math.nan
     checkpoint = last_checkpoint(dirs.checkpoints)
-    return {
+    return TrainSummary({
         "recipe": recipe.name,
         "model": recipe.model["name"],
         "parameters": int(model.count_params()),
@@ -344,4 +326,4 @@ def _summary(recipe, model, history, epoch_log, strategy, batch, steps, wall, di
         "mixed_precision": recipe.run["mixed_precision"],
         "last_checkpoint": str(checkpoint) if checkpoint and dirs.chief else None,
         "output_dir": str(dirs.root) if dirs.chief else None,
-    }
+    })

@@ -21,23 +21,18 @@ def no_weight_decay(model):
     return frozenset(v.path for v in model.weights if len(v.shape) <= 1)
 
 
-def layer_depths(model):
-    """{trainable variable path: depth} along `model.layout`: 0 for the stem layers, i + 1 for the variables of
-    block i, and num_blocks + 1 for the rest (final norm, pooling, head); and num_blocks."""
+def layer_decay_scales(model, decay):
+    """{trainable variable path: learning-rate multiplier} = decay ** (num_blocks + 1 - depth) (BEiT's layer-wise
+    decay), the depth along `model.layout` being 0 for the stem layers, i + 1 for the variables of block i, and
+    num_blocks + 1 for the rest (final norm, pooling, head)."""
     layout = model_layout(model, "layer-wise learning-rate decay")
     depths = {}
     # Variables are found through the layer objects, so a block's nested sublayers count whatever their paths.
     for depth, names in enumerate([layout.stem, *((name,) for name in layout.blocks)]):
         for name in names:
             depths.update((v.path, depth) for v in model.get_layer(name).trainable_weights)
-    num_blocks = len(layout.blocks)
-    return {v.path: depths.get(v.path, num_blocks + 1) for v in model.trainable_variables}, num_blocks
-
-
-def layer_decay_scales(model, decay):
-    """{variable path: learning-rate multiplier} = decay ** (num_blocks + 1 - depth) (BEiT's layer-wise decay)."""
-    depths, num_blocks = layer_depths(model)
-    return {path: float(decay ** (num_blocks + 1 - depth)) for path, depth in depths.items()}
+    top = len(layout.blocks) + 1
+    return {v.path: float(decay ** (top - depths.get(v.path, top))) for v in model.trainable_variables}
 
 
 class _LayerScaled(ClipAfterCrossReplicaSum):
@@ -88,26 +83,21 @@ def make_optimizer(config, learning_rate, model):
         A keras optimizer; weight decay skips the variables `no_weight_decay(model)` names.
     """
     name = config["name"]
-    common = {"learning_rate": learning_rate, "global_clipnorm": config.get("global_clipnorm")}
-    weight_decay = config.get("weight_decay") or None
-    layer_decay = config.get("layer_decay")
-    scales = layer_decay_scales(model, layer_decay) if layer_decay not in (None, 1, 1.0) else {}
-    if name == "sgd":
-        optimizer = LayerScaledSGD(
-            momentum=config.get("momentum", 0.9), nesterov=bool(config.get("nesterov", False)),
-            weight_decay=weight_decay, layer_scales=scales, **common,
-        )
-    elif name in ("adamw", "adam"):
-        cls, decay = (LayerScaledAdamW, weight_decay or 0.0) if name == "adamw" else (LayerScaledAdam, weight_decay)
-        optimizer = cls(
-            weight_decay=decay,
-            beta_1=config.get("beta_1", 0.9), beta_2=config.get("beta_2", 0.999), epsilon=config.get("epsilon", 1e-8),
-            layer_scales=scales, **common,
-        )
-    else:
+    if name not in OPTIMIZERS:
         from keras_vit.registry import suggest
 
         raise ValueError(f"Unknown optimizer {name!r}.{suggest(str(name), OPTIMIZERS)} Known: {', '.join(OPTIMIZERS)}.")
+    layer_decay = config.get("layer_decay")
+    scales = layer_decay_scales(model, layer_decay) if layer_decay not in (None, 1, 1.0) else {}
+    weight_decay = config.get("weight_decay") or (0.0 if name == "adamw" else None)
+    if name == "sgd":
+        rule = {"momentum": config.get("momentum", 0.9), "nesterov": bool(config.get("nesterov", False))}
+    else:
+        rule = {"beta_1": config.get("beta_1", 0.9), "beta_2": config.get("beta_2", 0.999),
+                "epsilon": config.get("epsilon", 1e-8)}
+    cls = {"sgd": LayerScaledSGD, "adamw": LayerScaledAdamW, "adam": LayerScaledAdam}[name]
+    optimizer = cls(learning_rate=learning_rate, global_clipnorm=config.get("global_clipnorm"),
+                    weight_decay=weight_decay, layer_scales=scales, **rule)
     if optimizer.weight_decay is not None:
         skipped = no_weight_decay(model)
         optimizer.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if v.path in skipped])

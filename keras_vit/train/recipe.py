@@ -8,6 +8,7 @@ Every key, its default and its meaning are in `SCHEMA` below (and in docs/traini
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -149,37 +150,30 @@ def _find(name_or_path):
                       f"or pass the path of a recipe YAML file.")
 
 
-def _resolve(path):
-    return resolve_extends(path, _find, ("name", "description"), kind="Recipe", name_kind="recipe name",
-                           error=RecipeError)
-
-
 def expand_overrides(overrides):
     """Turns {"epochs": 3, "optimizer.learning_rate": 0.1, "data": {"source": ...}} into a nested mapping by
     section. A bare key must belong to exactly one section (`epochs` -> run.epochs)."""
     nested = {}
     for key, value in (overrides or {}).items():
-        if key in SCHEMA and isinstance(value, dict):
-            nested = merge(nested, {key: value})
-            continue
         if key in TOP_LEVEL:
             nested[key] = value
             continue
         section, dot, rest = key.partition(".")
+        if dot and section not in SCHEMA:
+            raise RecipeError(f"Override {key!r}: unknown section {section!r}.{suggest(section, SCHEMA)} "
+                              f"Sections: {', '.join(SCHEMA)}.")
         if dot:
-            if section not in SCHEMA:
-                raise RecipeError(f"Override {key!r}: unknown section {section!r}.{suggest(section, SCHEMA)} "
-                                  f"Sections: {', '.join(SCHEMA)}.")
-            nested = merge(nested, {section: {rest: value}})
-            continue
-        owners = [s for s in SCHEMA if key in SCHEMA[s]]
-        if len(owners) > 1:
-            raise RecipeError(f"Override {key!r} is ambiguous: write one of {', '.join(f'{s}.{key}' for s in owners)}.")
-        if not owners:
-            known = [k for s in SCHEMA for k in SCHEMA[s]]
-            raise RecipeError(f"Unknown override {key!r}.{suggest(key, known)} Use section.key (e.g. "
-                              f"model.num_classes, optimizer.learning_rate) or one of: {', '.join(sorted(set(known)))}.")
-        nested = merge(nested, {owners[0]: {key: value}})
+            value = {rest: value}
+        elif not (key in SCHEMA and isinstance(value, dict)):  # a bare key, not a whole section
+            owners = [s for s in SCHEMA if key in SCHEMA[s]]
+            if len(owners) > 1:
+                raise RecipeError(f"Override {key!r} is ambiguous: write one of {', '.join(f'{s}.{key}' for s in owners)}.")
+            if not owners:
+                known = [k for s in SCHEMA for k in SCHEMA[s]]
+                raise RecipeError(f"Unknown override {key!r}.{suggest(key, known)} Use section.key (e.g. "
+                                  f"model.num_classes, optimizer.learning_rate) or one of: {', '.join(sorted(set(known)))}.")
+            section, value = owners[0], {key: value}
+        nested = merge(nested, {section: value})
     return nested
 
 
@@ -241,12 +235,8 @@ class Recipe:
         """run.output_dir; when null, the first of runs/<name>, runs/<name>_2, ... without a finished run."""
         if self.run["output_dir"]:
             return Path(self.run["output_dir"])
-        base = path = Path("runs") / self.name
-        number = 1
-        while (path / "summary.json").exists():
-            number += 1
-            path = base.with_name(f"{base.name}_{number}")
-        return path
+        paths = (Path("runs") / (self.name if n == 1 else f"{self.name}_{n}") for n in itertools.count(1))
+        return next(path for path in paths if not (path / "summary.json").exists())
 
 
 def _section(section, given, where):
@@ -299,7 +289,9 @@ def load_recipe(name_or_path, overrides=None, **kwargs):
         recipe = Recipe.from_dict(name_or_path)
     elif isinstance(name_or_path, (str, Path)):
         path = _find(name_or_path)
-        recipe = Recipe.from_dict(_resolve(path), source=path)
+        data = resolve_extends(path, _find, ("name", "description"), kind="Recipe", name_kind="recipe name",
+                               error=RecipeError)
+        recipe = Recipe.from_dict(data, source=path)
     else:
         raise RecipeError(f"A recipe is a name, a YAML path, a mapping or a Recipe; received {name_or_path!r}.")
     return recipe.with_overrides(overrides, **kwargs)

@@ -48,12 +48,7 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         return ops.where(step < self.warmup_steps, warmup, cosine)
 
     def get_config(self):
-        return {
-            "learning_rate": self.learning_rate,
-            "total_steps": self.total_steps,
-            "warmup_steps": self.warmup_steps,
-            "end_learning_rate": self.end_learning_rate,
-        }
+        return {key: getattr(self, key) for key in ("learning_rate", "total_steps", "warmup_steps", "end_learning_rate")}
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")

@@ -20,26 +20,22 @@ def _device_key(name):
 
 
 def _mirrored(devices):
-    if devices:
-        if isinstance(devices, str):
-            devices = [d for d in devices.split(",") if d]
-        known = {_device_key(d.name): d.name for d in tf.config.list_logical_devices()}
-        for device in devices:
-            try:
-                key = _device_key(device)
-            except ValueError:
-                key = None
-            if key not in known:
-                raise StrategyError(
-                    f"Device {device!r} does not exist here; the logical devices are {sorted(known.values())}. Pass "
-                    f"names such as '/gpu:0' or '/cpu:0'."
-                )
-        return tf.distribute.MirroredStrategy(devices=list(devices))
-    gpus = tf.config.list_logical_devices("GPU")
-    if not gpus:
-        # Mirrored over the CPU: one replica, same code path as on GPUs.
-        return tf.distribute.MirroredStrategy(devices=["/cpu:0"])
-    return tf.distribute.MirroredStrategy()
+    if isinstance(devices, str):
+        devices = [d for d in devices.split(",") if d]
+    known = {_device_key(d.name): d.name for d in tf.config.list_logical_devices()}
+    for device in devices or ():
+        try:
+            key = _device_key(device)
+        except ValueError:
+            key = None
+        if key not in known:
+            raise StrategyError(
+                f"Device {device!r} does not exist here; the logical devices are {sorted(known.values())}. Pass "
+                f"names such as '/gpu:0' or '/cpu:0'."
+            )
+    if not devices and not tf.config.list_logical_devices("GPU"):
+        devices = ["/cpu:0"]  # mirrored over the CPU: one replica, same code path as on GPUs
+    return tf.distribute.MirroredStrategy(devices=list(devices) if devices else None)
 
 
 def _multi_worker():
@@ -54,13 +50,13 @@ def _multi_worker():
         config = json.loads(raw)
         workers = config["cluster"]["worker"]
         config["task"]["index"]
+        if not isinstance(workers, list) or not workers:
+            raise TypeError(f"cluster.worker is {workers!r}, not a non-empty list of host:port")
     except (ValueError, KeyError, TypeError) as error:
         raise StrategyError(
             f"TF_CONFIG is not a valid cluster description ({error!r}): it needs cluster.worker (a list of host:port) "
             f"and task.type / task.index; received {raw!r}."
         ) from None
-    if not isinstance(workers, list) or not workers:
-        raise StrategyError(f"TF_CONFIG cluster.worker must be a non-empty list of host:port; received {workers!r}.")
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
@@ -121,11 +117,10 @@ def make_strategy(name="auto", *, devices=None, tpu_address=None):
 
 def global_batch_size(per_replica_batch_size, strategy):
     """Global batch = per-replica batch x replicas in sync."""
-    if isinstance(per_replica_batch_size, bool) or not isinstance(per_replica_batch_size, int):
-        raise StrategyError(f"The batch size must be a positive integer; received {per_replica_batch_size!r}.")
-    if per_replica_batch_size <= 0:
-        raise StrategyError(f"The batch size must be a positive integer; received {per_replica_batch_size!r}.")
-    return per_replica_batch_size * strategy.num_replicas_in_sync
+    batch = per_replica_batch_size
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
+        raise StrategyError(f"The batch size must be a positive integer; received {batch!r}.")
+    return batch * strategy.num_replicas_in_sync
 
 
 def check_global_batch(batch_size, strategy):
@@ -146,9 +141,7 @@ def check_global_batch(batch_size, strategy):
 def is_chief(strategy=None):
     """True on the worker that writes checkpoints and logs (always True outside multi-worker training)."""
     strategy = strategy or tf.distribute.get_strategy()
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return True
-    return bool(strategy.extended.should_checkpoint)
+    return not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or bool(strategy.extended.should_checkpoint)
 
 
 def default_jit_compile(model, strategy):
