@@ -14,7 +14,7 @@ The zoo (layers, models, weights, explain) needs only Keras and NumPy; `keras_vi
 from keras_vit import _startup  # noqa: F401  (isort: skip)
 
 # Importing registers the layers and families.
-from keras_vit import explain, layers, models, weights  # noqa: F401
+from keras_vit import explain, layers, models, tasks, weights  # noqa: F401
 from keras_vit.explain import (
     attention_maps,
     attention_rollout,

@@ -54,6 +54,8 @@ class ModelLayout:
             end); None when the pooling does not say (attention pooling, a plugin's, or none).
         attention_pooling: name of the pooling layer when it pools by attention (it publishes
             `attention_probabilities`); None otherwise.
+        backbone: for a task model (keras_vit.tasks), the name of the layer that runs its zoo backbone; None
+            otherwise.
     """
 
     blocks: tuple = ()
@@ -72,6 +74,7 @@ class ModelLayout:
     block_stages: tuple = ()
     readout: tuple | None = None
     attention_pooling: str | None = None
+    backbone: str | None = None
 
 
 def image_multiple(layout):

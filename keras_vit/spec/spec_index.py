@@ -13,7 +13,8 @@ _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def builtin_spec_dir():
-    """The zoo's model specs: inside the installed wheel, or `registry/models` of a source checkout."""
+    """The zoo's model specs: inside the installed wheel, or `registry/models` of a source checkout. Task specs
+    (detection and segmentation models on zoo backbones, keras_vit.tasks) are in `tasks/` beside it."""
     for candidate in (_PACKAGE_DIR / "_registry" / "models", _PACKAGE_DIR.parent / "registry" / "models"):
         if candidate.is_dir():
             return candidate
@@ -64,9 +65,10 @@ def _build_index():
         that a request for that broken spec raises.
     """
     load_plugins()
-    paths, names, broken = {}, {}, {}
+    paths, names, broken, tasks = {}, {}, {}, set()
+    models = builtin_spec_dir()
     # dict.fromkeys: a folder added twice (or the zoo's own folder added again) is read once.
-    for folder in dict.fromkeys([builtin_spec_dir(), *_extra_dirs]):
+    for folder in dict.fromkeys([models, models.parent / "tasks", *_extra_dirs]):
         for path in sorted(folder.glob("*.yaml")):
             try:
                 name, aliases = _read_entry(path)
@@ -81,7 +83,9 @@ def _build_index():
                 continue
             paths.update(dict.fromkeys([name, *aliases], path))
             names[name] = tuple(aliases)
-    return paths, names, broken
+            if folder == models.parent / "tasks":
+                tasks.add(name)
+    return paths, names, broken, tasks
 
 
 def _get_index():
@@ -97,7 +101,7 @@ def find_spec_file(name):
     Raises:
         SpecError: `name` is unknown (with the closest known names), or its file is broken (with the file's problem).
     """
-    paths, _, broken = _get_index()
+    paths, _, broken, _ = _get_index()
     if name in paths:
         return paths[name]
     if name in broken:
@@ -106,11 +110,12 @@ def find_spec_file(name):
                     "the path of a YAML spec file.")
 
 
-def list_names(pattern="*", include_aliases=True):
-    """Zoo model names matching an fnmatch pattern; a model also matches through its aliases."""
-    _, names, _ = _get_index()
-    return sorted(name for name, aliases in names.items()
-                  if any(fnmatch.fnmatchcase(key, pattern) for key in [name, *(aliases if include_aliases else ())]))
+def list_names(pattern="*", include_aliases=True, tasks=False):
+    """Zoo model names (with tasks=True: task model names) matching an fnmatch pattern; a model also matches
+    through its aliases."""
+    _, names, _, task_names = _get_index()
+    return sorted(name for name, aliases in names.items() if (name in task_names) == tasks
+                  and any(fnmatch.fnmatchcase(key, pattern) for key in [name, *(aliases if include_aliases else ())]))
 
 
 def is_spec_name(name):

@@ -1,0 +1,9 @@
+"""Detection and segmentation on zoo backbones: necks, decoders, heads and the task model families. Importing it
+registers them; the zoo (models, weights, zoo.create) never imports it. Task specs live in `registry/tasks/`.
+
+    >>> detector = keras_vit.create("detr_vit_ti16_digits")
+"""
+
+from keras_vit.tasks.detr import DETR
+
+__all__ = ["DETR"]

@@ -1,0 +1,63 @@
+"""DETR on a zoo backbone: detection as direct set prediction with a transformer decoder."""
+
+import keras
+
+from keras_vit.models.layout import ModelLayout
+from keras_vit.models.zoo_model import ZooModel
+from keras_vit.registry import Slot, register
+from keras_vit.schema import POSITIVE_INT
+from keras_vit.tasks import detr_decoder, detr_head, neck  # noqa: F401  (register the default components)
+from keras_vit.tasks.backbone import BACKBONE, BACKBONE_WEIGHTS, build_backbone, without_weights_path
+
+
+@register("model", "detr")
+class DETR(ZooModel):
+    """DETR (Carion et al. 2020) with a zoo backbone: the backbone's last block's tokens, a neck (one map projected
+    to hidden_dim, or the coarsest level of a feature pyramid), a decoder of learned object queries with 2-D sine
+    positions on the memory, and class / box heads after every decoder layer.
+
+    Args:
+        backbone: a zoo name ("vit_ti16") or {name: ..., <hyperparameter overrides>} (image_size, patch_size, ...).
+        num_classes: int, object classes ("no object" is added).
+        num_queries: int, the most objects an image can have detected.
+        hidden_dim: int, width of the neck's map, the queries and the heads.
+        neck, decoder, head: registered components of these slots (a name or {name: ..., <arguments>}); defaults
+            "single_scale", "detr_decoder", "detr_head".
+        backbone_weights: None or a checkpoint loaded into the backbone when the model is made (not stored: a
+            saved DETR holds all of its weights).
+
+    Call arguments:
+        images: (batch, height, width, channels) float images, normalized as the backbone expects.
+
+    Returns:
+        {"logits": (batch, num_decoder_layers, num_queries, num_classes + 1), "boxes": (batch, num_decoder_layers,
+        num_queries, 4)}: every decoder layer's predictions, the last layer's being the model's; boxes normalized
+        (center x, center y, width, height).
+    """
+
+    SLOTS = {
+        "neck": Slot("neck", "single_scale", interface="tokens",
+                     provided=("output_dim", "num_prefix_tokens", "grid_size", "layer_norm_epsilon")),
+        "decoder": Slot("decoder", "detr_decoder", interface="feature_map", provided=("num_queries", "hidden_dim")),
+        "head": Slot("head", "detr_head", interface="queries", provided=("num_classes", "hidden_dim")),
+    }
+    FIELDS = {**SLOTS, "backbone": BACKBONE, "backbone_weights": BACKBONE_WEIGHTS, "num_queries": POSITIVE_INT}
+
+    def __init__(self, backbone="vit_ti16", num_classes=91, num_queries=100, hidden_dim=256, neck="single_scale",
+                 decoder="detr_decoder", head="detr_head", backbone_weights=None, name="detr", dtype=None, **kwargs):
+        tokens_model, layout = build_backbone(backbone, backbone_weights, dtype)
+        images = keras.Input(tokens_model.inputs[0].shape[1:], name="images")
+        neck_layer = self.SLOTS["neck"].build(neck, {
+            "output_dim": hidden_dim, "num_prefix_tokens": layout.num_prefix_tokens, "grid_size": layout.grid_size,
+        }, dtype=dtype, name="neck")
+        feature_map = neck_layer(keras.tree.flatten(tokens_model(images))[0])[-1]
+        queries = self.SLOTS["decoder"].build(decoder, {"num_queries": num_queries, "hidden_dim": hidden_dim},
+                                              dtype=dtype, name="decoder")(feature_map)
+        outputs = self.SLOTS["head"].build(head, {"num_classes": num_classes, "hidden_dim": hidden_dim},
+                                           dtype=dtype, name="head")(queries)
+        super().__init__(inputs=images, outputs=outputs, name=name, **kwargs)
+        self._store_config(locals())
+        self._zoo_config = without_weights_path(self._zoo_config)
+        self.layout = ModelLayout(stem=(tokens_model.name,), grid_size=layout.grid_size, patch_size=layout.patch_size,
+                                  stem_stride=layout.stem_stride, num_prefix_tokens=layout.num_prefix_tokens,
+                                  head="head", backbone=tokens_model.name)
