@@ -86,6 +86,14 @@ def test_held_out_scenes_use_only_digits_training_never_saw(train_scenes, test_s
     np.testing.assert_array_equal(held_out, images[split_indices("test", 0)])
 
 
+def test_placement_failures_are_counted_and_reported():
+    # Five digits at least 40 px tall cannot all fit in 48 x 48 with IoU <= 0.3: the rest are counted, not hidden.
+    with pytest.warns(UserWarning, match="digit\\(s\\) found no position"):
+        crowded = digit_scenes("train", 3, seed=0, image_size=48, min_objects=5, min_height=40, max_tries=5)
+    placed = sum(len(b) for b in crowded.boxes)
+    assert crowded.placement_failures > 0 and placed + crowded.placement_failures == 15
+
+
 def test_scenes_dataset_pads_to_max_objects(train_scenes):
     example = next(iter(scenes_dataset(train_scenes, max_objects=7).batch(3)))
     assert example["image"].shape == (3, SIZE, SIZE, 3) and example["mask"].shape == (3, SIZE, SIZE)
