@@ -1,0 +1,57 @@
+"""Semantic segmentation on a zoo backbone."""
+
+import keras
+
+from keras_vit.models.layout import ModelLayout
+from keras_vit.models.zoo_model import ZooModel
+from keras_vit.registry import Slot, register
+from keras_vit.tasks import neck, segmentation_head  # noqa: F401  (register the default components)
+from keras_vit.tasks.backbone import BACKBONE, BACKBONE_WEIGHTS, build_backbone, without_weights_path
+
+
+@register("model", "segmenter")
+class Segmenter(ZooModel):
+    """A zoo backbone's last block's tokens, ViTDet's simple feature pyramid and a light FPN head: per-pixel class
+    logits at the image's size.
+
+    Args:
+        backbone: a zoo name ("vit_ti16") or {name: ..., <hyperparameter overrides>}.
+        num_classes: int, classes per pixel, background included.
+        hidden_dim: int, channels of the pyramid and of the head.
+        neck, head: registered components of these slots; defaults "simple_feature_pyramid",
+            "fpn_segmentation_head".
+        backbone_weights: None or a checkpoint loaded into the backbone when the model is made (not stored).
+
+    Call arguments:
+        images: (batch, height, width, channels) float images, normalized as the backbone expects.
+
+    Returns:
+        (batch, height, width, num_classes) float32 logits.
+    """
+
+    SLOTS = {
+        "neck": Slot("neck", "simple_feature_pyramid", interface="tokens",
+                     provided=("output_dim", "num_prefix_tokens", "grid_size", "layer_norm_epsilon")),
+        "head": Slot("head", "fpn_segmentation_head", interface="feature_pyramid",
+                     provided=("num_classes", "hidden_dim", "output_stride")),
+    }
+    FIELDS = {**SLOTS, "backbone": BACKBONE, "backbone_weights": BACKBONE_WEIGHTS}
+
+    def __init__(self, backbone="vit_ti16", num_classes=11, hidden_dim=64, neck="simple_feature_pyramid",
+                 head="fpn_segmentation_head", backbone_weights=None, name="segmenter", dtype=None, **kwargs):
+        tokens_model, layout = build_backbone(backbone, backbone_weights, dtype)
+        image_shape = tokens_model.inputs[0].shape[1:]
+        images = keras.Input(image_shape, name="images")
+        levels = self.SLOTS["neck"].build(neck, {
+            "output_dim": hidden_dim, "num_prefix_tokens": layout.num_prefix_tokens, "grid_size": layout.grid_size,
+        }, dtype=dtype, name="neck")(keras.tree.flatten(tokens_model(images))[0])
+        output_stride = image_shape[0] // levels[0].shape[1]
+        logits = self.SLOTS["head"].build(head, {
+            "num_classes": num_classes, "hidden_dim": hidden_dim, "output_stride": output_stride,
+        }, dtype=dtype, name="head")(levels)
+        super().__init__(inputs=images, outputs=logits, name=name, **kwargs)
+        self._store_config(locals())
+        self._zoo_config = without_weights_path(self._zoo_config)
+        self.layout = ModelLayout(stem=(tokens_model.name,), grid_size=layout.grid_size, patch_size=layout.patch_size,
+                                  stem_stride=layout.stem_stride, num_prefix_tokens=layout.num_prefix_tokens,
+                                  head="head", backbone=tokens_model.name)
