@@ -6,9 +6,7 @@ model of another image size resamples the position tables; into another number o
 
 from __future__ import annotations
 
-import numpy as np
-
-from keras_vit.weights.protocol import Converter, Rule, copy
+from keras_vit.weights.protocol import Converter, Rule
 
 
 class KerasFile(Converter):
@@ -25,7 +23,7 @@ class KerasFile(Converter):
         return False  # chosen from the file's metadata, never guessed from keys
 
     def rule(self, path, model):
-        return Rule((path,), copy)
+        return Rule((path,))
 
     def head_keys(self, tensors):
         return tuple(k for k in self.layout.head_variables if k in tensors) or None
@@ -35,10 +33,6 @@ class KerasFile(Converter):
 
     def pre_logits_keys(self, tensors):
         return tuple(k for k in self.layout.pre_logits_variables if k in tensors)
-
-    def representation_dim(self, tensors):
-        kernel = next((tensors[k] for k in self.pre_logits_keys(tensors) if np.ndim(tensors[k]) == 2), None)
-        return None if kernel is None else int(kernel.shape[-1])
 
     def position_keys(self, tensors):
         return {path: t.num_prefix_tokens for t in self.layout.position_tables for path, _ in t.variables if path in tensors}

@@ -29,10 +29,9 @@ from __future__ import annotations
 import re
 
 from keras_vit.weights import protocol
-from keras_vit.weights.protocol import Converter, Rule, concat_last, concat_linear, conv, copy, linear, match
+from keras_vit.weights.protocol import Converter, Rule, concat_last, concat_linear, conv, match, torch_param
 from keras_vit.weights.timm_resnet_v2 import resnet_rule
 
-_NORM = {"gamma": "weight", "beta": "bias"}
 _DENSE = {"kernel": "weight", "bias": "bias"}
 
 
@@ -41,36 +40,30 @@ def block_rule(path, prefix, names):
     Keras sublayers norm1, attention, norm2, mlp to the timm names, e.g. {"norm1": "norm1", "attention": "attn",
     ...}; attention with a fused `qkv` unless names["qkv"] lists split Linear layers (TNT's ("qk", "v"))."""
     if m := match(r"(norm1|norm2)/(gamma|beta)", path):
-        return Rule((f"{prefix}{names[m[1]]}.{_NORM[m[2]]}",), copy)
+        return Rule((f"{prefix}{names[m[1]]}.{protocol.TORCH_NORM[m[2]]}",))
     if m := match(r"attention/qkv/(kernel|bias)", path):
         parts = names.get("qkv", ("qkv",))
+        if len(parts) == 1:
+            return torch_param(f"{prefix}{names['attention']}.{parts[0]}", m[1])
         keys = tuple(f"{prefix}{names['attention']}.{p}.{_DENSE[m[1]]}" for p in parts)
-        if len(keys) == 1:
-            return Rule(keys, linear if m[1] == "kernel" else copy, "transpose" if m[1] == "kernel" else "copied")
         if m[1] == "kernel":
             return Rule(keys, concat_linear, "rows [qk; v] stacked, then transposed")
         return Rule(keys, concat_last, "[qk | v] concatenated")
     if m := match(r"attention/projection/(kernel|bias)", path):
-        return _dense(f"{prefix}{names['attention']}.proj", m[1])
+        return torch_param(f"{prefix}{names['attention']}.proj", m[1])
     if m := match(r"mlp/(fc1|fc2)/(kernel|bias)", path):
-        return _dense(f"{prefix}{names['mlp']}.{m[1]}", m[2])
+        return torch_param(f"{prefix}{names['mlp']}.{m[1]}", m[2])
     if m := match(r"layer_scale_(1|2)/gamma", path):
-        return Rule((f"{prefix}ls{m[1]}.gamma",), copy)
+        return Rule((f"{prefix}ls{m[1]}.gamma",))
     return None
-
-
-def _dense(module, kind):
-    if kind == "kernel":
-        return Rule((f"{module}.weight",), linear, "transpose")
-    return Rule((f"{module}.bias",), copy)
 
 
 def dense_or_norm(path, keras_prefix, module):
     """Rule for `keras_prefix/{kernel,bias,gamma,beta}` read from the timm `module`."""
     if m := match(re.escape(keras_prefix) + r"/(kernel|bias)", path):
-        return _dense(module, m[1])
+        return torch_param(module, m[1])
     if m := match(re.escape(keras_prefix) + r"/(gamma|beta)", path):
-        return Rule((f"{module}.{_NORM[m[1]]}",), copy)
+        return Rule((f"{module}.{protocol.TORCH_NORM[m[1]]}",))
     return None
 
 
@@ -86,6 +79,7 @@ class TimmViT(Converter):
     format = "timm_vit"
     families = ("vit",)
     description = "timm VisionTransformer state dict (cls/dist/reg tokens, pos_embed, blocks.N.attn.qkv, head)"
+    pre_logits = ("pre_logits.fc.weight", "pre_logits.fc.bias")
     position_interpolation = "bicubic"  # timm's resample_abs_pos_embed, as with dynamic_img_size=True
 
     def claims(self, keys):
@@ -93,13 +87,11 @@ class TimmViT(Converter):
 
     def rule(self, path, model):
         if m := match(r"patch_embed/projection/(kernel|bias)", path):
-            if m[1] == "kernel":
-                return Rule(("patch_embed.proj.weight",), conv, "conv")
-            return Rule(("patch_embed.proj.bias",), copy)
+            return torch_param("patch_embed.proj", m[1], conv, "conv")
         if path in _TOKENS:
-            return Rule((_TOKENS[path],), copy)
+            return Rule((_TOKENS[path],))
         if path == "position_embedding/embeddings":
-            return Rule(("pos_embed",), copy, "copied (resampled when the grid differs)")
+            return Rule(("pos_embed",), note="copied (resampled when the grid differs)")
         if block := protocol.split_block(path, model.layout.blocks):
             return block_rule(block[2], f"blocks.{block[1]}.", VIT_BLOCK)
         if block := protocol.split_block(path, protocol.resnet_stem(model)):
@@ -114,18 +106,9 @@ class TimmViT(Converter):
         )
 
     def head_keys(self, tensors):
-        if "head.weight" not in tensors:
-            return None
         # a distilled checkpoint's two classifiers are one head: kept or dropped together
         distilled = ("head_dist.weight", "head_dist.bias") if "head_dist.weight" in tensors else ()
-        return ("head.weight", "head.bias", *distilled)
-
-    def pre_logits_keys(self, tensors):
-        return tuple(k for k in ("pre_logits.fc.weight", "pre_logits.fc.bias") if k in tensors)
-
-    def representation_dim(self, tensors):
-        kernel = tensors.get("pre_logits.fc.weight")
-        return None if kernel is None else int(kernel.shape[0])
+        return ("head.weight", "head.bias", *distilled) if "head.weight" in tensors else None
 
     def position_keys(self, tensors):
         if "pos_embed" not in tensors:
