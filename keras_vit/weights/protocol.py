@@ -41,14 +41,9 @@ class Checkpoint:
 
 
 # The formats of files that keras_vit wrote itself: tensors keyed by Keras variable path, plus the model's config,
-# family and layout in `Checkpoint.metadata`; one converter (`KerasFile`) serves them all.
+# family and layout in `Checkpoint.metadata`; one converter (`KerasFile`) serves them all (`format in KERAS_VIT_FORMATS`:
+# `.weights.h5` from `keras-vit convert`, `.keras` from `model.save` or `keras-vit train`).
 KERAS_VIT_FORMATS = ("keras_vit_h5", "keras")
-
-
-def is_keras_vit_file(checkpoint):
-    """Whether `checkpoint` was read from a file keras_vit wrote (`.weights.h5` from `keras-vit convert`, a `.keras`
-    model file from `model.save` or `keras-vit train`)."""
-    return checkpoint.format in KERAS_VIT_FORMATS
 
 
 def copy(array, shape):
@@ -60,7 +55,7 @@ def copy(array, shape):
 class Rule:
     """How one Keras variable is made: `transform(*[tensors[k] for k in sources], target_shape) -> value`.
 
-    `sources` lists the source keys read (all must exist); `alternatives` are further source-key lists tried in
+    `sources` lists the source keys read (all must exist); `alternatives` are further source-key tuples tried in
     order when the first is incomplete (the same weight under another layout's name). `note` documents the
     transform in words ("transpose (out, in) -> (in, out)").
     """
@@ -69,9 +64,6 @@ class Rule:
     transform: Callable = copy
     note: str = "copied"
     alternatives: tuple = ()
-
-    def candidates(self):
-        return (tuple(self.sources), *(tuple(a) for a in self.alternatives))
 
 
 def first_of(key_lists, transform=copy, note="copied"):
@@ -178,10 +170,8 @@ class Converter:
 
     def num_classes(self, tensors):
         """The checkpoint's number of classes (0 without a classifier)."""
-        keys = self.head_keys(tensors)
-        if keys is None or keys[0] not in tensors:
-            return 0
-        return int(self.classifier_width(tensors[keys[0]]))
+        keys = self.head_keys(tensors)  # its kernel, keys[0], is in the checkpoint whenever it has a classifier
+        return int(self.classifier_width(tensors[keys[0]])) if keys else 0
 
     def classifier_width(self, kernel):
         return kernel.shape[0]  # PyTorch (out, in) by default
