@@ -35,7 +35,6 @@ def resnet_rule(path, prefix, stem_prefixes, units):
         if m := match(r"(gn\d|gn_proj)/(gamma|beta)", block[2]):
             name = "downsample.norm" if m[1] == "gn_proj" else "norm" + m[1][2:]
             return Rule((f"{unit}{name}.{_NORM[m[2]]}",))
-        return None
     if m := match(r"norm/(gamma|beta)", path):
         return Rule((f"{prefix}norm.{_NORM[m[1]]}",))
     return None

@@ -29,10 +29,7 @@ OUTER = {"norm1": "norm_out", "attention": "attn_out", "norm2": "norm_mlp", "mlp
 
 def projection_rule(path, prefix):
     """PixelProjection variables (norm1, projection, norm2) from timm's norm1_proj, proj, norm2_proj."""
-    for keras_name, timm_name in (("norm1", "norm1_proj"), ("projection", "proj"), ("norm2", "norm2_proj")):
-        if path.startswith(keras_name + "/"):
-            return dense_or_norm(path, keras_name, prefix + timm_name)
-    return None
+    return dense_or_norm(path, {"norm1": f"{prefix}norm1_proj", "projection": f"{prefix}proj", "norm2": f"{prefix}norm2_proj"})
 
 
 class TimmTNT(Converter):
@@ -63,7 +60,7 @@ class TimmTNT(Converter):
             if m[1] == "pixel_projection":
                 return projection_rule(m[2], prefix)
             return block_rule(m[2], prefix, INNER if m[1] == "inner_block" else OUTER)
-        return dense_or_norm(path, "encoder_norm", "norm") or dense_or_norm(path, "head/classifier", "head")
+        return dense_or_norm(path, {"encoder_norm": "norm", "head/classifier": "head"})
 
     def position_keys(self, tensors):
         return {"patch_pos": 1}

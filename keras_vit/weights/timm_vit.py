@@ -26,8 +26,6 @@ timm key -> keras_vit path (PyTorch Linear (out, in) transposes to Keras (in, ou
 
 from __future__ import annotations
 
-import re
-
 from keras_vit.weights import protocol
 from keras_vit.weights.protocol import Converter, Rule, concat_last, concat_linear, conv, match, torch_param
 from keras_vit.weights.timm_resnet_v2 import resnet_rule
@@ -42,10 +40,9 @@ def block_rule(path, prefix, names):
     if m := match(r"(norm1|norm2)/(gamma|beta)", path):
         return Rule((f"{prefix}{names[m[1]]}.{protocol.TORCH_NORM[m[2]]}",))
     if m := match(r"attention/qkv/(kernel|bias)", path):
-        parts = names.get("qkv", ("qkv",))
-        if len(parts) == 1:
-            return torch_param(f"{prefix}{names['attention']}.{parts[0]}", m[1])
-        keys = tuple(f"{prefix}{names['attention']}.{p}.{_DENSE[m[1]]}" for p in parts)
+        if "qkv" not in names:  # timm's fused qkv Linear
+            return torch_param(f"{prefix}{names['attention']}.qkv", m[1])
+        keys = tuple(f"{prefix}{names['attention']}.{p}.{_DENSE[m[1]]}" for p in names["qkv"])
         if m[1] == "kernel":
             return Rule(keys, concat_linear, "rows [qk; v] stacked, then transposed")
         return Rule(keys, concat_last, "[qk | v] concatenated")
@@ -58,19 +55,20 @@ def block_rule(path, prefix, names):
     return None
 
 
-def dense_or_norm(path, keras_prefix, module):
-    """Rule for `keras_prefix/{kernel,bias,gamma,beta}` read from the timm `module`."""
-    if m := match(re.escape(keras_prefix) + r"/(kernel|bias)", path):
-        return torch_param(module, m[1])
-    if m := match(re.escape(keras_prefix) + r"/(gamma|beta)", path):
-        return Rule((f"{module}.{protocol.TORCH_NORM[m[1]]}",))
-    return None
+def dense_or_norm(path, modules):
+    """Rule for `{layer}/{kernel,bias,gamma,beta}` of a Keras layer in `modules` ({layer path: timm module})."""
+    layer, _, name = path.rpartition("/")
+    if (module := modules.get(layer)) and name in protocol.TORCH_NORM:
+        return Rule((f"{module}.{protocol.TORCH_NORM[name]}",))
+    return torch_param(module, name) if module and name in ("kernel", "bias") else None
 
 
 # prefix-token layers in timm's sequence order (class, distillation, registers) and their timm keys
 _TOKENS = {"class_token/token": "cls_token", "distillation_token/token": "dist_token",
            "register_tokens/token": "reg_token"}
 VIT_BLOCK = {"norm1": "norm1", "attention": "attn", "norm2": "norm2", "mlp": "mlp"}
+_TOP = {"encoder_norm": "norm", "head/pre_logits": "pre_logits.fc", "fc_norm": "fc_norm", "head/classifier": "head",
+        "head/distillation_classifier": "head_dist"}
 
 
 class TimmViT(Converter):
@@ -97,13 +95,7 @@ class TimmViT(Converter):
         if block := protocol.split_block(path, protocol.resnet_stem(model)):
             units = protocol.resnet_units(model, block[0])
             return resnet_rule(block[2], "patch_embed.backbone.", ("stem.", ""), units)
-        return (
-            dense_or_norm(path, "encoder_norm", "norm")
-            or dense_or_norm(path, "head/pre_logits", "pre_logits.fc")
-            or dense_or_norm(path, "fc_norm", "fc_norm")
-            or dense_or_norm(path, "head/classifier", "head")
-            or dense_or_norm(path, "head/distillation_classifier", "head_dist")
-        )
+        return dense_or_norm(path, _TOP)
 
     def head_keys(self, tensors):
         # a distilled checkpoint's two classifiers are one head: kept or dropped together
@@ -117,6 +109,5 @@ class TimmViT(Converter):
         rows = int(tensors["pos_embed"].shape[-2])
         # timm's no_embed_class (DeiT-III, register models) stores rows for the patches only: a square table
         # whose rows minus the prefix tokens are not a square grid has no prefix rows
-        if prefix and protocol.is_square(rows) and not protocol.is_square(rows - prefix):
-            return {"pos_embed": 0}
-        return {"pos_embed": prefix}
+        no_embed_class = prefix and protocol.is_square(rows) and not protocol.is_square(rows - prefix)
+        return {"pos_embed": 0 if no_embed_class else prefix}

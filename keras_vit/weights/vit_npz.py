@@ -42,7 +42,7 @@ from keras_vit.weights.protocol import Converter, Rule, concat_last, match, resh
 
 _NORM = {"gamma": "scale", "beta": "bias"}
 _ATTENTION = ("MultiHeadDotProductAttention_1", "MultiHeadDotProductAttention_0")
-_NORM2 = ("LayerNorm_2", "LayerNorm_1")
+_NORMS = {"1": ("LayerNorm_0",), "2": ("LayerNorm_2", "LayerNorm_1")}  # norm1, norm2
 _MLP = ("MlpBlock_3", "MlpBlock_0")
 
 
@@ -62,10 +62,9 @@ class FlaxViT(Converter):
         prepared = {}
         for key, value in tensors.items():
             key = key.removeprefix("params/")
-            if key.startswith("Transformer/encoderblock/"):
-                rest = key.removeprefix("Transformer/encoderblock/")
-                for index in range(value.shape[0]):
-                    prepared[f"Transformer/encoderblock_{index}/{rest}"] = value[index]
+            if key.startswith(scanned := "Transformer/encoderblock/"):
+                rest = key.removeprefix(scanned)
+                prepared.update({f"Transformer/encoderblock_{i}/{rest}": block for i, block in enumerate(value)})
             else:
                 prepared[key] = value
         table = prepared.get("pos_embedding")
@@ -88,25 +87,19 @@ class FlaxViT(Converter):
             return Rule((f"Transformer/encoder_norm/{_NORM[m[1]]}",))
         if m := match(r"head/(pre_logits|classifier)/(kernel|bias)", path):
             return Rule((f"{'pre_logits' if m[1] == 'pre_logits' else 'head'}/{m[2]}",))
-        if path == "stem/root/conv_root/kernel":
-            return Rule(("conv_root/kernel",))
-        if m := match(r"stem/root/gn_root/(gamma|beta)", path):
-            return Rule((f"gn_root/{_NORM[m[1]]}",))
+        if m := match(r"stem/root/(conv_root|gn_root)/(kernel|gamma|beta)", path):
+            return Rule((f"{m[1]}/{_NORM.get(m[2], m[2])}",))
         if stem := protocol.split_block(path, protocol.resnet_stem(model)):
             units = protocol.resnet_units(model, stem[0])
             if block := protocol.split_block(stem[2], tuple(units)):
                 unit = "block{}/unit{}/".format(*(i + 1 for i in units[block[0]]))
-                if m := match(r"(conv\d|conv_proj)/kernel", block[2]):
-                    return Rule((f"{unit}{m[1]}/kernel",))
-                if m := match(r"(gn\d|gn_proj)/(gamma|beta)", block[2]):
-                    return Rule((f"{unit}{m[1]}/{_NORM[m[2]]}",))
+                if m := match(r"((?:conv|gn)(?:\d|_proj))/(kernel|gamma|beta)", block[2]):
+                    return Rule((f"{unit}{m[1]}/{_NORM.get(m[2], m[2])}",))
         return None
 
     def _block_rule(self, prefix, path):
-        if m := match(r"norm1/(gamma|beta)", path):
-            return Rule((f"{prefix}LayerNorm_0/{_NORM[m[1]]}",))
-        if m := match(r"norm2/(gamma|beta)", path):
-            return protocol.first_of([(f"{prefix}{n}/{_NORM[m[1]]}",) for n in _NORM2])
+        if m := match(r"norm(1|2)/(gamma|beta)", path):
+            return protocol.first_of([(f"{prefix}{n}/{_NORM[m[2]]}",) for n in _NORMS[m[1]]])
         if m := match(r"attention/qkv/(kernel|bias)", path):
             layouts = [[f"{prefix}{a}/{part}/{m[1]}" for part in ("query", "key", "value")] for a in _ATTENTION]
             return protocol.first_of(layouts, concat_last, "each (D, heads, D/heads) -> (D, D), concatenated [q | k | v]")
@@ -130,8 +123,5 @@ class FlaxViT(Converter):
         release = "The original ViT release's MLP (and big_vision's) uses the tanh-approximated GELU (Flax nn.gelu)"
         if actual == expected:
             return f"{release}; the model does too (use_approximate_gelu=True), so its logits match the release's."
-        return (
-            f"{release}, but the model has the exact GELU (use_approximate_gelu=False): its logits differ slightly "
-            f"from the release's (about 3e-4 relative). To get the release's, build it with "
-            f"use_approximate_gelu=True (keras_vit.create(name, weights=...) does unless told otherwise)."
-        )
+        return (f"{release}, but the model has the exact GELU (use_approximate_gelu=False): its logits differ from "
+                f"the release's (about 3e-4 relative); build it with use_approximate_gelu=True (as create does).")
