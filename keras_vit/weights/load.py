@@ -139,7 +139,8 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
     checkpoint_classes = converter.num_classes(tensors)
     warnings, resampled = [], []
     # head_keys' kernel is in the checkpoint whenever it names any: `dropped` is empty exactly when no head is dropped
-    dropped = [k for k in converter.head_keys(tensors) or () if k in tensors and checkpoint_classes != model_classes]
+    head = converter.head_keys(tensors) if checkpoint_classes != model_classes else None
+    dropped = [k for k in head or () if k in tensors]
     skipped = set(layout.head_variables) if dropped else set()
     if dropped:
         keeps = f"{model_classes} classes and keeps its own zero-initialized head (train it)" if model_classes else "none"
@@ -207,7 +208,8 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
     for name, expected in converter.architecture_overrides(tensors).items():
         if name in config:  # what the checkpoint's own code used that the shapes do not show (e.g. its GELU)
             messages.append(converter.architecture_note(name, expected, config[name]))
-            warnings.extend(messages[-1:] if config[name] != expected else ())
+            if config[name] != expected:
+                warnings.append(messages[-1])
     report = LoadReport(checkpoint.path, checkpoint.format, converter.format, len(plan), resampled, dropped, messages)
     if verbose:
         for message in messages:

@@ -117,9 +117,8 @@ def concat_last(*arrays_and_shape):
     """Arrays concatenated along their last axis after each is flattened to (rows, -1) (or (-1,) for vectors):
     Flax's separate query/key/value kernels (D, heads, D/heads) -> one (D, 3D) kernel [q | k | v]."""
     *arrays, shape = arrays_and_shape
-    if len(shape) == 1:
-        return np.concatenate([np.reshape(a, (-1,)) for a in arrays])
-    return np.concatenate([np.reshape(a, (shape[0], -1)) for a in arrays], axis=-1)
+    rows = (shape[0], -1) if len(shape) > 1 else (-1,)
+    return np.concatenate([np.reshape(a, rows) for a in arrays], axis=-1)
 
 
 def dense_from_conv1x1(array, shape):

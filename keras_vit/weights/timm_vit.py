@@ -30,8 +30,6 @@ from keras_vit.weights import protocol
 from keras_vit.weights.protocol import Converter, Rule, concat_last, concat_linear, conv, match, torch_param
 from keras_vit.weights.timm_resnet_v2 import resnet_rule
 
-_DENSE = {"kernel": "weight", "bias": "bias"}
-
 
 def block_rule(path, prefix, names):
     """Rule for a TransformerBlock variable under `prefix` (a timm module path ending in "."). `names` maps the
@@ -42,7 +40,7 @@ def block_rule(path, prefix, names):
     if m := match(r"attention/qkv/(kernel|bias)", path):
         if "qkv" not in names:  # timm's fused qkv Linear
             return torch_param(f"{prefix}{names['attention']}.qkv", m[1])
-        keys = tuple(f"{prefix}{names['attention']}.{p}.{_DENSE[m[1]]}" for p in names["qkv"])
+        keys = tuple(f"{prefix}{names['attention']}.{p}.{'weight' if m[1] == 'kernel' else 'bias'}" for p in names["qkv"])
         if m[1] == "kernel":
             return Rule(keys, concat_linear, "rows [qk; v] stacked, then transposed")
         return Rule(keys, concat_last, "[qk | v] concatenated")
