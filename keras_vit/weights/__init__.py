@@ -24,24 +24,8 @@ from keras_vit.weights.readers import (
 from keras_vit.weights.resample import resample_grid, resample_position_table
 
 __all__ = [
-    "CONVERTERS",
-    "Checkpoint",
-    "CheckpointError",
-    "Converter",
-    "LoadReport",
-    "Rule",
-    "WeightsEntry",
-    "choose_converter",
-    "get_weights_entry",
-    "is_keras_vit_weights_file",
-    "list_weights",
-    "load",
-    "load_keras_weights",
-    "preprocessing_for",
-    "read_checkpoint",
-    "resample_grid",
-    "resample_position_table",
-    "resolve",
-    "spec_overrides",
-    "write_weights_file",
+    "CONVERTERS", "Checkpoint", "CheckpointError", "Converter", "LoadReport", "Rule", "WeightsEntry",
+    "choose_converter", "get_weights_entry", "is_keras_vit_weights_file", "list_weights", "load",
+    "load_keras_weights", "preprocessing_for", "read_checkpoint", "resample_grid", "resample_position_table",
+    "resolve", "spec_overrides", "write_weights_file",
 ]

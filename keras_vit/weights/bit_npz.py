@@ -15,7 +15,7 @@ padding="symmetric" (the BiT specs' setting); with padding="same" the weights lo
 
 from __future__ import annotations
 
-from keras_vit.weights.protocol import Converter, Rule, copy, match, reshape, resnet_units, split_block
+from keras_vit.weights.protocol import Converter, Rule, match, reshape, resnet_units, split_block
 
 _GROUP = {"1": "a", "2": "b", "3": "c"}
 
@@ -24,33 +24,29 @@ class BiTNpz(Converter):
     format = "bit_npz"
     families = ("resnet_v2",)
     description = "BiT release .npz (resnet/root_block/standardized_conv2d, resnet/block1/unit01/a)"
+    head = ("resnet/head/conv2d/kernel", "resnet/head/conv2d/bias")
 
     def claims(self, keys):
         return "resnet/root_block/standardized_conv2d/kernel" in keys
 
     def rule(self, path, model):
         if path == "root/conv_root/kernel":
-            return Rule(("resnet/root_block/standardized_conv2d/kernel",), copy)
+            return Rule(("resnet/root_block/standardized_conv2d/kernel",))
         units = resnet_units(model)
         if (block := split_block(path, tuple(units))) and (m := match(r"(conv|gn)(\d|_proj)/(kernel|gamma|beta)", block[2])):
             stage, index = units[block[0]]
             unit = f"resnet/block{stage + 1}/unit{index + 1:02d}/"
             if m[2] == "_proj":
-                return Rule((unit + "a/proj/standardized_conv2d/kernel",), copy) if m[1] == "conv" else None
+                return Rule((unit + "a/proj/standardized_conv2d/kernel",)) if m[1] == "conv" else None
             group = unit + _GROUP[m[2]] + "/"
             if m[1] == "conv":
-                return Rule((group + "standardized_conv2d/kernel",), copy)
-            return Rule((group + "group_norm/" + m[3],), copy)
+                return Rule((group + "standardized_conv2d/kernel",))
+            return Rule((group + "group_norm/" + m[3],))
         if m := match(r"norm/(gamma|beta)", path):
-            return Rule((f"resnet/group_norm/{m[1]}",), copy)
-        if path == "head/kernel":
-            return Rule(("resnet/head/conv2d/kernel",), reshape, "(1, 1, C, classes) -> (C, classes)")
-        if path == "head/bias":
-            return Rule(("resnet/head/conv2d/bias",), copy)
+            return Rule((f"resnet/group_norm/{m[1]}",))
+        if m := match(r"head/(kernel|bias)", path):
+            return Rule((f"resnet/head/conv2d/{m[1]}",), reshape, "(1, 1, C, classes) -> (C, classes)")
         return None
-
-    def head_keys(self, tensors):
-        return ("resnet/head/conv2d/kernel", "resnet/head/conv2d/bias") if "resnet/head/conv2d/kernel" in tensors else None
 
     def classifier_width(self, kernel):
         return kernel.shape[-1]

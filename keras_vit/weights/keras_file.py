@@ -6,39 +6,26 @@ model of another image size resamples the position tables; into another number o
 
 from __future__ import annotations
 
-import numpy as np
-
-from keras_vit.weights.protocol import Converter, Rule, copy
+from keras_vit.weights.protocol import Converter, Rule
 
 
 class KerasFile(Converter):
     format = "keras_vit"
-    families = ("vit", "tnt", "resnet_v2")
     description = "keras_vit .weights.h5 / .keras (Keras variable paths)"
 
-    def __init__(self, family=None, layout=None):
-        if family is not None:
-            self.families = (family,)
-        self.layout = layout
+    def __init__(self, family, layout):
+        # the rebuilt model's layout names its head (kernel first) and pre-logits variables
+        self.families, self.layout = (family,), layout
+        self.head, self.pre_logits = layout.head_variables, layout.pre_logits_variables
 
     def claims(self, keys):
         return False  # chosen from the file's metadata, never guessed from keys
 
     def rule(self, path, model):
-        return Rule((path,), copy)
-
-    def head_keys(self, tensors):
-        return tuple(k for k in self.layout.head_variables if k in tensors) or None
+        return Rule((path,))
 
     def classifier_width(self, kernel):
         return kernel.shape[-1]
-
-    def pre_logits_keys(self, tensors):
-        return tuple(k for k in self.layout.pre_logits_variables if k in tensors)
-
-    def representation_dim(self, tensors):
-        kernel = next((tensors[k] for k in self.pre_logits_keys(tensors) if np.ndim(tensors[k]) == 2), None)
-        return None if kernel is None else int(kernel.shape[-1])
 
     def position_keys(self, tensors):
         return {path: t.num_prefix_tokens for t in self.layout.position_tables for path, _ in t.variables if path in tensors}

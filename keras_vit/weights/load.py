@@ -18,9 +18,9 @@ import numpy as np
 from keras_vit.models.layout import model_layout
 from keras_vit.weights.bit_npz import BiTNpz
 from keras_vit.weights.keras_file import KerasFile
-from keras_vit.weights.protocol import Checkpoint, CheckpointError, is_keras_vit_file
+from keras_vit.weights.protocol import KERAS_VIT_FORMATS, Checkpoint, CheckpointError
 from keras_vit.weights.readers import read_checkpoint
-from keras_vit.weights.resample import resample_axis_table, resample_position_table, square_grid
+from keras_vit.weights.resample import resample_axis_table, resample_position_table
 from keras_vit.weights.timm_resnet_v2 import TimmResNetV2
 from keras_vit.weights.timm_tnt import TimmTNT
 from keras_vit.weights.timm_vit import TimmViT
@@ -46,8 +46,8 @@ class LoadReport:
     messages: list
 
     def __str__(self):
-        lines = [f"Loaded {self.num_assigned} variables from {self.path} ({self.layout}, {self.format})."]
-        return "\n".join(lines + self.messages)
+        return "\n".join([f"Loaded {self.num_assigned} variables from {self.path} ({self.layout}, {self.format}).",
+                          *self.messages])
 
 
 def family_of(model):
@@ -56,8 +56,8 @@ def family_of(model):
 
 def choose_converter(checkpoint, model=None):
     """The converter for a checkpoint's layout; CheckpointError when no layout fits or the model family differs."""
-    if is_keras_vit_file(checkpoint):
-        converter = KerasFile(checkpoint.metadata.get("family"), checkpoint.metadata.get("layout"))
+    if checkpoint.format in KERAS_VIT_FORMATS:
+        converter = KerasFile(checkpoint.metadata["family"], checkpoint.metadata["layout"])
     else:
         keys = set(checkpoint.tensors)
         converter = next((c for c in CONVERTERS if c.claims(keys)), None)
@@ -78,29 +78,21 @@ def check_family(checkpoint, converter, family, subject):
     if family not in converter.families:
         raise CheckpointError(
             f"{checkpoint.path} is a {converter.description} checkpoint, for the {'/'.join(converter.families)} "
-            f"family, but {subject}: create the model the checkpoint was trained as (see "
-            "keras_vit.list_models())."
+            f"family, but {subject}: create the model the checkpoint was trained as (see keras_vit.list_models())."
         )
-
-
-def prepared_tensors(checkpoint, converter):
-    prepare = getattr(converter, "prepare", None)
-    return prepare(checkpoint.tensors) if prepare else dict(checkpoint.tensors)
 
 
 def _resample(axis, table, value, source_prefix, interpolation):
     """A position variable's checkpoint value for the model's grid; `axis` as in `PositionTable.variables`."""
     if axis is None:
         prefix = table.num_prefix_tokens
-        value = np.asarray(value)
         rows = value[0] if value.ndim == 3 else value
         source_prefix = prefix if source_prefix is None else source_prefix
         if source_prefix > prefix:  # e.g. a class-token checkpoint into a model without one: drop its row
             rows = rows[source_prefix - prefix :]
         elif source_prefix < prefix:
             raise ValueError(f"the checkpoint's table has {source_prefix} prefix rows, the model needs {prefix}")
-        old_grid = square_grid(rows.shape[0] - prefix)
-        return resample_position_table(rows[None], table.grid_size, prefix, old_grid, interpolation)
+        return resample_position_table(rows, table.grid_size, prefix, None, interpolation)
     return resample_axis_table(value, table.grid_size[axis], interpolation)
 
 
@@ -136,54 +128,42 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
     """
     checkpoint = path if isinstance(path, Checkpoint) else read_checkpoint(path, progress=progress)
     converter = choose_converter(checkpoint, model)
-    tensors = prepared_tensors(checkpoint, converter)
+    tensors = converter.prepare(checkpoint.tensors)
     variables = {v.path: v for v in model.weights}
     if len(variables) != len(model.weights):
         raise CheckpointError(f"Model {model.name!r} has several variables with the same path; cannot load by path.")
 
-    messages, warnings, dropped, resampled = [], [], [], []
-
-    def note(message, warning=False):
-        messages.append(message)
-        if warning:
-            warnings.append(message)
-
-    skipped = set()
-    used = set()
     layout = model_layout(model, "keras_vit.weights.load")
     # the classifier's variables are the layout's; its number of classes is the output's width, whatever they are
     model_classes = int(model.outputs[0].shape[-1]) if layout.head_variables else 0
-    head_keys = converter.head_keys(tensors)
     checkpoint_classes = converter.num_classes(tensors)
-    if head_keys and checkpoint_classes != model_classes:
-        drop = [k for k in head_keys if k in tensors]
-        used.update(drop)
-        dropped.extend(drop)
-        skipped.update(layout.head_variables)
+    warnings, resampled = [], []
+    # head_keys' kernel is in the checkpoint whenever it names any: `dropped` is empty exactly when no head is dropped
+    head = converter.head_keys(tensors) if checkpoint_classes != model_classes else None
+    dropped = [k for k in head or () if k in tensors]
+    skipped = set(layout.head_variables) if dropped else set()
+    if dropped:
         keeps = f"{model_classes} classes and keeps its own zero-initialized head (train it)" if model_classes else "none"
-        note(f"The checkpoint's classifier ({checkpoint_classes} classes) was dropped: the model has {keeps}.", True)
-    pre_logits = converter.pre_logits_keys(tensors)
-    if pre_logits and not layout.pre_logits_variables:
-        used.update(pre_logits)
+        warnings.append(f"The checkpoint's classifier ({checkpoint_classes} classes) was dropped: the model has {keeps}.")
+    if not layout.pre_logits_variables and (pre_logits := converter.pre_logits_keys(tensors)):
         dropped.extend(pre_logits)
-        note("The checkpoint's pre-logits layer was dropped: the model has no representation layer "
-             "(create it with representation_dim=... to keep it).", True)
+        warnings.append("The checkpoint's pre-logits layer was dropped: the model has no representation layer "
+                        "(create it with representation_dim=... to keep it).")
+    messages, used = list(warnings), set(dropped)
 
     positions = {path: (axis, t) for t in layout.position_tables for path, axis in t.variables}
     source_prefixes = converter.position_keys(tensors)
     plan, missing, wrong = {}, [], []
-    for var_path, variable in variables.items():
-        if var_path in skipped:
-            continue
-        shape = tuple(variable.shape)
+    for var_path in [p for p in variables if p not in skipped]:
+        shape = tuple(variables[var_path].shape)
         rule = converter.rule(var_path, model)
         if rule is None:
             missing.append(f"{var_path} {_fmt(shape)}: the {converter.format} layout has no such weight")
             continue
-        sources = next((c for c in rule.candidates() if all(k in tensors for k in c)), None)
+        sources = next((c for c in (rule.sources, *rule.alternatives) if all(k in tensors for k in c)), None)
         if sources is None:
-            absent = [k for k in rule.sources if k not in tensors]
-            missing.append(f"{var_path} {_fmt(shape)} <- {', '.join(absent)} (not in the checkpoint)")
+            absent = ", ".join(k for k in rule.sources if k not in tensors)
+            missing.append(f"{var_path} {_fmt(shape)} <- {absent} (not in the checkpoint)")
             continue
         used.update(sources)
         arrays = [tensors[k] for k in sources]
@@ -194,16 +174,15 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
             wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described} ({rule.note} failed: {error})")
             continue
         if value.shape != shape and var_path in positions and value.shape[-1:] == shape[-1:]:
-            axis, table = positions[var_path]
             source_prefix = next((source_prefixes[k] for k in sources if k in source_prefixes), None)
             try:
-                new_value = np.asarray(_resample(axis, table, value, source_prefix, interpolation)).reshape(shape)
+                old, value = value.shape, np.asarray(_resample(*positions[var_path], value, source_prefix, interpolation))
+                value = value.reshape(shape)
             except ValueError as error:
                 wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described}; cannot resample: {error}")
                 continue
             resampled.append(var_path)
-            note(f"Resampled {var_path} from {_fmt(value.shape)} to {_fmt(shape)} ({interpolation}).")
-            value = new_value
+            messages.append(f"Resampled {var_path} from {_fmt(old)} to {_fmt(shape)} ({interpolation}).")
         if value.shape != shape:
             wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described} -> {_fmt(value.shape)} ({rule.note})")
             continue
@@ -225,21 +204,15 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
 
     for var_path, value in plan.items():
         variables[var_path].assign(value.astype(variables[var_path].dtype))
-    config = _model_config(model)
+    config = model.get_config()
     for name, expected in converter.architecture_overrides(tensors).items():
         if name in config:  # what the checkpoint's own code used that the shapes do not show (e.g. its GELU)
-            note(converter.architecture_note(name, expected, config[name]), config[name] != expected)
+            messages.append(converter.architecture_note(name, expected, config[name]))
+            if config[name] != expected:
+                warnings.append(messages[-1])
     report = LoadReport(checkpoint.path, checkpoint.format, converter.format, len(plan), resampled, dropped, messages)
     if verbose:
         for message in messages:
             (logger.warning if message in warnings else logger.info)(message)
     return report
 
-
-def _model_config(model):
-    """The model's config ({} for a model whose config is not a zoo model's hyperparameters)."""
-    try:
-        config = model.get_config()
-    except (NotImplementedError, TypeError):
-        return {}
-    return config if isinstance(config, dict) else {}

@@ -35,32 +35,22 @@ class WeightsEntry:
     overrides: dict | None = None
 
 
+_FIELDS = {field.name for field in dataclasses.fields(WeightsEntry)}
+
+
 def _entries():
     entries = {}
     for directory in MANIFEST_DIRS:
-        if not directory.is_dir():
-            continue
         for file in sorted(directory.glob("*.yaml")):
             data = yaml.safe_load(file.read_text()) or {}
             model = data.get("model", file.stem)
             for tag, item in (data.get("weights") or {}).items():
                 full = f"{model}.{tag}"
-                entries[full] = WeightsEntry(
-                    tag=full,
-                    model=model,
-                    url=item["url"],
-                    format=item["format"],
-                    image_size=int(item["image_size"]),
-                    num_classes=int(item["num_classes"]),
-                    mean=tuple(item.get("mean", (0.5, 0.5, 0.5))),
-                    std=tuple(item.get("std", (0.5, 0.5, 0.5))),
-                    crop_pct=item.get("crop_pct"),
-                    interpolation=item.get("interpolation", "bilinear"),
-                    sha256=item.get("sha256"),
-                    accuracy=item.get("accuracy"),
-                    source=item.get("source", ""),
-                    overrides=item.get("overrides"),
-                )
+                entries[full] = WeightsEntry(**{
+                    **{k: v for k, v in item.items() if k in _FIELDS}, "tag": full, "model": model,
+                    "image_size": int(item["image_size"]), "num_classes": int(item["num_classes"]),
+                    "mean": tuple(item.get("mean", (0.5, 0.5, 0.5))), "std": tuple(item.get("std", (0.5, 0.5, 0.5))),
+                })
     return entries
 
 
@@ -82,12 +72,12 @@ def get_weights_entry(tag):
 def resolve(weights, cache_dir=None):
     """A local checkpoint path for `weights`: an existing path as is; a manifest `name.tag` downloaded once with
     `keras.utils.get_file` (sha256 checked when the manifest has one)."""
-    if isinstance(weights, (dict,)) or not isinstance(weights, (str, os.PathLike)):
+    if not isinstance(weights, (str, os.PathLike)):
         return weights
     text = os.fspath(weights)
-    if os.path.exists(text) or text not in _entries():
+    entry = None if os.path.exists(text) else _entries().get(text)
+    if entry is None:
         return text
-    entry = _entries()[text]
     import keras
 
     filename = f"{entry.tag}{Path(entry.url).suffix or '.' + entry.format}"

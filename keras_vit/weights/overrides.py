@@ -9,8 +9,8 @@ import math
 
 from keras_vit.models.vit import stem_output_stride
 from keras_vit.registry import registry
-from keras_vit.weights.load import check_family, choose_converter, prepared_tensors
-from keras_vit.weights.protocol import is_keras_vit_file
+from keras_vit.weights.load import check_family, choose_converter
+from keras_vit.weights.protocol import KERAS_VIT_FORMATS, is_square
 
 
 def _pixels_per_token(model):
@@ -23,10 +23,8 @@ def _pixels_per_token(model):
 def _inferred_image_size(spec, converter, tensors):
     """The image size whose patch grid matches the checkpoint's (square) position table, or None."""
     for key, prefix in converter.position_keys(tensors).items():
-        if key in tensors:
-            rows = tensors[key].shape[-2] - (prefix if prefix is not None else 1)
-            side = math.isqrt(rows)
-            return side * _pixels_per_token(spec.model) if side * side == rows else None
+        if key in tensors and is_square(rows := tensors[key].shape[-2] - prefix):
+            return math.isqrt(rows) * _pixels_per_token(spec.model)
     return None
 
 
@@ -53,27 +51,24 @@ def spec_overrides(checkpoint, spec, overrides):
     """
     converter = choose_converter(checkpoint)
     check_family(checkpoint, converter, spec.family, f"{spec.name!r} is a {spec.family!r} model")
-    tensors = prepared_tensors(checkpoint, converter)
+    tensors = converter.prepare(checkpoint.tensors)
     known = set(registry("model").get(spec.family).config_names())
     result = dict(overrides)
-    if is_keras_vit_file(checkpoint):
+    if checkpoint.format in KERAS_VIT_FORMATS:
         stored = checkpoint.metadata["config"]
         result.update({k: v for k, v in stored.items() if k in known and k not in ("name", "dtype", *result)})
         return result
-    for name, value in converter.architecture_overrides(tensors).items():
-        if name in known:
+    # with position_interpolation, a dynamic model resamples its positions as the checkpoint's source does
+    implied = {**converter.architecture_overrides(tensors), "position_interpolation": converter.position_interpolation}
+    for name, value in implied.items():
+        if name in known and value is not None:
             result.setdefault(name, value)
-    if converter.position_interpolation and "position_interpolation" in known:
-        # a dynamic model then resamples its positions as the checkpoint's source does, and gives its outputs
-        result.setdefault("position_interpolation", converter.position_interpolation)
     classes = converter.num_classes(tensors)
     if classes:
         result.setdefault("num_classes", classes)
     representation = converter.representation_dim(tensors)
     if representation and "representation_dim" in known and result.get("num_classes") == classes:
         result.setdefault("representation_dim", representation)
-    if "image_size" not in result:
-        size = _inferred_image_size(spec.with_overrides(**result), converter, tensors)
-        if size:
-            result["image_size"] = size
+    if "image_size" not in result and (size := _inferred_image_size(spec.with_overrides(**result), converter, tensors)):
+        result["image_size"] = size
     return result

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Callable
+from re import fullmatch as match  # noqa: F401  (the converters' pattern shorthand)
 
 import numpy as np
 
@@ -41,38 +41,47 @@ class Checkpoint:
 
 
 # The formats of files that keras_vit wrote itself: tensors keyed by Keras variable path, plus the model's config,
-# family and layout in `Checkpoint.metadata`; one converter (`KerasFile`) serves them all.
+# family and layout in `Checkpoint.metadata`; one converter (`KerasFile`) serves them all (`format in KERAS_VIT_FORMATS`:
+# `.weights.h5` from `keras-vit convert`, `.keras` from `model.save` or `keras-vit train`).
 KERAS_VIT_FORMATS = ("keras_vit_h5", "keras")
 
 
-def is_keras_vit_file(checkpoint):
-    """Whether `checkpoint` was read from a file keras_vit wrote (`.weights.h5` from `keras-vit convert`, a `.keras`
-    model file from `model.save` or `keras-vit train`)."""
-    return checkpoint.format in KERAS_VIT_FORMATS
+def copy(array, shape):
+    """The array as it is."""
+    return array
 
 
 @dataclasses.dataclass
 class Rule:
     """How one Keras variable is made: `transform(*[tensors[k] for k in sources], target_shape) -> value`.
 
-    `sources` lists the source keys read (all must exist); `alternatives` are further source-key lists tried in
+    `sources` lists the source keys read (all must exist); `alternatives` are further source-key tuples tried in
     order when the first is incomplete (the same weight under another layout's name). `note` documents the
     transform in words ("transpose (out, in) -> (in, out)").
     """
 
     sources: tuple
-    transform: Callable
+    transform: Callable = copy
     note: str = "copied"
     alternatives: tuple = ()
 
-    def candidates(self):
-        return (tuple(self.sources), *(tuple(a) for a in self.alternatives))
 
-
-def first_of(key_lists, transform, note="copied"):
+def first_of(key_lists, transform=copy, note="copied"):
     """A Rule reading the first of `key_lists` (each a list of source keys) whose keys the checkpoint all has."""
     first, *rest = key_lists
     return Rule(tuple(first), transform, note, tuple(tuple(k) for k in rest))
+
+
+# Keras normalization variables -> their PyTorch parameter names
+TORCH_NORM = {"gamma": "weight", "beta": "bias"}
+
+
+def torch_param(module, kind, transform=None, note="transpose"):
+    """The Rule of a Keras `kernel` (a PyTorch `weight` through `transform`, a Linear's transpose by default) or
+    `bias` (copied) read from the PyTorch `module`."""
+    if kind == "kernel":
+        return Rule((f"{module}.weight",), transform or linear, note)
+    return Rule((f"{module}.bias",))
 
 
 def is_square(rows):
@@ -81,11 +90,6 @@ def is_square(rows):
 
 
 # ---- documented transforms (each takes the source arrays and the Keras shape) ----
-
-
-def copy(array, shape):
-    """The array as it is."""
-    return array
 
 
 def linear(array, shape):
@@ -113,9 +117,8 @@ def concat_last(*arrays_and_shape):
     """Arrays concatenated along their last axis after each is flattened to (rows, -1) (or (-1,) for vectors):
     Flax's separate query/key/value kernels (D, heads, D/heads) -> one (D, 3D) kernel [q | k | v]."""
     *arrays, shape = arrays_and_shape
-    if len(shape) == 1:
-        return np.concatenate([np.reshape(a, (-1,)) for a in arrays])
-    return np.concatenate([np.reshape(a, (shape[0], -1)) for a in arrays], axis=-1)
+    rows = (shape[0], -1) if len(shape) > 1 else (-1,)
+    return np.concatenate([np.reshape(a, rows) for a in arrays], axis=-1)
 
 
 def dense_from_conv1x1(array, shape):
@@ -141,6 +144,9 @@ class Converter:
     format = "unknown"
     families = ()
     description = ""
+    # The checkpoint's classifier (kernel key, bias key) and pre-logits layer keys, for the defaults below.
+    head = ()
+    pre_logits = ()
     # How the checkpoint's source resamples position tables for another image size ("bilinear": the original ViT
     # release; "bicubic": timm); `keras_vit.create(name, weights=...)` gives the model this position_interpolation.
     position_interpolation = None
@@ -153,27 +159,30 @@ class Converter:
         """The Rule for the Keras variable `path`, or None if this layout has no such weight."""
         raise NotImplementedError
 
+    def prepare(self, tensors):
+        """The checkpoint's tensors in the layout `rule` reads (a copy of the dict)."""
+        return dict(tensors)
+
     def head_keys(self, tensors):
         """(kernel key, bias key) of the checkpoint's classifier, or None when it has none."""
-        return None
+        return self.head if self.head and self.head[0] in tensors else None
 
     def num_classes(self, tensors):
         """The checkpoint's number of classes (0 without a classifier)."""
-        keys = self.head_keys(tensors)
-        if keys is None or keys[0] not in tensors:
-            return 0
-        return int(self.classifier_width(tensors[keys[0]]))
+        keys = self.head_keys(tensors)  # its kernel, keys[0], is in the checkpoint whenever it has a classifier
+        return int(self.classifier_width(tensors[keys[0]])) if keys else 0
 
     def classifier_width(self, kernel):
         return kernel.shape[0]  # PyTorch (out, in) by default
 
     def pre_logits_keys(self, tensors):
         """Keys of the checkpoint's pre-logits (representation) layer; empty when it has none."""
-        return ()
+        return tuple(k for k in self.pre_logits if k in tensors)
 
     def representation_dim(self, tensors):
-        """Width of the checkpoint's pre-logits layer, or None."""
-        return None
+        """Width of the checkpoint's pre-logits layer (its kernel's output axis, as `classifier_width`), or None."""
+        kernel = next((tensors[k] for k in self.pre_logits_keys(tensors) if np.ndim(tensors[k]) == 2), None)
+        return None if kernel is None else int(self.classifier_width(kernel))
 
     def position_keys(self, tensors):
         """Keys of position tables that may be resampled, {key: number of prefix tokens}."""
@@ -184,25 +193,10 @@ class Converter:
         (e.g. the original ViT release's tanh GELU: {"use_approximate_gelu": True}).
 
         `keras_vit.create(name, weights=...)` builds with them unless the caller gives the hyperparameter, and
-        `load` states in its report whether the model matches them (see `architecture_note`). Names the model
-        family does not have are ignored."""
+        `load` states in its report whether the model matches them: a converter that declares some implements
+        `architecture_note(name, expected, actual)`, the report's line about `name` (the model has `actual`, the
+        checkpoint's code used `expected`). Names the model family does not have are ignored."""
         return {}
-
-    def architecture_note(self, name, expected, actual):
-        """The report line about hyperparameter `name` of `architecture_overrides`: the model has `actual`, the
-        checkpoint's code used `expected`."""
-        if actual == expected:
-            return f"{name}={actual!r}, as the checkpoint was trained."
-        return (
-            f"The checkpoint was trained with {name}={expected!r}, but the model has {name}={actual!r}: its outputs "
-            f"differ from the original's; create it with {name}={expected!r} to match them."
-        )
-
-
-def match(pattern, path):
-    """re.fullmatch shorthand returning the groups' match object (or None)."""
-    return re.fullmatch(pattern, path)
-
 
 def split_block(path, blocks):
     """(block name, index in `blocks`, path inside the block) of a variable path under one of `blocks` (names in

@@ -27,7 +27,7 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 
 _SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
-                       "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+                       "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_, "BF16": np.uint16}
 
 
 def read_checkpoint(path, progress=None):
@@ -54,9 +54,10 @@ def read_checkpoint(path, progress=None):
         raise CheckpointError(f"{path!r} is not a checkpoint: it has only {len(head)} bytes.")
     if head.startswith(HDF5_MAGIC):
         return _read_h5(path)
-    if head.startswith(ZIP_MAGIC) or _zip_tail(path):
+    if head.startswith(ZIP_MAGIC) or zipfile.is_zipfile(path):
         return _read_zip(path, progress)
-    if _looks_like_safetensors(head, path):
+    # safetensors: the JSON header's length (8 bytes, little-endian), then the header
+    if 2 <= struct.unpack("<Q", head[:8])[0] <= os.path.getsize(path) and head[8:9] == b"{":
         return _read_safetensors(path, progress)
     if head[:1] == b"\x80":  # a pickle protocol marker: a legacy (non-zip) torch.save file
         return _read_torch(path)
@@ -67,26 +68,16 @@ def read_checkpoint(path, progress=None):
     )
 
 
-def _zip_tail(path):
-    try:
-        return zipfile.is_zipfile(path)
-    except OSError:
-        return False
-
-
 # The members of a Keras v3 model file (`model.save("x.keras")`), in the order Keras writes them.
 _KERAS_MEMBERS = ("metadata.json", "config.json", "model.weights.h5")
 
 
-def _first_zip_member(path):
-    """The name in the zip archive's first local file header (readable even when the archive's end, with its
-    directory, was cut off), or None."""
+def _starts_like_keras(path):
+    """Whether the zip archive's first local file header (readable even when the archive's end, with its
+    directory, was cut off) names a member of a Keras model file."""
     with open(path, "rb") as handle:
-        header = handle.read(30)
-        if len(header) < 30 or not header.startswith(ZIP_MAGIC):
-            return None
-        (length,) = struct.unpack("<H", header[26:28])
-        return handle.read(length).decode("utf-8", "replace")
+        header = handle.read(64)
+    return header.startswith(ZIP_MAGIC) and header[30:].startswith(tuple(m.encode() for m in _KERAS_MEMBERS))
 
 
 def _read_zip(path, progress=None):
@@ -94,12 +85,11 @@ def _read_zip(path, progress=None):
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
     except (zipfile.BadZipFile, OSError, EOFError) as error:
-        if path.endswith(".keras") or _first_zip_member(path) in _KERAS_MEMBERS:
+        if path.endswith(".keras") or _starts_like_keras(path):
             raise CheckpointError(
-                f"{path!r} is a truncated or damaged .keras model file (its zip directory is missing or unreadable: "
-                f"{error}; Keras itself calls this 'file not found'). It was probably copied or cut off while being "
-                f"written: save the model again (model.save), or use an earlier checkpoint (checkpoints/"
-                f"epoch_NNN.keras)."
+                f"{path!r} is a truncated or damaged .keras model file (its zip directory is unreadable: {error}), "
+                f"probably cut off while being written: save the model again (model.save) or use an earlier "
+                f"checkpoint (checkpoints/epoch_NNN.keras)."
             ) from None
         raise CheckpointError(
             f"{path!r} is a damaged or truncated zip archive (.npz or PyTorch file): {error}. Download it again."
@@ -120,11 +110,6 @@ def _read_zip(path, progress=None):
     except Exception as error:  # zlib, CRC, truncated member, pickled object arrays
         raise CheckpointError(f"{path!r} could not be read as a .npz checkpoint: {error}. Download it again.") from None
     return Checkpoint(path, "npz", tensors)
-
-
-def _looks_like_safetensors(head, path):
-    (length,) = struct.unpack("<Q", head[:8])
-    return 2 <= length <= os.path.getsize(path) and head[8:9] == b"{"
 
 
 def _read_safetensors(path, progress=None):
@@ -150,14 +135,12 @@ def _read_safetensors(path, progress=None):
                 f"Download it again."
             )
         raw = np.asarray(data[start + begin : start + end])
-        if dtype == "BF16":
-            array = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
-        elif dtype in _SAFETENSORS_DTYPES:
-            array = raw.view(_SAFETENSORS_DTYPES[dtype])
-        else:
+        if dtype not in _SAFETENSORS_DTYPES:
             raise CheckpointError(f"{path!r}: tensor {key!r} has dtype {dtype}, which keras_vit does not read.")
-        count = int(np.prod(shape)) if shape else 1
-        if array.size != count:
+        array = raw.view(_SAFETENSORS_DTYPES[dtype])
+        if dtype == "BF16":  # bfloat16, the high half of a float32, becomes float32
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        if array.size != int(np.prod(shape)):
             raise CheckpointError(f"{path!r}: tensor {key!r} holds {array.size} values but its shape is {shape}.")
         tensors[key] = array.reshape(shape).copy()
         if progress:
@@ -177,19 +160,16 @@ def _read_torch(path):
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise CheckpointError(f"{path!r} could not be read as a PyTorch checkpoint: {error}") from None
-    for wrapper in ("state_dict", "model", "model_ema", "module"):
-        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-            break
+    wrappers = ("state_dict", "model", "model_ema", "module")
+    state = next((state[w] for w in wrappers if isinstance(state, dict) and isinstance(state.get(w), dict)), state)
     if not isinstance(state, dict):
         raise CheckpointError(f"{path!r} holds a {type(state).__name__}, not a state dict of tensors.")
-    tensors = {}
-    for key, value in state.items():
-        if hasattr(value, "detach"):
-            value = value.detach().cpu()
-            if value.dtype == torch.bfloat16:
-                value = value.float()
-            tensors[str(key).removeprefix("module.")] = value.numpy()
+    bf16 = torch.bfloat16  # NumPy has no bfloat16: such tensors become float32
+    tensors = {
+        str(key).removeprefix("module."): (value.float() if value.dtype == bf16 else value).detach().cpu().numpy()
+        for key, value in state.items()
+        if hasattr(value, "detach")
+    }
     return Checkpoint(path, "torch", tensors)
 
 
@@ -207,8 +187,6 @@ def is_keras_vit_weights_file(path):
 
 def load_keras_weights(model, path):
     """Loads a plain `model.save_weights` file into `model` (Keras matches it layer by layer and checks shapes)."""
-    import os
-
     if not os.path.isfile(path):
         raise CheckpointError(f"Weights file {path!r} does not exist.")
     try:
@@ -222,8 +200,7 @@ def _read_h5(path):
 
     try:
         with h5py.File(path, "r") as handle:
-            config = handle.attrs.get("keras_vit_config")
-            family = handle.attrs.get("keras_vit_family")
+            config, family = (handle.attrs.get(f"keras_vit_{name}") for name in ("config", "family"))
     except OSError as error:
         raise CheckpointError(f"{path!r} is a damaged or truncated HDF5 file: {error}. Write or download it again.") from None
     if config is None or family is None:
@@ -257,9 +234,8 @@ def _read_keras(path):
     except Exception as error:
         raise CheckpointError(
             f"{path!r} is a .keras model file that keras.saving.load_model could not load ({type(error).__name__}: "
-            f"{error}). keras_vit reads the .keras files of its zoo models (model.save, keras-vit train's model.keras "
-            f"and checkpoints/epoch_NNN.keras); if the file is damaged, save the model again or use an earlier "
-            f"checkpoint; if it holds another package's layers, import that package first."
+            f"{error}). If it is damaged, save the model again or use an earlier checkpoint (checkpoints/"
+            f"epoch_NNN.keras); if it holds another package's layers, import that package first."
         ) from None
     family = getattr(type(model), "registered_name", None)
     if family not in registry("model") or getattr(model, "layout", None) is None:
@@ -291,6 +267,5 @@ def write_weights_file(model, path):
         raise ValueError(f"{type(model).__name__} is not a keras_vit zoo model (no registered family).")
     model.save_weights(path)
     with h5py.File(path, "a") as handle:
-        handle.attrs["keras_vit_family"] = family
-        handle.attrs["keras_vit_config"] = json.dumps(model.get_config())
+        handle.attrs.update({"keras_vit_family": family, "keras_vit_config": json.dumps(model.get_config())})
     return path

@@ -45,16 +45,6 @@ def resample_grid(grid, new_size, interpolation="bilinear"):
     return out.astype(np.float32)
 
 
-def square_grid(num_tokens, what="position table"):
-    """The side of a square grid of `num_tokens` patches; ValueError if it is not a square."""
-    side = math.isqrt(int(num_tokens))
-    if side * side != num_tokens:
-        raise ValueError(
-            f"The {what} has {num_tokens} grid positions, which is not a square grid: pass its grid size explicitly."
-        )
-    return (side, side)
-
-
 def resample_position_table(table, new_grid, num_prefix_tokens=1, old_grid=None, interpolation="bilinear"):
     """Resamples a learned 1-D position table to another patch grid, keeping the prefix tokens' rows.
 
@@ -75,9 +65,11 @@ def resample_position_table(table, new_grid, num_prefix_tokens=1, old_grid=None,
     batched = table.ndim == 3
     rows_2d = table[0] if batched else table
     prefix, grid = rows_2d[:num_prefix_tokens], rows_2d[num_prefix_tokens:]
-    old_grid = tuple(old_grid) if old_grid is not None else square_grid(grid.shape[0])
+    inferred = old_grid is None  # then a square grid
+    old_grid = (math.isqrt(grid.shape[0]),) * 2 if inferred else tuple(old_grid)
     if old_grid[0] * old_grid[1] != grid.shape[0]:
-        raise ValueError(f"old_grid {old_grid} does not match the table's {grid.shape[0]} grid rows.")
+        what = "which is not a square grid: pass its grid size explicitly" if inferred else f"not {old_grid}"
+        raise ValueError(f"The position table has {grid.shape[0]} grid positions, {what}.")
     grid = resample_grid(grid.reshape(old_grid[0], old_grid[1], -1), new_grid, interpolation)
     out = np.concatenate([prefix.astype(np.float32), grid.reshape(-1, grid.shape[-1])], axis=0)
     return out[None] if batched else out

@@ -15,19 +15,18 @@ timm key -> keras_vit path (BiT release unit names; stages and units are 1-based
 from __future__ import annotations
 
 from keras_vit.weights import protocol
-from keras_vit.weights.protocol import Converter, Rule, conv, copy, dense_from_conv1x1, match
-
-_NORM = {"gamma": "weight", "beta": "bias"}
+from keras_vit.weights.protocol import TORCH_NORM as _NORM
+from keras_vit.weights.protocol import Converter, Rule, conv, dense_from_conv1x1, match, torch_param
 
 
 def resnet_rule(path, prefix, stem_prefixes, units):
     """The Rule of a ResNet variable `path` (relative to the ResNet), reading timm keys under `prefix`.
     `stem_prefixes` lists where the root conv/norm may live ("stem." in ResNetV2, "" in a bare timm stem); `units`
     maps the unit layers' names to their (stage, unit) (`resnet_units`)."""
-    if m := match(r"root/conv_root/kernel", path):
+    if path == "root/conv_root/kernel":
         return protocol.first_of([[f"{prefix}{s}conv.weight"] for s in stem_prefixes], conv, "conv")
     if m := match(r"root/gn_root/(gamma|beta)", path):
-        return protocol.first_of([[f"{prefix}{s}norm.{_NORM[m[1]]}"] for s in stem_prefixes], copy)
+        return protocol.first_of([[f"{prefix}{s}norm.{_NORM[m[1]]}"] for s in stem_prefixes])
     if block := protocol.split_block(path, tuple(units)):
         stage, index = units[block[0]]
         unit = f"{prefix}stages.{stage}.blocks.{index}."
@@ -35,10 +34,9 @@ def resnet_rule(path, prefix, stem_prefixes, units):
             return Rule((f"{unit}{'downsample.conv' if m[1] == 'conv_proj' else m[1]}.weight",), conv, "conv")
         if m := match(r"(gn\d|gn_proj)/(gamma|beta)", block[2]):
             name = "downsample.norm" if m[1] == "gn_proj" else "norm" + m[1][2:]
-            return Rule((f"{unit}{name}.{_NORM[m[2]]}",), copy)
-        return None
+            return Rule((f"{unit}{name}.{_NORM[m[2]]}",))
     if m := match(r"norm/(gamma|beta)", path):
-        return Rule((f"{prefix}norm.{_NORM[m[1]]}",), copy)
+        return Rule((f"{prefix}norm.{_NORM[m[1]]}",))
     return None
 
 
@@ -48,16 +46,12 @@ class TimmResNetV2(Converter):
     format = "timm_resnetv2"
     families = ("resnet_v2",)
     description = "timm ResNetV2 / BiT state dict (stem.conv, stages.N.blocks.M.conv1, head.fc)"
+    head = ("head.fc.weight", "head.fc.bias")
 
     def claims(self, keys):
         return "stem.conv.weight" in keys and any(k.startswith("stages.") for k in keys)
 
     def rule(self, path, model):
         if m := match(r"head/(kernel|bias)", path):
-            if m[1] == "kernel":
-                return Rule(("head.fc.weight",), dense_from_conv1x1, "(classes, C[, 1, 1]) -> (C, classes)")
-            return Rule(("head.fc.bias",), copy)
+            return torch_param("head.fc", m[1], dense_from_conv1x1, "(classes, C[, 1, 1]) -> (C, classes)")
         return resnet_rule(path, "", ("stem.",), protocol.resnet_units(model))
-
-    def head_keys(self, tensors):
-        return ("head.fc.weight", "head.fc.bias") if "head.fc.weight" in tensors else None

@@ -19,7 +19,8 @@ timm key -> keras_vit path (Linear weights transpose, Conv2d (out, in, kh, kw) -
 
 from __future__ import annotations
 
-from keras_vit.weights.protocol import Converter, Rule, channels_first_table, conv, copy, match, split_block
+from keras_vit.weights import protocol
+from keras_vit.weights.protocol import Converter, Rule, channels_first_table, conv, match, torch_param
 from keras_vit.weights.timm_vit import block_rule, dense_or_norm
 
 INNER = {"norm1": "norm_in", "attention": "attn_in", "norm2": "norm_mlp_in", "mlp": "mlp_in", "qkv": ("qk", "v")}
@@ -28,16 +29,14 @@ OUTER = {"norm1": "norm_out", "attention": "attn_out", "norm2": "norm_mlp", "mlp
 
 def projection_rule(path, prefix):
     """PixelProjection variables (norm1, projection, norm2) from timm's norm1_proj, proj, norm2_proj."""
-    for keras_name, timm_name in (("norm1", "norm1_proj"), ("projection", "proj"), ("norm2", "norm2_proj")):
-        if path.startswith(keras_name + "/"):
-            return dense_or_norm(path, keras_name, prefix + timm_name)
-    return None
+    return dense_or_norm(path, {"norm1": f"{prefix}norm1_proj", "projection": f"{prefix}proj", "norm2": f"{prefix}norm2_proj"})
 
 
 class TimmTNT(Converter):
     format = "timm_tnt"
     families = ("tnt",)
     description = "timm / TNT-release state dict (pixel_embed, pixel_pos, patch_pos, blocks.N.attn_in.qk)"
+    head = ("head.weight", "head.bias")
     position_interpolation = "bicubic"  # timm's resample_abs_pos_embed
 
     def claims(self, keys):
@@ -45,28 +44,23 @@ class TimmTNT(Converter):
 
     def rule(self, path, model):
         if m := match(r"pixel_embed/projection/(kernel|bias)", path):
-            if m[1] == "kernel":
-                return Rule(("pixel_embed.proj.weight",), conv, "conv")
-            return Rule(("pixel_embed.proj.bias",), copy)
+            return torch_param("pixel_embed.proj", m[1], conv, "conv")
         if path == "pixel_position/embeddings":
             return Rule(("pixel_pos",), channels_first_table, "(1, d, r, c) -> (r * c, d)")
         if path == "class_token/token":
-            return Rule(("cls_token",), copy)
+            return Rule(("cls_token",))
         if path == "patch_position/embeddings":
-            return Rule(("patch_pos",), copy, "copied (resampled when the grid differs)")
+            return Rule(("patch_pos",), note="copied (resampled when the grid differs)")
         if m := match(r"patch_projection/(.*)", path):
             return projection_rule(m[1], "")
-        if (block := split_block(path, model.layout.blocks)) and (
+        if (block := protocol.split_block(path, model.layout.blocks)) and (
             m := match(r"(inner_block|outer_block|pixel_projection)/(.*)", block[2])
         ):
             prefix = f"blocks.{block[1]}."
             if m[1] == "pixel_projection":
                 return projection_rule(m[2], prefix)
             return block_rule(m[2], prefix, INNER if m[1] == "inner_block" else OUTER)
-        return dense_or_norm(path, "encoder_norm", "norm") or dense_or_norm(path, "head/classifier", "head")
-
-    def head_keys(self, tensors):
-        return ("head.weight", "head.bias") if "head.weight" in tensors else None
+        return dense_or_norm(path, {"encoder_norm": "norm", "head/classifier": "head"})
 
     def position_keys(self, tensors):
         return {"patch_pos": 1}

@@ -26,14 +26,9 @@ timm key -> keras_vit path (PyTorch Linear (out, in) transposes to Keras (in, ou
 
 from __future__ import annotations
 
-import re
-
 from keras_vit.weights import protocol
-from keras_vit.weights.protocol import Converter, Rule, concat_last, concat_linear, conv, copy, linear, match
+from keras_vit.weights.protocol import Converter, Rule, concat_last, concat_linear, conv, match, torch_param
 from keras_vit.weights.timm_resnet_v2 import resnet_rule
-
-_NORM = {"gamma": "weight", "beta": "bias"}
-_DENSE = {"kernel": "weight", "bias": "bias"}
 
 
 def block_rule(path, prefix, names):
@@ -41,43 +36,37 @@ def block_rule(path, prefix, names):
     Keras sublayers norm1, attention, norm2, mlp to the timm names, e.g. {"norm1": "norm1", "attention": "attn",
     ...}; attention with a fused `qkv` unless names["qkv"] lists split Linear layers (TNT's ("qk", "v"))."""
     if m := match(r"(norm1|norm2)/(gamma|beta)", path):
-        return Rule((f"{prefix}{names[m[1]]}.{_NORM[m[2]]}",), copy)
+        return Rule((f"{prefix}{names[m[1]]}.{protocol.TORCH_NORM[m[2]]}",))
     if m := match(r"attention/qkv/(kernel|bias)", path):
-        parts = names.get("qkv", ("qkv",))
-        keys = tuple(f"{prefix}{names['attention']}.{p}.{_DENSE[m[1]]}" for p in parts)
-        if len(keys) == 1:
-            return Rule(keys, linear if m[1] == "kernel" else copy, "transpose" if m[1] == "kernel" else "copied")
+        if "qkv" not in names:  # timm's fused qkv Linear
+            return torch_param(f"{prefix}{names['attention']}.qkv", m[1])
+        keys = tuple(f"{prefix}{names['attention']}.{p}.{'weight' if m[1] == 'kernel' else 'bias'}" for p in names["qkv"])
         if m[1] == "kernel":
             return Rule(keys, concat_linear, "rows [qk; v] stacked, then transposed")
         return Rule(keys, concat_last, "[qk | v] concatenated")
     if m := match(r"attention/projection/(kernel|bias)", path):
-        return _dense(f"{prefix}{names['attention']}.proj", m[1])
+        return torch_param(f"{prefix}{names['attention']}.proj", m[1])
     if m := match(r"mlp/(fc1|fc2)/(kernel|bias)", path):
-        return _dense(f"{prefix}{names['mlp']}.{m[1]}", m[2])
+        return torch_param(f"{prefix}{names['mlp']}.{m[1]}", m[2])
     if m := match(r"layer_scale_(1|2)/gamma", path):
-        return Rule((f"{prefix}ls{m[1]}.gamma",), copy)
+        return Rule((f"{prefix}ls{m[1]}.gamma",))
     return None
 
 
-def _dense(module, kind):
-    if kind == "kernel":
-        return Rule((f"{module}.weight",), linear, "transpose")
-    return Rule((f"{module}.bias",), copy)
-
-
-def dense_or_norm(path, keras_prefix, module):
-    """Rule for `keras_prefix/{kernel,bias,gamma,beta}` read from the timm `module`."""
-    if m := match(re.escape(keras_prefix) + r"/(kernel|bias)", path):
-        return _dense(module, m[1])
-    if m := match(re.escape(keras_prefix) + r"/(gamma|beta)", path):
-        return Rule((f"{module}.{_NORM[m[1]]}",), copy)
-    return None
+def dense_or_norm(path, modules):
+    """Rule for `{layer}/{kernel,bias,gamma,beta}` of a Keras layer in `modules` ({layer path: timm module})."""
+    layer, _, name = path.rpartition("/")
+    if (module := modules.get(layer)) and name in protocol.TORCH_NORM:
+        return Rule((f"{module}.{protocol.TORCH_NORM[name]}",))
+    return torch_param(module, name) if module and name in ("kernel", "bias") else None
 
 
 # prefix-token layers in timm's sequence order (class, distillation, registers) and their timm keys
 _TOKENS = {"class_token/token": "cls_token", "distillation_token/token": "dist_token",
            "register_tokens/token": "reg_token"}
 VIT_BLOCK = {"norm1": "norm1", "attention": "attn", "norm2": "norm2", "mlp": "mlp"}
+_TOP = {"encoder_norm": "norm", "head/pre_logits": "pre_logits.fc", "fc_norm": "fc_norm", "head/classifier": "head",
+        "head/distillation_classifier": "head_dist"}
 
 
 class TimmViT(Converter):
@@ -86,6 +75,7 @@ class TimmViT(Converter):
     format = "timm_vit"
     families = ("vit",)
     description = "timm VisionTransformer state dict (cls/dist/reg tokens, pos_embed, blocks.N.attn.qkv, head)"
+    pre_logits = ("pre_logits.fc.weight", "pre_logits.fc.bias")
     position_interpolation = "bicubic"  # timm's resample_abs_pos_embed, as with dynamic_img_size=True
 
     def claims(self, keys):
@@ -93,39 +83,22 @@ class TimmViT(Converter):
 
     def rule(self, path, model):
         if m := match(r"patch_embed/projection/(kernel|bias)", path):
-            if m[1] == "kernel":
-                return Rule(("patch_embed.proj.weight",), conv, "conv")
-            return Rule(("patch_embed.proj.bias",), copy)
+            return torch_param("patch_embed.proj", m[1], conv, "conv")
         if path in _TOKENS:
-            return Rule((_TOKENS[path],), copy)
+            return Rule((_TOKENS[path],))
         if path == "position_embedding/embeddings":
-            return Rule(("pos_embed",), copy, "copied (resampled when the grid differs)")
+            return Rule(("pos_embed",), note="copied (resampled when the grid differs)")
         if block := protocol.split_block(path, model.layout.blocks):
             return block_rule(block[2], f"blocks.{block[1]}.", VIT_BLOCK)
         if block := protocol.split_block(path, protocol.resnet_stem(model)):
             units = protocol.resnet_units(model, block[0])
             return resnet_rule(block[2], "patch_embed.backbone.", ("stem.", ""), units)
-        return (
-            dense_or_norm(path, "encoder_norm", "norm")
-            or dense_or_norm(path, "head/pre_logits", "pre_logits.fc")
-            or dense_or_norm(path, "fc_norm", "fc_norm")
-            or dense_or_norm(path, "head/classifier", "head")
-            or dense_or_norm(path, "head/distillation_classifier", "head_dist")
-        )
+        return dense_or_norm(path, _TOP)
 
     def head_keys(self, tensors):
-        if "head.weight" not in tensors:
-            return None
         # a distilled checkpoint's two classifiers are one head: kept or dropped together
         distilled = ("head_dist.weight", "head_dist.bias") if "head_dist.weight" in tensors else ()
-        return ("head.weight", "head.bias", *distilled)
-
-    def pre_logits_keys(self, tensors):
-        return tuple(k for k in ("pre_logits.fc.weight", "pre_logits.fc.bias") if k in tensors)
-
-    def representation_dim(self, tensors):
-        kernel = tensors.get("pre_logits.fc.weight")
-        return None if kernel is None else int(kernel.shape[0])
+        return ("head.weight", "head.bias", *distilled) if "head.weight" in tensors else None
 
     def position_keys(self, tensors):
         if "pos_embed" not in tensors:
@@ -134,6 +107,5 @@ class TimmViT(Converter):
         rows = int(tensors["pos_embed"].shape[-2])
         # timm's no_embed_class (DeiT-III, register models) stores rows for the patches only: a square table
         # whose rows minus the prefix tokens are not a square grid has no prefix rows
-        if prefix and protocol.is_square(rows) and not protocol.is_square(rows - prefix):
-            return {"pos_embed": 0}
-        return {"pos_embed": prefix}
+        no_embed_class = prefix and protocol.is_square(rows) and not protocol.is_square(rows - prefix)
+        return {"pos_embed": 0 if no_embed_class else prefix}

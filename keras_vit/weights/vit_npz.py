@@ -38,11 +38,11 @@ from __future__ import annotations
 import numpy as np
 
 from keras_vit.weights import protocol
-from keras_vit.weights.protocol import Converter, Rule, concat_last, copy, match, reshape
+from keras_vit.weights.protocol import Converter, Rule, concat_last, match, reshape
 
 _NORM = {"gamma": "scale", "beta": "bias"}
 _ATTENTION = ("MultiHeadDotProductAttention_1", "MultiHeadDotProductAttention_0")
-_NORM2 = ("LayerNorm_2", "LayerNorm_1")
+_NORMS = {"1": ("LayerNorm_0",), "2": ("LayerNorm_2", "LayerNorm_1")}  # norm1, norm2
 _MLP = ("MlpBlock_3", "MlpBlock_0")
 
 
@@ -51,6 +51,8 @@ class FlaxViT(Converter):
     families = ("vit",)
     description = "original ViT / big_vision .npz (Transformer/encoderblock_N/MultiHeadDotProductAttention_1, cls)"
     position_interpolation = "bilinear"  # the release's loader: scipy.ndimage.zoom(order=1)
+    head = ("head/kernel", "head/bias")
+    pre_logits = ("pre_logits/kernel", "pre_logits/bias")
 
     def claims(self, keys):
         return any(k.startswith(("Transformer/", "params/Transformer/")) or k.endswith("embedding/kernel") for k in keys)
@@ -60,10 +62,9 @@ class FlaxViT(Converter):
         prepared = {}
         for key, value in tensors.items():
             key = key.removeprefix("params/")
-            if key.startswith("Transformer/encoderblock/"):
-                rest = key.removeprefix("Transformer/encoderblock/")
-                for index in range(value.shape[0]):
-                    prepared[f"Transformer/encoderblock_{index}/{rest}"] = value[index]
+            if key.startswith(scanned := "Transformer/encoderblock/"):
+                rest = key.removeprefix(scanned)
+                prepared.update({f"Transformer/encoderblock_{i}/{rest}": block for i, block in enumerate(value)})
             else:
                 prepared[key] = value
         table = prepared.get("pos_embedding")
@@ -74,61 +75,42 @@ class FlaxViT(Converter):
 
     def rule(self, path, model):
         if m := match(r"patch_embed/projection/(kernel|bias)", path):
-            return Rule((f"embedding/{m[1]}",), copy)
+            return Rule((f"embedding/{m[1]}",))
         if path == "class_token/token":
-            return Rule(("cls",), copy)
+            return Rule(("cls",))
         if path == "position_embedding/embeddings":
-            return protocol.first_of(
-                [("Transformer/posembed_input/pos_embedding",), ("pos_embedding",)],
-                copy,
-                "copied (resampled when the grid differs)",
-            )
+            keys = [("Transformer/posembed_input/pos_embedding",), ("pos_embedding",)]
+            return protocol.first_of(keys, note="copied (resampled when the grid differs)")
         if block := protocol.split_block(path, model.layout.blocks):
             return self._block_rule(f"Transformer/encoderblock_{block[1]}/", block[2])
         if m := match(r"encoder_norm/(gamma|beta)", path):
-            return Rule((f"Transformer/encoder_norm/{_NORM[m[1]]}",), copy)
+            return Rule((f"Transformer/encoder_norm/{_NORM[m[1]]}",))
         if m := match(r"head/(pre_logits|classifier)/(kernel|bias)", path):
-            return Rule((f"{'pre_logits' if m[1] == 'pre_logits' else 'head'}/{m[2]}",), copy)
-        if m := match(r"stem/root/conv_root/kernel", path):
-            return Rule(("conv_root/kernel",), copy)
-        if m := match(r"stem/root/gn_root/(gamma|beta)", path):
-            return Rule((f"gn_root/{_NORM[m[1]]}",), copy)
+            return Rule((f"{'pre_logits' if m[1] == 'pre_logits' else 'head'}/{m[2]}",))
+        if m := match(r"stem/root/(conv_root|gn_root)/(kernel|gamma|beta)", path):
+            return Rule((f"{m[1]}/{_NORM.get(m[2], m[2])}",))
         if stem := protocol.split_block(path, protocol.resnet_stem(model)):
             units = protocol.resnet_units(model, stem[0])
             if block := protocol.split_block(stem[2], tuple(units)):
                 unit = "block{}/unit{}/".format(*(i + 1 for i in units[block[0]]))
-                if m := match(r"(conv\d|conv_proj)/kernel", block[2]):
-                    return Rule((f"{unit}{m[1]}/kernel",), copy)
-                if m := match(r"(gn\d|gn_proj)/(gamma|beta)", block[2]):
-                    return Rule((f"{unit}{m[1]}/{_NORM[m[2]]}",), copy)
+                if m := match(r"((?:conv|gn)(?:\d|_proj))/(kernel|gamma|beta)", block[2]):
+                    return Rule((f"{unit}{m[1]}/{_NORM.get(m[2], m[2])}",))
         return None
 
     def _block_rule(self, prefix, path):
-        if m := match(r"norm1/(gamma|beta)", path):
-            return Rule((f"{prefix}LayerNorm_0/{_NORM[m[1]]}",), copy)
-        if m := match(r"norm2/(gamma|beta)", path):
-            return protocol.first_of([(f"{prefix}{n}/{_NORM[m[1]]}",) for n in _NORM2], copy)
+        if m := match(r"norm(1|2)/(gamma|beta)", path):
+            return protocol.first_of([(f"{prefix}{n}/{_NORM[m[2]]}",) for n in _NORMS[m[1]]])
         if m := match(r"attention/qkv/(kernel|bias)", path):
             layouts = [[f"{prefix}{a}/{part}/{m[1]}" for part in ("query", "key", "value")] for a in _ATTENTION]
             return protocol.first_of(layouts, concat_last, "each (D, heads, D/heads) -> (D, D), concatenated [q | k | v]")
         if m := match(r"attention/projection/(kernel|bias)", path):
             return protocol.first_of([(f"{prefix}{a}/out/{m[1]}",) for a in _ATTENTION], reshape, "(heads, D/heads, D) -> (D, D)")
         if m := match(r"mlp/fc(1|2)/(kernel|bias)", path):
-            return protocol.first_of([(f"{prefix}{b}/Dense_{int(m[1]) - 1}/{m[2]}",) for b in _MLP], copy)
+            return protocol.first_of([(f"{prefix}{b}/Dense_{int(m[1]) - 1}/{m[2]}",) for b in _MLP])
         return None
-
-    def head_keys(self, tensors):
-        return ("head/kernel", "head/bias") if "head/kernel" in tensors else None
 
     def classifier_width(self, kernel):
         return kernel.shape[-1]
-
-    def pre_logits_keys(self, tensors):
-        return tuple(k for k in ("pre_logits/kernel", "pre_logits/bias") if k in tensors)
-
-    def representation_dim(self, tensors):
-        kernel = tensors.get("pre_logits/kernel")
-        return None if kernel is None else int(np.shape(kernel)[-1])
 
     def position_keys(self, tensors):
         prefix = 1 if "cls" in tensors else 0
@@ -137,14 +119,9 @@ class FlaxViT(Converter):
     def architecture_overrides(self, tensors):
         return {"use_approximate_gelu": True}  # Flax's nn.gelu: approximate=True by default
 
-    def architecture_note(self, name, expected, actual):
-        if name != "use_approximate_gelu":
-            return super().architecture_note(name, expected, actual)
+    def architecture_note(self, name, expected, actual):  # name is "use_approximate_gelu", the only override
         release = "The original ViT release's MLP (and big_vision's) uses the tanh-approximated GELU (Flax nn.gelu)"
         if actual == expected:
             return f"{release}; the model does too (use_approximate_gelu=True), so its logits match the release's."
-        return (
-            f"{release}, but the model has the exact GELU (use_approximate_gelu=False): its logits differ slightly "
-            f"from the release's (about 3e-4 relative). To get the release's, build it with "
-            f"use_approximate_gelu=True (keras_vit.create(name, weights=...) does unless told otherwise)."
-        )
+        return (f"{release}, but the model has the exact GELU (use_approximate_gelu=False): its logits differ from "
+                f"the release's (about 3e-4 relative); build it with use_approximate_gelu=True (as create does).")
