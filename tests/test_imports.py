@@ -23,7 +23,7 @@ LAYERS = [
     ["weights", "quantization", "explain"],
     ["zoo"],
     ["macs", "data", "export"],
-    ["train"],
+    ["train", "tasks"],
     ["commands"],
     ["cli", "__init__"],
 ]
