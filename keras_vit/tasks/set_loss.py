@@ -39,7 +39,11 @@ class DETRSetLoss(keras.losses.Loss):
     matched on its own and its loss added, as DETR does after every decoder layer.
 
     Matching runs SciPy through `tf.numpy_function` (see `keras_vit.tasks.matcher`): use the TensorFlow backend
-    and compile with `jit_compile=False`. Under tf.distribute the box count is each replica's own.
+    and compile with `jit_compile=False`. Keras 3's `compile(loss=...)` would apply a single loss to each entry
+    of a dict output separately, so a detector calls this loss from its `compute_loss` override instead (the
+    test `test_fits_through_compute_loss` shows the few lines). Under tf.distribute, `Loss.__call__`'s default
+    reduction divides by the number of replicas, so the summed gradients average them as Keras expects; the box
+    count is each replica's own (DETR all-reduces it across GPUs, a difference in weighting only).
 
     Args:
         eos_coef: weight of the "no object" class in the cross-entropy (DETR: 0.1).

@@ -291,3 +291,30 @@ def test_get_config_round_trip():
     args = ({"boxes": target_boxes, "labels": labels}, {"logits": logits, "boxes": boxes})
     assert float(restored(*args)) == pytest.approx(float(loss(*args)), rel=1e-6)
     assert float(restored(*args)) != pytest.approx(float(DETRSetLoss()(*args)), rel=1e-3)
+
+
+class TinyDetector(keras.Model):
+    """The few lines a detector needs: Keras 3's compile(loss=...) would split a dict output per key."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.set_loss = DETRSetLoss()
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return self.set_loss(y, y_pred) + sum(self.losses)
+
+
+def test_fits_through_compute_loss():
+    inputs = keras.Input((8,))
+    logits = keras.layers.Reshape((3, 4))(keras.layers.Dense(12)(inputs))
+    boxes = keras.layers.Reshape((3, 4))(keras.layers.Dense(12, activation="sigmoid")(inputs))
+    outputs = {"logits": logits, "boxes": boxes, "aux_outputs": [{"logits": logits, "boxes": boxes}]}
+    model = TinyDetector(inputs, outputs)
+    model.compile(keras.optimizers.Adam(0.05), jit_compile=False)  # numpy_function cannot be XLA-compiled
+    # Packed y_true: one object of class 1 per image and a padding row.
+    y = np.array([[[0.4, 0.5, 0.2, 0.3, 1], [0, 0, 0, 0, -1]]] * 4, "float32")
+    x = np.random.default_rng(0).random((4, 8)).astype("float32")
+    before = float(model.set_loss(y, model(x)))
+    history = model.fit(x, y, epochs=5, batch_size=4, verbose=0).history["loss"]
+    assert np.all(np.isfinite(history))
+    assert float(model.set_loss(y, model(x))) < before  # it learns: the loss is wired to the gradients
