@@ -2,10 +2,11 @@
 
 import keras
 
+import keras_vit.tasks.neck  # noqa: F401  (registers the default components)
+import keras_vit.tasks.segmentation_head  # noqa: F401
 from keras_vit.models.layout import ModelLayout
 from keras_vit.models.zoo_model import ZooModel
 from keras_vit.registry import Slot, register
-from keras_vit.tasks import neck, segmentation_head  # noqa: F401  (register the default components)
 from keras_vit.tasks.backbone import BACKBONE, BACKBONE_WEIGHTS, build_backbone, without_weights_path
 
 
