@@ -30,11 +30,10 @@ def vit_macs(config):
     stem = config["stem"]
     if stem is not None:
         stem_cls = registry("stem").get(stem["name"])
-        kwargs = {k: v for k, v in stem.items() if k != "name"}
         if not hasattr(stem_cls, "macs_of"):
             raise NotImplementedError(f"Stem {stem['name']!r} has no macs_of(kwargs, image_size, num_channels).")
-        stem_macs, (height, width, channels) = stem_cls.macs_of(kwargs, (height, width), channels)
-        macs += stem_macs
+        kwargs = {k: v for k, v in stem.items() if k != "name"}
+        macs, (height, width, channels) = stem_cls.macs_of(kwargs, (height, width), channels)
     dim, mlp_dim, layers = config["hidden_dim"], config["intermediate_dim"], config["num_layers"]
     num_patches = (height // patch[0]) * (width // patch[1])
     macs += num_patches * patch[0] * patch[1] * channels * dim
@@ -68,20 +67,13 @@ def graph_macs(model):
             kernel = op.inputs[1].shape
             per_output = kernel[0] * kernel[1] * (kernel[2] if op.type == "Conv2D" else 1)
             total += math.prod(op.outputs[0].shape) * per_output
-        elif op.type == "MatMul":
-            a = op.inputs[0].shape
-            inner = a[0] if op.get_attr("transpose_a") else a[1]
-            total += math.prod(op.outputs[0].shape) * inner
-        elif op.type in ("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"):
-            a = op.inputs[0].shape
-            inner = a[-2] if op.get_attr("adj_x") else a[-1]
-            total += math.prod(op.outputs[0].shape) * inner
+        elif op.type in ("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"):
+            transposed = op.get_attr("transpose_a" if op.type == "MatMul" else "adj_x")
+            total += math.prod(op.outputs[0].shape) * op.inputs[0].shape[-2 if transposed else -1]
         elif op.type == "Einsum":
             inputs, _ = op.get_attr("equation").decode().replace(" ", "").split("->")
-            sizes = {}
-            for labels, tensor in zip(inputs.split(","), op.inputs):
-                for label, size in zip(labels, tensor.shape):
-                    sizes[label] = size
+            operands = zip(inputs.split(","), op.inputs)
+            sizes = {label: size for labels, tensor in operands for label, size in zip(labels, tensor.shape)}
             total += math.prod(sizes.values())
     return int(total)
 

@@ -26,10 +26,8 @@ def quantized_layers(model):
 def _copy(model):
     from keras_vit.models.zoo_model import ZooModel
 
-    if isinstance(model, ZooModel):
-        copy = type(model).from_config(model.get_config())
-    else:
-        copy = keras.models.clone_model(model)
+    zoo = isinstance(model, ZooModel)
+    copy = type(model).from_config(model.get_config()) if zoo else keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
 

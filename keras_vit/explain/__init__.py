@@ -22,20 +22,8 @@ from keras_vit.explain.rollout import Saliency, attention_rollout, class_token_a
 from keras_vit.explain.tnt_features import tnt_feature_maps
 
 __all__ = [
-    "Saliency",
-    "attention_maps",
-    "attention_rollout",
-    "class_token_attention",
-    "embedding_filters",
-    "mean_attention_distance",
-    "plot_attention",
-    "plot_attention_distance",
-    "plot_embedding_filters",
-    "plot_position_similarity",
-    "plot_tnt_features",
-    "plots",
-    "pooling_attention",
-    "position_similarity",
-    "rollout",
+    "Saliency", "attention_maps", "attention_rollout", "class_token_attention", "embedding_filters",
+    "mean_attention_distance", "plot_attention", "plot_attention_distance", "plot_embedding_filters",
+    "plot_position_similarity", "plot_tnt_features", "plots", "pooling_attention", "position_similarity", "rollout",
     "tnt_feature_maps",
 ]

@@ -68,10 +68,13 @@ def patch_grid(model, images):
     return (images.shape[1] // step[0], images.shape[2] // step[1])
 
 
-def in_batches(function, images, batch_size):
-    """function(batch) -> list of arrays, for every batch of `images`; the lists concatenated along the batch."""
+def tap(model, tensors, images, batch_size, function):
+    """function(the values of `tensors`, a flat list of the model's tensors, for a batch of `images`) -> list of
+    arrays, for every batch; the lists concatenated along the batch. The model tapped shares the weights."""
     POSITIVE_INT.check("batch_size", batch_size)
-    parts = [function(images[start : start + batch_size]) for start in range(0, len(images), batch_size)]
+    taps = keras.Model(model.input, tensors, name=f"{model.name}_taps")
+    batches = (images[start : start + batch_size] for start in range(0, len(images), batch_size))
+    parts = [function(keras.tree.flatten(taps(batch, training=False))) for batch in batches]
     return [np.concatenate([part[i] for part in parts]) for i in range(len(parts[0]))]
 
 
@@ -90,22 +93,19 @@ def extract(model, images, block_indices=None, inner=False, pooling=False, batch
         )
     probe_layer = attention_pooling(model) if pooling else None
     layers = blocks + ([probe_layer] if probe_layer is not None else [])
-    inputs = [keras.tree.flatten(layer.input) for layer in layers]
-    counts = [len(item) for item in inputs]
-    # The extraction model: images -> the input tensors of every chosen layer, flat; it shares the weights.
-    taps = keras.Model(model.input, [tensor for item in inputs for tensor in item], name=f"{model.name}_attention")
     options = {"inner": True} if inner else {}
 
-    def weights_of(batch):
-        flat = keras.tree.flatten(taps(batch, training=False))
-        results, start = [], 0
-        for layer, count in zip(layers, counts):
-            layer_inputs, start = flat[start : start + count], start + count
-            kwargs = options if layer is not probe_layer else {}
-            results.append(to_numpy(layer.attention_probabilities(*layer_inputs, **kwargs)))
-        return results
+    inputs = [keras.tree.flatten(layer.input) for layer in layers]
 
-    results = in_batches(weights_of, images, batch_size)
+    def weights_of(values):  # the input tensors of every chosen layer, flat -> each layer's weights
+        values = iter(values)
+        return [
+            to_numpy(layer.attention_probabilities(
+                *[next(values) for _ in item], **({} if layer is probe_layer else options)))
+            for layer, item in zip(layers, inputs)
+        ]
+
+    results = tap(model, [tensor for item in inputs for tensor in item], images, batch_size, weights_of)
     if probe_layer is None:
         return results, None
     return results[:-1], results[-1]

@@ -11,14 +11,16 @@ import math
 import numpy as np
 
 
-def _figure(width, height):
+def _figure(width, height, rows=1, columns=1):
+    """A figure and its (rows, columns) array of axes."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
         raise ImportError(
             "keras_vit's figures need matplotlib: pip install matplotlib (or pip install 'keras-vit[explain]')."
         ) from None
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return figure, figure.subplots(rows, columns, squeeze=False)
 
 
 def _unit(values):
@@ -40,11 +42,13 @@ def _tile(maps, columns, pad=1):
     return mosaic
 
 
-def _show_image(axis, image):
+def _show(axis, image, title, fontsize=8, cmap=None, **options):
+    """`image` drawn under `title` without axis lines; a one-channel image in gray unless `cmap` says otherwise."""
     image = np.asarray(image, "float64")
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
-    axis.imshow(_unit(image), cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
+    axis.imshow(image, cmap=cmap or ("gray" if image.ndim == 2 else None), **{"interpolation": "nearest", **options})
+    axis.set_title(title, fontsize=fontsize)
     axis.set_axis_off()
 
 
@@ -62,20 +66,15 @@ def plot_attention(image, heads, rollout=None, title=None, head_label="head"):
         A matplotlib Figure.
     """
     panels = 1 + len(heads) + (rollout is not None)
-    figure = _figure(1.7 * panels, 2.0)
-    axes = figure.subplots(1, panels, squeeze=False)[0]
-    _show_image(axes[0], image)
-    axes[0].set_title("image", fontsize=8)
-    gray = np.asarray(image, "float64")
-    gray = _unit(gray.mean(-1) if gray.ndim == 3 else gray)
+    figure, [axes] = _figure(1.7 * panels, 2.0, 1, panels)
+    _show(axes[0], _unit(image), "image")
+    gray = _unit(np.mean(image, -1) if np.ndim(image) == 3 else image)
     maps = [(f"{head_label} {i}", m) for i, m in enumerate(heads)]
     if rollout is not None:
         maps.append(("rollout", rollout))
     for axis, (caption, values) in zip(axes[1:], maps):
         axis.imshow(gray, cmap="gray", interpolation="nearest")
-        axis.imshow(_unit(values), cmap="inferno", alpha=0.6, interpolation="bilinear")
-        axis.set_title(caption, fontsize=8)
-        axis.set_axis_off()
+        _show(axis, _unit(values), caption, cmap="inferno", alpha=0.6, interpolation="bilinear")
     if title:
         figure.suptitle(title, fontsize=9)
     return figure
@@ -92,8 +91,7 @@ def plot_position_similarity(similarity, title="Position embedding similarity"):
     """
     rows, columns = similarity.shape[:2]
     mosaic = _tile(similarity.reshape(rows * columns, rows, columns), columns)
-    figure = _figure(5.0, 5.0 * rows / columns + 0.4)
-    axis = figure.subplots()
+    figure, [[axis]] = _figure(5.0, 5.0 * rows / columns + 0.4)
     shown = axis.imshow(mosaic, cmap="viridis", vmin=-1, vmax=1, interpolation="nearest")
     axis.set_xticks([(columns + 1) * c + columns / 2 - 0.5 for c in range(columns)], range(1, columns + 1))
     axis.set_yticks([(rows + 1) * r + rows / 2 - 0.5 for r in range(rows)], range(1, rows + 1))
@@ -122,14 +120,11 @@ def plot_embedding_filters(components, explained=None, columns=7, title="Princip
     mosaic = _tile(components, columns)
     if mosaic.ndim == 3:  # RGB: NaN gaps as white
         mosaic = np.nan_to_num(mosaic, nan=1.0)
-    figure = _figure(5.0, 5.0 * mosaic.shape[0] / mosaic.shape[1] + 0.5)
-    axis = figure.subplots()
-    axis.imshow(mosaic, cmap="gray" if mosaic.ndim == 2 else None, interpolation="nearest")
-    axis.set_axis_off()
+    figure, [[axis]] = _figure(5.0, 5.0 * mosaic.shape[0] / mosaic.shape[1] + 0.5)
     if explained is not None:
         shares = ", ".join(f"{100 * share:.0f}%" for share in np.asarray(explained)[:5])
         title = f"{title}\n(variance explained by the first: {shares})"
-    axis.set_title(title, fontsize=9)
+    _show(axis, mosaic, title, fontsize=9)
     return figure
 
 
@@ -143,8 +138,7 @@ def plot_attention_distance(distances, title="Mean attention distance"):
         A matplotlib Figure.
     """
     blocks, heads = distances.shape
-    figure = _figure(4.0, 3.2)
-    axis = figure.subplots()
+    figure, [[axis]] = _figure(4.0, 3.2)
     for head in range(heads):
         axis.scatter(np.arange(blocks), distances[:, head], s=14, label=f"head {head}")
     axis.set_xlabel("block (network depth)")
@@ -172,19 +166,16 @@ def plot_tnt_features(features, image=None, index=0, num_channels=6, block_label
         A matplotlib Figure.
     """
     labels = block_labels or [f"block {i}" for i in range(len(features))]
-    figure = _figure(1.2 * num_channels + 1.0, 2.3 * len(features) + (1.5 if image is not None else 0))
-    grid = figure.subplots(2 * len(features) + (image is not None), num_channels, squeeze=False)
+    figure, grid = _figure(1.2 * num_channels + 1.0, 2.3 * len(features) + (1.5 if image is not None else 0),
+                           2 * len(features) + (image is not None), num_channels)
     for axis in grid.flat:
         axis.set_axis_off()
     rows = iter(grid)
     if image is not None:
-        first = next(rows)
-        _show_image(first[0], image)
-        first[0].set_title("image", fontsize=8)
+        _show(next(rows)[0], _unit(image), "image")
     for label, (patches, pixels) in zip(labels, features):
         for kind, maps in (("patch", patches[index]), ("pixel", pixels[index])):
             chosen = np.argsort(maps.reshape(-1, maps.shape[-1]).var(axis=0))[::-1][:num_channels]
             for axis, channel in zip(next(rows), chosen):
-                axis.imshow(maps[..., channel], cmap="viridis", interpolation="nearest")
-                axis.set_title(f"{label} {kind} ch {channel}", fontsize=6)
+                _show(axis, maps[..., channel], f"{label} {kind} ch {channel}", fontsize=6, cmap="viridis")
     return figure

@@ -67,29 +67,20 @@ def readout_rows(model):
     return slice(0, 1) if model.layout.num_prefix_tokens else slice(0, None)
 
 
-def to_grid(model, weights, grid):
-    """(..., tokens) weights -> (..., rows, columns) over a (rows, columns) patch grid, dropping the prefix tokens."""
-    prefix, (rows, columns) = model.layout.num_prefix_tokens, grid
+def _saliency(model, images, weights):
+    """A Saliency from (..., tokens) weights for these images: the prefix tokens dropped, the patches put on the
+    (rows, columns) patch grid, which is bilinearly upsampled to the images' (height, width)."""
+    prefix, (rows, columns) = model.layout.num_prefix_tokens, patch_grid(model, images)
     if weights.shape[-1] != prefix + rows * columns:
         raise ValueError(
             f"Expected weights over {prefix} prefix tokens and a {rows}x{columns} grid; received {weights.shape[-1]} "
             "tokens."
         )
-    return weights[..., prefix:].reshape(*weights.shape[:-1], rows, columns)
-
-
-def upsample(grid, size):
-    """(..., rows, columns) -> (..., height, width), bilinear."""
-    lead, (rows, columns) = grid.shape[:-2], grid.shape[-2:]
+    grid = weights[..., prefix:].reshape(*weights.shape[:-1], rows, columns)
     flat = np.asarray(grid, "float32").reshape(-1, rows, columns, 1)
-    resized = keras.ops.image.resize(flat, tuple(size), interpolation="bilinear", antialias=False)
-    return np.asarray(keras.ops.convert_to_numpy(resized)).reshape(*lead, *size)
-
-
-def _saliency(model, images, weights):
-    """A Saliency from (..., tokens) weights for these images."""
-    grid = to_grid(model, weights, patch_grid(model, images))
-    return Saliency(grid=grid, image=upsample(grid, images.shape[1:3]))
+    resized = keras.ops.image.resize(flat, images.shape[1:3], interpolation="bilinear", antialias=False)
+    image = np.asarray(keras.ops.convert_to_numpy(resized)).reshape(*grid.shape[:-2], *images.shape[1:3])
+    return Saliency(grid=grid, image=image)
 
 
 def class_token_attention(model, images, block_index=-1, batch_size=32):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import keras
-
-from keras_vit.explain.attention import check_images, in_batches, patch_grid, to_numpy
+from keras_vit.explain.attention import check_images, patch_grid, tap, to_numpy
 from keras_vit.models.features import block_names
 
 
@@ -30,9 +28,9 @@ def tnt_feature_maps(model, images, block_indices=None, batch_size=32):
         )
     images = check_images(model, images)
     indices = range(len(model.layout.blocks)) if block_indices is None else block_indices
-    outputs = [model.get_layer(name).output for name in block_names(model, indices, "tnt_feature_maps")]
-    taps = keras.Model(model.input, [tensor for pair in outputs for tensor in pair], name=f"{model.name}_features")
-    flat = in_batches(lambda batch: [to_numpy(t) for t in keras.tree.flatten(taps(batch, training=False))], images, batch_size)
+    names = block_names(model, indices, "tnt_feature_maps")
+    outputs = [tensor for name in names for tensor in model.get_layer(name).output]
+    flat = tap(model, outputs, images, batch_size, lambda values: [to_numpy(value) for value in values])
     rows, columns = patch_grid(model, images)
     word_rows, word_columns = word_grid
     prefix = model.layout.num_prefix_tokens

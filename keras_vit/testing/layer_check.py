@@ -24,11 +24,6 @@ def _random_inputs(input_shape, seed=0):
     return np.random.default_rng(seed).normal(size=input_shape).astype("float32")
 
 
-def _outputs(value):
-    """A layer's output(s) as a list of tensors (layers such as TNTBlock return several)."""
-    return keras.tree.flatten(value)
-
-
 def _normalize(value):
     if isinstance(value, (list, tuple)):
         return [_normalize(v) for v in value]
@@ -75,9 +70,10 @@ def check_layer(cls, input_shape, init_kwargs=None, non_default_kwargs=None, tra
     clone = cls.from_config(custom_config)
     assert _normalize(clone.get_config()) == _normalize(custom_config), f"{cls.__name__}: config did not round-trip"
     y = custom(x)
-    clone(x)
+    clone(x)  # builds the clone's weights
     clone.set_weights(custom.get_weights())
-    for got, want in zip(_outputs(clone(x)), _outputs(y), strict=True):
+    # keras.tree.flatten: a layer's output(s) as a list of tensors (layers such as TNTBlock return several).
+    for got, want in zip(keras.tree.flatten(clone(x)), keras.tree.flatten(y), strict=True):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-6)
 
     _check_training_step(layer, x, trains)
@@ -86,7 +82,7 @@ def check_layer(cls, input_shape, init_kwargs=None, non_default_kwargs=None, tra
     assert mixed.compute_dtype == "bfloat16", f"{cls.__name__}: mixed_bfloat16 layer computes in {mixed.compute_dtype}"
     # A layer may declare float32 outputs (a classifier head's logits); any other output stays in bfloat16.
     expected_dtype = getattr(cls, "output_dtype", "bfloat16")
-    for out in _outputs(mixed(x)):
+    for out in keras.tree.flatten(mixed(x)):
         assert keras.backend.standardize_dtype(out.dtype) == expected_dtype, f"{cls.__name__}: mixed_bfloat16 output has dtype {out.dtype}"
         assert np.isfinite(np.asarray(keras.ops.cast(out, "float32"))).all(), f"{cls.__name__}: non-finite bf16 output"
 
@@ -96,13 +92,13 @@ def _check_training_step(layer, x, trains):
 
     layer(x)
     before = [np.array(w) for w in layer.trainable_weights]
-    targets = [np.random.default_rng(1).normal(size=np.shape(out)).astype("float32") for out in _outputs(layer(x))]
+    targets = [np.random.default_rng(1).normal(size=np.shape(out)).astype("float32") for out in keras.tree.flatten(layer(x))]
     optimizer = keras.optimizers.SGD(0.1)
     # Two steps: a zero-initialized scale (a residual branch's last norm) passes no gradient to the weights before
     # it until the first step has moved it.
     for _ in range(2):
         with tf.GradientTape() as tape:
-            outputs = _outputs(layer(x, training=True))
+            outputs = keras.tree.flatten(layer(x, training=True))
             loss = sum(keras.ops.mean((out - target) ** 2) for out, target in zip(outputs, targets, strict=True))
         if layer.trainable_weights:
             grads = tape.gradient(loss, layer.trainable_weights)
