@@ -35,6 +35,10 @@ class DETR(ZooModel):
         {"logits": (batch, num_decoder_layers, num_queries, num_classes + 1), "boxes": (batch, num_decoder_layers,
         num_queries, 4)}: every decoder layer's predictions, the last layer's being the model's; boxes normalized
         (center x, center y, width, height).
+
+    Training: `model.compile(optimizer, loss=keras_vit.tasks.DETRSetLoss(...), jit_compile=False)` (or no loss: DETR's
+    weights), then `model.fit` with y = padded targets (batch, max_objects, 5) of [cx, cy, w, h, label], label -1
+    for padding; the set loss reads the last decoder layer's predictions and every earlier layer's as auxiliary ones.
     """
 
     SLOTS = {
@@ -60,6 +64,25 @@ class DETR(ZooModel):
         super().__init__(inputs=images, outputs=outputs, name=name, **kwargs)
         self._store_config(locals())
         self._zoo_config = without_weights_path(self._zoo_config)
+        self._set_loss = None
         self.layout = ModelLayout(stem=(tokens_model.name,), grid_size=layout.grid_size, patch_size=layout.patch_size,
                                   stem_stride=layout.stem_stride, num_prefix_tokens=layout.num_prefix_tokens,
                                   head="head", backbone=tokens_model.name)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        # Keras 3 applies a compiled loss to each entry of a dict output on its own; the set loss reads both entries
+        # and every decoder layer's predictions together.
+        from keras_vit.tasks.set_loss import DETRSetLoss
+
+        if self._set_loss is None:
+            self._set_loss = self.loss if isinstance(self.loss, DETRSetLoss) else DETRSetLoss()
+        loss = self._set_loss(y, set_predictions(y_pred))
+        return loss + sum(self.losses) if self.losses else loss
+
+
+def set_predictions(outputs):
+    """DETR's outputs as the set loss takes them: the last decoder layer's {"logits", "boxes"} with the earlier
+    layers' as "aux_outputs"."""
+    layers = outputs["logits"].shape[1]
+    aux = [{"logits": outputs["logits"][:, i], "boxes": outputs["boxes"][:, i]} for i in range(layers - 1)]
+    return {"logits": outputs["logits"][:, -1], "boxes": outputs["boxes"][:, -1], "aux_outputs": aux}

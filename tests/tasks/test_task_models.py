@@ -110,3 +110,20 @@ def test_a_task_plugin_replaces_a_slot_from_yaml(tmp_path):
     model = keras_vit.create(str(spec))
     assert isinstance(model.get_layer("neck"), MeanPyramid)
     assert tuple(model(np.zeros((1, 32, 32, 3), "float32")).shape) == (1, 32, 32, 11)
+
+
+def test_detr_trains_with_model_fit_on_digit_scenes():
+    from keras_vit.tasks.boxes import xyxy_to_cxcywh
+    from keras_vit.tasks.data.digit_scenes import digit_scenes
+
+    scenes = digit_scenes("train", num_scenes=4, seed=0, image_size=32, min_height=8, max_height=14,
+                          max_objects=2)
+    y = np.full((4, 2, 5), -1.0, "float32")
+    for i, (boxes, labels) in enumerate(zip(scenes.boxes, scenes.labels)):
+        ymin, xmin, ymax, xmax = np.asarray(boxes).T
+        y[i, : len(labels), :4] = np.asarray(xyxy_to_cxcywh(np.stack([xmin, ymin, xmax, ymax], -1)))
+        y[i, : len(labels), 4] = labels
+    model = keras_vit.create(keras_vit.get_spec("detr_vit_ti16_digits").tiny_spec())
+    model.compile(keras.optimizers.Adam(1e-3), jit_compile=False)
+    losses = model.fit(scenes.images.astype("float32") / 255, y, batch_size=4, epochs=5, verbose=0).history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
