@@ -114,8 +114,7 @@ def write_file(model, path, format_name, preprocessing, kind, quantize=None, ver
     The file is written in a hidden temporary folder beside `path` and moved into place when complete.
     """
     path = check_file_path(path, format_name)
-    suffix, writers, runner = FILE_FORMATS[format_name]
-    for module in writers:
+    for module in FILE_FORMATS[format_name][1]:
         require(module, format_name)
     if quantize is not None and format_name != "litert":
         raise ValueError(
