@@ -30,17 +30,7 @@ class _CallableModule(types.ModuleType):
 sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = [
-    "BYTES_KEY",
-    "BYTES_SIGNATURE",
-    "DEFAULT_SIGNATURE",
-    "IMAGES_KEY",
-    "ExportCheckError",
-    "ExportResult",
-    "ServingSignatures",
-    "check_export",
-    "docker_command",
-    "existing_versions",
-    "export",
-    "next_version",
+    "BYTES_KEY", "BYTES_SIGNATURE", "DEFAULT_SIGNATURE", "IMAGES_KEY", "ExportCheckError", "ExportResult",
+    "ServingSignatures", "check_export", "docker_command", "existing_versions", "export", "next_version",
     "read_labels",
 ]

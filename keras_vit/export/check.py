@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vit.export.formats import load_runtime, serving_preprocessing
 from keras_vit.export.signatures import BYTES_KEY, BYTES_SIGNATURE, DEFAULT_SIGNATURE, IMAGES_KEY
 from keras_vit.models.layout import image_multiple
 
@@ -17,8 +19,6 @@ def keras_reference(model, preprocessing, images, outputs="auto", include_featur
     """What the signatures should return for float [0, 255] `images`, computed with Keras (eager, no XLA):
     {"probabilities": ...} for a classifier (plus "features", the classifier's input, when asked), {"features": ...}
     for a backbone. resize=False normalizes the images at their own size (a dynamic model's serving_default)."""
-    import keras
-
     from keras_vit.export.signatures import feature_tensor, output_kind
 
     kind = output_kind(model, outputs)
@@ -84,9 +84,7 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
     Returns:
         {output: max |difference|}. Raises ExportCheckError on a difference above `atol`.
     """
-    from keras_vit.preprocessing import preprocessing as default_preprocessing
-
-    preprocessing = default_preprocessing(model) if preprocessing is None else preprocessing
+    preprocessing = serving_preprocessing(model, preprocessing)
     if atol is None:
         atol = max(DEFAULT_ATOL.get(layer.dtype_policy.compute_dtype, 1e-5) for layer in (model, *model.layers))
     loaded = tf.saved_model.load(path)
@@ -134,13 +132,8 @@ def xla_compiled_functions(path):
     saved = saved_model_pb2.SavedModel()
     with open(f"{path}/saved_model.pb", "rb") as file:
         saved.ParseFromString(file.read())
-    names = []
-    for meta_graph in saved.meta_graphs:
-        for function in meta_graph.graph_def.library.function:
-            attr = function.attr.get("_XlaMustCompile")
-            if attr is not None and attr.b:
-                names.append(function.signature.name)
-    return sorted(names)
+    functions = [function for graph in saved.meta_graphs for function in graph.graph_def.library.function]
+    return sorted(f.signature.name for f in functions if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b)
 
 
 def check_file_export(result, model, preprocessing=None, outputs="auto", rtol=1e-4, verbose=True):
@@ -154,17 +147,17 @@ def check_file_export(result, model, preprocessing=None, outputs="auto", rtol=1e
     Returns:
         The largest |difference| (float), or the top-1 agreement (int8). Raises ExportCheckError otherwise.
     """
-    from keras_vit.export.formats import load_runtime
-    from keras_vit.preprocessing import preprocessing as default_preprocessing
-
-    preprocessing = default_preprocessing(model) if preprocessing is None else preprocessing
+    preprocessing = serving_preprocessing(model, preprocessing)
     predict = load_runtime(result.path, result.format)
     (height, width), channels = preprocessing.image_size, model.inputs[0].shape[-1]
     rng = np.random.default_rng(0)
-    key = result.output_name
+
+    def sample(batch):
+        images = rng.uniform(0, 255, size=(batch, height, width, channels)).astype("float32")
+        return images, keras_reference(model, preprocessing, images, outputs)[result.output_name]
+
     if result.quantize is not None:
-        images = rng.uniform(0, 255, size=(32, height, width, channels)).astype("float32")
-        expected = keras_reference(model, preprocessing, images, outputs)[key]
+        images, expected = sample(32)
         agreement = float(np.mean(np.argmax(predict(images), -1) == np.argmax(expected, -1)))
         if agreement < 0.9:
             raise ExportCheckError(f"export check: {result.path} ({result.quantize}) agrees with the float Keras model "
@@ -175,8 +168,7 @@ def check_file_export(result, model, preprocessing=None, outputs="auto", rtol=1e
         return agreement
     worst = 0.0
     for batch in (1, 3):
-        images = rng.uniform(0, 255, size=(batch, height, width, channels)).astype("float32")
-        expected = keras_reference(model, preprocessing, images, outputs)[key]
+        images, expected = sample(batch)
         got = np.asarray(predict(images), "float32")
         if got.shape != expected.shape or not np.allclose(got, expected, rtol=rtol, atol=1e-6):
             difference = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("nan")

@@ -10,7 +10,8 @@ import warnings
 import keras
 import tensorflow as tf
 
-from keras_vit.export.formats import FORMATS, SAVED_MODEL, write_file
+from keras_vit.export.check import check_export, check_file_export
+from keras_vit.export.formats import FORMATS, SAVED_MODEL, serving_preprocessing, write_file
 from keras_vit.export.labels import read_labels
 from keras_vit.export.layout import check_version, write_version
 from keras_vit.export.model_config import CONFIG_FILE_NAME, add_model, updated_config_text
@@ -42,20 +43,6 @@ class ExportResult:
     docker_command: str
     jit_compile: bool
     output_names: tuple
-
-
-def _float32_preprocessing(model, preprocessing):
-    from keras_vit.preprocessing import ImagePreprocessing
-    from keras_vit.preprocessing import preprocessing as default_preprocessing
-
-    layer = default_preprocessing(model) if preprocessing is None else preprocessing
-    if not isinstance(layer, ImagePreprocessing):
-        raise TypeError(
-            f"export: `preprocessing` must be a keras_vit.ImagePreprocessing layer (see keras_vit.preprocessing); "
-            f"received {type(layer).__name__}."
-        )
-    # Served pixels stay float32 whatever the global dtype policy; the model casts to its own compute dtype.
-    return ImagePreprocessing.from_config({**layer.get_config(), "dtype": "float32"})
 
 
 def _signatures(model, preprocessing, jit_compile, **kwargs):
@@ -91,34 +78,16 @@ def docker_command(config_dir, use_xla=True, server_root="/models", image="tenso
                  f"--model_config_file={os.path.join(config_dir, CONFIG_FILE_NAME)}"]
     else:
         root = server_root.rstrip("/") or "/"
-        parts = [
-            "docker", "run", "--rm", "-p", "8500:8500", "-p", "8501:8501",
-            "-v", f"{config_dir}:{root}", image,
-            f"--model_config_file={root.rstrip('/')}/{CONFIG_FILE_NAME}",
-        ]
+        parts = ["docker", "run", "--rm", "-p", "8500:8500", "-p", "8501:8501", "-v", f"{config_dir}:{root}", image,
+                 f"--model_config_file={root.rstrip('/')}/{CONFIG_FILE_NAME}"]
     if use_xla:
         parts.append("--xla_cpu_compilation_enabled=true")
     return " ".join(shlex.quote(part) for part in parts)
 
 
-def export(
-    model,
-    base_path,
-    version=None,
-    labels=None,
-    top_k=5,
-    include_features=False,
-    preprocessing=None,
-    jit_compile="auto",
-    outputs="auto",
-    write_config=True,
-    server_root="/models",
-    warmup_batch_sizes=None,
-    check=False,
-    verbose=True,
-    format="tf_saved_model",
-    quantize=None,
-):
+def export(model, base_path, version=None, labels=None, top_k=5, include_features=False, preprocessing=None,
+           jit_compile="auto", outputs="auto", write_config=True, server_root="/models", warmup_batch_sizes=None,
+           check=False, verbose=True, format="tf_saved_model", quantize=None):
     """Exports `model` as BASE/<version>/ (a SavedModel with tag "serve") for TF Serving, or as one file for
     LiteRT, ONNX Runtime or OpenVINO (`format=`).
 
@@ -172,6 +141,8 @@ def export(
         raise ValueError(f"export: `format` must be one of {FORMATS}; received {format!r}.")
     if quantize not in (None, *QUANTIZE_MODES):
         raise ValueError(f"export: `quantize` must be None or one of {QUANTIZE_MODES}; received {quantize!r}.")
+    kind = output_kind(model, outputs)
+    preprocessing = serving_preprocessing(model, preprocessing)
     if format != SAVED_MODEL:
         saved_model_only = {"version": (version, None), "labels": (labels, None), "top_k": (top_k, 5),
                             "include_features": (include_features, False), "jit_compile": (jit_compile, "auto"),
@@ -181,12 +152,8 @@ def export(
         if given:
             raise ValueError(f"export: {', '.join(given)} apply to format='tf_saved_model' only; format={format!r} "
                              "writes one file with the model's probabilities (see docs/export.md).")
-        kind = output_kind(model, outputs)
-        preprocessing = _float32_preprocessing(model, preprocessing)
         result = write_file(model, base_path, format, preprocessing, kind, quantize=quantize, verbose=verbose)
         if check:
-            from keras_vit.export.check import check_file_export
-
             check_file_export(result, model, preprocessing=preprocessing, outputs=outputs, verbose=verbose)
         return result
     if quantize is not None:
@@ -194,11 +161,9 @@ def export(
     base_path = os.path.abspath(os.fspath(base_path))
     model_name = os.path.basename(base_path.rstrip(os.sep))
     version = check_version(base_path, version)
-    kind = output_kind(model, outputs)
     if kind == "features" and labels is not None:
         raise ValueError(f"export: model {model.name!r} has no classifier (it returns features); drop `labels`.")
     names = read_labels(labels, num_classes=None if kind == "features" else int(model.outputs[0].shape[-1]))
-    preprocessing = _float32_preprocessing(model, preprocessing)
 
     config_dir = os.path.dirname(base_path)
     config_path, config_note = None, None
@@ -229,15 +194,9 @@ def export(
         # Read, changed and written again under a lock: another export may have added its model meanwhile.
         config_note = add_model(config_path, model_name, served_path)
     command = docker_command(config_dir, use_xla=signatures.jit_compile, server_root=server_root)
-    result = ExportResult(
-        path=path,
-        version=version,
-        model_name=model_name,
-        config_path=config_path,
-        docker_command=command,
-        jit_compile=signatures.jit_compile,
-        output_names=tuple(signatures.output_names()),
-    )
+    result = ExportResult(path=path, version=version, model_name=model_name, config_path=config_path,
+                          docker_command=command, jit_compile=signatures.jit_compile,
+                          output_names=tuple(signatures.output_names()))
     if verbose:
         xla = "XLA-compiled" if signatures.jit_compile else "not XLA-compiled"
         print(f"Exported {model.name!r} to {path} (signatures {DEFAULT_SIGNATURE}, {BYTES_SIGNATURE}; {xla}).")
@@ -245,8 +204,6 @@ def export(
             print(config_note)
         print(f"Serve it with:\n  {command}")
     if check:
-        from keras_vit.export.check import check_export
-
         check_export(path, model, preprocessing=preprocessing, labels=names, outputs=outputs, verbose=verbose)
     return result
 

@@ -16,6 +16,7 @@ differ in what string and dynamic-size ops they run. `load_runtime` runs a writt
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import re
 import shutil
@@ -57,8 +58,6 @@ class FileExportResult:
 
 def require(module, format_name):
     """Imports `module`, or raises ImportError saying which package to install for `format_name`."""
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -66,6 +65,21 @@ def require(module, format_name):
         raise ImportError(
             f"export: format={format_name!r} needs the package {package!r}: {_INSTALL} (or pip install {package})."
         ) from None
+
+
+def serving_preprocessing(model, preprocessing=None):
+    """`preprocessing` (default `keras_vit.preprocessing(model)`) as a float32 `ImagePreprocessing` layer: served
+    pixels stay float32 whatever the global dtype policy; the model casts to its own compute dtype."""
+    from keras_vit.preprocessing import ImagePreprocessing
+    from keras_vit.preprocessing import preprocessing as default_preprocessing
+
+    layer = default_preprocessing(model) if preprocessing is None else preprocessing
+    if not isinstance(layer, ImagePreprocessing):
+        raise TypeError(
+            f"export: `preprocessing` must be a keras_vit.ImagePreprocessing layer (see keras_vit.preprocessing); "
+            f"received {type(layer).__name__}."
+        )
+    return ImagePreprocessing.from_config({**layer.get_config(), "dtype": "float32"})
 
 
 def inference_model(model, preprocessing, kind):
@@ -100,8 +114,7 @@ def write_file(model, path, format_name, preprocessing, kind, quantize=None, ver
     The file is written in a hidden temporary folder beside `path` and moved into place when complete.
     """
     path = check_file_path(path, format_name)
-    suffix, writers, runner = FILE_FORMATS[format_name]
-    for module in writers:
+    for module in FILE_FORMATS[format_name][1]:
         require(module, format_name)
     if quantize is not None and format_name != "litert":
         raise ValueError(
@@ -136,17 +149,16 @@ def write_file(model, path, format_name, preprocessing, kind, quantize=None, ver
                 "interpreter does not include). Write that computation with ops LiteRT has; for an exact GELU, "
                 "(x * 0.5) * (erf(x / sqrt(2)) + 1) is the form the converter turns into its GELU op."
             ) from None
-        files = []
-        for name in sorted(os.listdir(temporary)):
-            os.replace(os.path.join(temporary, name), os.path.join(folder, name))
-            files.append(os.path.join(folder, name))
+        files = tuple(os.path.join(folder, name) for name in sorted(os.listdir(temporary)))
+        for file in files:
+            os.replace(os.path.join(temporary, os.path.basename(file)), file)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     output_name = "features" if kind == "features" else "probabilities"
     if verbose:
         print(f"Exported {model.name!r} to {path} (format {format_name!r}; input images [batch, "
               f"{', '.join(str(d) for d in wrapper.inputs[0].shape[1:])}] in [0, 255], output {output_name}).")
-    return FileExportResult(path=path, format=format_name, files=tuple(files), quantize=quantize,
+    return FileExportResult(path=path, format=format_name, files=files, quantize=quantize,
                             output_name=output_name)
 
 
@@ -160,11 +172,10 @@ def load_runtime(path, format_name=None, openvino_precision="f32"):
     """
     path = os.fspath(path)
     if format_name is None:
-        matches = [name for name, (suffix, _, _) in FILE_FORMATS.items() if path.endswith(suffix)]
-        if not matches:
+        format_name = next((name for name, (suffix, _, _) in FILE_FORMATS.items() if path.endswith(suffix)), None)
+        if format_name is None:
             raise ValueError(f"load_runtime: cannot tell the format of {path!r}; its suffix is none of "
                              f"{[suffix for suffix, _, _ in FILE_FORMATS.values()]}.")
-        format_name = matches[0]
     if format_name not in FILE_FORMATS:
         raise ValueError(f"load_runtime: format must be one of {sorted(FILE_FORMATS)}; received {format_name!r}.")
     if not os.path.isfile(path):

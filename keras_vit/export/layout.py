@@ -114,8 +114,7 @@ def write_version(base, version, write):
                 raise FileExistsError(f"export: {final} appeared while exporting; the export was not moved into place.")
             os.rename(temporary, final)
         finally:
-            if os.path.exists(temporary):
-                shutil.rmtree(temporary, ignore_errors=True)
+            shutil.rmtree(temporary, ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):
                 os.remove(temporary + LOCK_SUFFIX)
     return final

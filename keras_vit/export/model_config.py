@@ -75,8 +75,7 @@ def updated_config_text(path, name, base_path, use_serving_api=True):
                 f"export: {path} is not a ModelServerConfig this export can update ({error}).{hint} Or add the "
                 f"entry yourself: config {{ name: {name!r} base_path: {base_path!r} model_platform: 'tensorflow' }}"
             ) from None
-        fields = [field.name for field in config.DESCRIPTOR.fields]
-        if "custom_model_config" in fields and config.HasField("custom_model_config"):
+        if "custom_model_config" in config.DESCRIPTOR.fields_by_name and config.HasField("custom_model_config"):
             raise ValueError(f"export: {path} uses custom_model_config; add the model {name!r} to it yourself.")
     for entry in config.model_config_list.config:
         if entry.name == name:

@@ -53,12 +53,6 @@ def feature_tensor(model):
     return model.get_layer(head).input
 
 
-def pixel_description(num_channels):
-    """How the docs and errors name the pixels of a model with `num_channels` channels."""
-    kind = {1: "grayscale", 3: "RGB"}.get(num_channels, f"{num_channels}-channel")
-    return f"float32 pixels of shape [batch, height, width, {num_channels}] ({kind} values in [0, 255])"
-
-
 def check_images(images, num_channels, signature):
     """Asserts that `images` is [batch, height >= 1, width >= 1, num_channels] of finite values; returns it with that
     static shape.
@@ -69,7 +63,8 @@ def check_images(images, num_channels, signature):
     optimizer gives the ops. NaN or Inf pixels are refused too: they would otherwise come back as confident-looking
     classes (top-k of NaN probabilities).
     """
-    expected = pixel_description(num_channels)
+    kind = {1: "grayscale", 3: "RGB"}.get(num_channels, f"{num_channels}-channel")
+    expected = f"float32 pixels of shape [batch, height, width, {num_channels}] ({kind} values in [0, 255])"
     # Every op here is valid for a tensor of any rank (padding the shape rather than indexing it), because
     # Grappler's constant folding may evaluate ops ahead of the asserts when it knows the fed shape.
     rank_ok = tf.equal(tf.rank(images), 4)
@@ -77,24 +72,15 @@ def check_images(images, num_channels, signature):
     channels_ok = tf.logical_or(tf.logical_not(rank_ok), tf.equal(shape[3], num_channels))
     size_ok = tf.logical_or(tf.logical_not(rank_ok), tf.reduce_all(shape[1:3] > 0))
     num_not_finite = tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(images)), tf.int32))
-    tf.debugging.Assert(
-        rank_ok,
-        [f"{signature}: `{IMAGES_KEY}` must be {expected}, a 4-D batch (one image is a batch of one); received rank",
-         tf.rank(images)],
+    checks = (
+        (rank_ok, ", a 4-D batch (one image is a batch of one); received rank", tf.rank(images)),
+        (channels_ok, f"; the last dimension (channels) is not {num_channels}. Received shape", shape),
+        (size_ok, " with a height and width of at least 1 pixel; received shape", shape),
+        (tf.equal(num_not_finite, 0), "; it holds NaN or infinite values (replace them, e.g. with 0, before "
+         "sending). Number of such values:", num_not_finite),
     )
-    tf.debugging.Assert(
-        channels_ok,
-        [f"{signature}: `{IMAGES_KEY}` must be {expected}; the last dimension (channels) is not {num_channels}. "
-         "Received shape", shape],
-    )
-    tf.debugging.Assert(
-        size_ok, [f"{signature}: `{IMAGES_KEY}` must have a height and width of at least 1 pixel; received shape", shape]
-    )
-    tf.debugging.Assert(
-        tf.equal(num_not_finite, 0),
-        [f"{signature}: `{IMAGES_KEY}` must be {expected}; it holds NaN or infinite values (replace them, e.g. "
-         "with 0, before sending). Number of such values:", num_not_finite],
-    )
+    for ok, problem, value in checks:
+        tf.debugging.Assert(ok, [f"{signature}: `{IMAGES_KEY}` must be {expected}{problem}", value])
     valid = tf.logical_and(rank_ok, tf.logical_and(channels_ok, size_ok))
     dummy_shape = tf.constant([1, 1, 1, num_channels], tf.int32)
     safe_shape = tf.where(valid, shape, dummy_shape)
@@ -183,32 +169,28 @@ class ServingSignatures:
         if include_features and self.kind != "features":
             core_outputs["features"] = feature_tensor(model)
         self.core = keras.Model(model.inputs[0], core_outputs, name=f"{model.name}_serving")
-        num_classes = None if self.kind == "features" else int(model.outputs[0].shape[-1])
-        self.top_k = None if num_classes is None else min(int(top_k), num_classes)
+        self.top_k = None if self.kind == "features" else min(int(top_k), int(model.outputs[0].shape[-1]))
         if self.top_k is not None and self.top_k < 1:
             raise ValueError(f"export: top_k must be at least 1; received {top_k!r}.")
-        self.labels = labels
+        self.labels = None if self.kind == "features" else labels
 
         self.compute = tf.function(self._compute, jit_compile=self.jit_compile, autograph=False)
-        self.serving_default = tf.function(
-            self._serve_images,
-            input_signature=[tf.TensorSpec(None, tf.float32, name=IMAGES_KEY)],
-            autograph=False,
-        )
-        self.serving_bytes = tf.function(
-            self._serve_bytes,
-            input_signature=[tf.TensorSpec(None, tf.string, name=BYTES_KEY)],
-            autograph=False,
-        )
-        self.serving_default.get_concrete_function()
-        self.serving_bytes.get_concrete_function()
+        self.serving_default = self._trace(self._serve_images, tf.float32, IMAGES_KEY)
+        self.serving_bytes = self._trace(self._serve_bytes, tf.string, BYTES_KEY)
+
+    @staticmethod
+    def _trace(serve, dtype, key):
+        """`serve` as a traced tf.function of one input named `key` of any shape."""
+        function = tf.function(serve, input_signature=[tf.TensorSpec(None, dtype, name=key)], autograph=False)
+        function.get_concrete_function()
+        return function
 
     def output_names(self):
         """The output keys of both signatures, in a stable order."""
         names = ["features"] if self.kind == "features" else ["probabilities", "top_k_classes", "top_k_scores"]
         if "features" in self.core.output:  # only ever beside a classifier's outputs
             names.append("features")
-        if self.labels is not None and self.kind != "features":
+        if self.labels is not None:
             names.append("top_k_labels")
         return names
 
@@ -227,7 +209,7 @@ class ServingSignatures:
 
     def _finish(self, pixels):
         result = dict(self.compute(pixels))
-        if self.labels is not None and self.kind != "features":
+        if self.labels is not None:
             result["top_k_labels"] = tf.gather(tf.constant(self.labels, dtype=tf.string), result["top_k_classes"])
         return result
 
