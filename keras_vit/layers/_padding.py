@@ -29,10 +29,14 @@ def pad_symmetric(inputs, kernel_size):
 
 def padded_size(size, kernel_size, stride, padding):
     """The output length of a convolution or pooling along one axis ("same", "symmetric" or "valid")."""
-    if size is None:
-        return None
-    if padding == "same":
-        return -(-size // stride)
+    if padding == "same" or size is None:
+        return ceil_div(size, stride)
     if padding == "symmetric":
         size += kernel_size - 1
     return (size - kernel_size) // stride + 1
+
+
+def ceil_div(size, stride):
+    """ceil(size / stride), the output length of a strided "same" or "symmetric" layer with an odd kernel; None
+    (a size known only when the graph runs) stays None."""
+    return None if size is None else -(-size // stride)

@@ -7,3 +7,17 @@ def dim(x, axis):
     """`x.shape[axis]` when it is static (an int, so fixed-size graphs keep their static shapes), else the size
     `ops.shape` reads when the graph runs."""
     return x.shape[axis] if x.shape[axis] is not None else ops.shape(x)[axis]
+
+
+def check_patch_grid(input_shape, patch_size, layer):
+    """Refuses images (batch, height, width, channels) of `input_shape` that `layer` (its class name) cannot cut into
+    patches of `patch_size` (height, width); a None side (dynamic_image_size) is checked when the graph runs."""
+    if len(input_shape) != 4:
+        raise ValueError(f"{layer} expects images of shape (batch, height, width, channels); received {input_shape}.")
+    for axis, side in ((1, "height"), (2, "width")):
+        size, patch = input_shape[axis], patch_size[axis - 1]
+        if size is not None and size % patch:
+            raise ValueError(
+                f"Image {side} {size} is not a multiple of the patch {side} {patch}: resize the images or choose "
+                f"an image_size that is a multiple of patch_size."
+            )

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._arguments import ConfigFromArguments, built
 from keras_vit.layers._padding import pad_symmetric, padded_size
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.std_conv2d import StdConv2D
@@ -50,23 +50,18 @@ class ResNetRoot(ConfigFromArguments, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters, self.use_norm, self.num_groups = filters, use_norm, num_groups
-        self.group_norm_epsilon, self.std_conv_epsilon = group_norm_epsilon, std_conv_epsilon
-        self.std_conv_epsilon_mode = std_conv_epsilon_mode
-        self.padding = padding
+        self.keep_arguments(locals())
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
-        self.conv = StdConv2D(
+        self.conv = built(StdConv2D(
             self.filters, 7, strides=2, epsilon=self.std_conv_epsilon, epsilon_mode=self.std_conv_epsilon_mode,
             padding=self.padding, dtype=self.dtype_policy, name="conv_root",
-        )
-        self.conv.build(input_shape)
-        conv_shape = self.conv.compute_output_shape(input_shape)
+        ), input_shape)
         self.norm = None
         if self.use_norm:
-            self.norm = GroupNorm(self.num_groups, self.group_norm_epsilon, dtype=self.dtype_policy, name="gn_root")
-            self.norm.build(conv_shape)
+            norm = GroupNorm(self.num_groups, self.group_norm_epsilon, dtype=self.dtype_policy, name="gn_root")
+            self.norm = built(norm, self.conv.compute_output_shape(input_shape))
         pool_padding = "same" if self.padding == "same" else "valid"  # "symmetric" zero-pads in call()
         self.pool = keras.layers.MaxPooling2D(3, strides=2, padding=pool_padding, dtype=self.dtype_policy, name="pool")
 
