@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._arguments import ConfigFromArguments, built
 from keras_vit.registry import register
 
 
@@ -31,8 +31,7 @@ class DistilledClassifierHead(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, num_classes=1000, activation=None, **kwargs):
         super().__init__(**kwargs)
-        self.num_classes = num_classes
-        self.activation = activation
+        self.keep_arguments(locals())
         self._activation = keras.activations.get(activation)
 
     def build(self, input_shape):
@@ -43,14 +42,11 @@ class DistilledClassifierHead(ConfigFromArguments, keras.layers.Layer):
                 f"received {input_shape}: pool with {{name: token, num_tokens: 2}}."
             )
         features = (input_shape[0], input_shape[-1])
-        self.classifier = keras.layers.Dense(
-            self.num_classes, kernel_initializer="zeros", dtype=self.dtype_policy, name="classifier"
+        self.classifier, self.distillation_classifier = (
+            built(keras.layers.Dense(self.num_classes, kernel_initializer="zeros", dtype=self.dtype_policy, name=name),
+                  features)
+            for name in ("classifier", "distillation_classifier")
         )
-        self.distillation_classifier = keras.layers.Dense(
-            self.num_classes, kernel_initializer="zeros", dtype=self.dtype_policy, name="distillation_classifier"
-        )
-        self.classifier.build(features)
-        self.distillation_classifier.build(features)
 
     def split_logits(self, inputs):
         """(class-token logits, distillation-token logits), each float32 of shape (batch, num_classes)."""

@@ -41,8 +41,7 @@ class RelativePosition(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, num_tokens=197, key_dim=64, **kwargs):
         super().__init__(**kwargs)
-        self.num_tokens = num_tokens
-        self.key_dim = key_dim
+        self.keep_arguments(locals())
         positions = np.arange(num_tokens)
         self._offset_index = (positions[:, None] - positions[None, :] + num_tokens - 1).astype("int32")
 

@@ -59,13 +59,9 @@ class StdConv2D(ConfigFromArguments, keras.layers.Layer):
         # Standardization statistics need float32: the kernel is cast by hand after standardizing.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        self.filters = filters
+        self.keep_arguments(locals())
         self.kernel_size = pair(kernel_size)
         self.strides = pair(strides)
-        self.padding = padding
-        self.use_bias = use_bias
-        self.epsilon = epsilon
-        self.epsilon_mode = epsilon_mode
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)

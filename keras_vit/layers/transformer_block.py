@@ -50,6 +50,7 @@ class TransformerBlock(ConfigFromArguments, keras.layers.Layer):
 
     # What it takes and returns; a slot of another interface rejects it when the spec loads.
     interface = "tokens"
+    # `attention`, `mlp` and `norm` name the sublayers: the arguments are kept under other names.
     argument_attributes = {"attention": "attention_config", "mlp": "mlp_config", "norm": "norm_config"}
 
     def __init__(
@@ -71,19 +72,12 @@ class TransformerBlock(ConfigFromArguments, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.hidden_dim = hidden_dim
-        self.num_heads, self.intermediate_dim = num_heads, intermediate_dim
-        self.layer_norm_epsilon, self.layer_scale_init_value = layer_norm_epsilon, layer_scale_init_value
-        self.dropout_rate, self.attention_dropout_rate = dropout_rate, attention_dropout_rate
-        self.drop_path_rate = drop_path_rate
-        self.use_qkv_bias, self.use_approximate_gelu = use_qkv_bias, use_approximate_gelu
+        self.keep_arguments(locals())
         # Not a value check: a rematerialized block with random masks would silently compute wrong gradients.
         self.rematerialize = _rematerialize.check(
             rematerialize, dropout_rate=dropout_rate, attention_dropout_rate=attention_dropout_rate,
             drop_path_rate=drop_path_rate,
         )
-        # `attention`, `mlp` and `norm` name the sublayers: the arguments are kept under other names.
-        self.attention_config, self.mlp_config, self.norm_config = attention, mlp, norm
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
