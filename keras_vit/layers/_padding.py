@@ -12,16 +12,10 @@ from keras import ops
 PADDINGS = ("same", "symmetric")
 
 
-def symmetric_pads(kernel_size):
-    """(zeros before, zeros after) of a kernel of this size under "symmetric" padding."""
-    before = (kernel_size - 1) // 2
-    return before, kernel_size - 1 - before
-
-
 def pad_symmetric(inputs, kernel_size):
     """Zero-pads the two spatial axes of (batch, height, width, channels) `inputs` for a kernel of `kernel_size`
     (height, width) under "symmetric" padding; a following 'valid' convolution or pooling completes it."""
-    pads = [(0, 0), symmetric_pads(kernel_size[0]), symmetric_pads(kernel_size[1]), (0, 0)]
+    pads = [(0, 0), *[((k - 1) // 2, k - 1 - (k - 1) // 2) for k in kernel_size], (0, 0)]
     if all(p == (0, 0) for p in pads):
         return inputs
     return ops.pad(inputs, pads)

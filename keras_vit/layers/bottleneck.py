@@ -3,15 +3,14 @@
 import keras
 from keras import ops
 
-from keras_vit.layers._arguments import ConfigFromArguments, built
+from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.layers._padding import ceil_div
-from keras_vit.layers.group_norm import GroupNorm
-from keras_vit.layers.std_conv2d import StdConv2D
+from keras_vit.layers.resnet_root import ResNetParts
 from keras_vit.registry import register
 
 
 @register("block", "bottleneck")
-class Bottleneck(ConfigFromArguments, keras.layers.Layer):
+class Bottleneck(ConfigFromArguments, ResNetParts, keras.layers.Layer):
     """ResNet bottleneck unit, post-activation: y = relu(shortcut(x) + GN(conv3(relu(GN(conv2(relu(GN(conv1(x))))))))).
 
     conv1 is 1x1 to `filters`, conv2 3x3 to `filters` with the unit's stride (the stride sits on the 3x3
@@ -60,16 +59,6 @@ class Bottleneck(ConfigFromArguments, keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.keep_arguments(locals())
-
-    def _conv(self, filters, kernel_size, strides, name, input_shape):
-        return built(StdConv2D(
-            filters, kernel_size, strides=strides, epsilon=self.std_conv_epsilon,
-            epsilon_mode=self.std_conv_epsilon_mode, padding=self.padding, dtype=self.dtype_policy, name=name,
-        ), input_shape)
-
-    def _norm(self, name, input_shape, gamma_initializer="ones"):
-        norm = GroupNorm(self.num_groups, self.group_norm_epsilon, gamma_initializer, dtype=self.dtype_policy, name=name)
-        return built(norm, input_shape)
 
     def _shapes(self, input_shape):
         """(input shape, output shape, inner shape before the strided conv2, inner shape after it)."""

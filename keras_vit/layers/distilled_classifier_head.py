@@ -2,14 +2,16 @@
 
 import keras
 
-from keras_vit.layers._arguments import ConfigFromArguments, built
+from keras_vit.layers._arguments import built
+from keras_vit.layers.classifier_head import ClassifierHead
 from keras_vit.registry import register
 
 
 @register("head", "distilled_classifier")
-class DistilledClassifierHead(ConfigFromArguments, keras.layers.Layer):
+class DistilledClassifierHead(ClassifierHead):
     """Dense(num_classes) on the class token and a second Dense(num_classes) on the distillation token; the output
-    is their mean, as the DeiT release predicts. `split_logits` gives both, for training against a teacher
+    is their mean, as the DeiT release predicts (float32, as ClassifierHead's, which it shares its output shape,
+    dtype and activation with). `split_logits` gives both, for training against a teacher
     (`keras_vit.models.distillation_outputs`).
 
     Args:
@@ -27,12 +29,8 @@ class DistilledClassifierHead(ConfigFromArguments, keras.layers.Layer):
         Touvron et al., "Training data-efficient image transformers & distillation through attention", 2021.
     """
 
-    output_dtype = "float32"
-
     def __init__(self, num_classes=1000, activation=None, **kwargs):
-        super().__init__(**kwargs)
-        self.keep_arguments(locals())
-        self._activation = keras.activations.get(activation)
+        super().__init__(num_classes, activation=activation, **kwargs)
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -59,9 +57,3 @@ class DistilledClassifierHead(ConfigFromArguments, keras.layers.Layer):
         logits, distillation_logits = self.split_logits(inputs)
         mean = (logits + distillation_logits) / 2.0
         return mean if self.activation is None else self._activation(mean)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.num_classes)
-
-    def compute_output_spec(self, inputs):
-        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype="float32")

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments, built
-from keras_vit.layers._shapes import check_patch_grid
+from keras_vit.layers._shapes import check_patch_grid, num_patches
 from keras_vit.registry import register
 from keras_vit.schema import pair
 
@@ -47,10 +47,6 @@ class PatchEmbed(ConfigFromArguments, keras.layers.Layer):
             use_bias=self.use_bias, kernel_initializer="lecun_normal", dtype=self.dtype_policy, name="projection",
         ), input_shape)
 
-    def grid_size(self, image_size):
-        """(rows, columns) of the patch grid for an image of `image_size` = (height, width)."""
-        return (image_size[0] // self.patch_size[0], image_size[1] // self.patch_size[1])
-
     def call(self, inputs):
         x = self.projection(inputs)
         batch = ops.shape(x)[0]
@@ -59,7 +55,4 @@ class PatchEmbed(ConfigFromArguments, keras.layers.Layer):
         return ops.reshape(x, (batch, tokens, self.hidden_dim))
 
     def compute_output_shape(self, input_shape):
-        if None in (input_shape[1], input_shape[2]):
-            return (input_shape[0], None, self.hidden_dim)
-        rows, cols = self.grid_size((input_shape[1], input_shape[2]))
-        return (input_shape[0], rows * cols, self.hidden_dim)
+        return (input_shape[0], num_patches(input_shape, self.patch_size), self.hidden_dim)

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments
-from keras_vit.layers._shapes import check_patch_grid, dim
+from keras_vit.layers._shapes import check_patch_grid, dim, num_patches
 from keras_vit.registry import register
 from keras_vit.schema import pair
 
@@ -78,8 +78,5 @@ class PixelEmbed(ConfigFromArguments, keras.layers.Layer):
         return ops.reshape(words, (batch, rows * cols, self.num_words, self.inner_dim))
 
     def compute_output_shape(self, input_shape):
-        num_patches = None
-        if None not in (input_shape[1], input_shape[2]):
-            num_patches = (input_shape[1] // self.patch_size[0]) * (input_shape[2] // self.patch_size[1])
-        return (input_shape[0], num_patches, self.num_words, self.inner_dim)
+        return (input_shape[0], num_patches(input_shape, self.patch_size), self.num_words, self.inner_dim)
 

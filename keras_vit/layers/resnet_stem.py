@@ -5,8 +5,7 @@ from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments, built
 from keras_vit.layers._padding import PADDINGS, ceil_div
-from keras_vit.layers.group_norm import GroupNorm
-from keras_vit.layers.resnet_root import ResNetRoot
+from keras_vit.layers.resnet_root import ResNetParts, ResNetRoot
 from keras_vit.layers.std_conv2d import EPSILON_MODES
 from keras_vit.registry import register, registry
 from keras_vit.schema import one_of, registered
@@ -47,7 +46,7 @@ def resnet_macs(image_size, num_channels, stage_sizes, width_factor):
 
 
 @register("stem", "bit_resnet_stem")
-class ResNetStem(ConfigFromArguments, keras.layers.Layer):
+class ResNetStem(ConfigFromArguments, ResNetParts, keras.layers.Layer):
     """A ResNet of BiT's design as the stem of a hybrid ViT: root (7x7/2 conv, 3x3/2 max-pool) and stages of
     bottleneck units with GroupNorm and weight-standardized convolutions; the ViT then embeds its feature map.
 
@@ -108,13 +107,6 @@ class ResNetStem(ConfigFromArguments, keras.layers.Layer):
         return ROOT_STRIDE * 2 ** max(len(kwargs.get("stage_sizes", (3, 4, 9))) - 1, 0)
 
     @classmethod
-    def output_channels_of(cls, kwargs):
-        """The channels of the stem's feature map for these constructor arguments."""
-        stage_sizes = kwargs.get("stage_sizes", (3, 4, 9))
-        width = 64 * kwargs.get("width_factor", 1)
-        return width * 2 ** (len(stage_sizes) + 1) if stage_sizes else width
-
-    @classmethod
     def macs_of(cls, kwargs, image_size, num_channels):
         """(multiply-accumulates for one image, output (height, width, channels)) of a stem with these arguments."""
         return resnet_macs(image_size, num_channels, kwargs.get("stage_sizes", (3, 4, 9)), kwargs.get("width_factor", 1))
@@ -135,10 +127,7 @@ class ResNetStem(ConfigFromArguments, keras.layers.Layer):
             self.units.append(built(self.block_cls(filters, strides, **self._layer_kwargs(), dtype=self.dtype_policy,
                                                    name=name), shape))
             shape = self.units[-1].compute_output_shape(shape)
-        self.norm = None
-        if preact:
-            norm = GroupNorm(self.num_groups, self.group_norm_epsilon, dtype=self.dtype_policy, name="norm")
-            self.norm = built(norm, shape)
+        self.norm = self._norm("norm", shape) if preact else None
 
     def call(self, inputs):
         x = self.root(inputs)
@@ -150,5 +139,5 @@ class ResNetStem(ConfigFromArguments, keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         stride = self.output_stride_of({"stage_sizes": self.stage_sizes})
-        channels = self.output_channels_of({"stage_sizes": self.stage_sizes, "width_factor": self.width_factor})
+        channels = 64 * self.width_factor * (2 ** (len(self.stage_sizes) + 1) if self.stage_sizes else 1)
         return (input_shape[0], ceil_div(input_shape[1], stride), ceil_div(input_shape[2], stride), channels)
