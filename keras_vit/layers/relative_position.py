@@ -52,11 +52,9 @@ class RelativePosition(ConfigFromArguments, keras.layers.Layer):
                 f"RelativePosition is sized for {self.num_tokens} tokens but received {input_shape[1]}: build the "
                 f"model for this image size (image_size=...)."
             )
-        self.embeddings = self.add_weight(
-            shape=(2 * self.num_tokens - 1, self.key_dim),
-            initializer=keras.initializers.RandomNormal(stddev=0.02),
-            name="embeddings",
-        )
+        initializer = keras.initializers.RandomNormal(stddev=0.02)
+        self.embeddings = self.add_weight(shape=(2 * self.num_tokens - 1, self.key_dim), initializer=initializer,
+                                          name="embeddings")
 
     def call(self, inputs):
         index = self._offset_index

@@ -70,11 +70,8 @@ class StdConv2D(ConfigFromArguments, keras.layers.Layer):
                 f"StdConv2D expects inputs of shape (batch, height, width, channels) with known channels; "
                 f"received {input_shape}."
             )
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(*self.kernel_size, input_shape[-1], self.filters),
-            initializer=keras.initializers.HeNormal(),
-        )
+        kernel_shape = (*self.kernel_size, input_shape[-1], self.filters)
+        self.kernel = self.add_weight(name="kernel", shape=kernel_shape, initializer=keras.initializers.HeNormal())
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros") if self.use_bias else None
 
     def standardized_kernel(self):
