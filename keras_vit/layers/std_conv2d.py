@@ -96,8 +96,6 @@ class StdConv2D(ConfigFromArguments, keras.layers.Layer):
         return outputs
 
     def compute_output_shape(self, input_shape):
-        sizes = [
-            padded_size(input_shape[axis], self.kernel_size[axis - 1], self.strides[axis - 1], self.padding)
-            for axis in (1, 2)
-        ]
-        return (input_shape[0], sizes[0], sizes[1], self.filters)
+        axes = zip(input_shape[1:3], self.kernel_size, self.strides)
+        height, width = (padded_size(size, kernel, stride, self.padding) for size, kernel, stride in axes)
+        return (input_shape[0], height, width, self.filters)
