@@ -10,6 +10,19 @@ class ConfigFromArguments:
 
     argument_attributes = {}  # argument name -> attribute name, where they differ
 
+    def keep_arguments(self, arguments):
+        """Stores the constructor's arguments (its `locals()`, read after `super().__init__`) under the attribute
+        names that get_config() reads them from."""
+        for name, value in arguments.items():
+            if name not in ("self", "kwargs", "__class__"):
+                setattr(self, self.argument_attributes.get(name, name), value)
+
     def get_config(self):
         rename = self.argument_attributes
         return {**super().get_config(), **{a: getattr(self, rename.get(a, a)) for a in accepted_args(type(self))}}
+
+
+def built(layer, input_shape):
+    """`layer` after `layer.build(input_shape)`: a sublayer made and built in one expression."""
+    layer.build(input_shape)
+    return layer

@@ -12,16 +12,10 @@ from keras import ops
 PADDINGS = ("same", "symmetric")
 
 
-def symmetric_pads(kernel_size):
-    """(zeros before, zeros after) of a kernel of this size under "symmetric" padding."""
-    before = (kernel_size - 1) // 2
-    return before, kernel_size - 1 - before
-
-
 def pad_symmetric(inputs, kernel_size):
     """Zero-pads the two spatial axes of (batch, height, width, channels) `inputs` for a kernel of `kernel_size`
     (height, width) under "symmetric" padding; a following 'valid' convolution or pooling completes it."""
-    pads = [(0, 0), symmetric_pads(kernel_size[0]), symmetric_pads(kernel_size[1]), (0, 0)]
+    pads = [(0, 0), *[((k - 1) // 2, k - 1 - (k - 1) // 2) for k in kernel_size], (0, 0)]
     if all(p == (0, 0) for p in pads):
         return inputs
     return ops.pad(inputs, pads)
@@ -29,10 +23,14 @@ def pad_symmetric(inputs, kernel_size):
 
 def padded_size(size, kernel_size, stride, padding):
     """The output length of a convolution or pooling along one axis ("same", "symmetric" or "valid")."""
-    if size is None:
-        return None
-    if padding == "same":
-        return -(-size // stride)
+    if padding == "same" or size is None:
+        return ceil_div(size, stride)
     if padding == "symmetric":
         size += kernel_size - 1
     return (size - kernel_size) // stride + 1
+
+
+def ceil_div(size, stride):
+    """ceil(size / stride), the output length of a strided "same" or "symmetric" layer with an odd kernel; None
+    (a size known only when the graph runs) stays None."""
+    return None if size is None else -(-size // stride)

@@ -8,10 +8,6 @@ seed, and the recomputation would draw different masks than the forward pass, gi
 combination is refused when the block is made.
 """
 
-from __future__ import annotations
-
-import keras
-
 
 def check(value, **rates):
     """Refuses rematerialize=True with any of the block's dropout / stochastic-depth `rates` active (module doc);
@@ -23,8 +19,3 @@ def check(value, **rates):
             f"recompute them differently. Set those rates to 0 or rematerialize=False."
         )
     return value
-
-
-def call(function, *tensors):
-    """Calls `function(*tensors)` with its intermediate activations recomputed during the backward pass."""
-    return keras.remat(function)(*tensors)

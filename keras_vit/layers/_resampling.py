@@ -13,8 +13,6 @@ The same matrices resample tables outside the graph (`keras_vit.weights.resample
 A table of the grid's own size comes back unchanged: both matrices are then exactly the identity.
 """
 
-from __future__ import annotations
-
 from keras import ops
 
 INTERPOLATIONS = ("bilinear", "bicubic")

@@ -7,3 +7,25 @@ def dim(x, axis):
     """`x.shape[axis]` when it is static (an int, so fixed-size graphs keep their static shapes), else the size
     `ops.shape` reads when the graph runs."""
     return x.shape[axis] if x.shape[axis] is not None else ops.shape(x)[axis]
+
+
+def num_patches(input_shape, patch_size):
+    """The patches of `patch_size` (height, width) in images of `input_shape` (batch, height, width, channels), or
+    None where the image size is known only when the graph runs."""
+    if None in (input_shape[1], input_shape[2]):
+        return None
+    return (input_shape[1] // patch_size[0]) * (input_shape[2] // patch_size[1])
+
+
+def check_patch_grid(input_shape, patch_size, layer):
+    """Refuses images (batch, height, width, channels) of `input_shape` that `layer` (its class name) cannot cut into
+    patches of `patch_size` (height, width); a None side (dynamic_image_size) is checked when the graph runs."""
+    if len(input_shape) != 4:
+        raise ValueError(f"{layer} expects images of shape (batch, height, width, channels); received {input_shape}.")
+    for axis, side in ((1, "height"), (2, "width")):
+        size, patch = input_shape[axis], patch_size[axis - 1]
+        if size is not None and size % patch:
+            raise ValueError(
+                f"Image {side} {size} is not a multiple of the patch {side} {patch}: resize the images or choose "
+                f"an image_size that is a multiple of patch_size."
+            )

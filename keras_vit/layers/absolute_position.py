@@ -33,9 +33,8 @@ class AbsolutePosition(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, grid_size=14, num_prefix_tokens=1, interpolation="bilinear", **kwargs):
         super().__init__(**kwargs)
+        self.keep_arguments(locals())
         self.grid_size = pair(grid_size)
-        self.num_prefix_tokens = num_prefix_tokens
-        self.interpolation = interpolation
 
     @property
     def num_tokens(self):

@@ -4,13 +4,13 @@ import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments
-from keras_vit.layers.group_norm import GroupNorm
-from keras_vit.layers.std_conv2d import StdConv2D
+from keras_vit.layers._padding import ceil_div
+from keras_vit.layers.resnet_root import ResNetParts
 from keras_vit.registry import register
 
 
 @register("block", "bottleneck")
-class Bottleneck(ConfigFromArguments, keras.layers.Layer):
+class Bottleneck(ConfigFromArguments, ResNetParts, keras.layers.Layer):
     """ResNet bottleneck unit, post-activation: y = relu(shortcut(x) + GN(conv3(relu(GN(conv2(relu(GN(conv1(x))))))))).
 
     conv1 is 1x1 to `filters`, conv2 3x3 to `filters` with the unit's stride (the stride sits on the 3x3
@@ -58,45 +58,26 @@ class Bottleneck(ConfigFromArguments, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters, self.strides, self.num_groups = filters, strides, num_groups
-        self.group_norm_epsilon, self.std_conv_epsilon = group_norm_epsilon, std_conv_epsilon
-        self.std_conv_epsilon_mode = std_conv_epsilon_mode
-        self.padding = padding
+        self.keep_arguments(locals())
 
-    def _conv(self, filters, kernel_size, strides, name):
-        return StdConv2D(
-            filters, kernel_size, strides=strides, epsilon=self.std_conv_epsilon,
-            epsilon_mode=self.std_conv_epsilon_mode, padding=self.padding, dtype=self.dtype_policy, name=name,
-        )
-
-    def _norm(self, name, gamma_initializer="ones"):
-        return GroupNorm(
-            self.num_groups, self.group_norm_epsilon, gamma_initializer, dtype=self.dtype_policy, name=name
-        )
+    def _shapes(self, input_shape):
+        """(input shape, output shape, inner shape before the strided conv2, inner shape after it)."""
+        input_shape = tuple(input_shape)
+        out_shape = self.compute_output_shape(input_shape)
+        self.needs_projection = input_shape[-1] != out_shape[-1] or self.strides != 1
+        return input_shape, out_shape, input_shape[:3] + (self.filters,), out_shape[:3] + (self.filters,)
 
     def build(self, input_shape):
-        input_shape = tuple(input_shape)
-        out_channels = self.filters * self.expansion
-        inner_shape = input_shape[:3] + (self.filters,)
-        out_shape = self.compute_output_shape(input_shape)
-        self.needs_projection = input_shape[-1] != out_channels or self.strides != 1
+        input_shape, out_shape, inner_in, inner_out = self._shapes(input_shape)
         if self.needs_projection:
-            self.conv_proj = self._conv(out_channels, 1, self.strides, "conv_proj")
-            self.conv_proj.build(input_shape)
-            self.gn_proj = self._norm("gn_proj")
-            self.gn_proj.build(out_shape)
-        self.conv1 = self._conv(self.filters, 1, 1, "conv1")
-        self.conv1.build(input_shape)
-        self.gn1 = self._norm("gn1")
-        self.gn1.build(inner_shape)
-        self.conv2 = self._conv(self.filters, 3, self.strides, "conv2")
-        self.conv2.build(inner_shape)
-        self.gn2 = self._norm("gn2")
-        self.gn2.build(out_shape[:3] + (self.filters,))
-        self.conv3 = self._conv(out_channels, 1, 1, "conv3")
-        self.conv3.build(out_shape[:3] + (self.filters,))
-        self.gn3 = self._norm("gn3", gamma_initializer="zeros")
-        self.gn3.build(out_shape)
+            self.conv_proj = self._conv(out_shape[-1], 1, self.strides, "conv_proj", input_shape)
+            self.gn_proj = self._norm("gn_proj", out_shape)
+        self.conv1 = self._conv(self.filters, 1, 1, "conv1", input_shape)
+        self.gn1 = self._norm("gn1", inner_in)
+        self.conv2 = self._conv(self.filters, 3, self.strides, "conv2", inner_in)
+        self.gn2 = self._norm("gn2", inner_out)
+        self.conv3 = self._conv(out_shape[-1], 1, 1, "conv3", inner_out)
+        self.gn3 = self._norm("gn3", out_shape, gamma_initializer="zeros")
 
     def call(self, inputs):
         shortcut = inputs
@@ -108,7 +89,5 @@ class Bottleneck(ConfigFromArguments, keras.layers.Layer):
         return ops.relu(ops.cast(shortcut, y.dtype) + y)
 
     def compute_output_shape(self, input_shape):
-        def down(size):
-            return None if size is None else -(-size // self.strides)
-
-        return (input_shape[0], down(input_shape[1]), down(input_shape[2]), self.filters * self.expansion)
+        height, width = (ceil_div(size, self.strides) for size in input_shape[1:3])
+        return (input_shape[0], height, width, self.filters * self.expansion)

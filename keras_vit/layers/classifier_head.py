@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._arguments import ConfigFromArguments, built
 from keras_vit.registry import register
 
 
@@ -30,10 +30,7 @@ class ClassifierHead(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, num_classes=1000, representation_dim=None, dropout_rate=0.0, activation=None, **kwargs):
         super().__init__(**kwargs)
-        self.num_classes = num_classes
-        self.representation_dim = representation_dim
-        self.dropout_rate = dropout_rate
-        self.activation = activation
+        self.keep_arguments(locals())
         self._activation = keras.activations.get(activation)
 
     def build(self, input_shape):
@@ -41,17 +38,13 @@ class ClassifierHead(ConfigFromArguments, keras.layers.Layer):
         policy = self.dtype_policy
         self.pre_logits = None
         if self.representation_dim is not None:
-            self.pre_logits = keras.layers.Dense(
-                self.representation_dim, activation="tanh", dtype=policy, name="pre_logits"
-            )
-            self.pre_logits.build(input_shape)
+            pre_logits = keras.layers.Dense(self.representation_dim, activation="tanh", dtype=policy, name="pre_logits")
+            self.pre_logits = built(pre_logits, input_shape)
             input_shape = input_shape[:-1] + (self.representation_dim,)
         self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=policy, name="dropout")
         # A zero classifier starts every class at equal odds; the ViT release initializes its head this way.
-        self.classifier = keras.layers.Dense(
-            self.num_classes, kernel_initializer="zeros", dtype=policy, name="classifier"
-        )
-        self.classifier.build(input_shape)
+        classifier = keras.layers.Dense(self.num_classes, kernel_initializer="zeros", dtype=policy, name="classifier")
+        self.classifier = built(classifier, input_shape)
 
     def call(self, inputs, training=None):
         x = inputs if self.pre_logits is None else self.pre_logits(inputs)

@@ -2,14 +2,16 @@
 
 import keras
 
-from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._arguments import built
+from keras_vit.layers.classifier_head import ClassifierHead
 from keras_vit.registry import register
 
 
 @register("head", "distilled_classifier")
-class DistilledClassifierHead(ConfigFromArguments, keras.layers.Layer):
+class DistilledClassifierHead(ClassifierHead):
     """Dense(num_classes) on the class token and a second Dense(num_classes) on the distillation token; the output
-    is their mean, as the DeiT release predicts. `split_logits` gives both, for training against a teacher
+    is their mean, as the DeiT release predicts (float32, as ClassifierHead's, which it shares its output shape,
+    dtype and activation with). `split_logits` gives both, for training against a teacher
     (`keras_vit.models.distillation_outputs`).
 
     Args:
@@ -27,13 +29,8 @@ class DistilledClassifierHead(ConfigFromArguments, keras.layers.Layer):
         Touvron et al., "Training data-efficient image transformers & distillation through attention", 2021.
     """
 
-    output_dtype = "float32"
-
     def __init__(self, num_classes=1000, activation=None, **kwargs):
-        super().__init__(**kwargs)
-        self.num_classes = num_classes
-        self.activation = activation
-        self._activation = keras.activations.get(activation)
+        super().__init__(num_classes, activation=activation, **kwargs)
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -43,14 +40,11 @@ class DistilledClassifierHead(ConfigFromArguments, keras.layers.Layer):
                 f"received {input_shape}: pool with {{name: token, num_tokens: 2}}."
             )
         features = (input_shape[0], input_shape[-1])
-        self.classifier = keras.layers.Dense(
-            self.num_classes, kernel_initializer="zeros", dtype=self.dtype_policy, name="classifier"
+        self.classifier, self.distillation_classifier = (
+            built(keras.layers.Dense(self.num_classes, kernel_initializer="zeros", dtype=self.dtype_policy, name=name),
+                  features)
+            for name in ("classifier", "distillation_classifier")
         )
-        self.distillation_classifier = keras.layers.Dense(
-            self.num_classes, kernel_initializer="zeros", dtype=self.dtype_policy, name="distillation_classifier"
-        )
-        self.classifier.build(features)
-        self.distillation_classifier.build(features)
 
     def split_logits(self, inputs):
         """(class-token logits, distillation-token logits), each float32 of shape (batch, num_classes)."""
@@ -63,9 +57,3 @@ class DistilledClassifierHead(ConfigFromArguments, keras.layers.Layer):
         logits, distillation_logits = self.split_logits(inputs)
         mean = (logits + distillation_logits) / 2.0
         return mean if self.activation is None else self._activation(mean)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.num_classes)
-
-    def compute_output_spec(self, inputs):
-        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype="float32")

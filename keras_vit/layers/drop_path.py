@@ -30,8 +30,7 @@ class DropPath(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, rate=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.rate = rate
-        self.seed = seed
+        self.keep_arguments(locals())
         self.seed_generator = keras.random.SeedGenerator(seed) if self.rate > 0 else None
 
     def call(self, inputs, training=None):

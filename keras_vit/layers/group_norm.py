@@ -35,9 +35,7 @@ class GroupNorm(ConfigFromArguments, keras.layers.Layer):
         # Scale and shift are applied in float32 (exact), so the variables are not autocast to the compute dtype.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        self.groups = groups
-        self.epsilon = epsilon
-        self.gamma_initializer = gamma_initializer
+        self.keep_arguments(locals())
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)

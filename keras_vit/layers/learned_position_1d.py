@@ -27,11 +27,9 @@ class LearnedPosition1D(AbsolutePosition):
 
     def build(self, input_shape):
         super().build(input_shape)
-        self.embeddings = self.add_weight(
-            shape=(1, self.num_tokens, self.hidden_dim),
-            initializer=keras.initializers.RandomNormal(stddev=0.02),
-            name="embeddings",
-        )
+        initializer = keras.initializers.RandomNormal(stddev=0.02)
+        self.embeddings = self.add_weight(shape=(1, self.num_tokens, self.hidden_dim), initializer=initializer,
+                                          name="embeddings")
 
     def position_table(self):
         return self.embeddings

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._arguments import ConfigFromArguments, built
 from keras_vit.layers._shapes import dim
 from keras_vit.layers.mlp import MLP
 from keras_vit.registry import register
@@ -33,9 +33,7 @@ class MAPPooling(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, num_heads=12, intermediate_dim=3072, layer_norm_epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
-        self.num_heads = num_heads
-        self.intermediate_dim = intermediate_dim
-        self.layer_norm_epsilon = layer_norm_epsilon
+        self.keep_arguments(locals())
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -45,16 +43,13 @@ class MAPPooling(ConfigFromArguments, keras.layers.Layer):
         self.probe = self.add_weight(
             shape=(1, 1, width), initializer=keras.initializers.GlorotUniform(), name="probe"
         )
-        self.query = keras.layers.Dense(width, dtype=policy, name="query")
-        self.query.build((None, 1, width))
-        self.key_value = keras.layers.Dense(2 * width, dtype=policy, name="key_value")
-        self.key_value.build(input_shape)
-        self.projection = keras.layers.Dense(width, dtype=policy, name="projection")
-        self.projection.build((None, 1, width))
-        self.norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm")
-        self.norm.build((None, 1, width))
-        self.mlp = MLP(self.intermediate_dim, dtype=policy, name="mlp")
-        self.mlp.build((None, 1, width))
+        probe_shape = (None, 1, width)
+        self.query = built(keras.layers.Dense(width, dtype=policy, name="query"), probe_shape)
+        self.key_value = built(keras.layers.Dense(2 * width, dtype=policy, name="key_value"), input_shape)
+        self.projection = built(keras.layers.Dense(width, dtype=policy, name="projection"), probe_shape)
+        norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm")
+        self.norm = built(norm, probe_shape)
+        self.mlp = built(MLP(self.intermediate_dim, dtype=policy, name="mlp"), probe_shape)
 
     def _query_key_value(self, inputs):
         batch, num_tokens, width = ops.shape(inputs)[0], dim(inputs, 1), inputs.shape[-1]

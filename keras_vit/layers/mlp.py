@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._arguments import ConfigFromArguments, built
 from keras_vit.layers.gelu import gelu
 from keras_vit.registry import register
 
@@ -33,20 +33,16 @@ class MLP(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, intermediate_dim=3072, output_dim=None, dropout_rate=0.0, use_approximate_gelu=False, **kwargs):
         super().__init__(**kwargs)
-        self.intermediate_dim = intermediate_dim
-        self.output_dim = output_dim
-        self.dropout_rate = dropout_rate
-        self.use_approximate_gelu = use_approximate_gelu
+        self.keep_arguments(locals())
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         output_dim = self.output_dim or input_shape[-1]
-        self.fc1 = keras.layers.Dense(
+        self.fc1 = built(keras.layers.Dense(
             self.intermediate_dim, kernel_initializer="glorot_uniform", dtype=self.dtype_policy, name="fc1"
-        )
-        self.fc1.build(input_shape)
-        self.fc2 = keras.layers.Dense(output_dim, kernel_initializer="glorot_uniform", dtype=self.dtype_policy, name="fc2")
-        self.fc2.build(input_shape[:-1] + (self.intermediate_dim,))
+        ), input_shape)
+        fc2 = keras.layers.Dense(output_dim, kernel_initializer="glorot_uniform", dtype=self.dtype_policy, name="fc2")
+        self.fc2 = built(fc2, input_shape[:-1] + (self.intermediate_dim,))
         self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy, name="dropout")
 
     def call(self, inputs, training=None):

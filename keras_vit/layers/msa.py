@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._arguments import ConfigFromArguments, built
 from keras_vit.layers._shapes import dim
 from keras_vit.registry import register
 from keras_vit.schema import divisible
@@ -40,10 +40,7 @@ class MSA(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, hidden_dim=768, num_heads=12, attention_dropout_rate=0.0, use_qkv_bias=True, **kwargs):
         super().__init__(**kwargs)
-        self.hidden_dim = hidden_dim
-        self.num_heads = num_heads
-        self.attention_dropout_rate = attention_dropout_rate
-        self.use_qkv_bias = use_qkv_bias
+        self.keep_arguments(locals())
         self.head_dim = hidden_dim // num_heads
 
     def build(self, input_shape):
@@ -53,15 +50,13 @@ class MSA(ConfigFromArguments, keras.layers.Layer):
                 f"MSA was configured for hidden_dim={self.hidden_dim} but received tokens of width {input_shape[-1]}."
             )
         divisible("hidden_dim", self.hidden_dim, "num_heads", self.num_heads)
-        self.qkv = keras.layers.Dense(
+        self.qkv = built(keras.layers.Dense(
             3 * self.hidden_dim, use_bias=self.use_qkv_bias, kernel_initializer="glorot_uniform",
             dtype=self.dtype_policy, name="qkv",
-        )
-        self.qkv.build(input_shape)
-        self.projection = keras.layers.Dense(
+        ), input_shape)
+        self.projection = built(keras.layers.Dense(
             self.hidden_dim, kernel_initializer="glorot_uniform", dtype=self.dtype_policy, name="projection"
-        )
-        self.projection.build(input_shape)
+        ), input_shape)
         self.attention_dropout = keras.layers.Dropout(
             self.attention_dropout_rate, dtype=self.dtype_policy, name="attention_dropout"
         )

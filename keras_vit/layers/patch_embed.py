@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._arguments import ConfigFromArguments, built
+from keras_vit.layers._shapes import check_patch_grid, num_patches
 from keras_vit.registry import register
 from keras_vit.schema import pair
 
@@ -35,35 +36,16 @@ class PatchEmbed(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, patch_size=16, hidden_dim=768, use_bias=True, **kwargs):
         super().__init__(**kwargs)
+        self.keep_arguments(locals())
         self.patch_size = pair(patch_size)
-        self.hidden_dim = hidden_dim
-        self.use_bias = use_bias
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"PatchEmbed expects images of shape (batch, height, width, channels); received {input_shape}."
-            )
-        self._check_grid(input_shape)
-        self.projection = keras.layers.Conv2D(
+        check_patch_grid(input_shape, self.patch_size, "PatchEmbed")
+        self.projection = built(keras.layers.Conv2D(
             self.hidden_dim, kernel_size=self.patch_size, strides=self.patch_size, padding="valid",
             use_bias=self.use_bias, kernel_initializer="lecun_normal", dtype=self.dtype_policy, name="projection",
-        )
-        self.projection.build(input_shape)
-
-    def _check_grid(self, input_shape):
-        for axis, name in ((1, "height"), (2, "width")):
-            size, patch = input_shape[axis], self.patch_size[axis - 1]
-            if size is not None and size % patch:
-                raise ValueError(
-                    f"Image {name} {size} is not divisible by the patch {name} {patch}: resize the images or "
-                    f"choose an image_size that is a multiple of the patch size."
-                )
-
-    def grid_size(self, image_size):
-        """(rows, columns) of the patch grid for an image of `image_size` = (height, width)."""
-        return (image_size[0] // self.patch_size[0], image_size[1] // self.patch_size[1])
+        ), input_shape)
 
     def call(self, inputs):
         x = self.projection(inputs)
@@ -73,7 +55,4 @@ class PatchEmbed(ConfigFromArguments, keras.layers.Layer):
         return ops.reshape(x, (batch, tokens, self.hidden_dim))
 
     def compute_output_shape(self, input_shape):
-        if None in (input_shape[1], input_shape[2]):
-            return (input_shape[0], None, self.hidden_dim)
-        rows, cols = self.grid_size((input_shape[1], input_shape[2]))
-        return (input_shape[0], rows * cols, self.hidden_dim)
+        return (input_shape[0], num_patches(input_shape, self.patch_size), self.hidden_dim)

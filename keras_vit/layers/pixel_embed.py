@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments
-from keras_vit.layers._shapes import dim
+from keras_vit.layers._shapes import check_patch_grid, dim, num_patches
 from keras_vit.registry import register
 from keras_vit.schema import pair
 
@@ -41,10 +41,8 @@ class PixelEmbed(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, patch_size=16, inner_dim=24, pixel_stride=4, pixel_kernel_size=7, **kwargs):
         super().__init__(**kwargs)
+        self.keep_arguments(locals())
         self.patch_size = pair(patch_size)
-        self.inner_dim = inner_dim
-        self.pixel_stride = pixel_stride
-        self.pixel_kernel_size = pixel_kernel_size
 
     @property
     def word_grid_size(self):
@@ -57,17 +55,7 @@ class PixelEmbed(ConfigFromArguments, keras.layers.Layer):
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"PixelEmbed expects images of shape (batch, height, width, channels); received {input_shape}."
-            )
-        for axis, side in ((1, "height"), (2, "width")):
-            size, patch = input_shape[axis], self.patch_size[axis - 1]
-            if size is not None and size % patch:  # None: images of any size (dynamic_image_size)
-                raise ValueError(
-                    f"Image {side} {size} is not a multiple of the patch {side} {patch}: resize the images or choose "
-                    f"an image_size that is a multiple of patch_size."
-                )
+        check_patch_grid(input_shape, self.patch_size, "PixelEmbed")
         self.projection = keras.layers.Conv2D(
             self.inner_dim, kernel_size=self.pixel_kernel_size, strides=self.pixel_stride, padding="valid",
             dtype=self.dtype_policy, name="projection",
@@ -90,8 +78,5 @@ class PixelEmbed(ConfigFromArguments, keras.layers.Layer):
         return ops.reshape(words, (batch, rows * cols, self.num_words, self.inner_dim))
 
     def compute_output_shape(self, input_shape):
-        num_patches = None
-        if None not in (input_shape[1], input_shape[2]):
-            num_patches = (input_shape[1] // self.patch_size[0]) * (input_shape[2] // self.patch_size[1])
-        return (input_shape[0], num_patches, self.num_words, self.inner_dim)
+        return (input_shape[0], num_patches(input_shape, self.patch_size), self.num_words, self.inner_dim)
 

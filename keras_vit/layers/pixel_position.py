@@ -45,11 +45,9 @@ class PixelPosition(ConfigFromArguments, keras.layers.Layer):
                 f"PixelPosition is sized for a {self.grid_size[0]}x{self.grid_size[1]} word grid and expects words "
                 f"of shape (batch, num_patches, {self.num_words}, inner_dim); received {input_shape}."
             )
-        self.embeddings = self.add_weight(
-            shape=(self.num_words, input_shape[-1]),
-            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-            name="embeddings",
-        )
+        initializer = keras.initializers.TruncatedNormal(stddev=0.02)
+        self.embeddings = self.add_weight(shape=(self.num_words, input_shape[-1]), initializer=initializer,
+                                          name="embeddings")
 
     def call(self, inputs):
         return inputs + ops.cast(self.embeddings, inputs.dtype)

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._arguments import ConfigFromArguments, built
 from keras_vit.layers._shapes import dim
 from keras_vit.registry import register
 
@@ -35,9 +35,7 @@ class PixelProjection(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, hidden_dim=384, use_bias=True, layer_norm_epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)
-        self.hidden_dim = hidden_dim
-        self.use_bias = use_bias
-        self.layer_norm_epsilon = layer_norm_epsilon
+        self.keep_arguments(locals())
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -48,12 +46,12 @@ class PixelProjection(ConfigFromArguments, keras.layers.Layer):
             )
         flat_shape = (input_shape[0], input_shape[1], input_shape[2] * input_shape[3])
         policy = self.dtype_policy
-        self.norm1 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm1")
-        self.norm1.build(flat_shape)
-        self.projection = keras.layers.Dense(self.hidden_dim, use_bias=self.use_bias, dtype=policy, name="projection")
-        self.projection.build(flat_shape)
-        self.norm2 = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="norm2")
-        self.norm2.build(flat_shape[:2] + (self.hidden_dim,))
+        epsilon = self.layer_norm_epsilon
+        self.norm1 = built(keras.layers.LayerNormalization(epsilon=epsilon, dtype=policy, name="norm1"), flat_shape)
+        projection = keras.layers.Dense(self.hidden_dim, use_bias=self.use_bias, dtype=policy, name="projection")
+        self.projection = built(projection, flat_shape)
+        norm2 = keras.layers.LayerNormalization(epsilon=epsilon, dtype=policy, name="norm2")
+        self.norm2 = built(norm2, flat_shape[:2] + (self.hidden_dim,))
 
     def call(self, inputs):
         batch = ops.shape(inputs)[0]

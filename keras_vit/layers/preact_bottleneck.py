@@ -58,27 +58,15 @@ class PreActBottleneck(Bottleneck):
         )
 
     def build(self, input_shape):
-        input_shape = tuple(input_shape)
-        out_channels = self.filters * self.expansion
-        out_shape = self.compute_output_shape(input_shape)
-        inner_in = input_shape[:3] + (self.filters,)
-        inner_out = out_shape[:3] + (self.filters,)
-        self.needs_projection = input_shape[-1] != out_channels or self.strides != 1
-        self.gn1 = self._norm("gn1")
-        self.gn1.build(input_shape)
+        input_shape, out_shape, inner_in, inner_out = self._shapes(input_shape)
+        self.gn1 = self._norm("gn1", input_shape)
         if self.needs_projection:
-            self.conv_proj = self._conv(out_channels, 1, self.strides, "conv_proj")
-            self.conv_proj.build(input_shape)
-        self.conv1 = self._conv(self.filters, 1, 1, "conv1")
-        self.conv1.build(input_shape)
-        self.gn2 = self._norm("gn2")
-        self.gn2.build(inner_in)
-        self.conv2 = self._conv(self.filters, 3, self.strides, "conv2")
-        self.conv2.build(inner_in)
-        self.gn3 = self._norm("gn3")
-        self.gn3.build(inner_out)
-        self.conv3 = self._conv(out_channels, 1, 1, "conv3")
-        self.conv3.build(inner_out)
+            self.conv_proj = self._conv(out_shape[-1], 1, self.strides, "conv_proj", input_shape)
+        self.conv1 = self._conv(self.filters, 1, 1, "conv1", input_shape)
+        self.gn2 = self._norm("gn2", inner_in)
+        self.conv2 = self._conv(self.filters, 3, self.strides, "conv2", inner_in)
+        self.gn3 = self._norm("gn3", inner_out)
+        self.conv3 = self._conv(out_shape[-1], 1, 1, "conv3", inner_out)
 
     def call(self, inputs):
         activated = ops.relu(self.gn1(inputs))

@@ -41,8 +41,7 @@ class RelativePosition(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, num_tokens=197, key_dim=64, **kwargs):
         super().__init__(**kwargs)
-        self.num_tokens = num_tokens
-        self.key_dim = key_dim
+        self.keep_arguments(locals())
         positions = np.arange(num_tokens)
         self._offset_index = (positions[:, None] - positions[None, :] + num_tokens - 1).astype("int32")
 
@@ -53,11 +52,9 @@ class RelativePosition(ConfigFromArguments, keras.layers.Layer):
                 f"RelativePosition is sized for {self.num_tokens} tokens but received {input_shape[1]}: build the "
                 f"model for this image size (image_size=...)."
             )
-        self.embeddings = self.add_weight(
-            shape=(2 * self.num_tokens - 1, self.key_dim),
-            initializer=keras.initializers.RandomNormal(stddev=0.02),
-            name="embeddings",
-        )
+        initializer = keras.initializers.RandomNormal(stddev=0.02)
+        self.embeddings = self.add_weight(shape=(2 * self.num_tokens - 1, self.key_dim), initializer=initializer,
+                                          name="embeddings")
 
     def call(self, inputs):
         index = self._offset_index

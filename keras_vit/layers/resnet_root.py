@@ -3,15 +3,30 @@
 import keras
 from keras import ops
 
-from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._arguments import ConfigFromArguments, built
 from keras_vit.layers._padding import pad_symmetric, padded_size
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.std_conv2d import StdConv2D
 from keras_vit.registry import register
 
 
+class ResNetParts:
+    """Layer mixin of the ResNet layers (root, stem, units): their StdConv2D and GroupNorm sublayers, made from the
+    layer's own num_groups, group_norm_epsilon, std_conv_epsilon, std_conv_epsilon_mode and padding, and built."""
+
+    def _conv(self, filters, kernel_size, strides, name, input_shape):
+        return built(StdConv2D(
+            filters, kernel_size, strides=strides, epsilon=self.std_conv_epsilon,
+            epsilon_mode=self.std_conv_epsilon_mode, padding=self.padding, dtype=self.dtype_policy, name=name,
+        ), input_shape)
+
+    def _norm(self, name, input_shape, gamma_initializer="ones"):
+        norm = GroupNorm(self.num_groups, self.group_norm_epsilon, gamma_initializer, dtype=self.dtype_policy, name=name)
+        return built(norm, input_shape)
+
+
 @register("layer", "resnet_root")
-class ResNetRoot(ConfigFromArguments, keras.layers.Layer):
+class ResNetRoot(ConfigFromArguments, ResNetParts, keras.layers.Layer):
     """StdConv2D 7x7 stride 2 -> [GroupNorm -> ReLU] -> max-pool 3x3 stride 2: downsamples by 4.
 
     Args:
@@ -50,23 +65,12 @@ class ResNetRoot(ConfigFromArguments, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters, self.use_norm, self.num_groups = filters, use_norm, num_groups
-        self.group_norm_epsilon, self.std_conv_epsilon = group_norm_epsilon, std_conv_epsilon
-        self.std_conv_epsilon_mode = std_conv_epsilon_mode
-        self.padding = padding
+        self.keep_arguments(locals())
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
-        self.conv = StdConv2D(
-            self.filters, 7, strides=2, epsilon=self.std_conv_epsilon, epsilon_mode=self.std_conv_epsilon_mode,
-            padding=self.padding, dtype=self.dtype_policy, name="conv_root",
-        )
-        self.conv.build(input_shape)
-        conv_shape = self.conv.compute_output_shape(input_shape)
-        self.norm = None
-        if self.use_norm:
-            self.norm = GroupNorm(self.num_groups, self.group_norm_epsilon, dtype=self.dtype_policy, name="gn_root")
-            self.norm.build(conv_shape)
+        self.conv = self._conv(self.filters, 7, 2, "conv_root", input_shape)
+        self.norm = self._norm("gn_root", self.conv.compute_output_shape(input_shape)) if self.use_norm else None
         pool_padding = "same" if self.padding == "same" else "valid"  # "symmetric" zero-pads in call()
         self.pool = keras.layers.MaxPooling2D(3, strides=2, padding=pool_padding, dtype=self.dtype_policy, name="pool")
 

@@ -3,10 +3,9 @@
 import keras
 from keras import ops
 
-from keras_vit.layers._arguments import ConfigFromArguments
-from keras_vit.layers._padding import PADDINGS
-from keras_vit.layers.group_norm import GroupNorm
-from keras_vit.layers.resnet_root import ResNetRoot
+from keras_vit.layers._arguments import ConfigFromArguments, built
+from keras_vit.layers._padding import PADDINGS, ceil_div
+from keras_vit.layers.resnet_root import ResNetParts, ResNetRoot
 from keras_vit.layers.std_conv2d import EPSILON_MODES
 from keras_vit.registry import register, registry
 from keras_vit.schema import one_of, registered
@@ -31,16 +30,12 @@ def resnet_macs(image_size, num_channels, stage_sizes, width_factor):
     `image_size` = (height, width) (sizes round up, with "same" and "symmetric" padding alike), and the
     (height, width, channels) it outputs.
     Normalizations, activations and pooling are not counted (as in timm's and the papers' figures)."""
-
-    def down(size, stride):
-        return -(-size // stride)
-
-    height, width = down(image_size[0], 2), down(image_size[1], 2)
+    height, width = ceil_div(image_size[0], 2), ceil_div(image_size[1], 2)
     channels = 64 * width_factor
     macs = height * width * 7 * 7 * num_channels * channels
-    height, width = down(height, 2), down(width, 2)
+    height, width = ceil_div(height, 2), ceil_div(width, 2)
     for _, filters, stride in stage_plan(stage_sizes, width_factor):
-        out_height, out_width, out_channels = down(height, stride), down(width, stride), filters * 4
+        out_height, out_width, out_channels = ceil_div(height, stride), ceil_div(width, stride), filters * 4
         if channels != out_channels or stride != 1:
             macs += out_height * out_width * channels * out_channels
         macs += height * width * channels * filters
@@ -51,7 +46,7 @@ def resnet_macs(image_size, num_channels, stage_sizes, width_factor):
 
 
 @register("stem", "bit_resnet_stem")
-class ResNetStem(ConfigFromArguments, keras.layers.Layer):
+class ResNetStem(ConfigFromArguments, ResNetParts, keras.layers.Layer):
     """A ResNet of BiT's design as the stem of a hybrid ViT: root (7x7/2 conv, 3x3/2 max-pool) and stages of
     bottleneck units with GroupNorm and weight-standardized convolutions; the ViT then embeds its feature map.
 
@@ -101,11 +96,9 @@ class ResNetStem(ConfigFromArguments, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.stage_sizes, self.width_factor, self.block = tuple(stage_sizes), width_factor, block
+        self.keep_arguments(locals())
+        self.stage_sizes = tuple(stage_sizes)
         self.block_cls = registry("block").get(block)
-        self.num_groups, self.group_norm_epsilon = num_groups, group_norm_epsilon
-        self.std_conv_epsilon, self.std_conv_epsilon_mode = std_conv_epsilon, std_conv_epsilon_mode
-        self.padding = padding
 
     @classmethod
     def output_stride_of(cls, kwargs):
@@ -114,44 +107,27 @@ class ResNetStem(ConfigFromArguments, keras.layers.Layer):
         return ROOT_STRIDE * 2 ** max(len(kwargs.get("stage_sizes", (3, 4, 9))) - 1, 0)
 
     @classmethod
-    def output_channels_of(cls, kwargs):
-        """The channels of the stem's feature map for these constructor arguments."""
-        stage_sizes = kwargs.get("stage_sizes", (3, 4, 9))
-        width = 64 * kwargs.get("width_factor", 1)
-        return width * 2 ** (len(stage_sizes) + 1) if stage_sizes else width
-
-    @classmethod
     def macs_of(cls, kwargs, image_size, num_channels):
         """(multiply-accumulates for one image, output (height, width, channels)) of a stem with these arguments."""
         return resnet_macs(image_size, num_channels, kwargs.get("stage_sizes", (3, 4, 9)), kwargs.get("width_factor", 1))
 
     def _layer_kwargs(self):
-        return {
-            "num_groups": self.num_groups,
-            "group_norm_epsilon": self.group_norm_epsilon,
-            "std_conv_epsilon": self.std_conv_epsilon,
-            "std_conv_epsilon_mode": self.std_conv_epsilon_mode,
-            "padding": self.padding,
-        }
+        names = ("num_groups", "group_norm_epsilon", "std_conv_epsilon", "std_conv_epsilon_mode", "padding")
+        return {name: getattr(self, name) for name in names}
 
     def build(self, input_shape):
         shape = tuple(input_shape)
         preact = getattr(self.block_cls, "is_preactivation", False)
-        self.root = ResNetRoot(
+        self.root = built(ResNetRoot(
             64 * self.width_factor, use_norm=not preact, **self._layer_kwargs(), dtype=self.dtype_policy, name="root"
-        )
-        self.root.build(shape)
+        ), shape)
         shape = self.root.compute_output_shape(shape)
         self.units = []
         for name, filters, strides in stage_plan(self.stage_sizes, self.width_factor):
-            unit = self.block_cls(filters, strides, **self._layer_kwargs(), dtype=self.dtype_policy, name=name)
-            unit.build(shape)
-            shape = unit.compute_output_shape(shape)
-            self.units.append(unit)
-        self.norm = None
-        if preact:
-            self.norm = GroupNorm(self.num_groups, self.group_norm_epsilon, dtype=self.dtype_policy, name="norm")
-            self.norm.build(shape)
+            self.units.append(built(self.block_cls(filters, strides, **self._layer_kwargs(), dtype=self.dtype_policy,
+                                                   name=name), shape))
+            shape = self.units[-1].compute_output_shape(shape)
+        self.norm = self._norm("norm", shape) if preact else None
 
     def call(self, inputs):
         x = self.root(inputs)
@@ -163,9 +139,5 @@ class ResNetStem(ConfigFromArguments, keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         stride = self.output_stride_of({"stage_sizes": self.stage_sizes})
-        channels = self.output_channels_of({"stage_sizes": self.stage_sizes, "width_factor": self.width_factor})
-
-        def down(size):
-            return None if size is None else -(-size // stride)
-
-        return (input_shape[0], down(input_shape[1]), down(input_shape[2]), channels)
+        channels = 64 * self.width_factor * (2 ** (len(self.stage_sizes) + 1) if self.stage_sizes else 1)
+        return (input_shape[0], ceil_div(input_shape[1], stride), ceil_div(input_shape[2], stride), channels)

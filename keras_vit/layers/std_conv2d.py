@@ -59,13 +59,9 @@ class StdConv2D(ConfigFromArguments, keras.layers.Layer):
         # Standardization statistics need float32: the kernel is cast by hand after standardizing.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        self.filters = filters
+        self.keep_arguments(locals())
         self.kernel_size = pair(kernel_size)
         self.strides = pair(strides)
-        self.padding = padding
-        self.use_bias = use_bias
-        self.epsilon = epsilon
-        self.epsilon_mode = epsilon_mode
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -74,11 +70,8 @@ class StdConv2D(ConfigFromArguments, keras.layers.Layer):
                 f"StdConv2D expects inputs of shape (batch, height, width, channels) with known channels; "
                 f"received {input_shape}."
             )
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(*self.kernel_size, input_shape[-1], self.filters),
-            initializer=keras.initializers.HeNormal(),
-        )
+        kernel_shape = (*self.kernel_size, input_shape[-1], self.filters)
+        self.kernel = self.add_weight(name="kernel", shape=kernel_shape, initializer=keras.initializers.HeNormal())
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros") if self.use_bias else None
 
     def standardized_kernel(self):
@@ -103,8 +96,6 @@ class StdConv2D(ConfigFromArguments, keras.layers.Layer):
         return outputs
 
     def compute_output_shape(self, input_shape):
-        sizes = [
-            padded_size(input_shape[axis], self.kernel_size[axis - 1], self.strides[axis - 1], self.padding)
-            for axis in (1, 2)
-        ]
-        return (input_shape[0], sizes[0], sizes[1], self.filters)
+        axes = zip(input_shape[1:3], self.kernel_size, self.strides)
+        height, width = (padded_size(size, kernel, stride, self.padding) for size, kernel, stride in axes)
+        return (input_shape[0], height, width, self.filters)

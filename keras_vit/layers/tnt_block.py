@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers._arguments import ConfigFromArguments
+from keras_vit.layers._arguments import ConfigFromArguments, built
 from keras_vit.layers._shapes import dim
 from keras_vit.layers.pixel_projection import PixelProjection
 from keras_vit.layers.transformer_block import TransformerBlock
@@ -78,15 +78,7 @@ class TNTBlock(ConfigFromArguments, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.hidden_dim = hidden_dim
-        self.num_heads, self.intermediate_dim = num_heads, intermediate_dim
-        self.inner_dim = inner_dim
-        self.inner_num_heads, self.inner_intermediate_dim = inner_num_heads, inner_intermediate_dim
-        self.num_prefix_tokens, self.layer_norm_epsilon = num_prefix_tokens, layer_norm_epsilon
-        self.dropout_rate, self.attention_dropout_rate = dropout_rate, attention_dropout_rate
-        self.drop_path_rate, self.rematerialize = drop_path_rate, rematerialize  # its TransformerBlocks check them
-        self.use_qkv_bias, self.use_approximate_gelu = use_qkv_bias, use_approximate_gelu
-        self.attention, self.mlp, self.norm = attention, mlp, norm
+        self.keep_arguments(locals())  # its TransformerBlocks check rematerialize against the rates
 
     def _transformer_block(self, width, num_heads, intermediate_dim, name):
         shared = ("dropout_rate", "attention_dropout_rate", "drop_path_rate", "layer_norm_epsilon", "use_qkv_bias",
@@ -118,25 +110,26 @@ class TNTBlock(ConfigFromArguments, keras.layers.Layer):
                 f"TNTBlock received words for {num_patches} patches but {tokens_shape[1]} tokens; expected "
                 f"num_prefix_tokens ({self.num_prefix_tokens}) + {num_patches} tokens."
             )
-        self.inner_block = self._transformer_block(
+        self.inner_block = built(self._transformer_block(
             self.inner_dim, self.inner_num_heads, self.inner_intermediate_dim, "inner_block"
-        )
-        self.inner_block.build((None, words_shape[2], self.inner_dim))
-        self.pixel_projection = PixelProjection(
+        ), (None, words_shape[2], self.inner_dim))
+        self.pixel_projection = built(PixelProjection(
             self.hidden_dim, use_bias=False, layer_norm_epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
             name="pixel_projection",
-        )
-        self.pixel_projection.build(words_shape)
-        self.outer_block = self._transformer_block(self.hidden_dim, self.num_heads, self.intermediate_dim, "outer_block")
-        self.outer_block.build(tokens_shape)
+        ), words_shape)
+        outer_block = self._transformer_block(self.hidden_dim, self.num_heads, self.intermediate_dim, "outer_block")
+        self.outer_block = built(outer_block, tokens_shape)
 
-    def _inner(self, words, training):
-        # The inner transformer treats every patch as its own sequence of words.
+    def _per_patch(self, function, words, *head_axes):
+        """`function` on every patch's words as its own sequence (batch * num_patches, num_words, inner_dim), its
+        result reshaped back to (batch, num_patches, *head_axes, ...)."""
         batch = ops.shape(words)[0]
         num_patches, (_, _, num_words, inner_dim) = dim(words, 1), words.shape
-        words = ops.reshape(words, (batch * num_patches, num_words, inner_dim))
-        words = self.inner_block(words, training=training)
-        return ops.reshape(words, (batch, num_patches, num_words, inner_dim))
+        result = function(ops.reshape(words, (batch * num_patches, num_words, inner_dim)))
+        return ops.reshape(result, (batch, num_patches, *head_axes, *result.shape[-2:]))
+
+    def _inner(self, words, training):
+        return self._per_patch(lambda flat: self.inner_block(flat, training=training), words)
 
     def _add_words(self, words, tokens):
         patch_update = self.pixel_projection(words)
@@ -164,9 +157,5 @@ class TNTBlock(ConfigFromArguments, keras.layers.Layer):
             num_words, num_words), words in row-major order inside their patch. Rows sum to 1.
         """
         if inner:
-            batch = ops.shape(words)[0]
-            num_patches, (_, _, num_words, inner_dim) = dim(words, 1), words.shape
-            flat = ops.reshape(words, (batch * num_patches, num_words, inner_dim))
-            weights = self.inner_block.attention_probabilities(flat)
-            return ops.reshape(weights, (batch, num_patches, self.inner_num_heads, num_words, num_words))
+            return self._per_patch(self.inner_block.attention_probabilities, words, self.inner_num_heads)
         return self.outer_block.attention_probabilities(self._add_words(self._inner(words, None), tokens))

@@ -50,6 +50,7 @@ class TransformerBlock(ConfigFromArguments, keras.layers.Layer):
 
     # What it takes and returns; a slot of another interface rejects it when the spec loads.
     interface = "tokens"
+    # `attention`, `mlp` and `norm` name the sublayers: the arguments are kept under other names.
     argument_attributes = {"attention": "attention_config", "mlp": "mlp_config", "norm": "norm_config"}
 
     def __init__(
@@ -71,36 +72,24 @@ class TransformerBlock(ConfigFromArguments, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.hidden_dim = hidden_dim
-        self.num_heads, self.intermediate_dim = num_heads, intermediate_dim
-        self.layer_norm_epsilon, self.layer_scale_init_value = layer_norm_epsilon, layer_scale_init_value
-        self.dropout_rate, self.attention_dropout_rate = dropout_rate, attention_dropout_rate
-        self.drop_path_rate = drop_path_rate
-        self.use_qkv_bias, self.use_approximate_gelu = use_qkv_bias, use_approximate_gelu
+        self.keep_arguments(locals())
         # Not a value check: a rematerialized block with random masks would silently compute wrong gradients.
         self.rematerialize = _rematerialize.check(
             rematerialize, dropout_rate=dropout_rate, attention_dropout_rate=attention_dropout_rate,
             drop_path_rate=drop_path_rate,
         )
-        # `attention`, `mlp` and `norm` name the sublayers: the arguments are kept under other names.
-        self.attention_config, self.mlp_config, self.norm_config = attention, mlp, norm
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         policy = self.dtype_policy
         norm_context = {"epsilon": self.layer_norm_epsilon}
         self.norm1 = NORM.build(self.norm_config, norm_context, dtype=policy, name="norm1")
-        self.attention = ATTENTION.build(self.attention_config, {
-            "hidden_dim": self.hidden_dim, "num_heads": self.num_heads,
-            "attention_dropout_rate": self.attention_dropout_rate, "use_qkv_bias": self.use_qkv_bias,
-        }, dtype=policy, name="attention")
+        self.attention = ATTENTION.build(self.attention_config, self._provided(ATTENTION), dtype=policy,
+                                         name="attention")
         self.attention_output_dropout = keras.layers.Dropout(self.dropout_rate, dtype=policy, name="attention_output_dropout")
         self.drop_path = DropPath(self.drop_path_rate, dtype=policy, name="drop_path")
         self.norm2 = NORM.build(self.norm_config, norm_context, dtype=policy, name="norm2")
-        self.mlp = MLP.build(self.mlp_config, {
-            "intermediate_dim": self.intermediate_dim, "dropout_rate": self.dropout_rate,
-            "use_approximate_gelu": self.use_approximate_gelu,
-        }, dtype=policy, name="mlp")
+        self.mlp = MLP.build(self.mlp_config, self._provided(MLP), dtype=policy, name="mlp")
         self.layer_scale_1 = self.layer_scale_2 = None
         if self.layer_scale_init_value is not None:
             self.layer_scale_1 = LayerScale(self.layer_scale_init_value, dtype=policy, name="layer_scale_1")
@@ -109,11 +98,15 @@ class TransformerBlock(ConfigFromArguments, keras.layers.Layer):
             if layer is not None:
                 layer.build(input_shape)
 
+    def _provided(self, slot):
+        """This block's values of the arguments that `slot` gives its component (keras_vit.layers.slots)."""
+        return {key: getattr(self, key) for key in slot.provided}
+
     def call(self, inputs, relative_keys=None, training=None):
         if self.rematerialize and training:
             if relative_keys is None:
-                return _rematerialize.call(lambda x: self._forward(x, None, training), inputs)
-            return _rematerialize.call(lambda x, keys: self._forward(x, keys, training), inputs, relative_keys)
+                return keras.remat(lambda x: self._forward(x, None, training))(inputs)
+            return keras.remat(lambda x, keys: self._forward(x, keys, training))(inputs, relative_keys)
         return self._forward(inputs, relative_keys, training)
 
     def _forward(self, inputs, relative_keys, training):
