@@ -46,4 +46,11 @@ LAYER_EXAMPLES = {
     ("block", "preact_bottleneck"): ((2, 8, 8, 8), {"filters": 4, "num_groups": 2}, {"strides": 2, "group_norm_epsilon": 1e-6, "std_conv_epsilon_mode": "std", "padding": "same"}, True),
     ("layer", "image_preprocessing"): ((2, 10, 12, 3), {"image_size": 8}, {"image_size": (6, 4), "mean": (0.4, 0.45, 0.5), "std": (0.2, 0.3, 0.4), "interpolation": "bicubic"}, False),
     ("stem", "bit_resnet_stem"): ((2, 32, 32, 3), {"stage_sizes": (1, 1), "width_factor": 1, "num_groups": 8}, {"stage_sizes": (1,), "block": "preact_bottleneck", "padding": "symmetric"}, True),
+    # keras_vit.tasks: necks on tokens with 1 prefix token and a 2x2 grid, the DETR decoder on a feature map, heads.
+    ("neck", "simple_feature_pyramid"): ((2, 5, 8), {"output_dim": 4, "num_prefix_tokens": 1, "grid_size": (2, 2)}, {"output_dim": 6, "layer_norm_epsilon": 1e-5}, True),
+    ("neck", "single_scale"): ((2, 5, 8), {"output_dim": 4, "num_prefix_tokens": 1, "grid_size": (2, 2)}, {"grid_size": (1, 4)}, True),
+    # DETR starts its queries at zero: the first self-attention's values are zero and its value kernel gets no gradient.
+    ("decoder", "detr_decoder"): ((2, 2, 3, 8), {"num_queries": 3, "num_layers": 2, "hidden_dim": 8, "num_heads": 2, "intermediate_dim": 16}, {"num_queries": 5, "dropout_rate": 0.0, "layer_norm_epsilon": 1e-6}, ("layer_0/self_attention/value/kernel",)),
+    ("head", "detr_head"): ((2, 2, 3, 8), {"num_classes": 4, "hidden_dim": 8}, {"num_classes": 2}, True),
+    ("head", "fpn_segmentation_head"): ([(2, 16, 16, 4), (2, 8, 8, 4), (2, 4, 4, 4), (2, 2, 2, 4)], {"num_classes": 3, "hidden_dim": 4}, {"output_stride": 2}, True),
 }

@@ -27,6 +27,7 @@ class ClassifierHead(ConfigFromArguments, keras.layers.Layer):
 
     # Read by keras_vit.testing.check_layer: this layer's outputs are float32 under a mixed policy.
     output_dtype = "float32"
+    interface = "features"  # pooled features in; a task model's head slot takes other heads
 
     def __init__(self, num_classes=1000, representation_dim=None, dropout_rate=0.0, activation=None, **kwargs):
         super().__init__(**kwargs)

@@ -127,7 +127,8 @@ class ViT(ZooModel):
         "norm": NORM,
         "pooling": Slot("pooling", "token", interface="tokens", empty="none",
                         provided=("num_prefix_tokens", "num_heads", "intermediate_dim", "layer_norm_epsilon")),
-        "head": Slot("head", "classifier", provided=("num_classes", "representation_dim", "activation")),
+        "head": Slot("head", "classifier", interface="features",
+                     provided=("num_classes", "representation_dim", "activation")),
     }
     # Every other argument is checked by its keras_vit.schema.GLOSSARY field.
     FIELDS = {**SLOTS, "position_placement": optional(one_of(*PLACEMENTS)), "position_interpolation": one_of(*INTERPOLATIONS)}

@@ -25,6 +25,7 @@ class DETRHead(ConfigFromArguments, keras.layers.Layer):
     """
 
     interface = "queries"
+    output_dtype = "float32"  # logits leave a mixed policy in float32, as the classifier's do
 
     def __init__(self, num_classes=91, hidden_dim=256, **kwargs):
         super().__init__(**kwargs)

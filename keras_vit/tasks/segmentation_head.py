@@ -31,6 +31,7 @@ class FPNSegmentationHead(ConfigFromArguments, keras.layers.Layer):
     """
 
     interface = "feature_pyramid"
+    output_dtype = "float32"  # logits leave a mixed policy in float32, as the classifier's do
 
     def __init__(self, num_classes=11, hidden_dim=64, output_stride=4, **kwargs):
         super().__init__(**kwargs)
