@@ -6,6 +6,7 @@ only the chief writes into the output folder; the other workers write into a tem
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -26,14 +27,12 @@ class EpochLog(keras.callbacks.Callback):
         self.path = Path(path)
         self.images_per_epoch = global_batch_size * steps_per_epoch
         self.epoch_seconds = []
-        self.first_epoch = None
 
     def on_train_begin(self, logs=None):
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.first_epoch is None:
-            self.first_epoch = epoch
+        if not self.epoch_seconds:  # the first epoch of this run
             self._write({"event": "start", "epoch": epoch + 1, "resumed": epoch > 0})
         self._start = time.perf_counter()
 
@@ -100,11 +99,8 @@ def _seed_states(model):
 
 
 def _sync(path):
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
 
 
 def _write_atomically(path, text):
@@ -172,12 +168,8 @@ def make_callbacks(dirs, *, tensorboard=True, global_batch_size, steps_per_epoch
         KeepLastCheckpoints(dirs.checkpoints, keep_checkpoints),
         EpochLog(dirs.root / "train_log.jsonl", global_batch_size, steps_per_epoch),
     ]
-    if tensorboard:
-        try:
-            import tensorboard as _  # noqa: F401  (tf.summary needs it)
-        except ImportError:
-            warnings.warn("TensorBoard logs are off: pip install tensorboard (or set run.tensorboard: false).",
-                          stacklevel=2)
-        else:
-            callbacks.append(keras.callbacks.TensorBoard(str(dirs.logs), update_freq="epoch"))
+    if tensorboard and importlib.util.find_spec("tensorboard") is None:  # tf.summary needs it
+        warnings.warn("TensorBoard logs are off: pip install tensorboard (or set run.tensorboard: false).", stacklevel=2)
+    elif tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(dirs.logs), update_freq="epoch"))
     return callbacks

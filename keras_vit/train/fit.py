@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -25,13 +25,7 @@ from keras_vit.train.callbacks import (
 from keras_vit.train.optimizers import make_optimizer
 from keras_vit.train.recipe import load_recipe
 from keras_vit.train.schedules import make_schedule
-from keras_vit.train.strategy import (
-    check_global_batch,
-    default_jit_compile,
-    global_batch_size,
-    is_chief,
-    make_strategy,
-)
+from keras_vit.train.strategy import check_global_batch, default_jit_compile, is_chief, make_strategy
 from keras_vit.zoo import create
 
 
@@ -50,6 +44,11 @@ class ResumeError(ValueError):
 # Recipe keys that say how a run is watched or where it runs, not what it computes: a resumed run may change them.
 _FREE_ON_RESUME = ("description", "run.verbose", "run.tensorboard", "run.keep_checkpoints", "run.overwrite",
                    "run.output_dir", "run.strategy", "run.devices", "run.tpu_address")
+
+
+# The data section's keys that make_pipeline takes for the training stream only.
+_AUGMENTATION = ("random_crop", "crop_scale", "horizontal_flip", "rand_augment", "mixup_alpha", "cutmix_alpha",
+                 "label_smoothing", "shuffle_buffer")
 
 
 def _recipe_json(recipe):
@@ -92,16 +91,14 @@ def _check_output_dir(recipe, output_dir):
     """Refuses to mix runs in one folder. Returns True when the folder holds an unfinished run of this recipe
     (whose recipe.json stays as it is)."""
     finished = (output_dir / "summary.json").exists() and not (output_dir / "backup").exists()
-    if finished:
-        if not recipe.run["overwrite"]:
-            raise ValueError(
-                f"{output_dir} holds a finished run (summary.json): choose another output_dir, set run.overwrite "
-                f"(overwrite=True, --set run.overwrite=true) to replace its model, checkpoints and summary, or start "
-                f"over (start_over=True, --start_over) to move the old run aside first."
-            )
-        return False
+    if finished and not recipe.run["overwrite"]:
+        raise ValueError(
+            f"{output_dir} holds a finished run (summary.json): choose another output_dir, set run.overwrite "
+            f"(overwrite=True, --set run.overwrite=true) to replace its model, checkpoints and summary, or start "
+            f"over (start_over=True, --start_over) to move the old run aside first."
+        )
     path = output_dir / "recipe.json"
-    if not path.exists():
+    if finished or not path.exists():
         return False
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
@@ -119,25 +116,14 @@ def _check_output_dir(recipe, output_dir):
     return True
 
 
-def _global_batch(run, strategy):
-    if run["per_replica_batch_size"] is not None:
-        return global_batch_size(run["per_replica_batch_size"], strategy)
-    check_global_batch(run["batch_size"], strategy)
-    return run["batch_size"]
-
-
 def _pipelines(recipe, train_data, eval_data, image_size, batch, one_hot, start_batch=0):
     from keras_vit.data import make_pipeline
 
     data = recipe.data
     common = {"image_size": image_size, "batch_size": batch, "mean": data["mean"], "std": data["std"],
               "seed": recipe.run["seed"]}
-    train = make_pipeline(
-        train_data, training=True, random_crop=data["random_crop"], crop_scale=data["crop_scale"],
-        horizontal_flip=data["horizontal_flip"], rand_augment=data["rand_augment"],
-        mixup_alpha=data["mixup_alpha"], cutmix_alpha=data["cutmix_alpha"], label_smoothing=data["label_smoothing"],
-        shuffle_buffer=data["shuffle_buffer"], repeat=True, start_batch=start_batch, **common,
-    )
+    augment = {key: data[key] for key in _AUGMENTATION}
+    train = make_pipeline(train_data, training=True, repeat=True, start_batch=start_batch, **augment, **common)
     evaluation = None
     if eval_data is not None:
         evaluation = make_pipeline(eval_data, training=False, **common)
@@ -146,27 +132,13 @@ def _pipelines(recipe, train_data, eval_data, image_size, batch, one_hot, start_
     return train, evaluation
 
 
-def _steps_per_epoch(run, train_data, batch):
-    if run["steps_per_epoch"]:
-        return run["steps_per_epoch"]
-    if not train_data.num_examples:
-        raise ValueError("The training data does not say how many examples it has: set run.steps_per_epoch.")
-    steps = train_data.num_examples // batch
-    if steps == 0:
-        raise ValueError(f"The training split has {train_data.num_examples} examples, fewer than one global batch of "
-                         f"{batch}: lower the batch size.")
-    return steps
-
-
 def _load_data(recipe, num_channels):
     from keras_vit.data import load_dataset
 
-    data, seed = recipe.data, recipe.run["seed"]
-    train = load_dataset(data["source"], split=data["train_split"], num_channels=num_channels,
-                         data_dir=data["data_dir"], seed=seed)
-    evaluation = (load_dataset(data["source"], split=data["eval_split"], num_channels=train.num_channels,
-                               data_dir=data["data_dir"], seed=seed) if data["eval_split"] else None)
-    return train, evaluation
+    data = recipe.data
+    load = functools.partial(load_dataset, data["source"], data_dir=data["data_dir"], seed=recipe.run["seed"])
+    train = load(split=data["train_split"], num_channels=num_channels)
+    return train, (load(split=data["eval_split"], num_channels=train.num_channels) if data["eval_split"] else None)
 
 
 def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=False, **kwargs):
@@ -204,21 +176,20 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     run = recipe.run
     # The strategy comes first: a multi-worker strategy must be made before other TensorFlow work in the process.
     strategy = make_strategy(run["strategy"], devices=run["devices"], tpu_address=run["tpu_address"])
-    batch = _global_batch(run, strategy)
+    # The recipe holds exactly one of the two, a positive integer.
+    batch = run["batch_size"] or run["per_replica_batch_size"] * strategy.num_replicas_in_sync
+    check_global_batch(batch, strategy)
     output_dir = Path(recipe.output_dir)
     chief = is_chief(strategy)
-    previous_run, same_recipe, backup = None, False, None
-    if start_over:
-        if chief:  # the other workers' folders are temporary
-            previous_run = _moved_aside(output_dir)
-    else:
-        # Every worker checks and reads the chief's folder (under multi-worker, on a file system they share), so
-        # that all of them refuse, or all resume from the same epoch.
-        same_recipe = _check_output_dir(recipe, output_dir)
-        backup = read_backup(output_dir / "backup")
+    # Only the chief moves a run aside (the other workers' folders are temporary). Without start_over, every worker
+    # checks and reads the chief's folder (under multi-worker, on a file system they share), so that all of them
+    # refuse, or all resume from the same epoch.
+    previous_run = _moved_aside(output_dir) if start_over and chief else None
+    same_recipe = not start_over and _check_output_dir(recipe, output_dir)
+    backup = None if start_over else read_backup(output_dir / "backup")
     model_overrides = {k: v for k, v in recipe.model.items() if k not in ("name", "weights")}
     weights = recipe.model.get("weights")
-    if weights is not None and not os.path.isfile(weights):
+    if weights is not None and not Path(weights).is_file():
         raise ValueError(f"model.weights {weights!r} is not a file: give the path of a checkpoint that "
                          f"keras_vit.weights reads (.npz, .safetensors, .pth, .weights.h5).")
     keras.utils.set_random_seed(run["seed"])  # weights, shuffles and augmentation repeat with the same seed
@@ -230,13 +201,17 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
         # Fine-tuning: a head of another width is dropped, a position table of another grid resampled.
         model = create(recipe.model["name"], weights=weights, dtype=run["mixed_precision"], **model_overrides)
     config = model.get_config()
-    steps = _steps_per_epoch(run, train_data, batch)
+    if not (run["steps_per_epoch"] or train_data.num_examples):
+        raise ValueError("The training data does not say how many examples it has: set run.steps_per_epoch.")
+    steps = run["steps_per_epoch"] or train_data.num_examples // batch
+    if steps == 0:
+        raise ValueError(f"The training split has {train_data.num_examples} examples, fewer than one global batch of "
+                         f"{batch}: lower the batch size.")
     one_hot = recipe.data["mixup_alpha"] > 0 or recipe.data["cutmix_alpha"] > 0 or recipe.data["label_smoothing"] > 0
     initial_epoch = min(backup["epochs_done"], run["epochs"]) if backup else 0
     # The stream goes on at the first batch of the epoch that did not finish: the same batches as a run that never
     # stopped. Keras runs whole executions, so an epoch takes steps_per_epoch rounded up to steps_per_execution.
-    per_execution = run["steps_per_execution"]
-    batches_per_epoch = math.ceil(steps / per_execution) * per_execution
+    batches_per_epoch = math.ceil(steps / run["steps_per_execution"]) * run["steps_per_execution"]
     train_ds, eval_ds = _pipelines(recipe, train_data, eval_data, config["image_size"], batch, one_hot,
                                    start_batch=initial_epoch * batches_per_epoch)
 
@@ -284,8 +259,20 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
             f"Lower optimizer.learning_rate, add warm-up or gradient clipping (optimizer.global_clipnorm), or use "
             f"float32 instead of mixed_float16."
         ) from None
-    wall = time.perf_counter() - start
-    summary = _summary(recipe, model, history, epoch_log, strategy, batch, steps, wall, dirs, initial_epoch)
+    # Throughput after the first epoch (which includes tracing and XLA compilation), when there is one.
+    steady = epoch_log.epoch_seconds[1:] or epoch_log.epoch_seconds
+    images_per_second = batch * steps * len(steady) / sum(steady) if steady and sum(steady) > 0 else math.nan
+    checkpoint = last_checkpoint(dirs.checkpoints)
+    summary = TrainSummary({
+        "recipe": recipe.name, "model": recipe.model["name"], "parameters": int(model.count_params()),
+        "epochs": run["epochs"], "resumed_from_epoch": initial_epoch + 1 if initial_epoch else None,
+        "optimizer_steps": int(model.optimizer.iterations.numpy()),
+        **{f"train_{key}": round(float(history.history.get(key, [math.nan])[-1]), 5) for key in ("accuracy", "loss")},
+        "wall_seconds": round(time.perf_counter() - start, 1), "images_per_second": round(images_per_second, 1),
+        "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync, "global_batch_size": batch,
+        "mixed_precision": run["mixed_precision"], "last_checkpoint": str(checkpoint) if checkpoint and chief else None,
+        "output_dir": str(dirs.root) if chief else None,
+    })
     if eval_ds is not None:
         results = model.evaluate(eval_ds, steps=run["eval_steps"], verbose=0, return_dict=True)
         summary.update({f"eval_{key}": round(float(results[key]), 5) for key in ("accuracy", "loss")})
@@ -301,29 +288,3 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     summary.model = model
     return summary
 
-
-def _summary(recipe, model, history, epoch_log, strategy, batch, steps, wall, dirs, initial_epoch):
-    logs = {k: v[-1] for k, v in history.history.items()}
-    seconds = epoch_log.epoch_seconds
-    # Throughput after the first epoch (which includes tracing and XLA compilation), when there is one.
-    steady = seconds[1:] or seconds
-    images_per_second = batch * steps * len(steady) / sum(steady) if steady and sum(steady) > 0 else math.nan
-    checkpoint = last_checkpoint(dirs.checkpoints)
-    return TrainSummary({
-        "recipe": recipe.name,
-        "model": recipe.model["name"],
-        "parameters": int(model.count_params()),
-        "epochs": recipe.run["epochs"],
-        "resumed_from_epoch": initial_epoch + 1 if initial_epoch else None,
-        "optimizer_steps": int(model.optimizer.iterations.numpy()),
-        "train_accuracy": round(float(logs.get("accuracy", math.nan)), 5),
-        "train_loss": round(float(logs.get("loss", math.nan)), 5),
-        "wall_seconds": round(wall, 1),
-        "images_per_second": round(images_per_second, 1),
-        "strategy": type(strategy).__name__,
-        "replicas": strategy.num_replicas_in_sync,
-        "global_batch_size": batch,
-        "mixed_precision": recipe.run["mixed_precision"],
-        "last_checkpoint": str(checkpoint) if checkpoint and dirs.chief else None,
-        "output_dir": str(dirs.root) if dirs.chief else None,
-    })

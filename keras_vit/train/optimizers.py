@@ -8,7 +8,9 @@ import keras
 from keras_vit.compat import ClipAfterCrossReplicaSum, optimizer_variable_path
 from keras_vit.models.layout import model_layout
 
-OPTIMIZERS = ("sgd", "adamw", "adam")
+_ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
+_RULE_DEFAULTS = {"sgd": {"momentum": 0.9, "nesterov": False}, "adamw": _ADAM, "adam": _ADAM}  # name -> keys
+OPTIMIZERS = tuple(_RULE_DEFAULTS)
 
 
 def no_weight_decay(model):
@@ -90,11 +92,7 @@ def make_optimizer(config, learning_rate, model):
     layer_decay = config.get("layer_decay")
     scales = layer_decay_scales(model, layer_decay) if layer_decay not in (None, 1, 1.0) else {}
     weight_decay = config.get("weight_decay") or (0.0 if name == "adamw" else None)
-    if name == "sgd":
-        rule = {"momentum": config.get("momentum", 0.9), "nesterov": bool(config.get("nesterov", False))}
-    else:
-        rule = {"beta_1": config.get("beta_1", 0.9), "beta_2": config.get("beta_2", 0.999),
-                "epsilon": config.get("epsilon", 1e-8)}
+    rule = {key: config.get(key, default) for key, default in _RULE_DEFAULTS[name].items()}
     cls = {"sgd": LayerScaledSGD, "adamw": LayerScaledAdamW, "adam": LayerScaledAdam}[name]
     optimizer = cls(learning_rate=learning_rate, global_clipnorm=config.get("global_clipnorm"),
                     weight_decay=weight_decay, layer_scales=scales, **rule)

@@ -29,7 +29,7 @@ from keras_vit.schema import (
     one_of,
     optional,
 )
-from keras_vit.spec.load import resolve_extends
+from keras_vit.spec.load import get_spec, resolve_extends
 from keras_vit.spec.model_spec import FrozenDict, _freeze, merge, thaw
 from keras_vit.spec.yaml_file import SpecError
 from keras_vit.train.optimizers import OPTIMIZERS
@@ -262,8 +262,6 @@ def _section(section, given, where):
 
 
 def _check_model(model, where):
-    from keras_vit.spec import get_spec
-
     overrides = {k: v for k, v in model.items() if k not in ("name", "weights")}
     weights = model.get("weights")
     if weights is not None and not isinstance(weights, (str, Path)):

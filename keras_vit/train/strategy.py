@@ -95,14 +95,10 @@ def make_strategy(name="auto", *, devices=None, tpu_address=None):
         raise StrategyError(f"Unknown strategy {name!r}.{suggest(str(name), STRATEGIES)} Known: {', '.join(STRATEGIES)}.")
     if devices and name != "mirrored":
         raise StrategyError(f"devices= applies to strategy 'mirrored' only; received strategy {name!r}.")
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return _mirrored(devices)
-    if name == "multi_worker":
-        return _multi_worker()
-    if name == "tpu":
-        return _tpu(tpu_address)
+    makers = {"default": tf.distribute.get_strategy, "mirrored": lambda: _mirrored(devices),
+              "multi_worker": _multi_worker, "tpu": lambda: _tpu(tpu_address)}
+    if name in makers:
+        return makers[name]()
     # auto: look at the environment before touching devices (a multi-worker strategy must come first in a process)
     if tpu_address or os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR"):
         return _tpu(tpu_address)
@@ -115,20 +111,21 @@ def make_strategy(name="auto", *, devices=None, tpu_address=None):
     return tf.distribute.get_strategy()
 
 
-def global_batch_size(per_replica_batch_size, strategy):
-    """Global batch = per-replica batch x replicas in sync."""
-    batch = per_replica_batch_size
+def _positive_batch(batch):
     if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
         raise StrategyError(f"The batch size must be a positive integer; received {batch!r}.")
-    return batch * strategy.num_replicas_in_sync
+    return batch
+
+
+def global_batch_size(per_replica_batch_size, strategy):
+    """Global batch = per-replica batch x replicas in sync."""
+    return _positive_batch(per_replica_batch_size) * strategy.num_replicas_in_sync
 
 
 def check_global_batch(batch_size, strategy):
     """Raises StrategyError unless the global `batch_size` splits evenly over the strategy's replicas."""
     replicas = strategy.num_replicas_in_sync
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise StrategyError(f"The batch size must be a positive integer; received {batch_size!r}.")
-    if batch_size % replicas:
+    if _positive_batch(batch_size) % replicas:
         lower, upper = batch_size // replicas * replicas, -(-batch_size // replicas) * replicas
         raise StrategyError(
             f"The global batch size {batch_size} does not divide evenly over the {replicas} replicas of "
