@@ -97,12 +97,9 @@ def _readout_label(model):
 
 def _names(paths):
     """Output file stems, one per image, unique."""
-    stems, seen = [], {}
-    for path in paths:
-        stem = os.path.splitext(os.path.basename(path))[0]
-        seen[stem] = seen.get(stem, 0) + 1
-        stems.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
-    return stems
+    stems = [os.path.splitext(os.path.basename(path))[0] for path in paths]
+    counts = [stems[: index + 1].count(stem) for index, stem in enumerate(stems)]  # its n-th occurrence
+    return [stem if count == 1 else f"{stem}_{count}" for stem, count in zip(stems, counts)]
 
 
 def _save(figure, path, written):

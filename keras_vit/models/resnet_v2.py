@@ -10,7 +10,7 @@ from keras_vit.layers.resnet_root import ResNetRoot
 from keras_vit.layers.resnet_stem import resnet_macs, stage_plan
 from keras_vit.layers.std_conv2d import EPSILON_MODES
 from keras_vit.models.layout import ModelLayout, built_fields
-from keras_vit.models.zoo_model import ZooModel
+from keras_vit.models.zoo_model import ZooModel, provided
 from keras_vit.registry import Slot, register
 from keras_vit.schema import check_family_arguments, one_of, pair
 
@@ -92,13 +92,7 @@ class ResNetV2(ZooModel):
         stage_sizes = list(stage_sizes)
         block_cls, _ = self.SLOTS["block"].component(block)
         preact = getattr(block_cls, "is_preactivation", False)
-        layer_kwargs = {
-            "num_groups": num_groups,
-            "group_norm_epsilon": group_norm_epsilon,
-            "std_conv_epsilon": std_conv_epsilon,
-            "std_conv_epsilon_mode": std_conv_epsilon_mode,
-            "padding": padding,
-        }
+        layer_kwargs = provided(self.SLOTS["block"], locals())  # all but filters and strides
 
         images = keras.Input((None, None, num_channels) if dynamic_image_size else (*image_size, num_channels),
                              name="images", dtype="float32")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import keras
 
-from keras_vit.layers import _rematerialize
 from keras_vit.layers.class_token import ClassToken
-from keras_vit.layers.patch_grid import PatchGrid
 from keras_vit.layers.pixel_projection import PixelProjection
 from keras_vit.layers.slots import ATTENTION, MLP, NORM
+from keras_vit.models import vit
 from keras_vit.models.layout import ModelLayout, PositionTable, built_fields
-from keras_vit.models.vit import ViT, check_resamplable, head_layout
-from keras_vit.models.zoo_model import ZooModel
-from keras_vit.registry import Slot, register, slot_config
+from keras_vit.models.zoo_model import ZooModel, provided
+from keras_vit.registry import Slot, register
 from keras_vit.schema import check_family_arguments, divisible, pair, tiling
 
 
@@ -92,10 +90,10 @@ class TNT(ZooModel):
         "attention": ATTENTION,
         "mlp": MLP,
         "norm": NORM,
-        "pooling": ViT.SLOTS["pooling"],
-        "head": ViT.SLOTS["head"],
+        "pooling": vit.ViT.SLOTS["pooling"],
+        "head": vit.ViT.SLOTS["head"],
     }
-    FIELDS = {**SLOTS, "position_interpolation": ViT.FIELDS["position_interpolation"]}  # the others: GLOSSARY
+    FIELDS = {**SLOTS, "position_interpolation": vit.ViT.FIELDS["position_interpolation"]}  # the others: GLOSSARY
 
     def __init__(
         self,
@@ -142,102 +140,59 @@ class TNT(ZooModel):
         image_size, patch_size = pair(image_size), pair(patch_size)
         grid = (image_size[0] // patch_size[0], image_size[1] // patch_size[1])
         word_grid = (patch_size[0] // pixel_stride, patch_size[1] // pixel_stride)
+        values = {**locals(), "num_prefix_tokens": 1}
 
-        images = keras.Input((None, None, num_channels) if dynamic_image_size else (*image_size, num_channels),
-                             name="images", dtype="float32")
-        x, patch_grid = images, None
-        if dynamic_image_size:
-            x, patch_grid = PatchGrid(patch_size, dtype=dtype, name="patch_grid")(x)
-        words = slots["pixel_embed"].build(pixel_embed, {
-            "patch_size": patch_size, "inner_dim": inner_dim, "pixel_stride": pixel_stride,
-            "pixel_kernel_size": pixel_kernel_size,
-        }, dtype=dtype, name="pixel_embed")(x)
+        images, x, patch_grid = vit.image_input(values, patch_size)
+        words = slots["pixel_embed"].build(pixel_embed, provided(slots["pixel_embed"], values), dtype=dtype,
+                                           name="pixel_embed")(x)
         stem = ["pixel_embed", "patch_projection", "class_token"]
         if use_pixel_position:
-            words = slots["pixel_position"].build(
-                pixel_position, {"grid_size": word_grid}, dtype=dtype, name="pixel_position"
-            )(words)
+            words = slots["pixel_position"].build(pixel_position, {"grid_size": word_grid}, dtype=dtype,
+                                                  name="pixel_position")(words)
             stem.append("pixel_position")
-        tokens = PixelProjection(
-            hidden_dim, use_bias=True, layer_norm_epsilon=layer_norm_epsilon, dtype=dtype, name="patch_projection"
-        )(words)
+        tokens = PixelProjection(hidden_dim, use_bias=True, layer_norm_epsilon=layer_norm_epsilon, dtype=dtype,
+                                 name="patch_projection")(words)
         tokens = ClassToken(dtype=dtype, name="class_token")(tokens)
         tables = []
         if use_patch_position:
-            position = slots["patch_position"].build(patch_position, {
-                "grid_size": grid, "num_prefix_tokens": 1, "interpolation": position_interpolation,
-            }, dtype=dtype, name="patch_position")
+            context = {"grid_size": grid, "num_prefix_tokens": 1, "interpolation": position_interpolation}
+            position = slots["patch_position"].build(patch_position, context, dtype=dtype, name="patch_position")
             tokens = position(tokens) if patch_grid is None else position(tokens, grid_size=patch_grid)
             stem.append("patch_position")
             tables.append(PositionTable("patch_position", 1, grid))
         tokens = keras.layers.Dropout(dropout_rate, dtype=dtype, name="dropout")(tokens)
-        context = {
-            "hidden_dim": hidden_dim, "num_heads": num_heads, "intermediate_dim": intermediate_dim,
-            "inner_dim": inner_dim, "inner_num_heads": inner_num_heads, "inner_intermediate_dim": inner_intermediate_dim,
-            "num_prefix_tokens": 1, "dropout_rate": dropout_rate, "attention_dropout_rate": attention_dropout_rate,
-            "layer_norm_epsilon": layer_norm_epsilon, "use_qkv_bias": use_qkv_bias,
-            "use_approximate_gelu": use_approximate_gelu, "rematerialize": rematerialize,
-            "attention": attention, "mlp": mlp, "norm": norm,
-        }
         for index in range(num_layers):
-            rate = drop_path_rate * index / max(num_layers - 1, 1)
-            words, tokens = slots["block"].build(
-                block, {**context, "drop_path_rate": rate}, dtype=dtype, name=f"block_{index}"
-            )([words, tokens])
+            words, tokens = vit.build_block(slots, values, index)([words, tokens])
         x = NORM.build(norm, {"epsilon": layer_norm_epsilon}, dtype=dtype, name="encoder_norm")(tokens)
-        pool = None
-        if not slots["pooling"].is_empty(pooling):
-            pool = slots["pooling"].build(pooling, {
-                "num_prefix_tokens": 1, "num_heads": num_heads, "intermediate_dim": intermediate_dim,
-                "layer_norm_epsilon": layer_norm_epsilon,
-            }, dtype=dtype, name="pooling")
-            x = pool(x)
-        head_layer = None
-        if num_classes:
-            head_layer = slots["head"].build(
-                head, {"num_classes": num_classes, "activation": classifier_activation}, dtype=dtype, name="head"
-            )
-            x = head_layer(x)
+        x, pool, top = vit.pool_and_classify(x, slots, values)
 
         super().__init__(inputs=images, outputs=x, name=name, **kwargs)
         self._store_config(locals())
-        self.grid_size = grid
         self.word_grid_size = word_grid
-        self.num_prefix_tokens = 1
         self.layout = ModelLayout(
             blocks=tuple(f"block_{i}" for i in range(num_layers)), stem=tuple(stem), num_prefix_tokens=1,
-            grid_size=grid, pooled=None if pool is None else pool.name, patch_size=patch_size,
-            dynamic_image_size=dynamic_image_size, **head_layout(head_layer),
+            grid_size=grid, patch_size=patch_size, dynamic_image_size=dynamic_image_size, **top,
             **built_fields(self, tables, ["class_token"] + ["pixel_position"] * use_pixel_position, pool),
         )
 
     @staticmethod
     def check_hyperparameters(**config):
+        vit.check_transformer(config)
         image_size, patch_size = pair(config["image_size"]), pair(config["patch_size"])
-        divisible("hidden_dim", config["hidden_dim"], "num_heads", config["num_heads"])
         divisible("inner_dim", config["inner_dim"], "inner_num_heads", config["inner_num_heads"])
         tiling(image_size, patch_size)
-        check_pixel_grid(patch_size, config["pixel_stride"], config["pixel_kernel_size"])
-        if config["dynamic_image_size"] and config["use_patch_position"]:
-            check_resamplable("patch_position", TNT.SLOTS["patch_position"].component(config["patch_position"])[0])
-        if slot_config(config["pooling"])["name"] == "none" and config["num_classes"]:
-            raise ValueError("pooling='none' returns the token sequence and cannot feed a classifier: set num_classes=0.")
-        _rematerialize.check(
-            config["rematerialize"],
-            **{key: config[key] for key in ("dropout_rate", "attention_dropout_rate", "drop_path_rate")},
-        )
-
-
-def check_pixel_grid(patch_size, pixel_stride, pixel_kernel_size):
-    """Raises ValueError unless pixel_stride divides both patch sides and pixel_kernel_size is odd."""
-    for side, size in zip(("height", "width"), patch_size):
-        if size % pixel_stride:
+        pixel_stride, pixel_kernel_size = config["pixel_stride"], config["pixel_kernel_size"]
+        for side, size in zip(("height", "width"), patch_size):
+            if size % pixel_stride:
+                raise ValueError(
+                    f"`pixel_stride`={pixel_stride} does not divide the patch {side} {size}: every patch must split "
+                    f"into whole words; choose a pixel_stride that divides patch_size (4 for 16x16 patches)."
+                )
+        if pixel_kernel_size % 2 == 0:
             raise ValueError(
-                f"`pixel_stride`={pixel_stride} does not divide the patch {side} {size}: every patch must split "
-                f"into whole words; choose a pixel_stride that divides patch_size (4 for 16x16 patches)."
+                f"`pixel_kernel_size` must be odd (the convolution pads pixel_kernel_size // 2 on each side so that a "
+                f"patch gives patch_size / pixel_stride words per side); received {pixel_kernel_size}."
             )
-    if pixel_kernel_size % 2 == 0:
-        raise ValueError(
-            f"`pixel_kernel_size` must be odd (the convolution pads pixel_kernel_size // 2 on each side so that a "
-            f"patch gives patch_size / pixel_stride words per side); received {pixel_kernel_size}."
-        )
+        if config["dynamic_image_size"] and config["use_patch_position"]:
+            vit.check_resamplable("patch_position", TNT.SLOTS["patch_position"].component(config["patch_position"])[0])
+

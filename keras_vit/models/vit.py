@@ -12,7 +12,7 @@ from keras_vit.layers.class_token import ClassToken
 from keras_vit.layers.patch_grid import PatchGrid
 from keras_vit.layers.slots import ATTENTION, MLP, NORM
 from keras_vit.models.layout import ModelLayout, PositionTable, built_fields
-from keras_vit.models.zoo_model import ZooModel
+from keras_vit.models.zoo_model import ZooModel, provided
 from keras_vit.registry import Slot, register, registry, slot_config
 from keras_vit.schema import check_family_arguments, divisible, one_of, optional, pair, tiling
 
@@ -181,15 +181,15 @@ class ViT(ZooModel):
         counts = {"use_class_token": use_class_token, "use_distillation_token": use_distillation_token,
                   "num_register_tokens": num_register_tokens}
         num_prefix = sum(int(counts[key]) for _, key in PREFIX_TOKENS)
+        values = {**locals(), "num_prefix_tokens": num_prefix}
         placement = resolve_placement(position_encoding, position_placement)
         relative = is_relative(position_encoding)
         absolute = position_name(position_encoding) != "none" and not relative
         tables, stem_layers, undecayed = [], [], []  # undecayed: token and relative position layers
 
         def add_position(x, layer_name, prefix):
-            layer = slots["position_encoding"].build(position_encoding, {
-                "grid_size": grid, "num_prefix_tokens": prefix, "interpolation": position_interpolation,
-            }, dtype=dtype, name=layer_name)
+            context = {"grid_size": grid, "num_prefix_tokens": prefix, "interpolation": position_interpolation}
+            layer = slots["position_encoding"].build(position_encoding, context, dtype=dtype, name=layer_name)
             tables.append(PositionTable(layer_name, prefix, grid))
             return layer
 
@@ -200,16 +200,11 @@ class ViT(ZooModel):
         def positions(layer, x):  # a dynamic model passes the grid at hand
             return layer(x) if patch_grid is None else layer(x, grid_size=patch_grid)
 
-        images = keras.Input((None, None, num_channels) if dynamic_image_size else (*image_size, num_channels),
-                             name="images", dtype="float32")
-        x, patch_grid = images, None
-        if dynamic_image_size:
-            x, patch_grid = PatchGrid((patch_size[0] * stride, patch_size[1] * stride), dtype=dtype, name="patch_grid")(x)
+        images, x, patch_grid = image_input(values, (patch_size[0] * stride, patch_size[1] * stride))
         if stem is not None:
             x = stem_layer(slots["stem"].build(stem, {}, dtype=dtype, name="stem"), x)
-        x = stem_layer(slots["patch_embed"].build(
-            patch_embed, {"patch_size": patch_size, "hidden_dim": hidden_dim}, dtype=dtype, name="patch_embed"
-        ), x)
+        x = stem_layer(slots["patch_embed"].build(patch_embed, provided(slots["patch_embed"], values), dtype=dtype,
+                                                  name="patch_embed"), x)
         shared = None
         if absolute and not use_prefix_position:
             stem_layers.append("position_embedding")
@@ -227,18 +222,10 @@ class ViT(ZooModel):
 
         def relative_keys(layer_name):
             undecayed.append(layer_name)
-            return slots["position_encoding"].build(position_encoding, {
-                "num_tokens": num_prefix + grid[0] * grid[1], "key_dim": hidden_dim // num_heads,
-            }, dtype=dtype, name=layer_name)(x)
+            context = {"num_tokens": num_prefix + grid[0] * grid[1], "key_dim": hidden_dim // num_heads}
+            return slots["position_encoding"].build(position_encoding, context, dtype=dtype, name=layer_name)(x)
 
         keys = relative_keys("relative_position") if relative and placement != "every_layer" else None
-        context = {
-            "hidden_dim": hidden_dim, "num_heads": num_heads, "intermediate_dim": intermediate_dim,
-            "dropout_rate": dropout_rate, "attention_dropout_rate": attention_dropout_rate,
-            "layer_norm_epsilon": layer_norm_epsilon, "use_qkv_bias": use_qkv_bias,
-            "use_approximate_gelu": use_approximate_gelu, "rematerialize": rematerialize,
-            "attention": attention, "mlp": mlp, "norm": norm,
-        }
         blocks = []
         for index in range(num_layers):
             if absolute and placement == "every_layer":
@@ -247,8 +234,7 @@ class ViT(ZooModel):
                 x = positions(shared, x)
             if relative and placement == "every_layer":
                 keys = relative_keys(f"relative_position_{index}")
-            rate = drop_path_rate * index / max(num_layers - 1, 1)
-            layer = slots["block"].build(block, {**context, "drop_path_rate": rate}, dtype=dtype, name=f"block_{index}")
+            layer = build_block(slots, values, index)
             x = layer(x) if keys is None else layer(x, relative_keys=keys)
             blocks.append(layer.name)
 
@@ -257,36 +243,19 @@ class ViT(ZooModel):
 
         if not use_fc_norm:
             x = final_norm("encoder_norm")(x)
-        pooled = pool = None
-        if not slots["pooling"].is_empty(pooling):
-            pool = slots["pooling"].build(pooling, {
-                "num_prefix_tokens": num_prefix, "num_heads": num_heads, "intermediate_dim": intermediate_dim,
-                "layer_norm_epsilon": layer_norm_epsilon,
-            }, dtype=dtype, name="pooling")
-            x, pooled = pool(x), "pooling"
-            if use_fc_norm:
-                x, pooled = final_norm("fc_norm")(x), "fc_norm"
-        head_layer = None
-        if num_classes:
-            head_layer = slots["head"].build(head, {
-                "num_classes": num_classes, "representation_dim": representation_dim,
-                "activation": classifier_activation,
-            }, dtype=dtype, name="head")
-            x = head_layer(x)
+        x, pool, top = pool_and_classify(x, slots, values, use_fc_norm and (lambda: final_norm("fc_norm")))
 
         super().__init__(inputs=images, outputs=x, name=name, **kwargs)
         self._store_config(locals())
-        self.grid_size = grid
-        self.num_prefix_tokens = num_prefix
         self.layout = ModelLayout(
             blocks=tuple(blocks), stem=tuple(stem_layers), num_prefix_tokens=num_prefix, grid_size=grid,
-            stem_stride=stride, pooled=pooled, patch_size=patch_size, dynamic_image_size=dynamic_image_size,
-            **head_layout(head_layer), **built_fields(self, tables, undecayed, pool),
+            stem_stride=stride, patch_size=patch_size, dynamic_image_size=dynamic_image_size,
+            **top, **built_fields(self, tables, undecayed, pool),
         )
 
     @staticmethod
     def check_hyperparameters(**config):
-        divisible("hidden_dim", config["hidden_dim"], "num_heads", config["num_heads"])
+        check_transformer(config)
         encoding, placement = position_name(config["position_encoding"]), config["position_placement"]
         if placement is not None:
             if encoding == "none":
@@ -308,16 +277,10 @@ class ViT(ZooModel):
         if encoding == "sincos_2d" and config["hidden_dim"] % 4:
             raise ValueError(f"position_encoding='sincos_2d' needs hidden_dim divisible by 4; received {config['hidden_dim']}.")
         pooling = slot_config(config["pooling"], "token")["name"]
-        if pooling == "none" and config["num_classes"]:
-            raise ValueError("pooling='none' returns the token sequence and cannot feed a classifier: set num_classes=0.")
         if pooling == "token" and not config["use_class_token"]:
             raise ValueError("pooling='token' needs the class token: set use_class_token=True or pooling='gap'.")
         if config["use_fc_norm"] and pooling == "none":
             raise ValueError("use_fc_norm=True normalizes the pooled features: it needs a pooling other than 'none'.")
-        _rematerialize.check(
-            config["rematerialize"],
-            **{key: config[key] for key in ("dropout_rate", "attention_dropout_rate", "drop_path_rate")},
-        )
         tiling(pair(config["image_size"]), pair(config["patch_size"]), stem_output_stride(config["stem"]))
 
 
@@ -331,11 +294,54 @@ def check_resamplable(slot, position_cls):
         )
 
 
-def head_layout(head):
-    """The layout fields of a classifier head layer (None: no head): its name and its variables' paths."""
-    if head is None:
-        return {}
-    pre_logits = getattr(head, "pre_logits", None)
-    pre_paths = tuple(v.path for v in pre_logits.weights) if pre_logits is not None else ()
-    return {"head": head.name, "pre_logits_variables": pre_paths,
-            "head_variables": tuple(v.path for v in head.weights if v.path not in pre_paths)}
+def check_transformer(config):
+    """The rules that ViT and TNT share: heads divide hidden_dim, pooling "none" has no classifier, and
+    rematerialize needs no random masks."""
+    divisible("hidden_dim", config["hidden_dim"], "num_heads", config["num_heads"])
+    if slot_config(config["pooling"], "token")["name"] == "none" and config["num_classes"]:
+        raise ValueError("pooling='none' returns the token sequence and cannot feed a classifier: set num_classes=0.")
+    rates = ("dropout_rate", "attention_dropout_rate", "drop_path_rate")
+    _rematerialize.check(config["rematerialize"], **{key: config[key] for key in rates})
+
+
+def image_input(values, multiple):
+    """The images input, the tensor the model continues from and, for a dynamic model, its patch grid at hand (a
+    PatchGrid of `multiple` pixels; else None)."""
+    shape = (None, None) if values["dynamic_image_size"] else values["image_size"]
+    images = keras.Input((*shape, values["num_channels"]), name="images", dtype="float32")
+    if not values["dynamic_image_size"]:
+        return images, images, None
+    return images, *PatchGrid(multiple, dtype=values["dtype"], name="patch_grid")(images)
+
+
+def build_block(slots, values, index):
+    """Block `index` of `values["num_layers"]`, its stochastic depth growing linearly to drop_path_rate."""
+    rate = values["drop_path_rate"] * index / max(values["num_layers"] - 1, 1)
+    context = {**provided(slots["block"], values), "drop_path_rate": rate}
+    return slots["block"].build(values["block"], context, dtype=values["dtype"], name=f"block_{index}")
+
+
+def pool_and_classify(x, slots, values, normalize=None):
+    """The pooling (unless none), the layer `normalize()` makes after it (fc_norm) and, with num_classes, the head.
+
+    Returns:
+        The outputs, the pooling layer (or None) and the layout fields: pooled and the head's name and variables.
+    """
+    pool = head = None
+    fields = {"pooled": None}
+    if not slots["pooling"].is_empty(values["pooling"]):
+        pool = slots["pooling"].build(values["pooling"], provided(slots["pooling"], values), dtype=values["dtype"],
+                                      name="pooling")
+        x, fields["pooled"] = pool(x), pool.name
+        if normalize:
+            layer = normalize()
+            x, fields["pooled"] = layer(x), layer.name
+    if values["num_classes"]:
+        context = {**provided(slots["head"], values), "activation": values["classifier_activation"]}
+        head = slots["head"].build(values["head"], context, dtype=values["dtype"], name="head")
+        x = head(x)
+        pre_logits = getattr(head, "pre_logits", None)
+        pre_paths = tuple(v.path for v in pre_logits.weights) if pre_logits is not None else ()
+        fields.update(head=head.name, pre_logits_variables=pre_paths,
+                      head_variables=tuple(v.path for v in head.weights if v.path not in pre_paths))
+    return x, pool, fields

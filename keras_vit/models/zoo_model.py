@@ -16,6 +16,11 @@ def _own_policy(layer):
     return policy[layer.path] if isinstance(policy, keras.dtype_policies.DTypePolicyMap) else policy
 
 
+def provided(slot, values):
+    """The arguments that a model family provides to a slot, from its hyperparameters and computed `values`."""
+    return {key: values[key] for key in slot.provided if key in values}
+
+
 class ZooModel(*zoo_model_bases(), keras.Model):
     """A functional model built by a family's constructor from plain hyperparameters.
 
