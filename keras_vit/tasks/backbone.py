@@ -3,6 +3,7 @@
 from types import MappingProxyType
 
 from keras_vit.models.features import feature_extractor
+from keras_vit.models.layout import ModelLayout
 from keras_vit.schema import Field
 from keras_vit.zoo import create
 
@@ -46,3 +47,10 @@ def without_weights_path(config):
     """A task model's stored config with `backbone_weights` cleared: a saved task model holds its weights itself,
     and reloading it must not read the checkpoint it started from."""
     return MappingProxyType({**config, "backbone_weights": None})
+
+
+def task_layout(tokens_model, layout):
+    """What a task model publishes about itself: its backbone's grid and patches, the layer running the backbone."""
+    return ModelLayout(stem=(tokens_model.name,), grid_size=layout.grid_size, patch_size=layout.patch_size,
+                       stem_stride=layout.stem_stride, num_prefix_tokens=layout.num_prefix_tokens, head="head",
+                       backbone=tokens_model.name)

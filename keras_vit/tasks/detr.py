@@ -5,11 +5,16 @@ import keras
 import keras_vit.tasks.detr_decoder  # noqa: F401  (registers the default components)
 import keras_vit.tasks.detr_head  # noqa: F401
 import keras_vit.tasks.neck  # noqa: F401
-from keras_vit.models.layout import ModelLayout
 from keras_vit.models.zoo_model import ZooModel
 from keras_vit.registry import Slot, register
 from keras_vit.schema import POSITIVE_INT
-from keras_vit.tasks.backbone import BACKBONE, BACKBONE_WEIGHTS, build_backbone, without_weights_path
+from keras_vit.tasks.backbone import (
+    BACKBONE,
+    BACKBONE_WEIGHTS,
+    build_backbone,
+    task_layout,
+    without_weights_path,
+)
 
 
 @register("model", "detr")
@@ -64,19 +69,17 @@ class DETR(ZooModel):
         super().__init__(inputs=images, outputs=outputs, name=name, **kwargs)
         self._store_config(locals())
         self._zoo_config = without_weights_path(self._zoo_config)
-        self._set_loss = None
-        self.layout = ModelLayout(stem=(tokens_model.name,), grid_size=layout.grid_size, patch_size=layout.patch_size,
-                                  stem_stride=layout.stem_stride, num_prefix_tokens=layout.num_prefix_tokens,
-                                  head="head", backbone=tokens_model.name)
+        self.layout = task_layout(tokens_model, layout)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         # Keras 3 applies a compiled loss to each entry of a dict output on its own; the set loss reads both entries
         # and every decoder layer's predictions together.
         from keras_vit.tasks.set_loss import DETRSetLoss
 
-        if self._set_loss is None:
-            self._set_loss = self.loss if isinstance(self.loss, DETRSetLoss) else DETRSetLoss()
-        loss = self._set_loss(y, set_predictions(y_pred))
+        if self.loss is not None and not isinstance(self.loss, DETRSetLoss):
+            raise ValueError(f"DETR trains with keras_vit.tasks.DETRSetLoss; compile received loss={self.loss!r}. "
+                             f"Pass loss=DETRSetLoss(...) with your weights, or no loss for DETR's.")
+        loss = (self.loss or DETRSetLoss())(y, set_predictions(y_pred))
         return loss + sum(self.losses) if self.losses else loss
 
 

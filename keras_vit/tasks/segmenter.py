@@ -4,10 +4,15 @@ import keras
 
 import keras_vit.tasks.neck  # noqa: F401  (registers the default components)
 import keras_vit.tasks.segmentation_head  # noqa: F401
-from keras_vit.models.layout import ModelLayout
 from keras_vit.models.zoo_model import ZooModel
 from keras_vit.registry import Slot, register
-from keras_vit.tasks.backbone import BACKBONE, BACKBONE_WEIGHTS, build_backbone, without_weights_path
+from keras_vit.tasks.backbone import (
+    BACKBONE,
+    BACKBONE_WEIGHTS,
+    build_backbone,
+    task_layout,
+    without_weights_path,
+)
 
 
 @register("model", "segmenter")
@@ -53,6 +58,4 @@ class Segmenter(ZooModel):
         super().__init__(inputs=images, outputs=logits, name=name, **kwargs)
         self._store_config(locals())
         self._zoo_config = without_weights_path(self._zoo_config)
-        self.layout = ModelLayout(stem=(tokens_model.name,), grid_size=layout.grid_size, patch_size=layout.patch_size,
-                                  stem_stride=layout.stem_stride, num_prefix_tokens=layout.num_prefix_tokens,
-                                  head="head", backbone=tokens_model.name)
+        self.layout = task_layout(tokens_model, layout)

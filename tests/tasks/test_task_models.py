@@ -95,7 +95,11 @@ def test_an_unknown_task_component_names_the_known_ones():
         keras_vit.create("seg_vit_ti16_digits", neck="simple_feature_pyramdi")
 
 
-def test_a_task_plugin_replaces_a_slot_from_yaml(tmp_path):
+def test_a_task_plugin_replaces_a_slot_from_yaml(tmp_path, monkeypatch):
+    # The registry is the process's: this test's neck leaves it when the test ends.
+    necks = keras_vit.registry("neck")
+    monkeypatch.setattr(necks, "_entries", dict(necks._entries))
+
     @keras_vit.register("neck", "test_mean_pyramid")
     class MeanPyramid(SimpleFeaturePyramid):
         """The simple pyramid with its levels' mean subtracted (a stand-in for a plugin's neck)."""
@@ -127,3 +131,11 @@ def test_detr_trains_with_model_fit_on_digit_scenes():
     model.compile(keras.optimizers.Adam(1e-3), jit_compile=False)
     losses = model.fit(scenes.images.astype("float32") / 255, y, batch_size=4, epochs=5, verbose=0).history["loss"]
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+
+
+def test_detr_refuses_a_loss_other_than_its_set_loss():
+    model = keras_vit.create(keras_vit.get_spec("detr_vit_ti16_digits").tiny_spec())
+    model.compile("adam", loss="mse", jit_compile=False)
+    targets = np.full((2, 2, 5), -1.0, "float32")
+    with pytest.raises(ValueError, match="DETRSetLoss"):
+        model.fit(np.zeros((2, 32, 32, 3), "float32"), targets, verbose=0)
