@@ -125,17 +125,6 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
     return differences
 
 
-def xla_compiled_functions(path):
-    """Names of the functions in the SavedModel at `path` marked for XLA (`_XlaMustCompile` true)."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    saved = saved_model_pb2.SavedModel()
-    with open(f"{path}/saved_model.pb", "rb") as file:
-        saved.ParseFromString(file.read())
-    functions = [function for graph in saved.meta_graphs for function in graph.graph_def.library.function]
-    return sorted(f.signature.name for f in functions if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b)
-
-
 def check_file_export(result, model, preprocessing=None, outputs="auto", rtol=1e-4, verbose=True):
     """Runs a one-file export (`keras_vit.export(..., format="litert"|"onnx"|"openvino")`) in its own runtime on
     batches of 1 and 3 random images and compares it with the Keras model.

@@ -9,8 +9,18 @@ import pytest
 import tensorflow as tf
 
 import keras_vit
-from keras_vit.export.check import xla_compiled_functions
 from tests.export.helpers import tiny_model
+
+
+def xla_compiled_functions(path):
+    """Names of the functions in the SavedModel at `path` marked for XLA (`_XlaMustCompile` true)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    with open(f"{path}/saved_model.pb", "rb") as file:
+        saved.ParseFromString(file.read())
+    functions = [function for graph in saved.meta_graphs for function in graph.graph_def.library.function]
+    return sorted(f.signature.name for f in functions if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b)
 
 
 @pytest.fixture(scope="module")
