@@ -162,3 +162,86 @@ def segmentation_metrics(confusion):
     present = ~np.isnan(iou)
     return {"iou": iou, "mean_iou": float(iou[present].mean()) if present.any() else float("nan"),
             "pixel_accuracy": float(true_positives.sum() / max(confusion.sum(), 1))}
+
+
+def _held_out_digits(num_scenes, seed):
+    from keras_vit.tasks.data.digit_scenes import CLASS_NAMES, digit_scenes
+
+    scenes = digit_scenes("test", num_scenes=num_scenes, seed=seed)
+    truth = list(zip(scenes.boxes, scenes.labels))
+    description = f"{num_scenes} held-out digit scenes (seed {seed}: digits offline_mnist('train', seed) never holds)"
+    return list(scenes.images), truth, scenes.masks, CLASS_NAMES, description
+
+
+def _coco(image_dir, annotations, with_masks):
+    import tensorflow as tf
+
+    from keras_vit.tasks.data.coco import read_coco
+
+    data = read_coco(image_dir, annotations, with_masks=with_masks)
+    images = [tf.io.decode_image(tf.io.read_file(e.path), channels=3, expand_animations=False).numpy()
+              for e in data.examples]
+    masks = None
+    if with_masks:  # semantic masks in the digit scenes' convention: 0 background, class k -> k + 1
+        masks = []
+        for e in data.examples:
+            semantic = np.zeros((e.height, e.width), np.int64)
+            for mask, label in zip(e.masks, e.labels):
+                semantic[mask > 0] = label + 1
+            masks.append(semantic)
+    truth = [(e.boxes, e.labels) for e in data.examples]
+    crowd = [e.is_crowd for e in data.examples]
+    return images, truth, masks, data.class_names, f"{len(images)} images of {annotations}", crowd
+
+
+def evaluate(path, num_scenes=1000, seed=0, coco_images=None, coco_json=None, batch_size=16):
+    """Scores a task model as served: COCO box AP for a detector, per-class IoU for a segmenter.
+
+    Args:
+        path: a SavedModel folder (or a model's folder of versions), a `.keras` file or a run folder (model.keras).
+        num_scenes, seed: held-out digit scenes (`digit_scenes("test", ...)`, 128 x 128) when no COCO data is given.
+        coco_images, coco_json: an image folder and its instances JSON (read_coco) instead of digit scenes.
+        batch_size: images per call (digit scenes; COCO images, of different sizes, go one by one).
+
+    Returns:
+        (task, metrics, class_names, description): "detector" with `coco_detection_metrics`'s dict, or
+        "segmenter" with `segmentation_metrics`'s and class names starting with "background".
+    """
+    from keras_vit.tasks.predictor import load_predictor
+
+    predictor = load_predictor(path)
+    segmenter = predictor.task == "segmenter"
+    crowd = None
+    if coco_images is not None or coco_json is not None:
+        if coco_images is None or coco_json is None:
+            raise ValueError("COCO data needs both the image folder and the instances JSON.")
+        images, truth, masks, names, description, crowd = _coco(coco_images, coco_json, segmenter)
+    else:
+        images, truth, masks, names, description = _held_out_digits(num_scenes, seed)
+    same_size = len({image.shape for image in images}) == 1
+    step = batch_size if same_size else 1
+    outputs = [predictor.predict(np.stack(images[i:i + step])) for i in range(0, len(images), step)]
+    if segmenter:
+        names = ("background", *names)
+        predicted = [ids for out in outputs for ids in out["class_ids"]]
+        confusion = sum(confusion_matrix(m, p, len(names)) for m, p in zip(masks, predicted))
+        return "segmenter", segmentation_metrics(confusion), names, description
+    predictions = [(b, s, c - 1) for out in outputs for b, s, c in zip(
+        out["detection_boxes"], out["detection_scores"], out["detection_classes"])]
+    sizes = [image.shape[:2] for image in images]
+    return "detector", coco_detection_metrics(truth, predictions, sizes, is_crowd=crowd), names, description
+
+
+def report_lines(task, metrics, class_names):
+    """The evaluation as printable lines: AP, AP50, AP75; or IoU per class, mean IoU and pixel accuracy."""
+    if task == "detector":
+        return ["COCO box AP (pycocotools COCOeval, IoU 0.50:0.95; 100 detections per image):",
+                *(f"  {name:<5} {metrics[name]:.3f}" for name in ("AP", "AP50", "AP75"))]
+    width = max(len("pixel accuracy"), *(len(n) for n in class_names))
+    lines = [f"  {'class':<{width}}  IoU"]
+    lines += [f"  {name:<{width}}  {'absent' if np.isnan(v) else f'{v:.3f}'}"
+              for name, v in zip(class_names, metrics["iou"])]
+    present = int(np.sum(~np.isnan(metrics["iou"])))
+    return ["Per-class IoU (from the pixel confusion matrix):", *lines,
+            f"  {'mean IoU':<{width}}  {metrics['mean_iou']:.3f}  (over the {present} classes present)",
+            f"  {'pixel accuracy':<{width}}  {metrics['pixel_accuracy']:.3f}"]
