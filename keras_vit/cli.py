@@ -22,6 +22,7 @@ COMMANDS = {
     "export": ("keras_vit.commands.export", "write a versioned SavedModel for TF Serving (+ models.config)"),
     "quantize": ("keras_vit.commands.quantize", "save an int8 copy of a .keras model (Keras's model.quantize)"),
     "train": ("keras_vit.commands.train", "train a model as a recipe says (registry/recipes), model.fit under tf.distribute"),
+    "evaluate": ("keras_vit.commands.evaluate", "COCO AP of a detector or mean IoU of a segmenter (a SavedModel or .keras)"),
     "explain": ("keras_vit.commands.explain", "PNG overlays of where a model looks (attention, rollout) and its figures"),
 }
 # Commands that moved out of the package: one line saying where they are now.

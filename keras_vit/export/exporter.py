@@ -45,22 +45,22 @@ class ExportResult:
     output_names: tuple
 
 
-def _signatures(model, preprocessing, jit_compile, **kwargs):
-    """Traces the signatures; with jit_compile="auto", runs the XLA-compiled call once and falls back to no XLA
-    (with a warning) if XLA cannot compile this model here."""
+def _signatures(make, jit_compile, model):
+    """Traces the signatures, `make(jit_compile)`; with jit_compile="auto", runs the XLA-compiled call once and falls
+    back to no XLA (with a warning) if XLA cannot compile this model here."""
     if jit_compile not in ("auto", True, False):
         raise ValueError(f"export: jit_compile must be 'auto', True or False; received {jit_compile!r}.")
-    signatures = ServingSignatures(model, preprocessing, jit_compile=jit_compile is not False, **kwargs)
+    signatures = make(jit_compile is not False)
     if jit_compile == "auto":
         try:
-            signatures.serving_default(tf.zeros((1, *signatures.image_shape), tf.float32))
+            signatures.serving_default(tf.zeros((1, *signatures.image_shape), signatures.input_dtype))
         except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError) as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             warnings.warn(
                 f"export: XLA could not compile model {model.name!r} ({first_line}); exporting without XLA.",
                 stacklevel=3,
             )
-            signatures = ServingSignatures(model, preprocessing, jit_compile=False, **kwargs)
+            signatures = make(False)
     return signatures
 
 
@@ -141,7 +141,12 @@ def export(model, base_path, version=None, labels=None, top_k=5, include_feature
         raise ValueError(f"export: `format` must be one of {FORMATS}; received {format!r}.")
     if quantize not in (None, *QUANTIZE_MODES):
         raise ValueError(f"export: `quantize` must be None or one of {QUANTIZE_MODES}; received {quantize!r}.")
-    kind = output_kind(model, outputs)
+    # A task model (keras_vit.tasks) publishes its own signatures, files and check: export needs no task code.
+    task = getattr(model, "serving_signatures", None)
+    if task is not None and (top_k != 5 or include_features or outputs != "auto" or warmup_batch_sizes):
+        raise ValueError(f"export: top_k, include_features, outputs and warmup_batch_sizes apply to classifiers; "
+                         f"model {model.name!r} serves its task's own outputs (docs/tasks.md).")
+    kind = None if task else output_kind(model, outputs)
     preprocessing = serving_preprocessing(model, preprocessing)
     if format != SAVED_MODEL:
         saved_model_only = {"version": (version, None), "labels": (labels, None), "top_k": (top_k, 5),
@@ -152,8 +157,12 @@ def export(model, base_path, version=None, labels=None, top_k=5, include_feature
         if given:
             raise ValueError(f"export: {', '.join(given)} apply to format='tf_saved_model' only; format={format!r} "
                              "writes one file with the model's probabilities (see docs/export.md).")
-        result = write_file(model, base_path, format, preprocessing, kind, quantize=quantize, verbose=verbose)
-        if check:
+        task = task and task(preprocessing, jit_compile=False)
+        result = write_file(model, base_path, format, preprocessing, kind, quantize=quantize, verbose=verbose,
+                            wrapper=task and task.inference_model())
+        if check and task:
+            task.check_file(result, verbose=verbose)
+        elif check:
             check_file_export(result, model, preprocessing=preprocessing, outputs=outputs, verbose=verbose)
         return result
     if quantize is not None:
@@ -163,7 +172,8 @@ def export(model, base_path, version=None, labels=None, top_k=5, include_feature
     version = check_version(base_path, version)
     if kind == "features" and labels is not None:
         raise ValueError(f"export: model {model.name!r} has no classifier (it returns features); drop `labels`.")
-    names = read_labels(labels, num_classes=None if kind == "features" else int(model.outputs[0].shape[-1]))
+    names = None if task else read_labels(labels, num_classes=None if kind == "features" else
+                                          int(model.outputs[0].shape[-1]))
 
     config_dir = os.path.dirname(base_path)
     config_path, config_note = None, None
@@ -173,17 +183,19 @@ def export(model, base_path, version=None, labels=None, top_k=5, include_feature
         served_path = base_path if server_root is None else f"{server_root.rstrip('/')}/{model_name}"
         updated_config_text(config_path, model_name, served_path)
 
-    signatures = _signatures(
-        model, preprocessing, jit_compile, top_k=top_k, labels=names, include_features=include_features,
-        outputs=outputs,
-    )
+    signatures = _signatures(lambda jit: task(preprocessing, labels, jit_compile=jit) if task else ServingSignatures(
+        model, preprocessing, top_k=top_k, labels=names, include_features=include_features, jit_compile=jit,
+        outputs=outputs), jit_compile, model)
 
     def write(folder):
         archive = keras.export.ExportArchive()
         archive.track(model)
-        archive.add_endpoint(DEFAULT_SIGNATURE, signatures.serving_default)
-        archive.add_endpoint(BYTES_SIGNATURE, signatures.serving_bytes)
+        for name, function in signatures.endpoints().items():
+            archive.add_endpoint(name, function)
         archive.write_out(folder, verbose=False)
+        for name, text in signatures.files().items():
+            with open(os.path.join(folder, name), "w", encoding="utf-8") as file:
+                file.write(text)
         if warmup_batch_sizes:
             write_warmup_requests(
                 folder, model_name, signatures.image_shape, warmup_batch_sizes, (DEFAULT_SIGNATURE, BYTES_SIGNATURE)
@@ -199,11 +211,13 @@ def export(model, base_path, version=None, labels=None, top_k=5, include_feature
                           output_names=tuple(signatures.output_names()))
     if verbose:
         xla = "XLA-compiled" if signatures.jit_compile else "not XLA-compiled"
-        print(f"Exported {model.name!r} to {path} (signatures {DEFAULT_SIGNATURE}, {BYTES_SIGNATURE}; {xla}).")
+        print(f"Exported {model.name!r} to {path} (signatures {', '.join(signatures.endpoints())}; {xla}).")
         if config_note:
             print(config_note)
         print(f"Serve it with:\n  {command}")
-    if check:
+    if check and task:
+        signatures.check(path, verbose=verbose)
+    elif check:
         check_export(path, model, preprocessing=preprocessing, labels=names, outputs=outputs, verbose=verbose)
     return result
 

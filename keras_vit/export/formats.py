@@ -108,8 +108,9 @@ def check_file_path(path, format_name):
     return path
 
 
-def write_file(model, path, format_name, preprocessing, kind, quantize=None, verbose=True):
-    """Writes `model` (with `preprocessing` and a softmax for logits inside) as one `format_name` file at `path`.
+def write_file(model, path, format_name, preprocessing, kind, quantize=None, verbose=True, wrapper=None):
+    """Writes `model` (with `preprocessing` and a softmax for logits inside; or a task model's own `wrapper`) as one
+    `format_name` file at `path`.
 
     The file is written in a hidden temporary folder beside `path` and moved into place when complete.
     """
@@ -122,7 +123,7 @@ def write_file(model, path, format_name, preprocessing, kind, quantize=None, ver
             f"{format_name!r} export the float model and quantize with its own tools (onnxruntime.quantization, "
             "OpenVINO's NNCF)."
         )
-    wrapper = inference_model(model, preprocessing, kind)
+    wrapper = wrapper or inference_model(model, preprocessing, kind)
     wrapper(np.zeros((1, *wrapper.inputs[0].shape[1:]), "float32"))  # Keras's ONNX exporter wants a called model
     kwargs = {}
     if format_name == "litert":
@@ -154,7 +155,7 @@ def write_file(model, path, format_name, preprocessing, kind, quantize=None, ver
             os.replace(os.path.join(temporary, os.path.basename(file)), file)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
-    output_name = "features" if kind == "features" else "probabilities"
+    output_name = ", ".join(wrapper.output) if kind is None else "features" if kind == "features" else "probabilities"
     if verbose:
         print(f"Exported {model.name!r} to {path} (format {format_name!r}; input images [batch, "
               f"{', '.join(str(d) for d in wrapper.inputs[0].shape[1:])}] in [0, 255], output {output_name}).")

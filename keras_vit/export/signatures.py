@@ -185,6 +185,14 @@ class ServingSignatures:
         function.get_concrete_function()
         return function
 
+    input_dtype = tf.float32
+
+    def endpoints(self):
+        return {DEFAULT_SIGNATURE: self.serving_default, BYTES_SIGNATURE: self.serving_bytes}
+
+    def files(self):
+        return {}  # written beside saved_model.pb; a task model's signatures write its label map
+
     def output_names(self):
         """The output keys of both signatures, in a stable order."""
         names = ["features"] if self.kind == "features" else ["probabilities", "top_k_classes", "top_k_scores"]

@@ -71,6 +71,13 @@ class DETR(ZooModel):
         self._zoo_config = without_weights_path(self._zoo_config)
         self.layout = task_layout(tokens_model, layout)
 
+    def serving_signatures(self, preprocessing, labels=None, jit_compile=True):
+        """The SavedModel contract `keras_vit.export` writes: the TF Object Detection API's outputs
+        (keras_vit.tasks.serving)."""
+        from keras_vit.tasks.serving import DetectionServing
+
+        return DetectionServing(self, preprocessing, labels, jit_compile)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         # Keras 3 applies a compiled loss to each entry of a dict output on its own; the set loss reads both entries
         # and every decoder layer's predictions together.

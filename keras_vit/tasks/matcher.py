@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_vit.tasks.boxes import cxcywh_to_xyxy, pairwise_generalized_iou
+from keras_vit.tasks.boxes import cxcywh_to_xyxy, pairwise_generalized_iou, validate_boxes
 
 # A harmless box put in place of padding rows before costs are computed: an all-zero padding box would give
 # 0 / 0 in GIoU; padded columns are dropped before the assignment anyway.
@@ -81,8 +81,14 @@ def matching_cost(logits, boxes, target_boxes, target_labels, class_weight=1.0, 
     return class_weight * class_cost + bbox_weight * l1_cost - giou_weight * ops.cast(giou, logits.dtype)
 
 
-def _assign_numpy(cost, real):
-    # Runs outside the graph, on NumPy arrays: cost (B, Q, M) float, real (B, M) bool.
+def _assign_numpy(cost, labels, boxes, num_classes):
+    # Runs outside the graph, on NumPy arrays: cost (B, Q, M) float, labels (B, M) int, boxes (B, M, 4) cxcywh.
+    # Every batch's targets are checked here, where the loss sees them: a class id of C would otherwise train as
+    # "no object", and a degenerate box would give NaN in GIoU, both silently.
+    num_classes = int(num_classes)
+    check_targets(labels, cost.shape[1], num_classes if num_classes > 0 else None)
+    validate_boxes(boxes, labels)
+    real = labels >= 0
     try:  # imported here so that keras_vit.tasks imports without SciPy; only training needs it
         from scipy.optimize import linear_sum_assignment
     except ImportError as error:
@@ -92,11 +98,6 @@ def _assign_numpy(cost, real):
     matches = np.full(cost.shape[:2], -1, np.int32)
     for image, (image_cost, image_real) in enumerate(zip(cost, real)):
         columns = np.flatnonzero(image_real)
-        if columns.size > cost.shape[1]:
-            raise ValueError(
-                f"image {image} of the batch has {columns.size} targets but the model has only {cost.shape[1]} "
-                "object queries; raise num_queries (keras_vit.tasks.check_targets finds these before training)."
-            )
         if not columns.size:
             continue
         sub_cost = image_cost[:, columns]
@@ -110,19 +111,26 @@ def _assign_numpy(cost, real):
     return matches
 
 
-def assign(cost, target_labels):
+def assign(cost, target_labels, target_boxes=None, num_classes=None):
     """Optimal one-to-one assignment of queries to real targets, per image (SciPy's Hungarian algorithm).
+
+    The targets are checked on the way (`check_targets`, `validate_boxes`): more targets than queries, class ids
+    outside [0, num_classes), boxes outside the image or degenerate raise a ValueError naming them.
 
     Args:
         cost: (B, Q, M) matching cost.
         target_labels: (B, M) integer labels, -1 for padding (those columns are never assigned).
+        target_boxes: optional (B, M, 4) normalized cxcywh boxes, checked.
+        num_classes: optional number of object classes, to check the labels against.
 
     Returns:
         (B, Q) int32: the target index matched to each query, or -1 for queries left unmatched ("no object").
     """
     cost = tf.stop_gradient(tf.convert_to_tensor(cost))
-    real = tf.convert_to_tensor(target_labels) >= 0
-    matches = tf.numpy_function(_assign_numpy, [cost, real], tf.int32, stateful=False, name="hungarian_assign")
+    labels = tf.cast(target_labels, tf.int32)
+    boxes = tf.fill(tf.concat([tf.shape(labels), [4]], 0), 0.5) if target_boxes is None else target_boxes
+    matches = tf.numpy_function(_assign_numpy, [cost, labels, tf.cast(boxes, tf.float32), num_classes or 0],
+                                tf.int32, stateful=False, name="hungarian_assign")
     # numpy_function forgets shapes; restoring them keeps the rest of the loss statically shaped.
     matches.set_shape(cost.shape[:2])
     return matches
@@ -144,4 +152,4 @@ def hungarian_match(
         (B, Q) int32: the matched target index of each query, -1 where unmatched.
     """
     cost = matching_cost(logits, boxes, target_boxes, target_labels, class_weight, bbox_weight, giou_weight)
-    return assign(cost, target_labels)
+    return assign(cost, target_labels, target_boxes, num_classes=logits.shape[-1] - 1)

@@ -59,3 +59,10 @@ class Segmenter(ZooModel):
         self._store_config(locals())
         self._zoo_config = without_weights_path(self._zoo_config)
         self.layout = task_layout(tokens_model, layout)
+
+    def serving_signatures(self, preprocessing, labels=None, jit_compile=True):
+        """The SavedModel contract `keras_vit.export` writes: class ids per pixel at the input's size
+        (keras_vit.tasks.serving)."""
+        from keras_vit.tasks.serving import SegmentationServing
+
+        return SegmentationServing(self, preprocessing, labels, jit_compile)

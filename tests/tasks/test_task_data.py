@@ -148,7 +148,7 @@ def test_read_coco_boxes_classes_and_masks(coco_dir):
         data = read_coco(str(coco_dir), str(coco_dir / "instances.json"), with_masks=True)
     assert data.category_ids == (3, 5, 17) and data.class_names == ("bird", "cat", "dog")
     assert data.report == {"clipped": 1, "degenerate": 1, "crowd_skipped": 0, "missing_images": 0,
-                           "masks_from_boxes": 1}
+                           "masks_from_boxes": 1, "images_without_objects": 0}
     a, b = data.examples
     assert a.path == str(coco_dir / "a.png") and (a.height, a.width) == (10, 20)
     np.testing.assert_allclose(a.boxes, [[0.1, 0.1, 0.4, 0.3], [0.5, 0.75, 0.9, 1.0]], atol=1e-6)

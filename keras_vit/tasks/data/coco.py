@@ -6,7 +6,8 @@ by kind: a box reaching outside its image is clipped to the image and counted; a
 is dropped and counted; both are reported in one warning and in `CocoData.report`. Unknown category ids, annotations
 of unknown images and missing image files are errors that list them (missing files may be skipped instead, counted,
 with skip_missing_images=True). Crowd annotations (iscrowd=1) are kept and flagged, as pycocotools' evaluation
-expects; pass skip_crowd=True to leave them out (counted).
+expects; pass skip_crowd=True to leave them out (counted). Images without objects (none annotated, or none left)
+are kept, counted in report["images_without_objects"]: a detector learns "no object" from them.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class CocoExample:
 class CocoData:
     """examples (one CocoExample per image, in the JSON's order; images without annotations included with N = 0);
     category_ids[k] is the COCO category id of class k; class_names[k] its name; report counts what was changed:
-    "clipped", "degenerate", "crowd_skipped", "missing_images", "masks_from_boxes"."""
+    "clipped", "degenerate", "crowd_skipped", "missing_images", "masks_from_boxes"; and "images_without_objects"
+    (kept)."""
 
     examples: list
     category_ids: tuple
@@ -159,7 +161,8 @@ def read_coco(image_dir, annotations, *, with_masks=False, skip_crowd=False, ski
             np.array(boxes, np.float32).reshape(-1, 4), np.array([index[a["category_id"]] for a in kept], np.int64),
             np.array([bool(a.get("iscrowd", 0)) for a in kept], bool),
             np.array([a.get("id", -1) for a in kept], np.int64), masks))
-    changed = {k: v for k, v in report.items() if v}
+    changed = {k: v for k, v in report.items() if v}  # empty images are data, not a change: not warned about
+    report["images_without_objects"] = sum(len(e.labels) == 0 for e in examples)
     if changed:
         warnings.warn(f"read_coco: {changed} (clipped: boxes reaching outside their image, clipped to it; "
                       "degenerate: boxes without area, dropped; see the module docstring).", stacklevel=2)
