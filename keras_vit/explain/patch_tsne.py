@@ -21,7 +21,7 @@ def cosine_diversity(features):
     return 1.0 - (np.sum(units.sum(0) ** 2) - len(units)) / (len(units) * (len(units) - 1))
 
 
-def patch_tsne(models, images, block_index=-1, perplexity=30.0, seed=0, batch_size=32):
+def patch_tsne(models, images, block_index=-1, perplexity=30.0, batch_size=32):
     """One t-SNE (scikit-learn's `TSNE`) of the L2-normalized patch tokens that block `block_index` of each model
     gives for `images` (prefix tokens such as the class token left out; for TNT the patch tokens, not the words).
 
@@ -31,10 +31,9 @@ def patch_tsne(models, images, block_index=-1, perplexity=30.0, seed=0, batch_si
             such array per model (for models of different input sizes), the same images in the same order.
         block_index: index into each model's `layout.blocks` (negative from the end).
         perplexity: t-SNE's; it needs more points (models x images x patches) than this.
-        seed: t-SNE's random_state.
 
     Returns:
-        A `PatchEmbedding` of models x images x patches points, in that order.
+        A `PatchEmbedding` of models x images x patches points, in that order; deterministic (PCA initialization).
     """
     models = list(models) if isinstance(models, (list, tuple)) else [models]
     images = list(images) if isinstance(images, (list, tuple)) else [images] * len(models)
@@ -62,7 +61,7 @@ def patch_tsne(models, images, block_index=-1, perplexity=30.0, seed=0, batch_si
         [out] = tap(extractor, extractor.outputs, batch, batch_size, lambda values: [to_numpy(v) for v in values])
         features.append(out[:, model.layout.num_prefix_tokens :].reshape(-1, out.shape[-1]).astype("float64"))
     joined = np.concatenate(features)
-    points = TSNE(perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+    points = TSNE(perplexity=perplexity, init="pca", random_state=0).fit_transform(
         joined / np.linalg.norm(joined, axis=-1, keepdims=True))
     return PatchEmbedding(points, np.repeat(np.arange(len(models)), [len(f) for f in features]),
                           np.concatenate([np.arange(len(f)) * len(images[0]) // len(f) for f in features]),
