@@ -65,6 +65,8 @@ def test_bad_input_is_a_clear_error(monkeypatch):
         keras_vit.explain.patch_tsne(vit, images(4), block_index=2)
     with pytest.raises(ValueError, match=r"one width.*widths \[32, 48\]"):
         keras_vit.explain.patch_tsne([vit, keras_vit.create("vit_ti16", **{**TINY_VIT, "hidden_dim": 48})], images(4))
+    with pytest.raises(ValueError, match=r"one array per model \(1\); received a list of 3"):
+        keras_vit.explain.patch_tsne(vit, list(images(3)))
     with pytest.raises(ValueError, match=r"takes images of shape \(batch, 32, 32, 3\)"):
         keras_vit.explain.patch_tsne(vit, images(4, size=28))
     monkeypatch.setitem(sys.modules, "sklearn.manifold", None)  # as if scikit-learn were not installed

@@ -37,12 +37,15 @@ def patch_tsne(models, images, block_index=-1, perplexity=30.0, batch_size=32):
     """
     models = list(models) if isinstance(models, (list, tuple)) else [models]
     images = list(images) if isinstance(images, (list, tuple)) else [images] * len(models)
+    if len(images) != len(models):
+        raise ValueError(f"patch_tsne takes one image array, or a list of one array per model ({len(models)}); "
+                         f"received a list of {len(images)}.")
     for model in models:
         if not model_layout(model, "patch_tsne").patch_size:
             raise ValueError(f"patch_tsne: model {model.name!r} has no patch tokens (its blocks make feature maps); "
                              "pass ViT-family models (ViT, DeiT, a hybrid, TNT).")
     extractors = [feature_extractor(model, block_indices=[block_index]) for model in models]
-    images = [check_images(model, batch) for model, batch in zip(models, images, strict=True)]
+    images = [check_images(model, batch) for model, batch in zip(models, images)]
     widths = sorted({int(extractor.outputs[0].shape[-1]) for extractor in extractors})
     total = len(images[0]) * sum(int(np.prod(patch_grid(m, batch))) for m, batch in zip(models, images))
     if len(widths) > 1 or len({len(batch) for batch in images}) > 1:
@@ -60,9 +63,8 @@ def patch_tsne(models, images, block_index=-1, perplexity=30.0, batch_size=32):
     for model, extractor, batch in zip(models, extractors, images):
         [out] = tap(extractor, extractor.outputs, batch, batch_size, lambda values: [to_numpy(v) for v in values])
         features.append(out[:, model.layout.num_prefix_tokens :].reshape(-1, out.shape[-1]).astype("float64"))
-    joined = np.concatenate(features)
     points = TSNE(perplexity=perplexity, init="pca", random_state=0).fit_transform(
-        joined / np.linalg.norm(joined, axis=-1, keepdims=True))
+        np.concatenate([f / np.linalg.norm(f, axis=-1, keepdims=True) for f in features]))
     return PatchEmbedding(points, np.repeat(np.arange(len(models)), [len(f) for f in features]),
                           np.concatenate([np.arange(len(f)) * len(images[0]) // len(f) for f in features]),
                           np.array([cosine_diversity(f) for f in features]))
