@@ -305,7 +305,7 @@ def test_explain_command_writes_pngs(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     expected = {"digit_attention.png", "other_attention.png", "position_similarity.png", "embedding_filters.png",
-                "attention_distance.png"}
+                "attention_distance.png", "patch_tsne.png"}  # t-SNE: 2 images x 16 patches > perplexity 30
     assert {p.name for p in out.iterdir()} == expected
     for name in expected:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

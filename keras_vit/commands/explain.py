@@ -17,7 +17,7 @@ flags.DEFINE_string("weights", None, "For --model NAME: a checkpoint keras_vit.c
 flags.DEFINE_multi_string("override", [], "For --model NAME: a hyperparameter override, key=value (value as YAML).")
 flags.DEFINE_string("output_dir", None, "Folder for the PNG files (created if missing).")
 flags.DEFINE_boolean("figures", False, "Also write the model's figures: position-embedding similarity, embedding "
-                     "filters, mean attention distance, and TNT's feature maps.")
+                     "filters, mean attention distance, a t-SNE of the --block's patch tokens, and TNT's feature maps.")
 flags.DEFINE_integer("block", -1, "The block whose per-head attention is shown (negative counts from the end).")
 flags.DEFINE_list("mean", None, "Pixel normalization mean of the weights, one value or one per channel (default 0.5, "
                   "the zoo's published weights).")
@@ -114,7 +114,7 @@ def write_figures(model, inputs, shown, stems, written):
     def attempt(name, make):
         try:
             _save(make(), os.path.join(FLAGS.output_dir, f"{name}.png"), written)
-        except ValueError as error:
+        except (ValueError, ImportError) as error:  # ImportError: an optional package (scikit-learn) is missing
             print(f"skipped {name}: {error}")
 
     attempt("position_similarity", lambda: explain.plot_position_similarity(explain.position_similarity(model)))
@@ -122,6 +122,9 @@ def write_figures(model, inputs, shown, stems, written):
     attempt("attention_distance", lambda: explain.plot_attention_distance(
         explain.mean_attention_distance(model, inputs, batch_size=FLAGS.batch_size),
         title=f"Mean attention distance over {len(inputs)} image(s)"))
+    attempt("patch_tsne", lambda: explain.plot_patch_tsne(explain.patch_tsne(
+        model, inputs, FLAGS.block, batch_size=FLAGS.batch_size), [model.name], stems,
+        title=f"t-SNE of block {FLAGS.block % len(model.layout.blocks)}'s patch tokens, colored by image"))
     if getattr(model, "word_grid_size", None) is not None:
         blocks = sorted({0, len(model.layout.blocks) // 2, len(model.layout.blocks) - 1})
         features = explain.tnt_feature_maps(model, inputs, block_indices=blocks, batch_size=FLAGS.batch_size)

@@ -179,3 +179,30 @@ def plot_tnt_features(features, image=None, index=0, num_channels=6, block_label
             for axis, channel in zip(next(rows), chosen):
                 _show(axis, maps[..., channel], f"{label} {kind} ch {channel}", fontsize=6, cmap="viridis")
     return figure
+
+
+def plot_patch_tsne(embedding, names=None, labels=None, title="t-SNE of patch features"):
+    """The TNT paper's figure 4: the t-SNE of the patch features of one or more models, colored by model (or by
+    the images' labels, one marker per model), with each model's cosine diversity in the title.
+
+    Args:
+        embedding: a `PatchEmbedding` from `patch_tsne`.
+        names: optional name per model (default "model i").
+        labels: optional label per image (a digit's class): points colored by it, markers o ^ s D v by model.
+
+    Returns:
+        A matplotlib Figure.
+    """
+    names = names or [f"model {index}" for index in range(len(embedding.diversity))]
+    groups = embedding.model if labels is None else np.asarray(labels)[embedding.image]
+    colors = {group: f"C{index % 10}" for index, group in enumerate(np.unique(groups))}
+    figure, [[axis]] = _figure(5.0, 4.4)
+    for model, group in sorted(set(zip(embedding.model.tolist(), groups.tolist()))):
+        chosen = (embedding.model == model) & (groups == group)
+        axis.scatter(*embedding.points[chosen].T, s=5, marker="o^sDv"[model % 5], color=colors[group], alpha=0.6,
+                     linewidths=0, label=names[model] if labels is None else (str(group) if model == 0 else None))
+    axis.legend(fontsize=7, markerscale=2, loc="best")
+    axis.set_axis_off()
+    shown = ", ".join(f"{name} {value:.3f}" for name, value in zip(names, embedding.diversity))
+    axis.set_title(f"{title}\nmean pairwise cosine distance: {shown}", fontsize=9)
+    return figure
