@@ -13,6 +13,8 @@ The zoo (layers, models, weights, explain) needs only Keras and NumPy; `keras_vi
 # First, before Keras loads TensorFlow: in the `keras-vit` command (only there), a quiet TensorFlow start.
 from keras_vit import _startup  # noqa: F401  (isort: skip)
 
+import keras  # noqa: E402  (isort: skip)
+
 # Importing registers the layers and families.
 from keras_vit import explain, layers, models, tasks, weights  # noqa: F401
 from keras_vit.explain import (
@@ -51,6 +53,11 @@ def __getattr__(name):
             f"pip install tensorflow. The zoo itself (create, weights, explain) runs on any Keras backend."
         ) from None
 
+
+if keras.backend.backend() == "tensorflow":
+    # A `keras-vit train` model.keras holds keras_vit.train's optimizer and schedule: registered here, so that
+    # keras.saving.load_model reads it after `import keras_vit` alone (TensorFlow is loaded already).
+    from keras_vit import train  # noqa: F401
 
 # Plugins register their layers now, so that `keras.saving.load_model` finds them in files saved elsewhere.
 load_plugins()

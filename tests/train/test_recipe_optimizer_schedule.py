@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -270,3 +271,24 @@ def test_no_decay_variables_of_a_tiny_vit_tnt_and_hybrid_are_the_published_ones(
     plain = keras.Model(vit.inputs, vit.outputs)
     assert no_weight_decay(plain) == {v.path for v in vit.weights if len(v.shape) <= 1}
     assert "class_token/token" not in no_weight_decay(plain)
+
+
+def test_a_trained_model_file_loads_after_only_import_keras_vit(tmp_path):
+    """model.keras of `keras-vit train` holds our optimizer and schedule; keras.saving.load_model must find them
+    after `import keras_vit` alone (they live in keras_vit.train, which loads lazily)."""
+    from keras_vit.train.optimizers import make_optimizer
+    from keras_vit.train.schedules import make_schedule
+
+    model = keras_vit.create(keras_vit.get_spec("vit_ti16").tiny_spec(), num_classes=3)
+    config = {"name": "adamw", "momentum": 0.9, "nesterov": False, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
+              "weight_decay": 0.05, "global_clipnorm": None, "layer_decay": 0.75}
+    schedule = make_schedule("warmup_cosine", learning_rate=1e-3, total_steps=10, warmup_steps=2)
+    model.compile(make_optimizer(config, schedule, model), loss="sparse_categorical_crossentropy")
+    x = np.zeros((2, *model.inputs[0].shape[1:]), "float32")
+    model.fit(x, np.array([0, 1]), epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    code = ("import keras, keras_vit; m = keras.saving.load_model({!r}); "
+            "print(type(m.optimizer).__name__, type(m.optimizer.learning_rate).__name__)").format(str(tmp_path / "model.keras"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert type(model.optimizer).__name__ in out.stdout
