@@ -30,7 +30,7 @@ import warnings
 PLUGIN_GROUP = "keras_vit.plugins"
 
 KINDS = ("patch_embed", "position", "attention", "mlp", "norm", "block", "stem", "pooling", "head", "layer", "model", "neck",
-         "decoder")
+         "decoder", "data_source")
 # Keras arguments every layer takes; a model sets them, a spec never does.
 KERAS_ARGS = ("name", "dtype", "trainable")
 

@@ -20,6 +20,7 @@ from keras_vit.tasks.boxes import (
     validate_boxes,
     xyxy_to_cxcywh,
 )
+from keras_vit.tasks.data import source  # noqa: F401  (registers the data source "digit_scenes" of task recipes)
 from keras_vit.tasks.detr import DETR
 from keras_vit.tasks.segmenter import Segmenter
 

@@ -68,7 +68,7 @@ class DETR(ZooModel):
                                            dtype=dtype, name="head")(queries)
         super().__init__(inputs=images, outputs=outputs, name=name, **kwargs)
         self._store_config(locals())
-        self._zoo_config = without_weights_path(self._zoo_config)
+        self._zoo_config = without_weights_path(self._zoo_config, tokens_model)
         self.layout = task_layout(tokens_model, layout)
 
     def serving_signatures(self, preprocessing, labels=None, jit_compile=True):
@@ -77,6 +77,22 @@ class DETR(ZooModel):
         from keras_vit.tasks.serving import DetectionServing
 
         return DetectionServing(self, preprocessing, labels, jit_compile)
+
+    def compile_arguments(self):
+        """What keras_vit.train compiles this model with: DETR's set loss, no metrics, and no XLA (the matcher runs
+        SciPy through tf.numpy_function)."""
+        from keras_vit.tasks.set_loss import DETRSetLoss
+
+        return {"loss": DETRSetLoss(), "metrics": None, "jit_compile": False}
+
+    def targets_from_example(self, example):
+        """{"boxes": (max_objects, 4) normalized [cx, cy, w, h], "labels": (max_objects,) int32, -1 for padding} from
+        a task data source's example (a dict with "boxes" [ymin, xmin, ymax, xmax] and "labels"; inside tf.data)."""
+        import tensorflow as tf
+
+        ymin, xmin, ymax, xmax = tf.unstack(tf.cast(example["boxes"], tf.float32), 4, axis=-1)
+        boxes = tf.stack([(xmin + xmax) / 2, (ymin + ymax) / 2, xmax - xmin, ymax - ymin], axis=-1)
+        return {"boxes": boxes, "labels": tf.cast(example["labels"], tf.int32)}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         # Keras 3 applies a compiled loss to each entry of a dict output on its own; the set loss reads both entries

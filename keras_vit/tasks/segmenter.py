@@ -2,6 +2,7 @@
 
 import keras
 
+import keras_vit.tasks.image_skip  # noqa: F401
 import keras_vit.tasks.neck  # noqa: F401  (registers the default components)
 import keras_vit.tasks.segmentation_head  # noqa: F401
 from keras_vit.models.zoo_model import ZooModel
@@ -13,6 +14,7 @@ from keras_vit.tasks.backbone import (
     task_layout,
     without_weights_path,
 )
+from keras_vit.tasks.segmentation_metrics import mean_iou_metric, pixel_cross_entropy
 
 
 @register("model", "segmenter")
@@ -26,6 +28,8 @@ class Segmenter(ZooModel):
         hidden_dim: int, channels of the pyramid and of the head.
         neck, head: registered components of these slots; defaults "simple_feature_pyramid",
             "fpn_segmentation_head".
+        refine: None ("none") or a component that refines the head's logits with the image at full resolution
+            ("image_skip_refine": U-Net's skip from the input, for masks thinner than the head's stride).
         backbone_weights: None or a checkpoint loaded into the backbone when the model is made (not stored).
 
     Call arguments:
@@ -33,6 +37,9 @@ class Segmenter(ZooModel):
 
     Returns:
         (batch, height, width, num_classes) float32 logits.
+
+    Training (what `keras_vit.train` reads): `compile_arguments()` (per-pixel cross-entropy, mean IoU) and
+    `targets_from_example()` (the semantic mask of a task data source's example).
     """
 
     SLOTS = {
@@ -40,11 +47,13 @@ class Segmenter(ZooModel):
                      provided=("output_dim", "num_prefix_tokens", "grid_size", "layer_norm_epsilon")),
         "head": Slot("head", "fpn_segmentation_head", interface="feature_pyramid",
                      provided=("num_classes", "hidden_dim", "output_stride")),
+        "refine": Slot("head", None, interface="logits_and_image", provided=("num_classes",), empty="none"),
     }
     FIELDS = {**SLOTS, "backbone": BACKBONE, "backbone_weights": BACKBONE_WEIGHTS}
 
     def __init__(self, backbone="vit_ti16", num_classes=11, hidden_dim=64, neck="simple_feature_pyramid",
-                 head="fpn_segmentation_head", backbone_weights=None, name="segmenter", dtype=None, **kwargs):
+                 head="fpn_segmentation_head", refine=None, backbone_weights=None, name="segmenter", dtype=None,
+                 **kwargs):
         tokens_model, layout = build_backbone(backbone, backbone_weights, dtype)
         image_shape = tokens_model.inputs[0].shape[1:]
         images = keras.Input(image_shape, name="images")
@@ -55,9 +64,12 @@ class Segmenter(ZooModel):
         logits = self.SLOTS["head"].build(head, {
             "num_classes": num_classes, "hidden_dim": hidden_dim, "output_stride": output_stride,
         }, dtype=dtype, name="head")(levels)
+        if not self.SLOTS["refine"].is_empty(refine):
+            logits = self.SLOTS["refine"].build(refine, {"num_classes": num_classes}, dtype=dtype,
+                                                name="refine")((logits, images))
         super().__init__(inputs=images, outputs=logits, name=name, **kwargs)
         self._store_config(locals())
-        self._zoo_config = without_weights_path(self._zoo_config)
+        self._zoo_config = without_weights_path(self._zoo_config, tokens_model)
         self.layout = task_layout(tokens_model, layout)
 
     def serving_signatures(self, preprocessing, labels=None, jit_compile=True):
@@ -66,3 +78,14 @@ class Segmenter(ZooModel):
         from keras_vit.tasks.serving import SegmentationServing
 
         return SegmentationServing(self, preprocessing, labels, jit_compile)
+
+    def compile_arguments(self):
+        """The loss and metrics keras_vit.train compiles this model with: per-pixel cross-entropy and mean IoU."""
+        return {"loss": pixel_cross_entropy(), "metrics": [mean_iou_metric(self.get_config()["num_classes"])]}
+
+    def targets_from_example(self, example):
+        """The (height, width) int32 semantic mask of a task data source's example (a dict with "mask";
+        TensorFlow, inside tf.data)."""
+        import tensorflow as tf
+
+        return tf.cast(example["mask"], tf.int32)

@@ -23,7 +23,7 @@ from keras_vit.train.callbacks import (
     restore_backup,
 )
 from keras_vit.train.optimizers import make_optimizer
-from keras_vit.train.recipe import load_recipe
+from keras_vit.train.recipe import DATA_SOURCE, load_recipe
 from keras_vit.train.schedules import make_schedule
 from keras_vit.train.strategy import check_global_batch, default_jit_compile, is_chief, make_strategy
 from keras_vit.zoo import create
@@ -116,11 +116,13 @@ def _check_output_dir(recipe, output_dir):
     return True
 
 
-def _pipelines(recipe, train_data, eval_data, image_size, batch, one_hot, start_batch=0):
+def _pipelines(recipe, train_data, eval_data, model, batch, one_hot, start_batch=0):
     from keras_vit.data import make_pipeline
 
+    if hasattr(train_data, "pipelines"):  # a task model's data source
+        return train_data.pipelines(model, batch_size=batch, start_batch=start_batch)
     data = recipe.data
-    common = {"image_size": image_size, "batch_size": batch, "mean": data["mean"], "std": data["std"],
+    common = {"image_size": model.get_config()["image_size"], "batch_size": batch, "mean": data["mean"], "std": data["std"],
               "seed": recipe.run["seed"]}
     augment = {key: data[key] for key in _AUGMENTATION}
     train = make_pipeline(train_data, training=True, repeat=True, start_batch=start_batch, **augment, **common)
@@ -136,6 +138,8 @@ def _load_data(recipe, num_channels):
     from keras_vit.data import load_dataset
 
     data = recipe.data
+    if isinstance(data["source"], dict):  # a task model's data source: it makes both streams once the model exists
+        return DATA_SOURCE.build(data["source"], {"seed": recipe.run["seed"], "mean": data["mean"], "std": data["std"]}), None
     load = functools.partial(load_dataset, data["source"], data_dir=data["data_dir"], seed=recipe.run["seed"])
     train = load(split=data["train_split"], num_channels=num_channels)
     return train, (load(split=data["eval_split"], num_channels=train.num_channels) if data["eval_split"] else None)
@@ -195,12 +199,11 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     keras.utils.set_random_seed(run["seed"])  # weights, shuffles and augmentation repeat with the same seed
     train_data, eval_data = _load_data(recipe, model_overrides.get("num_channels"))
     # The model takes what the data has unless the recipe says otherwise.
-    model_overrides.setdefault("num_classes", train_data.num_classes)
-    model_overrides.setdefault("num_channels", train_data.num_channels)
+    model_overrides.update({k: v for k in ("num_classes", "num_channels")
+                            if (v := getattr(train_data, k, None)) and k not in model_overrides})
     with strategy.scope():
         # Fine-tuning: a head of another width is dropped, a position table of another grid resampled.
         model = create(recipe.model["name"], weights=weights, dtype=run["mixed_precision"], **model_overrides)
-    config = model.get_config()
     if not (run["steps_per_epoch"] or train_data.num_examples):
         raise ValueError("The training data does not say how many examples it has: set run.steps_per_epoch.")
     steps = run["steps_per_epoch"] or train_data.num_examples // batch
@@ -212,7 +215,7 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     # The stream goes on at the first batch of the epoch that did not finish: the same batches as a run that never
     # stopped. Keras runs whole executions, so an epoch takes steps_per_epoch rounded up to steps_per_execution.
     batches_per_epoch = math.ceil(steps / run["steps_per_execution"]) * run["steps_per_execution"]
-    train_ds, eval_ds = _pipelines(recipe, train_data, eval_data, config["image_size"], batch, one_hot,
+    train_ds, eval_ds = _pipelines(recipe, train_data, eval_data, model, batch, one_hot,
                                    start_batch=initial_epoch * batches_per_epoch)
 
     dirs = WorkerDirs(output_dir, chief)
@@ -230,12 +233,14 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
             # float16 gradients underflow without loss scaling (Keras adds it only when the model's own policy is
             # mixed_float16, which a functional model built with dtype= may not report)
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        from_logits = config.get("classifier_activation") in (None, "linear")
+        from_logits = model.get_config().get("classifier_activation") in (None, "linear")
         loss = (keras.losses.CategoricalCrossentropy(from_logits=from_logits) if one_hot
                 else keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits))
         jit_compile = run["jit_compile"] if run["jit_compile"] != "auto" else default_jit_compile(model, strategy)
-        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=jit_compile,
-                      steps_per_execution=run["steps_per_execution"])
+        # A task model publishes its own loss and metrics, and jit_compile=False when XLA cannot run its loss.
+        compiled = {"loss": loss, "metrics": ["accuracy"], "jit_compile": jit_compile,
+                    **(model.compile_arguments() if hasattr(model, "compile_arguments") else {})}
+        model.compile(optimizer=optimizer, steps_per_execution=run["steps_per_execution"], **compiled)
         if backup:
             restore_backup(model, backup)  # weights, optimizer state and dropout seeds after `initial_epoch` epochs
 
@@ -267,7 +272,8 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
         "recipe": recipe.name, "model": recipe.model["name"], "parameters": int(model.count_params()),
         "epochs": run["epochs"], "resumed_from_epoch": initial_epoch + 1 if initial_epoch else None,
         "optimizer_steps": int(model.optimizer.iterations.numpy()),
-        **{f"train_{key}": round(float(history.history.get(key, [math.nan])[-1]), 5) for key in ("accuracy", "loss")},
+        **{f"train_{key}": round(float(values[-1]), 5) for key, values in history.history.items()
+           if not key.startswith("val_") and key != "learning_rate"},
         "wall_seconds": round(time.perf_counter() - start, 1), "images_per_second": round(images_per_second, 1),
         "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync, "global_batch_size": batch,
         "mixed_precision": run["mixed_precision"], "last_checkpoint": str(checkpoint) if checkpoint and chief else None,
@@ -275,7 +281,7 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     })
     if eval_ds is not None:
         results = model.evaluate(eval_ds, steps=run["eval_steps"], verbose=0, return_dict=True)
-        summary.update({f"eval_{key}": round(float(results[key]), 5) for key in ("accuracy", "loss")})
+        summary.update({f"eval_{key}": round(float(value), 5) for key, value in results.items()})
     model_path = dirs.root / "model.keras"
     model.save(model_path)
     summary["previous_run"] = str(previous_run) if previous_run else None

@@ -12,7 +12,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from keras_vit.registry import suggest
+from keras_vit.registry import Slot, suggest
 from keras_vit.schema import (
     BOOL,
     COUNT,
@@ -52,6 +52,9 @@ _CHANNELS = Field("a number or a list of numbers, one per channel",
                   lambda v: is_number(v) or (isinstance(v, (list, tuple)) and v and all(map(is_number, v))))
 _RATE0 = Field("a number >= 0", lambda v: is_number(v) and not v < 0)  # a learning rate; NaN tests failure handling
 _INT, _STR = optional(POSITIVE_INT), optional(STRING)
+# data.source as a mapping names a task model's data source (keras_vit.tasks registers them; its arguments are checked
+# here): given the run's seed and normalization, it makes the model's (image, target) streams (`pipelines`).
+DATA_SOURCE = Slot("data_source", provided=("seed", "mean", "std"))
 SCHEMA = {
     "model": {
         "name": (REQUIRED, Field("a zoo model name or a spec file path", lambda v: isinstance(v, (str, Path))),
@@ -59,7 +62,10 @@ SCHEMA = {
                  "num_classes and num_channels default to the data's, or name a checkpoint: `weights`"),
     },
     "data": {
-        "source": ("offline", STRING, '"offline": the MNIST digits shipped with keras_vit, "folder:PATH" or "tfds:NAME"'),
+        "source": ("offline", Field("a string or a mapping {name: <task data source>, <its arguments>}", lambda v:
+                                    isinstance(v, str) or isinstance(v, dict) and bool(DATA_SOURCE.component(v))),
+                   '"offline": the MNIST digits shipped with keras_vit, "folder:PATH", "tfds:NAME", or a task '
+                   "model's data source {name: digit_scenes, <its arguments>}"),
         "data_dir": (None, _STR, "tensorflow-datasets data_dir"),
         "train_split": ("train", STRING, "training split"),
         "eval_split": ("test", _STR, "held-out split; null: none"),

@@ -115,7 +115,7 @@ def _iou(box, others):
 
 def digit_scenes(split="train", num_scenes=1000, seed=0, image_size=128, *, min_objects=1, max_objects=5,
                  min_height=20, max_height=48, max_iou=0.3, max_tries=100, num_train=NUM_TRAIN,
-                 instance_masks=False):
+                 instance_masks=False, split_seed=None):
     """Composes the offline MNIST digits into `num_scenes` square scenes; the same arguments give the same scenes.
 
     Each scene holds min_objects..max_objects digits drawn from `split`'s digits (the split of
@@ -126,7 +126,8 @@ def digit_scenes(split="train", num_scenes=1000, seed=0, image_size=128, *, min_
     Args:
         split: "train" or "test" (held out: digits that offline_mnist("train", seed) never holds).
         num_scenes: number of scenes, >= 1.
-        seed: the digit split's permutation and the scenes' random stream (train and test use separate streams).
+        seed: the scenes' random stream (train and test use separate streams) and, unless split_seed is given, the
+            digit split's permutation.
         image_size: side of the square scenes in pixels, >= max_height.
         min_objects, max_objects: digits drawn per scene (uniform).
         min_height, max_height: digit mask height in pixels (uniform), 1 <= min_height <= max_height.
@@ -135,6 +136,8 @@ def digit_scenes(split="train", num_scenes=1000, seed=0, image_size=128, *, min_
             `placement_failures` and reported in one warning.
         num_train: size of the training split of the 5,000 digits.
         instance_masks: also return each digit's own (N, H, W) mask.
+        split_seed: the digit split's seed when it differs from `seed`: scenes of several seeds that all hold out
+            the digits a classifier trained on offline_mnist("train", seed=split_seed) never saw.
 
     Returns:
         DigitScenes: images (S, H, W, 3) uint8; boxes S x (N_i, 4) float32 normalized [ymin, xmin, ymax, xmax];
@@ -151,7 +154,7 @@ def digit_scenes(split="train", num_scenes=1000, seed=0, image_size=128, *, min_
     if not 0.0 <= max_iou <= 1.0:
         raise ValueError(f"max_iou must lie in [0, 1]; received {max_iou!r}.")
     digits, digit_labels = _load_arrays()
-    pool = split_indices(split, seed, num_train)
+    pool = split_indices(split, seed if split_seed is None else split_seed, num_train)
     # A separate stream per split: the test scenes do not replay the training scenes' positions and sizes.
     rng = np.random.default_rng([seed, 0 if split == "train" else 1])
     size = image_size
