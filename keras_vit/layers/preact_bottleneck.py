@@ -52,10 +52,8 @@ class PreActBottleneck(Bottleneck):
         padding="symmetric",
         **kwargs,
     ):
-        super().__init__(
-            filters, strides, num_groups=num_groups, group_norm_epsilon=group_norm_epsilon,
-            std_conv_epsilon=std_conv_epsilon, std_conv_epsilon_mode=std_conv_epsilon_mode, padding=padding, **kwargs,
-        )
+        super(Bottleneck, self).__init__(**kwargs)  # Bottleneck's constructor would only keep its own defaults
+        self.keep_arguments(locals())
 
     def build(self, input_shape):
         input_shape, out_shape, inner_in, inner_out = self._shapes(input_shape)
