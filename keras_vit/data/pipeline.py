@@ -79,28 +79,10 @@ def _training_stream(dataset, num_examples, shuffle_buffer, seed, start):
     return stream.enumerate(start=first_pass * (num_examples or 0)).skip(offset)
 
 
-def make_pipeline(
-    data,
-    *,
-    image_size,
-    batch_size,
-    training,
-    mean=0.5,
-    std=0.5,
-    random_crop=False,
-    crop_scale=(0.08, 1.0),
-    horizontal_flip=False,
-    rand_augment=None,
-    mixup_alpha=0.0,
-    cutmix_alpha=0.0,
-    label_smoothing=0.0,
-    num_classes=None,
-    shuffle_buffer=10_000,
-    seed=0,
-    drop_remainder=None,
-    repeat=False,
-    start_batch=0,
-):
+def make_pipeline(data, *, image_size, batch_size, training, mean=0.5, std=0.5, random_crop=False,
+                  crop_scale=(0.08, 1.0), horizontal_flip=False, rand_augment=None, mixup_alpha=0.0, cutmix_alpha=0.0,
+                  label_smoothing=0.0, num_classes=None, shuffle_buffer=10_000, seed=0, drop_remainder=None,
+                  repeat=False, start_batch=0):
     """Batches (image, label) pairs for a model: float32 images (batch, height, width, channels) normalized as
     (pixel / 255 - mean) / std, and int labels (or one-hot float labels when mixup, cutmix or label smoothing is on).
 

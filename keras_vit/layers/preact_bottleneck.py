@@ -41,17 +41,8 @@ class PreActBottleneck(Bottleneck):
 
     is_preactivation = True
 
-    def __init__(
-        self,
-        filters=64,
-        strides=1,
-        num_groups=32,
-        group_norm_epsilon=1e-5,
-        std_conv_epsilon=1e-10,
-        std_conv_epsilon_mode="variance",
-        padding="symmetric",
-        **kwargs,
-    ):
+    def __init__(self, filters=64, strides=1, num_groups=32, group_norm_epsilon=1e-5, std_conv_epsilon=1e-10,
+                 std_conv_epsilon_mode="variance", padding="symmetric", **kwargs):
         super(Bottleneck, self).__init__(**kwargs)  # Bottleneck's constructor would only keep its own defaults
         self.keep_arguments(locals())
 
