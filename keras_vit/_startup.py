@@ -73,15 +73,9 @@ def is_command_process(argv=None, orig_argv=None):
     orig_argv = getattr(sys, "orig_argv", []) if orig_argv is None else orig_argv
     if not argv:
         return False
-    program = os.path.basename(argv[0])
-    for suffix in (".exe", "-script.py"):  # the Windows launchers
-        program = program[: -len(suffix)] if program.endswith(suffix) else program
-    if program == "keras-vit":
+    if os.path.basename(argv[0]).removesuffix(".exe").removesuffix("-script.py") == "keras-vit":  # or a Windows launcher
         return True
-    if argv[0] == "-m" and "-m" in orig_argv:
-        following = orig_argv[orig_argv.index("-m") + 1: orig_argv.index("-m") + 2]
-        return following == ["keras_vit.cli"]
-    return False
+    return argv[0] == "-m" and "-m" in orig_argv and orig_argv[orig_argv.index("-m") + 1:][:1] == ["keras_vit.cli"]
 
 
 def drop_startup_lines(data):

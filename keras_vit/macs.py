@@ -29,10 +29,9 @@ def vit_macs(config):
     macs = 0
     stem = config["stem"]
     if stem is not None:
-        stem_cls = registry("stem").get(stem["name"])
+        stem_cls, kwargs = ViT.SLOTS["stem"].component(stem)
         if not hasattr(stem_cls, "macs_of"):
             raise NotImplementedError(f"Stem {stem['name']!r} has no macs_of(kwargs, image_size, num_channels).")
-        kwargs = {k: v for k, v in stem.items() if k != "name"}
         macs, (height, width, channels) = stem_cls.macs_of(kwargs, (height, width), channels)
     dim, mlp_dim, layers = config["hidden_dim"], config["intermediate_dim"], config["num_layers"]
     num_patches = (height // patch[0]) * (width // patch[1])

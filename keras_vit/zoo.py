@@ -14,17 +14,8 @@ def list_models(pattern="*", include_aliases=True):
     return list_names(pattern, include_aliases=include_aliases)
 
 
-def create(
-    name,
-    *,
-    weights=None,
-    include_top=True,
-    name_override=None,
-    dtype=None,
-    interpolation="bilinear",
-    progress=None,
-    **overrides,
-):
+def create(name, *, weights=None, include_top=True, name_override=None, dtype=None, interpolation="bilinear",
+           progress=None, **overrides):
     """Creates a zoo model by name, alias or YAML path, with hyperparameter overrides and optionally weights.
 
     Args:

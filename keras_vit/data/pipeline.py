@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from keras_vit.data.dataset_info import LabeledImages
-from keras_vit.schema import COUNT, POSITIVE_INT
+from keras_vit.schema import COUNT, POSITIVE_INT, pair
 
 # The original ViT release scales pixels to [-1, 1]: mean = std = 0.5 on [0, 1] images.
 VIT_MEAN = (0.5, 0.5, 0.5)
@@ -14,9 +14,8 @@ VIT_STD = (0.5, 0.5, 0.5)
 
 
 def _per_channel(name, value, channels):
-    values = [float(value)] * channels if isinstance(value, (int, float)) else [float(v) for v in value]
-    if len(values) == 1:
-        values = values * channels
+    values = [float(value)] if isinstance(value, (int, float)) else [float(v) for v in value]
+    values = values * channels if len(values) == 1 else values
     if len(values) != channels:
         raise ValueError(f"`{name}` needs 1 or {channels} values for {channels}-channel images; received {value!r}.")
     return tf.constant(values, tf.float32)
@@ -80,28 +79,10 @@ def _training_stream(dataset, num_examples, shuffle_buffer, seed, start):
     return stream.enumerate(start=first_pass * (num_examples or 0)).skip(offset)
 
 
-def make_pipeline(
-    data,
-    *,
-    image_size,
-    batch_size,
-    training,
-    mean=0.5,
-    std=0.5,
-    random_crop=False,
-    crop_scale=(0.08, 1.0),
-    horizontal_flip=False,
-    rand_augment=None,
-    mixup_alpha=0.0,
-    cutmix_alpha=0.0,
-    label_smoothing=0.0,
-    num_classes=None,
-    shuffle_buffer=10_000,
-    seed=0,
-    drop_remainder=None,
-    repeat=False,
-    start_batch=0,
-):
+def make_pipeline(data, *, image_size, batch_size, training, mean=0.5, std=0.5, random_crop=False,
+                  crop_scale=(0.08, 1.0), horizontal_flip=False, rand_augment=None, mixup_alpha=0.0, cutmix_alpha=0.0,
+                  label_smoothing=0.0, num_classes=None, shuffle_buffer=10_000, seed=0, drop_remainder=None,
+                  repeat=False, start_batch=0):
     """Batches (image, label) pairs for a model: float32 images (batch, height, width, channels) normalized as
     (pixel / 255 - mean) / std, and int labels (or one-hot float labels when mixup, cutmix or label smoothing is on).
 
@@ -139,7 +120,7 @@ def make_pipeline(
         num_classes = num_classes or data.num_classes
     else:
         dataset, channels = data, data.element_spec[0].shape[-1]
-    height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    height, width = pair(image_size)
     POSITIVE_INT.check("batch_size", batch_size)
     one_hot = training and (mixup_alpha > 0 or cutmix_alpha > 0 or label_smoothing > 0)
     if one_hot and not num_classes:

@@ -36,12 +36,14 @@ def keras_reference(model, preprocessing, images, outputs="auto", include_featur
     return reference
 
 
-def _compare(name, got, expected, atol):
-    difference = float(np.max(np.abs(got - expected))) if got.size else 0.0
-    if got.shape != expected.shape or not difference <= atol:
+def _compare(name, got, expected, atol, rtol=0.0):
+    """max |got - expected|; ExportCheckError unless the shapes agree and |got - expected| <= atol + rtol |expected|."""
+    same_shape = got.shape == expected.shape
+    difference = float(np.max(np.abs(got - expected), initial=0.0)) if same_shape else float("nan")
+    if not same_shape or not np.allclose(got, expected, rtol=rtol, atol=atol):
         raise ExportCheckError(
             f"export check: {name} differs from the Keras model (shape {got.shape} vs {expected.shape}, "
-            f"max |difference| {difference:.3g} > {atol:g})."
+            f"max |difference| {difference:.3g}; allowed atol {atol:g}" + (f", rtol {rtol:g})." if rtol else ").")
         )
     return difference
 
@@ -155,17 +157,9 @@ def check_file_export(result, model, preprocessing=None, outputs="auto", rtol=1e
             print(f"Check passed: {result.path} in its runtime agrees with the Keras model on the top-1 class of "
                   f"{agreement:.0%} of 32 images.")
         return agreement
-    worst = 0.0
-    for batch in (1, 3):
-        images, expected = sample(batch)
-        got = np.asarray(predict(images), "float32")
-        if got.shape != expected.shape or not np.allclose(got, expected, rtol=rtol, atol=1e-6):
-            difference = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("nan")
-            raise ExportCheckError(
-                f"export check: {result.path} in its {result.format} runtime differs from the Keras model (shape "
-                f"{got.shape} vs {expected.shape}, max |difference| {difference:.3g}; allowed rtol {rtol:g})."
-            )
-        worst = max(worst, float(np.max(np.abs(got - expected))))
+    name = f"{result.path} in its {result.format} runtime"
+    worst = max(_compare(name, np.asarray(predict(images), "float32"), expected, 1e-6, rtol)
+                for images, expected in map(sample, (1, 3)))
     if verbose:
         print(f"Check passed: {result.path} in its {result.format} runtime matches the Keras model (max |difference| "
               f"{worst:.2g}).")

@@ -46,17 +46,8 @@ class Bottleneck(ConfigFromArguments, ResNetParts, keras.layers.Layer):
     expansion = 4
     is_preactivation = False
 
-    def __init__(
-        self,
-        filters=64,
-        strides=1,
-        num_groups=32,
-        group_norm_epsilon=1e-6,
-        std_conv_epsilon=1e-5,
-        std_conv_epsilon_mode="std",
-        padding="same",
-        **kwargs,
-    ):
+    def __init__(self, filters=64, strides=1, num_groups=32, group_norm_epsilon=1e-6, std_conv_epsilon=1e-5,
+                 std_conv_epsilon_mode="std", padding="same", **kwargs):
         super().__init__(**kwargs)
         self.keep_arguments(locals())
 

@@ -41,21 +41,10 @@ class PreActBottleneck(Bottleneck):
 
     is_preactivation = True
 
-    def __init__(
-        self,
-        filters=64,
-        strides=1,
-        num_groups=32,
-        group_norm_epsilon=1e-5,
-        std_conv_epsilon=1e-10,
-        std_conv_epsilon_mode="variance",
-        padding="symmetric",
-        **kwargs,
-    ):
-        super().__init__(
-            filters, strides, num_groups=num_groups, group_norm_epsilon=group_norm_epsilon,
-            std_conv_epsilon=std_conv_epsilon, std_conv_epsilon_mode=std_conv_epsilon_mode, padding=padding, **kwargs,
-        )
+    def __init__(self, filters=64, strides=1, num_groups=32, group_norm_epsilon=1e-5, std_conv_epsilon=1e-10,
+                 std_conv_epsilon_mode="variance", padding="symmetric", **kwargs):
+        super(Bottleneck, self).__init__(**kwargs)  # Bottleneck's constructor would only keep its own defaults
+        self.keep_arguments(locals())
 
     def build(self, input_shape):
         input_shape, out_shape, inner_in, inner_out = self._shapes(input_shape)

@@ -53,17 +53,8 @@ class ResNetRoot(ConfigFromArguments, ResNetParts, keras.layers.Layer):
         (the hybrid's root in google-research/vision_transformer).
     """
 
-    def __init__(
-        self,
-        filters=64,
-        use_norm=True,
-        num_groups=32,
-        group_norm_epsilon=1e-6,
-        std_conv_epsilon=1e-5,
-        std_conv_epsilon_mode="std",
-        padding="same",
-        **kwargs,
-    ):
+    def __init__(self, filters=64, use_norm=True, num_groups=32, group_norm_epsilon=1e-6, std_conv_epsilon=1e-5,
+                 std_conv_epsilon_mode="std", padding="same", **kwargs):
         super().__init__(**kwargs)
         self.keep_arguments(locals())
 

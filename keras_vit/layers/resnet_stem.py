@@ -83,18 +83,9 @@ class ResNetStem(ConfigFromArguments, ResNetParts, keras.layers.Layer):
     # What a spec may set in the stem slot beyond keras_vit.schema.GLOSSARY's names.
     FIELDS = {"block": registered("block"), "padding": one_of(*PADDINGS), "std_conv_epsilon_mode": one_of(*EPSILON_MODES)}
 
-    def __init__(
-        self,
-        stage_sizes=(3, 4, 9),
-        width_factor=1,
-        block="bottleneck",
-        num_groups=32,
-        group_norm_epsilon=1e-6,
-        std_conv_epsilon=1e-5,
-        std_conv_epsilon_mode="std",
-        padding="same",
-        **kwargs,
-    ):
+    def __init__(self, stage_sizes=(3, 4, 9), width_factor=1, block="bottleneck", num_groups=32,
+                 group_norm_epsilon=1e-6, std_conv_epsilon=1e-5, std_conv_epsilon_mode="std", padding="same",
+                 **kwargs):
         super().__init__(**kwargs)
         self.keep_arguments(locals())
         self.stage_sizes = tuple(stage_sizes)

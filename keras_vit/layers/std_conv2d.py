@@ -45,17 +45,8 @@ class StdConv2D(ConfigFromArguments, keras.layers.Layer):
         Kolesnikov et al., "Big Transfer (BiT): General Visual Representation Learning", 2020.
     """
 
-    def __init__(
-        self,
-        filters=64,
-        kernel_size=3,
-        strides=1,
-        padding="same",
-        use_bias=False,
-        epsilon=1e-10,
-        epsilon_mode="variance",
-        **kwargs,
-    ):
+    def __init__(self, filters=64, kernel_size=3, strides=1, padding="same", use_bias=False, epsilon=1e-10,
+                 epsilon_mode="variance", **kwargs):
         # Standardization statistics need float32: the kernel is cast by hand after standardizing.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)

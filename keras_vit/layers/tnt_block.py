@@ -56,27 +56,10 @@ class TNTBlock(ConfigFromArguments, keras.layers.Layer):
     # What it takes and returns; a slot of another interface rejects it when the spec loads.
     interface = "words_and_tokens"
 
-    def __init__(
-        self,
-        hidden_dim=384,
-        num_heads=6,
-        intermediate_dim=1536,
-        inner_dim=24,
-        inner_num_heads=4,
-        inner_intermediate_dim=96,
-        num_prefix_tokens=1,
-        dropout_rate=0.0,
-        attention_dropout_rate=0.0,
-        drop_path_rate=0.0,
-        layer_norm_epsilon=1e-5,
-        use_qkv_bias=False,
-        use_approximate_gelu=False,
-        rematerialize=False,
-        attention="msa",
-        mlp="mlp",
-        norm="layer_norm",
-        **kwargs,
-    ):
+    def __init__(self, hidden_dim=384, num_heads=6, intermediate_dim=1536, inner_dim=24, inner_num_heads=4,
+                 inner_intermediate_dim=96, num_prefix_tokens=1, dropout_rate=0.0, attention_dropout_rate=0.0,
+                 drop_path_rate=0.0, layer_norm_epsilon=1e-5, use_qkv_bias=False, use_approximate_gelu=False,
+                 rematerialize=False, attention="msa", mlp="mlp", norm="layer_norm", **kwargs):
         super().__init__(**kwargs)
         self.keep_arguments(locals())  # its TransformerBlocks check rematerialize against the rates
 

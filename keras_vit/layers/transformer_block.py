@@ -53,24 +53,10 @@ class TransformerBlock(ConfigFromArguments, keras.layers.Layer):
     # `attention`, `mlp` and `norm` name the sublayers: the arguments are kept under other names.
     argument_attributes = {"attention": "attention_config", "mlp": "mlp_config", "norm": "norm_config"}
 
-    def __init__(
-        self,
-        hidden_dim=768,
-        num_heads=12,
-        intermediate_dim=3072,
-        dropout_rate=0.0,
-        attention_dropout_rate=0.0,
-        drop_path_rate=0.0,
-        layer_norm_epsilon=1e-6,
-        use_qkv_bias=True,
-        use_approximate_gelu=False,
-        rematerialize=False,
-        attention="msa",
-        mlp="mlp",
-        norm="layer_norm",
-        layer_scale_init_value=None,
-        **kwargs,
-    ):
+    def __init__(self, hidden_dim=768, num_heads=12, intermediate_dim=3072, dropout_rate=0.0,
+                 attention_dropout_rate=0.0, drop_path_rate=0.0, layer_norm_epsilon=1e-6, use_qkv_bias=True,
+                 use_approximate_gelu=False, rematerialize=False, attention="msa", mlp="mlp", norm="layer_norm",
+                 layer_scale_init_value=None, **kwargs):
         super().__init__(**kwargs)
         self.keep_arguments(locals())
         # Not a value check: a rematerialized block with random masks would silently compute wrong gradients.

@@ -67,26 +67,10 @@ class ResNetV2(ZooModel):
     FIELDS = {**SLOTS, "pooling": one_of(*POOLINGS), "padding": one_of(*PADDINGS),
               "std_conv_epsilon_mode": one_of(*EPSILON_MODES)}  # the others: keras_vit.schema.GLOSSARY
 
-    def __init__(
-        self,
-        image_size=224,
-        num_channels=3,
-        stage_sizes=(3, 4, 6, 3),
-        width_factor=1,
-        block="preact_bottleneck",
-        num_classes=1000,
-        pooling="gap",
-        classifier_activation=None,
-        num_groups=32,
-        group_norm_epsilon=1e-5,
-        std_conv_epsilon=1e-10,
-        std_conv_epsilon_mode="variance",
-        padding="symmetric",
-        dynamic_image_size=False,
-        name="resnet_v2",
-        dtype=None,
-        **kwargs,
-    ):
+    def __init__(self, image_size=224, num_channels=3, stage_sizes=(3, 4, 6, 3), width_factor=1,
+                 block="preact_bottleneck", num_classes=1000, pooling="gap", classifier_activation=None,
+                 num_groups=32, group_norm_epsilon=1e-5, std_conv_epsilon=1e-10, std_conv_epsilon_mode="variance",
+                 padding="symmetric", dynamic_image_size=False, name="resnet_v2", dtype=None, **kwargs):
         check_family_arguments(type(self), locals())
         image_size = pair(image_size)
         stage_sizes = list(stage_sizes)
