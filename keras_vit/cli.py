@@ -114,7 +114,10 @@ def main(argv=None):
         return 0
     from absl import app
 
-    app.run(module.main, argv=[f"keras-vit {command}", *argv[2:]])
+    # Without --verbose, Python INFO log lines (a SavedModel export logs every function and asset) are hidden
+    # through absl's own flag (app.run sets INFO otherwise); a --verbosity of the user's comes later and wins.
+    quiet = [] if verbose else ["--verbosity=-1"]
+    app.run(module.main, argv=[f"keras-vit {command}", *quiet, *argv[2:]])
     return 0
 
 

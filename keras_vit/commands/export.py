@@ -70,9 +70,6 @@ def main(argv):
         _fail(f"unexpected arguments {argv[1:]}; every input is a flag (--model, --out, ...).")
     if not FLAGS.out:
         _fail("pass --out DIR, the model's serving folder (e.g. models/vit_b16), or with --format the file to write.")
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")  # SavedModel writing logs every asset folder at INFO under absl
     model = load_model()
     if FLAGS.format == "tf_saved_model":
         jit = {"auto": "auto", "true": True, "false": False}[FLAGS.jit_compile]

@@ -60,6 +60,18 @@ class ZooModel(*zoo_model_bases(), keras.Model):
         check_image_shape(inputs, self.inputs[0].shape, self.name)
         return super().call(inputs, training=training, mask=mask)
 
+    def fit(self, *args, **kwargs):
+        # Keras freezes int8 kernels: fit would move only norms and biases and the loss would still fall.
+        frozen = [layer.path for layer in nested_layers(self)
+                  if layer is not self and layer.quantization_mode and not getattr(layer, "lora_enabled", False)]
+        if frozen:
+            raise ValueError(
+                f"Model {self.name!r} is quantized ({len(frozen)} layers with frozen int8 kernels, e.g. {frozen[0]}): "
+                "fit would not change them. Train the float model and quantize it afterwards (keras_vit.quantization."
+                "quantize, `keras-vit quantize`), or enable LoRA on every quantized layer (layer.enable_lora(rank))."
+            )
+        return super().fit(*args, **kwargs)
+
     def _store_config(self, local_vars):
         # A read-only mapping: Keras's attribute tracking wraps dicts (and a stem's nested dict), not mapping proxies.
         self._zoo_config = MappingProxyType({name: local_vars[name] for name in self.config_names()})
