@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -13,7 +14,35 @@ from keras_vit.schema import RATE
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
 
-def image_folder(root, num_channels=3, split="all", validation_fraction=0.0, seed=0):
+UNREADABLE = ("error", "skip")
+MAX_NAMED = 25
+
+
+def _decode(path, num_channels):
+    return tf.io.decode_image(tf.io.read_file(path), channels=num_channels, expand_animations=False)
+
+
+def _unreadable(paths, num_channels):
+    """(indices, lines): the files among `paths` that do not decode, found by decoding each once in parallel, and
+    lines naming the first 25 of them with the decoder's reason."""
+    decoded = tf.data.Dataset.from_tensor_slices(paths).enumerate().map(
+        lambda index, path: (index, tf.shape(_decode(path, num_channels))), num_parallel_calls=tf.data.AUTOTUNE)
+    good = {int(index) for index, _ in decoded.ignore_errors().as_numpy_iterator()}
+    bad = sorted((index for index in range(len(paths)) if index not in good), key=paths.__getitem__)
+    lines = []
+    for index in bad[:MAX_NAMED]:  # decoded again, alone, for the reason
+        try:
+            reason = ""
+            _decode(paths[index], num_channels)
+        except tf.errors.OpError as error:
+            reason = re.sub(r"\{\{.*?\}\}|\[Op:.*", "", error.message.strip().splitlines()[0]).strip()
+            reason = f" ({reason})"
+        lines.append(paths[index] + reason)
+    lines += [f"... and {len(bad) - MAX_NAMED} more"] if len(bad) > MAX_NAMED else []
+    return set(bad), "\n  ".join(lines)
+
+
+def image_folder(root, num_channels=3, split="all", validation_fraction=0.0, seed=0, unreadable_images="error"):
     """Images from `root/<class>/*`, labels by sorted class name, decoded in parallel inside tf.data.
 
     Args:
@@ -23,6 +52,10 @@ def image_folder(root, num_channels=3, split="all", validation_fraction=0.0, see
             class.
         validation_fraction: float in [0, 1).
         seed: int, the split's permutation.
+        unreadable_images: what to do with files that do not decode (truncated, corrupt, not an image despite the suffix),
+            found by decoding every chosen file once, in parallel, before anything trains: "error" (default) raises
+            a ValueError naming them (the first 25) with their count; "skip" leaves them out with a warning that
+            says the same.
 
     Returns:
         LabeledImages with uint8 images of varying size (batch them through `make_pipeline`, which resizes).
@@ -36,6 +69,8 @@ def image_folder(root, num_channels=3, split="all", validation_fraction=0.0, see
     if split not in ("all", "train", "validation"):
         raise ValueError(f"split must be 'all', 'train' or 'validation'; received {split!r}.")
     RATE.check("validation_fraction", validation_fraction)
+    if unreadable_images not in UNREADABLE:
+        raise ValueError(f"unreadable_images must be one of {UNREADABLE}; received {unreadable_images!r}.")
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -56,9 +91,17 @@ def image_folder(root, num_channels=3, split="all", validation_fraction=0.0, see
     if skipped:
         warnings.warn(f"Image folder {root}: skipped {skipped} file(s) that are not {'/'.join(IMAGE_SUFFIXES)}.", stacklevel=2)
 
+    bad, named = _unreadable(paths, num_channels) if paths else ((), "")
+    if bad:
+        message = f"Image folder {root}: {len(bad)} of {len(paths)} {split} files cannot be read as images:\n  {named}\n"
+        if unreadable_images == "error":
+            raise ValueError(message + "Remove or replace them, or skip them (data.unreadable_images: skip).")
+        warnings.warn(message + "They are left out (unreadable_images: skip).", stacklevel=2)
+        kept = [i for i in range(len(paths)) if i not in bad]
+        paths, labels = [paths[i] for i in kept], [labels[i] for i in kept]
+
     def decode(path, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=num_channels, expand_animations=False)
-        return tf.ensure_shape(image, [None, None, num_channels]), label
+        return tf.ensure_shape(_decode(path, num_channels), [None, None, num_channels]), label
 
     dataset = tf.data.Dataset.from_tensor_slices((paths, tf.constant(labels, tf.int64)))
     dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

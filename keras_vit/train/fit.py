@@ -136,7 +136,8 @@ def _load_data(recipe, num_channels):
     from keras_vit.data import load_dataset
 
     data = recipe.data
-    load = functools.partial(load_dataset, data["source"], data_dir=data["data_dir"], seed=recipe.run["seed"])
+    load = functools.partial(load_dataset, data["source"], data_dir=data["data_dir"], seed=recipe.run["seed"],
+                             unreadable_images=data["unreadable_images"])
     train = load(split=data["train_split"], num_channels=num_channels)
     return train, (load(split=data["eval_split"], num_channels=train.num_channels) if data["eval_split"] else None)
 
