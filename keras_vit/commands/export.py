@@ -70,6 +70,7 @@ def main(argv):
         _fail(f"unexpected arguments {argv[1:]}; every input is a flag (--model, --out, ...).")
     if not FLAGS.out:
         _fail("pass --out DIR, the model's serving folder (e.g. models/vit_b16), or with --format the file to write.")
+    common.check_output("export", FLAGS.out, "folder" if FLAGS.format == "tf_saved_model" else "file")
     model = load_model()
     if FLAGS.format == "tf_saved_model":
         jit = {"auto": "auto", "true": True, "false": False}[FLAGS.jit_compile]

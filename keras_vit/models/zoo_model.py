@@ -107,8 +107,8 @@ def check_image_shape(images, expected_shape, model_name):
     expected = tuple(expected_shape)
     if len(shape) != len(expected) or any(s is not None and e is not None and s != e for s, e in zip(shape, expected)):
         height, width, channels = expected[1:]
-        raise ValueError(
-            f"Model {model_name!r} takes images of shape (batch, {height}, {width}, {channels}); received an input of "
-            f"shape {shape}. Resize the images to {height}x{width} with {channels} channels, or create the model "
-            f"for this size (keras_vit.create(..., image_size=...))."
-        )
+        fix = (f"Pass images of shape (batch, height, width, {channels})" if height is None or width is None else
+               f"Resize the images to {height}x{width} with {channels} channels, or create the model for this size "
+               "(keras_vit.create(..., image_size=...))")
+        raise ValueError(f"Model {model_name!r} takes images of shape (batch, {height}, {width}, {channels}); received "
+                         f"an input of shape {shape}. {fix}.")
