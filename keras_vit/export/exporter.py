@@ -152,7 +152,8 @@ def export(model, base_path, version=None, labels=None, top_k=5, include_feature
         if given:
             raise ValueError(f"export: {', '.join(given)} apply to format='tf_saved_model' only; format={format!r} "
                              "writes one file with the model's probabilities (see docs/export.md).")
-        result = write_file(model, base_path, format, preprocessing, kind, quantize=quantize, verbose=verbose)
+        result = write_file(model, base_path, format, preprocessing, kind, quantize=quantize, verbose=verbose,
+                            runtime=check)
         if check:
             check_file_export(result, model, preprocessing=preprocessing, outputs=outputs, verbose=verbose)
         return result

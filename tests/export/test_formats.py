@@ -2,6 +2,7 @@
 Keras model: float32 within 1e-4 relative, int8 LiteRT by top-1 agreement."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -90,3 +91,11 @@ def test_bad_file_exports_say_what_to_do(tmp_path):
     with pytest.raises(ValueError, match="cannot tell the format of"):
         load_runtime(tmp_path / "model.bin")
     assert sorted(os.listdir(tmp_path)) == ["taken.xml"]
+
+
+def test_a_litert_check_without_its_runtime_writes_nothing(tmp_path, monkeypatch):
+    # Issue 27: without ai_edge_litert, check=True failed after writing, and the retry was refused ("exists already").
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)  # what Python does for a package that is not installed
+    with pytest.raises(ImportError, match=r"format='litert' needs the package 'ai-edge-litert': pip install"):
+        keras_vit.export(tiny_model("vit_ti16"), tmp_path / "vit.tflite", format="litert", check=True)
+    assert os.listdir(tmp_path) == []  # nothing to refuse a retry over
