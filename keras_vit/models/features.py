@@ -13,15 +13,17 @@ def block_names(model, block_indices, purpose):
     """The names of the blocks `block_indices` picks from `model.layout.blocks` (negative counts from the end), or a
     ValueError naming the model, its number of blocks and the bad index."""
     blocks = model_layout(model, purpose).blocks
-    names = []
-    for index in block_indices:
-        if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not -len(blocks) <= index < len(blocks):
+    given = list(block_indices) if hasattr(block_indices, "__iter__") and not isinstance(block_indices, str) else []
+    if not given or not all(isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in given):
+        raise ValueError(f"{purpose}: block indices are a non-empty list of ints, e.g. [0, -1] (model {model.name!r} "
+                         f"has {len(blocks)} blocks); received {block_indices!r}.")
+    for index in given:
+        if not -len(blocks) <= index < len(blocks):
             raise ValueError(
                 f"Block index {index!r} is out of range: model {model.name!r} has {len(blocks)} blocks "
                 f"(0..{len(blocks) - 1}, or negative from the end)."
             )
-        names.append(blocks[int(index)])
-    return names
+    return [blocks[int(index)] for index in given]
 
 
 def feature_extractor(model, block_indices=None, layer_names=None):
