@@ -4,6 +4,7 @@ Keras model: float32 within 1e-4 relative, int8 LiteRT by top-1 agreement."""
 import os
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -99,3 +100,13 @@ def test_a_litert_check_without_its_runtime_writes_nothing(tmp_path, monkeypatch
     with pytest.raises(ImportError, match=r"format='litert' needs the package 'ai-edge-litert': pip install"):
         keras_vit.export(tiny_model("vit_ti16"), tmp_path / "vit.tflite", format="litert", check=True)
     assert os.listdir(tmp_path) == []  # nothing to refuse a retry over
+
+
+def test_exporting_a_model_that_takes_no_images_says_so(tmp_path):
+    # Issue 27: a plain Keras model of vectors got "not enough values to unpack (expected 4, got 2)".
+    inputs = keras.Input((10,))
+    vectors = keras.Model(inputs, keras.layers.Dense(3)(inputs), name="vectors")
+    with pytest.raises(ValueError, match=r"Model 'vectors' takes inputs of shape \(None, 10\), not images \(batch, "
+                                         r"height, width, channels\)"):
+        keras_vit.export(vectors, tmp_path / "models" / "vectors")
+    assert os.listdir(tmp_path) == []
