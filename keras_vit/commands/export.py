@@ -2,7 +2,6 @@
 SavedModel for TF Serving, or with --format litert|onnx|openvino one file for those runtimes (see docs/export.md)."""
 
 import functools
-import os
 
 from absl import flags
 
@@ -48,8 +47,6 @@ def load_model():
         if FLAGS.weights or FLAGS.override or FLAGS.tiny:
             _fail("--weights, --override and --tiny apply to --model NAME, not to a saved .keras model.")
         return common.load_keras_file(source, "export")
-    if FLAGS.weights and not os.path.isfile(FLAGS.weights):
-        _fail(f"--weights file {FLAGS.weights!r} not found.")
     try:
         spec = get_spec(source).tiny_spec() if FLAGS.tiny else source
         model = create(spec, weights=FLAGS.weights, **common.parse_overrides(FLAGS.override, "export"))

@@ -9,37 +9,33 @@ from pathlib import Path
 import tensorflow as tf
 
 from keras_vit.data.dataset_info import LabeledImages
-from keras_vit.schema import RATE
+from keras_vit.schema import RATE, one_of
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
 
-UNREADABLE = ("error", "skip")
-MAX_NAMED = 25
+UNREADABLE = one_of("error", "skip")
 
 
 def _decode(path, num_channels):
     return tf.io.decode_image(tf.io.read_file(path), channels=num_channels, expand_animations=False)
 
 
+def _reason(path, num_channels):
+    try:
+        _decode(path, num_channels)
+    except tf.errors.OpError as error:  # the decoder's own words, without TensorFlow's op and device names
+        return re.sub(r"\{\{.*?\}\}|\[Op:.*", "", error.message.strip().splitlines()[0]).strip()
+    return "fails inside tf.data"
+
+
 def _unreadable(paths, num_channels):
-    """(indices, lines): the files among `paths` that do not decode, found by decoding each once in parallel, and
-    lines naming the first 25 of them with the decoder's reason."""
+    """{path: reason} of the files among `paths` that do not decode, found by decoding each once, in parallel."""
     decoded = tf.data.Dataset.from_tensor_slices(paths).enumerate().map(
         lambda index, path: (index, tf.shape(_decode(path, num_channels))), num_parallel_calls=tf.data.AUTOTUNE)
     good = {int(index) for index, _ in decoded.ignore_errors().as_numpy_iterator()}
-    bad = sorted((index for index in range(len(paths)) if index not in good), key=paths.__getitem__)
-    lines = []
-    for index in bad[:MAX_NAMED]:  # decoded again, alone, for the reason
-        try:
-            reason = ""
-            _decode(paths[index], num_channels)
-        except tf.errors.OpError as error:
-            reason = re.sub(r"\{\{.*?\}\}|\[Op:.*", "", error.message.strip().splitlines()[0]).strip()
-            reason = f" ({reason})"
-        lines.append(paths[index] + reason)
-    lines += [f"... and {len(bad) - MAX_NAMED} more"] if len(bad) > MAX_NAMED else []
-    return set(bad), "\n  ".join(lines)
+    return {path: _reason(path, num_channels) for i, path in sorted(enumerate(paths), key=lambda p: p[1])
+            if i not in good}
 
 
 def image_folder(root, num_channels=3, split="all", validation_fraction=0.0, seed=0, unreadable_images="error"):
@@ -69,8 +65,7 @@ def image_folder(root, num_channels=3, split="all", validation_fraction=0.0, see
     if split not in ("all", "train", "validation"):
         raise ValueError(f"split must be 'all', 'train' or 'validation'; received {split!r}.")
     RATE.check("validation_fraction", validation_fraction)
-    if unreadable_images not in UNREADABLE:
-        raise ValueError(f"unreadable_images must be one of {UNREADABLE}; received {unreadable_images!r}.")
+    UNREADABLE.check("unreadable_images", unreadable_images)
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -91,14 +86,16 @@ def image_folder(root, num_channels=3, split="all", validation_fraction=0.0, see
     if skipped:
         warnings.warn(f"Image folder {root}: skipped {skipped} file(s) that are not {'/'.join(IMAGE_SUFFIXES)}.", stacklevel=2)
 
-    bad, named = _unreadable(paths, num_channels) if paths else ((), "")
+    bad = _unreadable(paths, num_channels) if paths else {}
     if bad:
-        message = f"Image folder {root}: {len(bad)} of {len(paths)} {split} files cannot be read as images:\n  {named}\n"
+        named = [f"{path} ({reason})" for path, reason in list(bad.items())[:25]]
+        message = f"Image folder {root}: {len(bad)} of {len(paths)} {split} files cannot be read as images:\n  " + \
+            "\n  ".join(named + ([f"... and {len(bad) - 25} more"] if len(bad) > 25 else [])) + "\n"
         if unreadable_images == "error":
             raise ValueError(message + "Remove or replace them, or skip them (data.unreadable_images: skip).")
         warnings.warn(message + "They are left out (unreadable_images: skip).", stacklevel=2)
-        kept = [i for i in range(len(paths)) if i not in bad]
-        paths, labels = [paths[i] for i in kept], [labels[i] for i in kept]
+        kept = [(path, label) for path, label in zip(paths, labels) if path not in bad]
+        paths, labels = [path for path, _ in kept], [label for _, label in kept]
 
     def decode(path, label):
         return tf.ensure_shape(_decode(path, num_channels), [None, None, num_channels]), label

@@ -37,12 +37,11 @@ def check_attention_size(shape, num_heads, dtype):
     """Refuses attention over tokens of static `shape` (batch, num_tokens, width) whose weights (batch, num_heads,
     num_tokens, num_tokens) alone exceed this machine's memory: one clear error at once, instead of running out of
     memory later (a model made with dynamic_image_size takes 4096x4096 images). Unknown sizes pass."""
-    batch, tokens, itemsize = shape[0] or 1, shape[1] or 0, 2 if "16" in str(dtype) else 4
-    needed = batch * num_heads * tokens**2 * itemsize
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): nothing to compare with
-        return
+    # Static sizes only: None, or a JAX symbolic size while Keras infers shapes, tells nothing yet
+    batch, tokens = [max(size, 1) if isinstance(size, int) else 1 for size in shape[:2]]
+    itemsize = 2 if "16" in str(dtype) else 4
+    needed, sysconf = batch * num_heads * tokens**2 * itemsize, getattr(os, "sysconf", None)  # none on Windows
+    memory = sysconf("SC_PAGE_SIZE") * sysconf("SC_PHYS_PAGES") if sysconf else needed
     if needed > memory:
         raise ValueError(
             f"Attention over {tokens:,} tokens needs {needed / 2**30:,.0f} GiB for its weights alone (batch {batch} x "

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import yaml
 
+from keras_vit.registry import suggest
+from keras_vit.weights.protocol import CheckpointError
+
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # Inside the installed wheel, or `weights/` of a source checkout.
 MANIFEST_DIRS = [_PACKAGE_DIR / "_weights", _PACKAGE_DIR.parent / "weights"]
@@ -65,8 +68,6 @@ def get_weights_entry(tag):
     """The `WeightsEntry` of a `name.tag`; KeyError with close suggestions when unknown."""
     entries = _entries()
     if tag not in entries:
-        from keras_vit.registry import suggest
-
         raise KeyError(f"No published checkpoint {tag!r} in the manifest.{suggest(tag, entries)}")
     return entries[tag]
 
@@ -82,9 +83,6 @@ def resolve(weights, cache_dir=None):
     entry = entries.get(text)
     if entry is None:
         if entries and not set(text) & {"/", os.sep} and not text.lower().endswith(CHECKPOINT_SUFFIXES):
-            from keras_vit.registry import suggest
-            from keras_vit.weights.protocol import CheckpointError
-
             # Not a path's shape either: most likely a mistyped tag, not a missing file
             raise CheckpointError(f"weights={text!r} is neither a checkpoint file nor a published checkpoint (name.tag)."
                                   f"{suggest(text, entries)} keras_vit.weights.list_weights() lists the published ones.")
