@@ -71,7 +71,7 @@ def main(argv):
     if FLAGS.dry_run:
         print(yaml.safe_dump(recipe.to_dict(), sort_keys=False).rstrip())
         return
-    for path in (recipe.output_dir, FLAGS.export or "."):
+    for path in filter(None, (recipe.output_dir, FLAGS.export)):
         common.check_output("train", path)
     try:
         summary = train(recipe, start_over=FLAGS.start_over)
