@@ -2,7 +2,7 @@
 
 Each command lives in its own module under `keras_vit.commands`, which defines its absl flags and a `main(argv)`;
 only the chosen command's module is imported, so its flags are the only ones parsed. `keras-vit COMMAND --help` lists
-them, one line each; `--helpfull` adds absl's and TensorFlow's. TensorFlow's start-up lines are hidden unless
+them, one line each; `--helpfull` adds absl's and TensorFlow's. TensorFlow's start-up and INFO lines are hidden unless
 `--verbose` is given (see keras_vit._startup).
 """
 
@@ -30,7 +30,7 @@ MOVED = {"benchmark": "the benchmarks live outside the package now: `python -m b
                       "checkout's root (docs/speed.md)."}
 
 _HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "-helpshort", "-?")
-_VERBOSE_HELP = "Show TensorFlow's start-up and C++ log lines (a flag of every command, before or after it)."
+_VERBOSE_HELP = "Show TensorFlow's start-up, C++ and INFO log lines (a flag of every command, before or after it)."
 _REPEAT_SUFFIX = re.compile(r";\s*repeat this option to specify a list of values$")
 
 
@@ -115,7 +115,10 @@ def main(argv=None):
         return 0
     from absl import app
 
-    app.run(module.main, argv=[f"keras-vit {command}", *argv[2:]])
+    # Without --verbose, Python INFO log lines (a SavedModel export logs every function and asset) are hidden
+    # through absl's own flag (app.run sets INFO otherwise); a --verbosity of the user's comes later and wins.
+    quiet = [] if verbose else ["--verbosity=-1"]
+    app.run(module.main, argv=[f"keras-vit {command}", *quiet, *argv[2:]])
     return 0
 
 

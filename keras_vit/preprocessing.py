@@ -100,7 +100,11 @@ def preprocessing(name_or_model, mean=None, std=None, interpolation="bilinear"):
         TensorShape([2, 224, 224, 3])
     """
     if isinstance(name_or_model, keras.Model):
-        _, height, width, channels = name_or_model.inputs[0].shape
+        shape = tuple(name_or_model.inputs[0].shape)
+        if len(shape) != 4:
+            raise ValueError(f"Model {name_or_model.name!r} takes inputs of shape {shape}, not images (batch, height, "
+                             "width, channels): image preprocessing and export need a model of images.")
+        _, height, width, channels = shape
         size = (height, width)
         if height is None or width is None:  # dynamic_image_size: resize to the size the model was made for
             size = name_or_model.get_config()["image_size"]

@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -170,3 +171,57 @@ def test_only_known_start_up_lines_are_dropped_while_tensorflow_imports(tmp_path
         "a Python warning",
         "after",
     ]
+
+
+def test_explain_into_an_existing_file_is_one_line(tmp_path):
+    # Issue 27: `keras-vit explain --output_dir <an existing file>` crashed with a FileExistsError traceback.
+    file = tmp_path / "taken"
+    file.write_text("a file")
+    result = keras_vit_cli("explain", "x.png", "--model", "vit_ti16", "--output_dir", str(file))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"keras-vit explain: {file} is a file; pass a folder path." in result.stderr
+
+
+def test_output_paths_that_are_files_inside_files_or_unwritable_are_refused(tmp_path):
+    from keras_vit.commands.common import check_output
+
+    file = tmp_path / "taken"
+    file.write_text("a file")
+    cases = [
+        (file, "folder", f"{file} is a file; pass a folder path."),
+        (tmp_path, "file", f"{tmp_path} is a folder; pass a file path."),
+        (file / "run" / "deeper", "folder", f"cannot write {file / 'run' / 'deeper'}: {file} is a file, not a folder."),
+        (file / "out.keras", "file", f"cannot write {file / 'out.keras'}: {file} is a file, not a folder."),
+    ]
+    if Path("/sys").is_dir():  # sysfs refuses new files, even to root
+        cases.append((Path("/sys/keras_vit/out.keras"), "file", "cannot write /sys/keras_vit/out.keras: /sys is not "
+                      "writable (Permission denied)."))
+    for path, kind, message in cases:
+        with pytest.raises(SystemExit, match=f"^keras-vit export: {re.escape(message)}$"):
+            check_output("export", str(path), kind)
+    check_output("export", str(tmp_path / "new" / "models"))  # a folder still to be made under a writable one
+    check_output("export", str(tmp_path / "model.onnx"), "file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # the checks write nothing that stays
+
+
+@pytest.mark.slow  # ~15 s per command on 2 shared cores
+def test_every_command_checks_its_output_path_before_working(tmp_path):
+    file = tmp_path / "taken"
+    file.write_text("a file")
+    cases = [
+        (("train", "--output_dir", str(file / "run")), f"keras-vit train: cannot write {file / 'run'}: {file} is a file"),
+        (("train", "--export", str(file)), f"keras-vit train: {file} is a file; pass a folder path."),
+        (("export", "--model", "vit_ti16", "--tiny", "--out", str(file / "models" / "m")),
+         f"keras-vit export: cannot write {file / 'models' / 'm'}: {file} is a file"),
+        (("export", "--model", "vit_ti16", "--format", "onnx", "--out", str(tmp_path)),
+         f"keras-vit export: {tmp_path} is a folder; pass a file path."),
+        (("convert", "in.npz", str(file / "out.weights.h5"), "--model", "vit_ti16"),
+         f"keras-vit convert: cannot write {file / 'out.weights.h5'}: {file} is a file"),
+        (("quantize", "--from", "in.keras", "--out", str(file / "int8.keras")),
+         f"keras-vit quantize: cannot write {file / 'int8.keras'}: {file} is a file"),
+    ]
+    for args, message in cases:
+        result = keras_vit_cli(*args)
+        assert result.returncode != 0 and "Traceback" not in result.stderr, (args, result.stderr[-2000:])
+        assert message in result.stderr, (args, result.stderr[-2000:])
+    assert file.read_text() == "a file" and not (tmp_path / "runs").exists()

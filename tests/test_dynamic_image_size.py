@@ -148,6 +148,29 @@ def test_a_size_the_patches_do_not_tile_is_refused_eagerly_and_in_a_graph():
         fixed(images(48, 24))
 
 
+def test_empty_and_huge_images_and_wrong_channels_are_refused_with_the_reason():
+    # The user's inputs (issue 27): 0x0 and 0-high images failed deep in TensorFlow ("Incompatible shapes"),
+    # 4096x4096 ran out of memory after 12 s, and 1 channel was told to "Resize the images to NonexNone".
+    model = vit(dynamic_image_size=True)
+    for height, width in ((0, 0), (0, 32)):
+        with pytest.raises(ValueError, match=rf"Image size {height}x{width} \(height x width\) is not a multiple of the "
+                                             r"patch size 8x8.*\(at least one patch each way\)"):
+            model(np.zeros((1, height, width, 3), "float32"))
+    graph = tf.function(lambda x: model(x), input_signature=[tf.TensorSpec((None, None, None, 3))])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"positive multiples of the patch size 8x8[\s\S]*\[0 32\]"):
+        graph(np.zeros((1, 0, 32, 3), "float32"))
+    # 4096 / 8 = 512 patches each way, plus the class token: 262,145 tokens; 2 heads of float32 weights each
+    tokens = 512 * 512 + 1
+    gib = 2 * tokens**2 * 4 / 2**30
+    with pytest.raises(ValueError, match=rf"Attention over 262,145 tokens needs {gib:,.0f} GiB for its weights alone "
+                                         r"\(batch 1 x 2 heads x 262,145\^2 x 4 bytes\), more than this machine's"):
+        model(np.zeros((1, 4096, 4096, 3), "float32"))
+    with pytest.raises(ValueError, match=r"takes images of shape \(batch, None, None, 3\); received an input of shape "
+                                         r"\(1, 32, 32, 1\)\. Pass images of shape \(batch, height, width, 3\)\.") as error:
+        model(np.zeros((1, 32, 32, 1), "float32"))
+    assert "None" not in str(error.value).split("Pass")[1].split("\n")[0]
+
+
 # ---- XLA, fit, .keras ------------------------------------------------------------------------------------------
 
 def test_xla_compiles_the_size_free_graph_once_per_size_with_the_eager_outputs():

@@ -75,6 +75,26 @@ def test_bad_quantize_calls_say_what_to_do():
         keras_vit.export(model, "unused", quantize="int4")
 
 
+@pytest.mark.filterwarnings("ignore:Layer .* does not have a `quantize` method")
+def test_fit_refuses_a_quantized_model_unless_lora_trains_it():
+    # The user's input (issue 27): model.quantize("int8") and then fit, which trained with the int8 kernels frozen.
+    model = tiny("vit_ti16")
+    model.quantize("int8")
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = images(model, batch=8), np.arange(8) % model.outputs[0].shape[-1]
+    with pytest.raises(ValueError, match=r"is quantized \(\d+ layers with frozen int8 kernels.*quantize it afterwards"):
+        model.fit(x, y, epochs=1, verbose=0)
+    # With LoRA on every int8 layer, fit trains the low-rank updates; the int8 kernels stay as they are.
+    quantized = [layer for layer in nested_layers(model) if layer.quantization_mode]
+    for layer in quantized:
+        layer.enable_lora(2)
+    kernels = [np.asarray(layer._kernel) for layer in quantized]
+    lora_b = [np.asarray(layer.lora_kernel_b) for layer in quantized]
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=2, verbose=0)
+    assert all(np.array_equal(np.asarray(layer._kernel), k) for layer, k in zip(quantized, kernels))
+    assert any(not np.array_equal(np.asarray(layer.lora_kernel_b), b) for layer, b in zip(quantized, lora_b))
+
 @pytest.mark.slow  # 44 s: a SavedModel export and its check; tests/export covers the export path itself
 def test_an_int8_export_serves_the_quantized_model(tmp_path):
     model = tiny("vit_ti16", seed=2)

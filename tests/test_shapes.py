@@ -1,5 +1,7 @@
 """Token and output shapes against hand-computed values: tokens = (H / P) * (W / P) + 1."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -53,6 +55,21 @@ def test_feature_extractor_returns_block_tokens():
     units = keras_vit.create("bit_r50x1", include_top=False, **keras_vit.get_spec("bit_r50x1").tiny)
     (last_unit,) = keras_vit.feature_extractor(units, block_indices=[-1]).outputs  # ResNet units, from the layout
     assert last_unit.shape[-1] == units.get_layer(units.layout.blocks[-1]).output.shape[-1]
+
+
+def test_feature_extractor_names_what_is_wrong_with_block_indices():
+    # The user's inputs (issue 27): [] got Keras's "`outputs` argument cannot be empty", 1 "'int' object is not
+    # iterable", and ["a"] and [1.0] were called out of range.
+    model = keras_vit.create("vit_ti16", include_top=False, **keras_vit.get_spec("vit_ti16").tiny)
+    for bad in (1, ["a"], [1.0], "1"):
+        with pytest.raises(ValueError, match=r"feature_extractor\(block_indices=...\): block indices are a list of ints, "
+                                             rf"e.g. \[0, -1\] \(model 'vit_ti16' has 2 blocks\); "
+                                             rf"received {re.escape(repr(bad))}\.$"):
+            keras_vit.feature_extractor(model, block_indices=bad)
+    for empty in ({"block_indices": []}, {"layer_names": ()}):
+        with pytest.raises(ValueError, match=r"pass at least one block index or layer name; received an empty list"):
+            keras_vit.feature_extractor(model, **empty)
+    assert len(keras_vit.feature_extractor(model, block_indices=(np.int64(1),)).outputs) == 1
 
 
 def test_feature_extractor_taps_the_layout_blocks():

@@ -92,6 +92,15 @@ def test_bad_spec_files_name_the_file_and_the_problem(tmp_path, body, message):
     assert str(path) in str(info.value)
 
 
+def test_a_spec_file_named_otherwise_than_its_name_warns_when_loaded_by_path(tmp_path):
+    # Issue 27: add_spec_dir warns about (and skips) such a file, but create("file.yaml") built it silently.
+    path = write(tmp_path, "my_model", "name: vit_custom\nextends: vit_ti16\nfamily: vit\nmodel: {num_layers: 1}\n")
+    with pytest.warns(UserWarning, match=r"my_model.yaml: `name` must equal the file name 'my_model'; found "
+                                         r"'vit_custom'\. .*it is used as it is: model 'vit_custom'"):
+        spec = keras_vit.get_spec(str(path))
+    assert spec.name == "vit_custom" and spec.model["num_layers"] == 1
+
+
 def test_extends_cycle_is_reported(tmp_path):
     write(tmp_path, "a", "name: a\nextends: b.yaml\nfamily: vit\nmodel: {}\n")
     write(tmp_path, "b", "name: b\nextends: a.yaml\nfamily: vit\nmodel: {}\n")

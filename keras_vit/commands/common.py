@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import yaml
 
@@ -10,6 +11,23 @@ import yaml
 def fail(command, message):
     """Stop the command with one line (absl prints it, no traceback): `keras-vit COMMAND: message`."""
     raise SystemExit(f"keras-vit {command}: {message}")
+
+
+def check_output(command, path, kind="folder"):
+    """Stops the command with one line, before any work, when `path` cannot be written as a `kind` ("folder" or
+    "file"): it exists as the other kind, lies inside a file, or its nearest existing folder is not writable."""
+    path = os.path.abspath(path)
+    if os.path.exists(path) and os.path.isdir(path) != (kind == "folder"):
+        fail(command, f"{path} is a {'file' if kind == 'folder' else 'folder'}; pass a {kind} path.")
+    parent = path if kind == "folder" else os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        fail(command, f"cannot write {path}: {parent} is a file, not a folder.")
+    try:
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError as error:
+        fail(command, f"cannot write {path}: {parent} is not writable ({error.strerror}).")
 
 
 def load_keras_file(path, command):

@@ -58,6 +58,7 @@ def main(argv):
         _fail("OUT must differ from SRC (the source file is never modified).")
     if os.path.exists(out) and not FLAGS.overwrite:
         _fail(f"{out} exists; pass --overwrite to replace it.")
+    common.check_output("convert", out, "file")
 
     from keras_vit import weights
     from keras_vit.spec import SpecError

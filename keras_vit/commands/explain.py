@@ -140,6 +140,7 @@ def main(argv):
         _fail(f"pass one or more image files.\n{USAGE}")
     if not FLAGS.output_dir:
         _fail(f"pass --output_dir DIR, the folder for the PNG files.\n{USAGE}")
+    common.check_output("explain", FLAGS.output_dir)
     missing = [path for path in paths if not os.path.isfile(path)]
     if missing:
         _fail(f"image file(s) not found: {', '.join(missing)}.")

@@ -2,7 +2,6 @@
 SavedModel for TF Serving, or with --format litert|onnx|openvino one file for those runtimes (see docs/export.md)."""
 
 import functools
-import os
 
 from absl import flags
 
@@ -48,8 +47,6 @@ def load_model():
         if FLAGS.weights or FLAGS.override or FLAGS.tiny:
             _fail("--weights, --override and --tiny apply to --model NAME, not to a saved .keras model.")
         return common.load_keras_file(source, "export")
-    if FLAGS.weights and not os.path.isfile(FLAGS.weights):
-        _fail(f"--weights file {FLAGS.weights!r} not found.")
     try:
         spec = get_spec(source).tiny_spec() if FLAGS.tiny else source
         model = create(spec, weights=FLAGS.weights, **common.parse_overrides(FLAGS.override, "export"))
@@ -70,9 +67,7 @@ def main(argv):
         _fail(f"unexpected arguments {argv[1:]}; every input is a flag (--model, --out, ...).")
     if not FLAGS.out:
         _fail("pass --out DIR, the model's serving folder (e.g. models/vit_b16), or with --format the file to write.")
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")  # SavedModel writing logs every asset folder at INFO under absl
+    common.check_output("export", FLAGS.out, "folder" if FLAGS.format == "tf_saved_model" else "file")
     model = load_model()
     if FLAGS.format == "tf_saved_model":
         jit = {"auto": "auto", "true": True, "false": False}[FLAGS.jit_compile]

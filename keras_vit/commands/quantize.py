@@ -26,6 +26,7 @@ def main(argv):
         _fail(f"--from and --out are .keras files; received --from {source!r} --out {out!r}.")
     if os.path.exists(out):
         _fail(f"{out!r} exists already; pass another --out or delete it yourself.")
+    common.check_output("quantize", out, "file")
     from keras_vit.quantization import quantize, quantized_layers
 
     model = common.load_keras_file(source, "quantize")

@@ -71,6 +71,8 @@ def main(argv):
     if FLAGS.dry_run:
         print(yaml.safe_dump(recipe.to_dict(), sort_keys=False).rstrip())
         return
+    for path in filter(None, (recipe.output_dir, FLAGS.export)):
+        common.check_output("train", path)
     try:
         summary = train(recipe, start_over=FLAGS.start_over)
     except (RecipeError, StrategyError, TrainingDiverged, ValueError, ImportError) as error:

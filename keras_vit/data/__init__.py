@@ -17,7 +17,8 @@ from keras_vit.data.tfds_source import tfds_images
 SOURCE_FORMS = '"offline" (or "offline:mnist"), "folder:/path/to/images", an existing folder path, or "tfds:NAME"'
 
 
-def load_dataset(source, *, split="train", num_channels=None, data_dir=None, seed=0, validation_fraction=0.1):
+def load_dataset(source, *, split="train", num_channels=None, data_dir=None, seed=0, validation_fraction=0.1,
+                 unreadable_images="error"):
     """Loads (image, label) pairs from a source string.
 
     Args:
@@ -30,6 +31,7 @@ def load_dataset(source, *, split="train", num_channels=None, data_dir=None, see
         data_dir: tensorflow-datasets' data folder.
         seed: the split's permutation (offline and folders).
         validation_fraction: folders only.
+        unreadable_images: folders only: "error" or "skip" for files that do not decode (see `image_folder`).
 
     Returns:
         LabeledImages (dataset, num_classes, class_names, num_examples, num_channels).
@@ -53,7 +55,8 @@ def load_dataset(source, *, split="train", num_channels=None, data_dir=None, see
         )
     folder_split = "validation" if split in ("test", "validation") else split
     fraction = validation_fraction if folder_split != "all" else 0.0
-    return image_folder(path, num_channels=num_channels or 3, split=folder_split, validation_fraction=fraction, seed=seed)
+    return image_folder(path, num_channels=num_channels or 3, split=folder_split, validation_fraction=fraction, seed=seed,
+                        unreadable_images=unreadable_images)
 
 
 __all__ = [

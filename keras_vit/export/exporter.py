@@ -159,7 +159,7 @@ def export(model, base_path, version=None, labels=None, top_k=5, include_feature
                              "writes one file with the model's probabilities (see docs/export.md).")
         task = task and task(preprocessing, jit_compile=False)
         result = write_file(model, base_path, format, preprocessing, kind, quantize=quantize, verbose=verbose,
-                            wrapper=task and task.inference_model())
+                            wrapper=task and task.inference_model(), runtime=check)
         if check and task:
             task.check_file(result, verbose=verbose)
         elif check:

@@ -108,14 +108,16 @@ def check_file_path(path, format_name):
     return path
 
 
-def write_file(model, path, format_name, preprocessing, kind, quantize=None, verbose=True, wrapper=None):
+def write_file(model, path, format_name, preprocessing, kind, quantize=None, verbose=True, wrapper=None,
+               runtime=False):
     """Writes `model` (with `preprocessing` and a softmax for logits inside; or a task model's own `wrapper`) as one
     `format_name` file at `path`.
 
-    The file is written in a hidden temporary folder beside `path` and moved into place when complete.
+    The file is written in a hidden temporary folder beside `path` and moved into place when complete. With
+    `runtime` (a check follows), the package that runs the file must be installed too, before anything is written.
     """
     path = check_file_path(path, format_name)
-    for module in FILE_FORMATS[format_name][1]:
+    for module in FILE_FORMATS[format_name][1] + (FILE_FORMATS[format_name][2:] if runtime else ()):
         require(module, format_name)
     if quantize is not None and format_name != "litert":
         raise ValueError(

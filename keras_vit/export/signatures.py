@@ -89,7 +89,8 @@ def check_images(images, num_channels, signature):
 
 
 def check_encoded(image_bytes, signature):
-    """Asserts that `image_bytes` is a 1-D batch whose elements start like a JPEG, PNG, GIF or BMP file; returns
+    """Asserts that `image_bytes` is a 1-D batch whose elements start like a JPEG, PNG, GIF or BMP file (and that no
+    PNG lacks its final IEND chunk, as a truncated file does); returns
     it with static shape [None] (an empty batch after a failed check, so that no later op fails first).
 
     The error names the bad elements by index and shows their first bytes as numbers: raw bytes in an error
@@ -121,7 +122,13 @@ def check_encoded(image_bytes, signature):
         ],
         summarize=64,
     )
-    return tf.cond(tf.equal(tf.size(unknown), 0), lambda: batch, lambda: empty)
+    # A PNG cut short (its IEND chunk missing) would fail inside the decoder, whose error names no element.
+    png = tf.strings.substr(batch, 0, len(_MAGIC["PNG"])) == _MAGIC["PNG"]
+    cut = tf.reshape(tf.where(png & (tf.strings.split(batch, sep="IEND").row_lengths() < 2)), [-1])
+    tf.debugging.Assert(tf.equal(tf.size(cut), 0), [
+        f"{signature}: the elements of `{BYTES_KEY}` at (0-based) indices", cut, "are PNG files cut short (no IEND "
+        "chunk): send each file whole."], summarize=64)
+    return tf.cond(tf.equal(tf.size(unknown) + tf.size(cut), 0), lambda: batch, lambda: empty)
 
 
 def check_multiple(images, multiple, fallback_shape, signature):

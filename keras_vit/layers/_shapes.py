@@ -1,5 +1,7 @@
 """Static sizes where the graph has them, run-time sizes where it does not (a model with dynamic_image_size)."""
 
+import os
+
 from keras import ops
 
 
@@ -29,3 +31,21 @@ def check_patch_grid(input_shape, patch_size, layer):
                 f"Image {side} {size} is not a multiple of the patch {side} {patch}: resize the images or choose "
                 f"an image_size that is a multiple of patch_size."
             )
+
+
+def check_attention_size(shape, num_heads, dtype):
+    """Refuses attention over tokens of static `shape` (batch, num_tokens, width) whose weights (batch, num_heads,
+    num_tokens, num_tokens) alone exceed this machine's memory: one clear error at once, instead of running out of
+    memory later (a model made with dynamic_image_size takes 4096x4096 images). Unknown sizes pass."""
+    # Static sizes only: None, or a JAX symbolic size while Keras infers shapes, tells nothing yet
+    batch, tokens = [max(size, 1) if isinstance(size, int) else 1 for size in shape[:2]]
+    itemsize = 2 if "16" in str(dtype) else 4
+    needed, sysconf = batch * num_heads * tokens**2 * itemsize, getattr(os, "sysconf", None)  # none on Windows
+    memory = sysconf("SC_PAGE_SIZE") * sysconf("SC_PHYS_PAGES") if sysconf else needed
+    if needed > memory:
+        raise ValueError(
+            f"Attention over {tokens:,} tokens needs {needed / 2**30:,.0f} GiB for its weights alone (batch {batch} x "
+            f"{num_heads} heads x {tokens:,}^2 x {itemsize} bytes), more than this machine's {memory / 2**30:.0f} GiB: "
+            "use smaller images (an image makes (height / patch) x (width / patch) tokens), fewer images per batch or "
+            "a larger patch."
+        )

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments, built
-from keras_vit.layers._shapes import dim
+from keras_vit.layers._shapes import check_attention_size, dim
 from keras_vit.registry import register
 from keras_vit.schema import divisible
 
@@ -62,6 +62,7 @@ class MSA(ConfigFromArguments, keras.layers.Layer):
         )
 
     def _query_key_value(self, inputs):
+        check_attention_size(inputs.shape, self.num_heads, self.compute_dtype)
         batch, num_tokens = ops.shape(inputs)[0], dim(inputs, 1)
         qkv = ops.reshape(self.qkv(inputs), (batch, num_tokens, 3, self.num_heads, self.head_dim))
         return qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]

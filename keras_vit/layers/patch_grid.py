@@ -39,8 +39,9 @@ class PatchGrid(ConfigFromArguments, keras.layers.Layer):
         patch_h, patch_w = self.patch_size
         height, width = images.shape[1], images.shape[2]
         if height is not None and width is not None:
-            if height % patch_h or width % patch_w:
-                raise ValueError(f"Image size {height}x{width} (height x width) is not a multiple of {self._fix()}.")
+            if height % patch_h or width % patch_w or not height or not width:  # 0 divides too, but holds no patch
+                raise ValueError(f"Image size {height}x{width} (height x width) is not a multiple of {self._fix()}"
+                                 f"{'' if height and width else ' (at least one patch each way)'}.")
             return images, ops.convert_to_tensor([height // patch_h, width // patch_w], "int32")
         images = self._assert_tiled(images)
         shape = ops.shape(images)
@@ -52,8 +53,9 @@ class PatchGrid(ConfigFromArguments, keras.layers.Layer):
         import tensorflow as tf  # the in-graph check is TensorFlow's (tf.debugging), as in the serving signatures
 
         shape = tf.shape(images)
-        tiled = tf.logical_and(tf.equal(shape[1] % self.patch_size[0], 0), tf.equal(shape[2] % self.patch_size[1], 0))
-        message = f"Image height and width must be multiples of {self._fix()}. Received (height, width):"
+        tiled = tf.reduce_all([shape[1] % self.patch_size[0] == 0, shape[2] % self.patch_size[1] == 0,
+                               shape[1] > 0, shape[2] > 0])
+        message = f"Image height and width must be positive multiples of {self._fix()}. Received (height, width):"
         check = tf.debugging.Assert(tiled, [message, shape[1:3]], summarize=2)
         with tf.control_dependencies([check]):
             return tf.identity(images)

@@ -13,15 +13,17 @@ def block_names(model, block_indices, purpose):
     """The names of the blocks `block_indices` picks from `model.layout.blocks` (negative counts from the end), or a
     ValueError naming the model, its number of blocks and the bad index."""
     blocks = model_layout(model, purpose).blocks
-    names = []
-    for index in block_indices:
-        if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not -len(blocks) <= index < len(blocks):
+    given = list(block_indices) if hasattr(block_indices, "__iter__") and not isinstance(block_indices, str) else [""]
+    if not all(isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in given):
+        raise ValueError(f"{purpose}: block indices are a list of ints, e.g. [0, -1] (model {model.name!r} has "
+                         f"{len(blocks)} blocks); received {block_indices!r}.")
+    for index in given:
+        if not -len(blocks) <= index < len(blocks):
             raise ValueError(
                 f"Block index {index!r} is out of range: model {model.name!r} has {len(blocks)} blocks "
                 f"(0..{len(blocks) - 1}, or negative from the end)."
             )
-        names.append(blocks[int(index)])
-    return names
+    return [blocks[int(index)] for index in given]
 
 
 def feature_extractor(model, block_indices=None, layer_names=None):
@@ -45,6 +47,8 @@ def feature_extractor(model, block_indices=None, layer_names=None):
         raise ValueError("Pass exactly one of block_indices=[...] or layer_names=[...].")
     if block_indices is not None:
         layer_names = block_names(model, block_indices, "feature_extractor(block_indices=...)")
+    if not len(layer_names):
+        raise ValueError("feature_extractor: pass at least one block index or layer name; received an empty list.")
     known = [layer.name for layer in model.layers]
     outputs = []
     for layer_name in layer_names:

@@ -60,6 +60,18 @@ class ZooModel(*zoo_model_bases(), keras.Model):
         check_image_shape(inputs, self.inputs[0].shape, self.name)
         return super().call(inputs, training=training, mask=mask)
 
+    def fit(self, *args, **kwargs):
+        # Keras freezes int8 kernels: fit would move only norms and biases and the loss would still fall.
+        frozen = [layer.path for layer in nested_layers(self)
+                  if layer is not self and layer.quantization_mode and not getattr(layer, "lora_enabled", False)]
+        if frozen:
+            raise ValueError(
+                f"Model {self.name!r} is quantized ({len(frozen)} layers with frozen int8 kernels, e.g. {frozen[0]}): "
+                "fit would not change them. Train the float model and quantize it afterwards (keras_vit.quantization."
+                "quantize, `keras-vit quantize`), or enable LoRA on every quantized layer (layer.enable_lora(rank))."
+            )
+        return super().fit(*args, **kwargs)
+
     def _store_config(self, local_vars):
         # A read-only mapping: Keras's attribute tracking wraps dicts (and a stem's nested dict), not mapping proxies.
         self._zoo_config = MappingProxyType({name: local_vars[name] for name in self.config_names()})
@@ -95,8 +107,8 @@ def check_image_shape(images, expected_shape, model_name):
     expected = tuple(expected_shape)
     if len(shape) != len(expected) or any(s is not None and e is not None and s != e for s, e in zip(shape, expected)):
         height, width, channels = expected[1:]
-        raise ValueError(
-            f"Model {model_name!r} takes images of shape (batch, {height}, {width}, {channels}); received an input of "
-            f"shape {shape}. Resize the images to {height}x{width} with {channels} channels, or create the model "
-            f"for this size (keras_vit.create(..., image_size=...))."
-        )
+        fix = (f"Pass images of shape (batch, height, width, {channels})" if height is None or width is None else
+               f"Resize the images to {height}x{width} with {channels} channels, or create the model for this size "
+               "(keras_vit.create(..., image_size=...))")
+        raise ValueError(f"Model {model_name!r} takes images of shape (batch, {height}, {width}, {channels}); received "
+                         f"an input of shape {shape}. {fix}.")

@@ -38,13 +38,20 @@ def add_spec_dir(path):
         _index = None
 
 
+def name_problem(path, name):
+    """What is wrong when a spec file's `name` is not its file name (None when they agree)."""
+    if name != Path(path).stem:
+        return (f"Spec file {path}: `name` must equal the file name {Path(path).stem!r}; found {name!r}. Rename the "
+                "file or fix `name`.")
+    return None
+
+
 def _read_entry(path):
     """Returns (name, aliases) declared by the spec file `path`; raises SpecError if the file cannot be indexed."""
     data = read_yaml(path)
     name, aliases = data.get("name"), data.get("aliases") or []
-    if name != path.stem:
-        raise SpecError(f"Spec file {path}: `name` must equal the file name {path.stem!r}; found {name!r}. "
-                        "Rename the file or fix `name`.")
+    if problem := name_problem(path, name):
+        raise SpecError(problem)
     if not isinstance(aliases, list) or not all(isinstance(alias, str) for alias in aliases):
         raise SpecError(f"Spec file {path}: `aliases` must be a list of names; received {aliases!r}.")
     return name, aliases

@@ -140,7 +140,8 @@ def _load_data(recipe, num_channels):
     data = recipe.data
     if isinstance(data["source"], dict):  # a task model's data source: it makes both streams once the model exists
         return DATA_SOURCE.build(data["source"], {"seed": recipe.run["seed"], "mean": data["mean"], "std": data["std"]}), None
-    load = functools.partial(load_dataset, data["source"], data_dir=data["data_dir"], seed=recipe.run["seed"])
+    load = functools.partial(load_dataset, data["source"], data_dir=data["data_dir"], seed=recipe.run["seed"],
+                             unreadable_images=data["unreadable_images"])
     train = load(split=data["train_split"], num_channels=num_channels)
     return train, (load(split=data["eval_split"], num_channels=train.num_channels) if data["eval_split"] else None)
 

@@ -80,6 +80,9 @@ SCHEMA = {
         "cutmix_alpha": (0.0, NON_NEGATIVE, "CutMix alpha; 0: off"),
         "label_smoothing": (0.0, RATE, "label smoothing"),
         "shuffle_buffer": (10_000, POSITIVE_INT, "shuffle buffer, in examples"),
+        "unreadable_images": ("error", one_of("error", "skip"), "image folders: files that do not decode (all are "
+                              "decoded once before training) stop the run before it starts, naming them, or are skipped "
+                              "with a warning that names them"),
     },
     "optimizer": {
         "name": (REQUIRED, one_of(*OPTIMIZERS), "the update rule: sgd, adamw or adam"),

@@ -10,9 +10,14 @@ from pathlib import Path
 
 import yaml
 
+from keras_vit.registry import suggest
+from keras_vit.weights.protocol import CheckpointError
+
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # Inside the installed wheel, or `weights/` of a source checkout.
 MANIFEST_DIRS = [_PACKAGE_DIR / "_weights", _PACKAGE_DIR.parent / "weights"]
+# What a checkpoint file's name ends with; a missing file named so is reported as missing, not as an unknown tag.
+CHECKPOINT_SUFFIXES = (".npz", ".safetensors", ".pth", ".pt", ".bin", ".h5", ".keras", ".ckpt")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,20 +68,24 @@ def get_weights_entry(tag):
     """The `WeightsEntry` of a `name.tag`; KeyError with close suggestions when unknown."""
     entries = _entries()
     if tag not in entries:
-        from keras_vit.registry import suggest
-
         raise KeyError(f"No published checkpoint {tag!r} in the manifest.{suggest(tag, entries)}")
     return entries[tag]
 
 
 def resolve(weights, cache_dir=None):
     """A local checkpoint path for `weights`: an existing path as is; a manifest `name.tag` downloaded once with
-    `keras.utils.get_file` (sha256 checked when the manifest has one)."""
+    `keras.utils.get_file` (sha256 checked when the manifest has one). A string that is neither, and not shaped like
+    a file path (no folder, no checkpoint suffix), raises CheckpointError with the closest published tags."""
     if not isinstance(weights, (str, os.PathLike)):
         return weights
     text = os.fspath(weights)
-    entry = None if os.path.exists(text) else _entries().get(text)
+    entries = {} if os.path.exists(text) else _entries()
+    entry = entries.get(text)
     if entry is None:
+        if entries and not set(text) & {"/", os.sep} and not text.lower().endswith(CHECKPOINT_SUFFIXES):
+            # Not a path's shape either: most likely a mistyped tag, not a missing file
+            raise CheckpointError(f"weights={text!r} is neither a checkpoint file nor a published checkpoint (name.tag)."
+                                  f"{suggest(text, entries)} keras_vit.weights.list_weights() lists the published ones.")
         return text
     import keras
 

@@ -68,6 +68,31 @@ def test_image_folder_errors(tmp_path):
         load_dataset(str(tmp_path))
 
 
+def test_an_unreadable_image_is_named_before_anything_reads_the_data_or_skipped_on_request(tmp_path):
+    # The user's input (issue 27): one PNG cut to its first 60 bytes among good images ("Invalid PNG data, size 60"
+    # deep inside epoch 1 before).
+    make_folder(tmp_path)
+    broken = tmp_path / "dog" / "1.png"
+    broken.write_bytes(broken.read_bytes()[:60])
+    (tmp_path / "cat" / "fake.jpg").write_text("not a JPEG at all")  # a second kind: no image data whatsoever
+    with pytest.warns(UserWarning, match="skipped 1 file"), pytest.raises(ValueError) as error:
+        load_dataset(f"folder:{tmp_path}", split="all")
+    message = str(error.value)
+    assert "2 of 7 all files cannot be read as images" in message
+    assert f"{broken} (" in message and str(tmp_path / "cat" / "fake.jpg") in message
+    assert "data.unreadable_images: skip" in message
+    with pytest.warns(UserWarning) as warned:
+        data = load_dataset(f"folder:{tmp_path}", split="all", unreadable_images="skip")
+    assert any(f"2 of 7 all files cannot be read as images:\n  {tmp_path / 'cat' / 'fake.jpg'}" in str(w.message)
+               for w in warned)
+    # The five good images remain, each read to its end (a skipped file would fail here), labels intact.
+    assert data.num_examples == 5
+    pairs = sorted((int(label), image.shape[0]) for image, label in data.dataset.as_numpy_iterator())
+    assert pairs == [(0, 20), (0, 21), (0, 22), (1, 20), (1, 22)]
+    with pytest.raises(ValueError, match="unreadable_images: must be one of 'error', 'skip'; received 'ignore'"):
+        load_dataset(f"folder:{tmp_path}", unreadable_images="ignore")
+
+
 def test_unknown_sources_are_clear_errors():
     with pytest.raises(ValueError, match="Unknown data source 'imagenet'"):
         load_dataset("imagenet")

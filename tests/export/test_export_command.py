@@ -61,6 +61,10 @@ def test_export_a_saved_keras_file(tmp_path):
     result = keras_vit_cli("--from", str(saved), "--out", str(out), "--check", "--server_root", "", "--jit_compile", "false")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Check passed" in result.stdout
+    # Quiet by default (issue 27): none of TensorFlow's INFO lines about the SavedModel's functions and assets.
+    assert "signature_serialization" not in result.stderr and "Assets written" not in result.stderr
+    verbose = keras_vit_cli("--from", str(saved), "--out", str(tmp_path / "verbose"), "--jit_compile", "false", "--verbose")
+    assert verbose.returncode == 0 and "signature_serialization" in verbose.stderr
     # --server_root "" writes the local path into models.config (serving without docker).
     assert f'base_path: "{out}"' in (tmp_path / "serving" / "models.config").read_text()
     config_file = tmp_path / "serving" / "models.config"

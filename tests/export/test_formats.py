@@ -2,7 +2,9 @@
 Keras model: float32 within 1e-4 relative, int8 LiteRT by top-1 agreement."""
 
 import os
+import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -90,3 +92,21 @@ def test_bad_file_exports_say_what_to_do(tmp_path):
     with pytest.raises(ValueError, match="cannot tell the format of"):
         load_runtime(tmp_path / "model.bin")
     assert sorted(os.listdir(tmp_path)) == ["taken.xml"]
+
+
+def test_a_litert_check_without_its_runtime_writes_nothing(tmp_path, monkeypatch):
+    # Issue 27: without ai_edge_litert, check=True failed after writing, and the retry was refused ("exists already").
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)  # what Python does for a package that is not installed
+    with pytest.raises(ImportError, match=r"format='litert' needs the package 'ai-edge-litert': pip install"):
+        keras_vit.export(tiny_model("vit_ti16"), tmp_path / "vit.tflite", format="litert", check=True)
+    assert os.listdir(tmp_path) == []  # nothing to refuse a retry over
+
+
+def test_exporting_a_model_that_takes_no_images_says_so(tmp_path):
+    # Issue 27: a plain Keras model of vectors got "not enough values to unpack (expected 4, got 2)".
+    inputs = keras.Input((10,))
+    vectors = keras.Model(inputs, keras.layers.Dense(3)(inputs), name="vectors")
+    with pytest.raises(ValueError, match=r"Model 'vectors' takes inputs of shape \(None, 10\), not images \(batch, "
+                                         r"height, width, channels\)"):
+        keras_vit.export(vectors, tmp_path / "models" / "vectors")
+    assert os.listdir(tmp_path) == []

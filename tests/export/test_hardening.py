@@ -100,6 +100,10 @@ def test_a_bytes_batch_with_one_junk_element_names_it_without_raw_bytes(served):
     # The valid elements still serve on their own.
     out = served.signatures["serving_bytes"](image_bytes=tf.constant([png, png]))
     assert out["probabilities"].shape == (2, 10)
+    # Issue 27: a PNG cut to 60 bytes passed this check and failed in the decoder, which names no element.
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"the elements of `image_bytes` at \(0-based\) indices\] \[2\] \[are PNG files cut short"):
+        served.signatures["serving_bytes"](image_bytes=tf.constant([png, png, png[:60]]))
 
 
 KILLED_EXPORT = """

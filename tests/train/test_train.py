@@ -6,6 +6,7 @@ import math
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_vit
 from keras_vit.testing import randomize_weights
@@ -139,6 +140,24 @@ def test_an_empty_class_folder_is_reported_before_training(tmp_path):
     with pytest.raises(ValueError, match="cats holds no images"):
         quick_train(tmp_path / "run", epochs=1, source=f"folder:{tmp_path / 'images'}")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_corrupt_image_stops_the_run_before_training_unless_skipped(tmp_path):
+    # Issue 27: one PNG cut to 60 bytes stopped training partway through epoch 1 and left a run folder.
+    for name in ("cats", "dogs"):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for i in range(4):
+            pixels = np.full((30, 30, 3), 40 * i, np.uint8)
+            (tmp_path / "images" / name / f"{i}.png").write_bytes(tf.io.encode_png(pixels).numpy())
+    broken = tmp_path / "images" / "dogs" / "2.png"
+    broken.write_bytes(broken.read_bytes()[:60])
+    options = dict(epochs=1, source=f"folder:{tmp_path / 'images'}", eval_split=None, batch_size=2)
+    with pytest.raises(ValueError, match=f"1 of 8 train files cannot be read as images:\n  {broken} \\("):
+        quick_train(tmp_path / "run", **options)
+    assert not (tmp_path / "run").exists()
+    with pytest.warns(UserWarning, match="1 of 8 train files cannot be read"):
+        summary = quick_train(tmp_path / "run", unreadable_images="skip", **options)
+    assert summary["optimizer_steps"] == 3
 
 
 def test_a_batch_that_does_not_divide_over_replicas_is_an_error():

@@ -46,3 +46,17 @@ def test_local_paths_pass_through(tmp_path):
     path = tmp_path / "ViT-B_16.npz"
     path.write_bytes(b"")
     assert keras_vit.weights.resolve(str(path)) == str(path)
+
+
+def test_a_mistyped_tag_gets_the_closest_tags_not_a_missing_file_error(tmp_path):
+    # The user's inputs (issue 27), both reported as "Checkpoint file ... does not exist" before.
+    with pytest.raises(keras_vit.weights.CheckpointError,
+                       match=r"'vit_b16.orig_in21k_ft_in1kk' is neither a checkpoint file nor a published checkpoint "
+                             r"\(name.tag\). Did you mean 'vit_b16.orig_in21k_ft_in1k'"):
+        keras_vit.create("vit_b16", weights="vit_b16.orig_in21k_ft_in1kk")
+    with pytest.raises(keras_vit.weights.CheckpointError, match=r"'imagenet' is neither.*list_weights\(\) lists"):
+        keras_vit.create("vit_b16", weights="imagenet")
+    # Shaped like a file path (a folder or a checkpoint suffix): a missing file is reported as missing.
+    for missing in ("ViT-B_16.npz", str(tmp_path / "run" / "model")):
+        with pytest.raises(keras_vit.weights.CheckpointError, match=f"Checkpoint file '{missing}' does not exist"):
+            keras_vit.create("vit_b16", weights=missing)
