@@ -23,6 +23,7 @@ from keras_vit.schema import (
     RATE,
     STRING,
     Field,
+    is_int,
     is_number,
     list_of,
     number,
@@ -52,11 +53,19 @@ _CHANNELS = Field("a number or a list of numbers, one per channel",
                   lambda v: is_number(v) or (isinstance(v, (list, tuple)) and v and all(map(is_number, v))))
 _RATE0 = Field("a number >= 0", lambda v: is_number(v) and not v < 0)  # a learning rate; NaN tests failure handling
 _INT, _STR = optional(POSITIVE_INT), optional(STRING)
+NOT_HYPERPARAMETERS = ("name", "weights", "lora", "teacher")  # the model section's keys that the spec does not check
 SCHEMA = {
     "model": {
         "name": (REQUIRED, Field("a zoo model name or a spec file path", lambda v: isinstance(v, (str, Path))),
                  "a zoo model or spec file; the other keys of `model` override its hyperparameters, whose "
                  "num_classes and num_channels default to the data's, or name a checkpoint: `weights`"),
+        "lora": (None, optional(Field("a mapping with rank (an integer > 0), alpha, targets, train_norms", lambda v: (
+            isinstance(v, dict) and set(v) <= {"rank", "alpha", "targets", "train_norms"}
+            and is_int(v.get("rank", 8)) and v.get("rank", 8) > 0))),
+            "LoRA fine-tuning (keras_vit.lora.enable_lora), e.g. {rank: 8, alpha: 16, targets: [qkv]}; the run also "
+            "writes adapters.npz; null: all weights train"),
+        "teacher": (None, _STR, "a .keras model whose argmax the distillation head learns (DeiT's hard "
+                    "distillation, keras_vit.models.HardDistillation; needs a distilled model); null: off"),
     },
     "data": {
         "source": ("offline", STRING, '"offline": the MNIST digits shipped with keras_vit, "folder:PATH" or "tfds:NAME"'),
@@ -262,7 +271,7 @@ def _section(section, given, where):
 
 
 def _check_model(model, where):
-    overrides = {k: v for k, v in model.items() if k not in ("name", "weights")}
+    overrides = {k: v for k, v in model.items() if k not in NOT_HYPERPARAMETERS}
     weights = model.get("weights")
     if weights is not None and not isinstance(weights, (str, Path)):
         raise RecipeError(f"{where}: model.weights must be the path of a checkpoint (or null); received {weights!r}.")
