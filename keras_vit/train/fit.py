@@ -8,6 +8,7 @@ import json
 import math
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -290,7 +291,11 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     model_path = dirs.root / "model.keras"
     model.save(model_path)  # with LoRA: the merged model (Keras merges adapters into the kernels when saving)
     if recipe.model["lora"] and chief:
-        save_adapters(model, dirs.root / "adapters.npz")
+        if initial_epoch:  # Keras merged the adapters into the kernels of the backup it resumed from
+            warnings.warn("A resumed LoRA run writes no adapters.npz (they would miss the epochs before the "
+                          "resume); model.keras holds the whole fine-tuned model.", stacklevel=2)
+        else:
+            save_adapters(model, dirs.root / "adapters.npz")
     summary["previous_run"] = str(previous_run) if previous_run else None
     if chief:
         summary["model_path"] = str(model_path)
