@@ -10,6 +10,7 @@ import pytest
 import keras_vit
 from keras_vit.testing import randomize_weights
 from keras_vit.train import RecipeError, StrategyError, TrainingDiverged
+from keras_vit.train.recipe import NOT_HYPERPARAMETERS
 
 TINY = {"hidden_dim": 16, "num_layers": 1, "num_heads": 2, "intermediate_dim": 32}
 QUICK = {"steps_per_epoch": 3, "eval_steps": 2, "batch_size": 16, "tensorboard": False, "verbose": 0,
@@ -162,7 +163,7 @@ def test_tensorflow_datasets_through_train_with_mock_data(tmp_path):
 
 def test_fine_tuning_starts_from_a_checkpoint_and_drops_a_head_of_another_width(tmp_path):
     recipe = keras_vit.train.load_recipe("mnist_vit", model=TINY)
-    hyperparameters = {k: v for k, v in recipe.model.items() if k != "name"}
+    hyperparameters = {k: v for k, v in recipe.model.items() if k not in NOT_HYPERPARAMETERS}
     source = keras_vit.create(recipe.model["name"], **hyperparameters, num_channels=1, num_classes=5)
     randomize_weights(source, seed=3)
     checkpoint = keras_vit.weights.write_weights_file(source, tmp_path / "pretrained.weights.h5")
