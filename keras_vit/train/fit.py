@@ -197,6 +197,9 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     if weights is not None and not Path(weights).is_file():
         raise ValueError(f"model.weights {weights!r} is not a file: give the path of a checkpoint that "
                          f"keras_vit.weights reads (.npz, .safetensors, .pth, .weights.h5).")
+    if recipe.model["teacher"] and not Path(recipe.model["teacher"]).is_file():
+        raise ValueError(f"model.teacher {recipe.model['teacher']!r} is not a file: give a trained .keras model "
+                         f"(the main job's: keras-vit train --recipe mnist_vit), or null to train without one.")
     keras.utils.set_random_seed(run["seed"])  # weights, shuffles and augmentation repeat with the same seed
     train_data, eval_data = _load_data(recipe, model_overrides.get("num_channels"))
     # The model takes what the data has unless the recipe says otherwise.

@@ -127,6 +127,8 @@ def test_a_nan_learning_rate_stops_with_a_clear_error_and_keeps_the_good_checkpo
         ({"model": {"name": "vit_b99"}}, RecipeError, "Unknown model 'vit_b99'"),
         ({"epoch": 3}, RecipeError, "Did you mean 'epochs'"),
         ({"per_replica_batch_size": 8}, RecipeError, "exactly one of run.batch_size"),
+        ({"model.lora": {"rank": 0}}, RecipeError, r"model.lora \(.*\): must be a mapping with rank \(an integer > 0\)"),
+        ({"model.teacher": "no_teacher.keras"}, ValueError, "model.teacher 'no_teacher.keras' is not a file"),
     ],
 )
 def test_bad_input_is_reported_before_training(tmp_path, overrides, error, match):
