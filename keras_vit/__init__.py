@@ -26,6 +26,7 @@ from keras_vit.explain import (
     position_similarity,
     tnt_feature_maps,
 )
+from keras_vit.lora import enable_lora, load_adapters, merge_lora, save_adapters
 from keras_vit.models import build, feature_extractor
 from keras_vit.preprocessing import ImagePreprocessing, preprocessing
 from keras_vit.registry import load_plugins, register, registry
@@ -74,17 +75,21 @@ __all__ = [
     "create",
     "data",
     "embedding_filters",
+    "enable_lora",
     "explain",
     "export",
     "feature_extractor",
     "get_spec",
     "list_models",
+    "load_adapters",
     "load_plugins",
     "mean_attention_distance",
+    "merge_lora",
     "position_similarity",
     "preprocessing",
     "register",
     "registry",
+    "save_adapters",
     "tnt_feature_maps",
     "weights",
     "train",

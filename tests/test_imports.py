@@ -21,6 +21,7 @@ LAYERS = [
     ["layers"],
     ["models", "preprocessing"],
     ["weights", "quantization", "explain"],
+    ["lora"],
     ["zoo"],
     ["macs", "data", "export"],
     ["train", "tasks"],

@@ -8,11 +8,16 @@ import json
 import math
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from keras_vit.lora import enable_lora, save_adapters
+from keras_vit.models import HardDistillation
+from keras_vit.spec.model_spec import thaw
 from keras_vit.train.callbacks import (
     EpochLog,
     WorkerDirs,
@@ -23,7 +28,7 @@ from keras_vit.train.callbacks import (
     restore_backup,
 )
 from keras_vit.train.optimizers import make_optimizer
-from keras_vit.train.recipe import DATA_SOURCE, load_recipe
+from keras_vit.train.recipe import DATA_SOURCE, NOT_HYPERPARAMETERS, load_recipe
 from keras_vit.train.schedules import make_schedule
 from keras_vit.train.strategy import check_global_batch, default_jit_compile, is_chief, make_strategy
 from keras_vit.zoo import create
@@ -192,11 +197,14 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     previous_run = _moved_aside(output_dir) if start_over and chief else None
     same_recipe = not start_over and _check_output_dir(recipe, output_dir)
     backup = None if start_over else read_backup(output_dir / "backup")
-    model_overrides = {k: v for k, v in recipe.model.items() if k not in ("name", "weights")}
+    model_overrides = {k: v for k, v in recipe.model.items() if k not in NOT_HYPERPARAMETERS}
     weights = recipe.model.get("weights")
     if weights is not None and not Path(weights).is_file():
         raise ValueError(f"model.weights {weights!r} is not a file: give the path of a checkpoint that "
                          f"keras_vit.weights reads (.npz, .safetensors, .pth, .weights.h5).")
+    if recipe.model["teacher"] and not Path(recipe.model["teacher"]).is_file():
+        raise ValueError(f"model.teacher {recipe.model['teacher']!r} is not a file: give a trained .keras model "
+                         f"(the main job's: keras-vit train --recipe mnist_vit), or null to train without one.")
     keras.utils.set_random_seed(run["seed"])  # weights, shuffles and augmentation repeat with the same seed
     train_data, eval_data = _load_data(recipe, model_overrides.get("num_channels"))
     # The model takes what the data has unless the recipe says otherwise.
@@ -205,6 +213,11 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     with strategy.scope():
         # Fine-tuning: a head of another width is dropped, a position table of another grid resampled.
         model = create(recipe.model["name"], weights=weights, dtype=run["mixed_precision"], **model_overrides)
+        if recipe.model["lora"]:
+            enable_lora(model, **thaw(recipe.model["lora"]))
+        # With a teacher, `fitted` trains `model` (the student) against it; `model` is what is evaluated and saved.
+        teacher = recipe.model["teacher"]
+        fitted = HardDistillation(model, keras.saving.load_model(teacher)) if teacher else model
     if not (run["steps_per_epoch"] or train_data.num_examples):
         raise ValueError("The training data does not say how many examples it has: set run.steps_per_epoch.")
     steps = run["steps_per_epoch"] or train_data.num_examples // batch
@@ -241,16 +254,17 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
         # A task model publishes its own loss and metrics, and jit_compile=False when XLA cannot run its loss.
         compiled = {"loss": loss, "metrics": ["accuracy"], "jit_compile": jit_compile,
                     **(model.compile_arguments() if hasattr(model, "compile_arguments") else {})}
-        model.compile(optimizer=optimizer, steps_per_execution=run["steps_per_execution"], **compiled)
+        for target in {id(m): m for m in (fitted, model)}.values():
+            target.compile(optimizer=optimizer, steps_per_execution=run["steps_per_execution"], **compiled)
         if backup:
-            restore_backup(model, backup)  # weights, optimizer state and dropout seeds after `initial_epoch` epochs
+            restore_backup(fitted, backup)  # weights, optimizer state and dropout seeds after `initial_epoch` epochs
 
     own = make_callbacks(dirs, tensorboard=run["tensorboard"], global_batch_size=batch, steps_per_epoch=steps,
                          keep_checkpoints=run["keep_checkpoints"])
     epoch_log = next(c for c in own if isinstance(c, EpochLog))
     start = time.perf_counter()
     try:
-        history = model.fit(train_ds, epochs=run["epochs"], initial_epoch=initial_epoch, steps_per_epoch=steps,
+        history = fitted.fit(train_ds, epochs=run["epochs"], initial_epoch=initial_epoch, steps_per_epoch=steps,
                             validation_data=eval_ds, validation_steps=run["eval_steps"], verbose=run["verbose"],
                             callbacks=own + list(callbacks or []), shuffle=False)  # the pipeline shuffles
     except RuntimeError as error:
@@ -271,6 +285,7 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     checkpoint = last_checkpoint(dirs.checkpoints)
     summary = TrainSummary({
         "recipe": recipe.name, "model": recipe.model["name"], "parameters": int(model.count_params()),
+        "trainable_parameters": sum(int(np.prod(v.shape)) for v in model.trainable_weights),
         "epochs": run["epochs"], "resumed_from_epoch": initial_epoch + 1 if initial_epoch else None,
         "optimizer_steps": int(model.optimizer.iterations.numpy()),
         **{f"train_{key}": round(float(values[-1]), 5) for key, values in history.history.items()
@@ -284,7 +299,13 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
         results = model.evaluate(eval_ds, steps=run["eval_steps"], verbose=0, return_dict=True)
         summary.update({f"eval_{key}": round(float(value), 5) for key, value in results.items()})
     model_path = dirs.root / "model.keras"
-    model.save(model_path)
+    model.save(model_path)  # with LoRA: the merged model (Keras merges adapters into the kernels when saving)
+    if recipe.model["lora"] and chief:
+        if initial_epoch:  # Keras merged the adapters into the kernels of the backup it resumed from
+            warnings.warn("A resumed LoRA run writes no adapters.npz (they would miss the epochs before the "
+                          "resume); model.keras holds the whole fine-tuned model.", stacklevel=2)
+        else:
+            save_adapters(model, dirs.root / "adapters.npz")
     summary["previous_run"] = str(previous_run) if previous_run else None
     if chief:
         summary["model_path"] = str(model_path)

@@ -23,6 +23,7 @@ from keras_vit.schema import (
     RATE,
     STRING,
     Field,
+    is_int,
     is_number,
     list_of,
     number,
@@ -55,11 +56,19 @@ _INT, _STR = optional(POSITIVE_INT), optional(STRING)
 # data.source as a mapping names a task model's data source (keras_vit.tasks registers them; its arguments are checked
 # here): given the run's seed and normalization, it makes the model's (image, target) streams (`pipelines`).
 DATA_SOURCE = Slot("data_source", provided=("seed", "mean", "std"))
+NOT_HYPERPARAMETERS = ("name", "weights", "lora", "teacher")  # the model section's keys that the spec does not check
 SCHEMA = {
     "model": {
         "name": (REQUIRED, Field("a zoo model name or a spec file path", lambda v: isinstance(v, (str, Path))),
                  "a zoo model or spec file; the other keys of `model` override its hyperparameters, whose "
                  "num_classes and num_channels default to the data's, or name a checkpoint: `weights`"),
+        "lora": (None, optional(Field("a mapping with rank (an integer > 0), alpha, targets, train_norms", lambda v: (
+            isinstance(v, dict) and set(v) <= {"rank", "alpha", "targets", "train_norms"}
+            and is_int(v.get("rank", 8)) and v.get("rank", 8) > 0))),
+            "LoRA fine-tuning (keras_vit.lora.enable_lora), e.g. {rank: 8, alpha: 16, targets: [qkv]}; the run also "
+            "writes adapters.npz; null: all weights train"),
+        "teacher": (None, _STR, "a .keras model whose argmax the distillation head learns (DeiT's hard "
+                    "distillation, keras_vit.models.HardDistillation; needs a distilled model); null: off"),
     },
     "data": {
         "source": ("offline", Field("a string or a mapping {name: <task data source>, <its arguments>}", lambda v:
@@ -271,7 +280,7 @@ def _section(section, given, where):
 
 
 def _check_model(model, where):
-    overrides = {k: v for k, v in model.items() if k not in ("name", "weights")}
+    overrides = {k: v for k, v in model.items() if k not in NOT_HYPERPARAMETERS}
     weights = model.get("weights")
     if weights is not None and not isinstance(weights, (str, Path)):
         raise RecipeError(f"{where}: model.weights must be the path of a checkpoint (or null); received {weights!r}.")

@@ -11,6 +11,7 @@ import tensorflow as tf
 import keras_vit
 from keras_vit.testing import randomize_weights
 from keras_vit.train import RecipeError, StrategyError, TrainingDiverged
+from keras_vit.train.recipe import NOT_HYPERPARAMETERS
 
 TINY = {"hidden_dim": 16, "num_layers": 1, "num_heads": 2, "intermediate_dim": 32}
 QUICK = {"steps_per_epoch": 3, "eval_steps": 2, "batch_size": 16, "tensorboard": False, "verbose": 0,
@@ -127,6 +128,8 @@ def test_a_nan_learning_rate_stops_with_a_clear_error_and_keeps_the_good_checkpo
         ({"model": {"name": "vit_b99"}}, RecipeError, "Unknown model 'vit_b99'"),
         ({"epoch": 3}, RecipeError, "Did you mean 'epochs'"),
         ({"per_replica_batch_size": 8}, RecipeError, "exactly one of run.batch_size"),
+        ({"model.lora": {"rank": 0}}, RecipeError, r"model.lora \(.*\): must be a mapping with rank \(an integer > 0\)"),
+        ({"model.teacher": "no_teacher.keras"}, ValueError, "model.teacher 'no_teacher.keras' is not a file"),
     ],
 )
 def test_bad_input_is_reported_before_training(tmp_path, overrides, error, match):
@@ -181,7 +184,7 @@ def test_tensorflow_datasets_through_train_with_mock_data(tmp_path):
 
 def test_fine_tuning_starts_from_a_checkpoint_and_drops_a_head_of_another_width(tmp_path):
     recipe = keras_vit.train.load_recipe("mnist_vit", model=TINY)
-    hyperparameters = {k: v for k, v in recipe.model.items() if k != "name"}
+    hyperparameters = {k: v for k, v in recipe.model.items() if k not in NOT_HYPERPARAMETERS}
     source = keras_vit.create(recipe.model["name"], **hyperparameters, num_channels=1, num_classes=5)
     randomize_weights(source, seed=3)
     checkpoint = keras_vit.weights.write_weights_file(source, tmp_path / "pretrained.weights.h5")
