@@ -11,6 +11,7 @@ algorithm through `tf.numpy_function`) and loads with TensorFlow's backend, or o
 
 import keras
 
+from keras_vit.tasks import data_source  # noqa: F401  (registers the data source "digit_scenes" of task recipes)
 from keras_vit.tasks.boxes import (
     cxcywh_to_xyxy,
     generalized_iou,
@@ -20,7 +21,6 @@ from keras_vit.tasks.boxes import (
     validate_boxes,
     xyxy_to_cxcywh,
 )
-from keras_vit.tasks.data import source  # noqa: F401  (registers the data source "digit_scenes" of task recipes)
 from keras_vit.tasks.detr import DETR
 from keras_vit.tasks.segmenter import Segmenter
 

@@ -8,7 +8,7 @@ import pytest
 
 import keras_vit
 from keras_vit.tasks.data.digit_scenes import split_indices
-from keras_vit.tasks.data.source import DigitScenesSource
+from keras_vit.tasks.data_source import DigitScenesSource
 from keras_vit.tasks.segmentation_metrics import evaluate_segmentation
 from keras_vit.train import RecipeError, load_recipe
 

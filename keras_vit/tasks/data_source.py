@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from keras_vit.registry import register
-from keras_vit.tasks.data.digit_scenes import digit_scenes, scenes_dataset
 
 
 @register("data_source", "digit_scenes")
@@ -48,6 +47,10 @@ class DigitScenesSource:
 
     def scenes(self, split, image_size):
         """DigitScenes of `split` ("train" or "test") at `image_size`, as the pipelines use them."""
+        # Imported here: keras_vit.tasks.data loads keras_vit.data, hence TensorFlow, which `import keras_vit` must
+        # not on another Keras backend.
+        from keras_vit.tasks.data.digit_scenes import digit_scenes
+
         count = self.num_examples if split == "train" else self.num_eval_scenes
         return digit_scenes(split, count, seed=self.seed, image_size=image_size, split_seed=self.split_seed,
                             **self.scene_args)
@@ -59,6 +62,8 @@ class DigitScenesSource:
         batch `start_batch` (a resumed run goes on with the batches it would have seen).
         """
         import tensorflow as tf
+
+        from keras_vit.tasks.data.digit_scenes import scenes_dataset
 
         if not hasattr(model, "targets_from_example"):
             raise ValueError(f"The data source digit_scenes trains task models (keras_vit.tasks: a segmenter, DETR); "

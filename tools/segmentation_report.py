@@ -1,0 +1,103 @@
+"""The numbers and pictures of docs/segmentation.md from finished digits_seg runs.
+
+    python tools/segmentation_report.py runs/digits_seg_s0 runs/digits_seg_s1 runs/digits_seg_s2 --out docs/images/segmentation
+
+For each run: per-class IoU and mean IoU over its held-out scenes (keras_vit.tasks.segmentation_metrics, the whole
+set's confusion matrix), written to <out>/report.json; the learning curves of every run (train_log.jsonl) to
+<out>/learning_curve.png; the first run's predicted masks on held-out scenes to <out>/predictions.png.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+import keras_vit
+from keras_vit.tasks.data_source import DigitScenesSource
+from keras_vit.tasks.segmentation_metrics import evaluate_segmentation
+from keras_vit.train import load_recipe
+
+CLASS_NAMES = ["background", *map(str, range(10))]
+
+
+def load_run(run):
+    """(model with the run's final weights, its data source, its recipe) of a finished run folder."""
+    recipe = load_recipe(json.loads((run / "recipe.json").read_text()))
+    overrides = {k: v for k, v in recipe.model.items() if k not in ("name", "weights")}
+    model = keras_vit.create(recipe.model["name"], **overrides)
+    model.load_weights(run / "model.keras")
+    source = dict(recipe.data["source"])
+    source.pop("name")
+    return model, DigitScenesSource(**source, seed=recipe.run["seed"], mean=recipe.data["mean"],
+                                    std=recipe.data["std"]), recipe
+
+
+def learning_curves(runs, path):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9, 3.5), dpi=100, layout="constrained")
+    loss_axes, iou_axes = figure.subplots(1, 2)
+    for run in runs:
+        epochs = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+        epochs = [e for e in epochs if e["event"] == "epoch"]
+        x = [e["epoch"] for e in epochs]
+        for axes, key in ((loss_axes, "loss"), (iou_axes, "mean_iou")):
+            line, = axes.plot(x, [e[key] for e in epochs], "--", label=f"{run.name} train")
+            axes.plot(x, [e[f"val_{key}"] for e in epochs], "-", color=line.get_color(), label=f"{run.name} held out")
+    loss_axes.set(xlabel="epoch", ylabel="per-pixel cross-entropy", yscale="log")
+    iou_axes.set(xlabel="epoch", ylabel="mean IoU (11 classes)", ylim=(0, 1))
+    iou_axes.axhline(0.8, color="gray", linewidth=0.8)
+    iou_axes.legend(fontsize=7)
+    figure.savefig(path)
+
+
+def prediction_figure(model, source, path, count=6):
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+
+    scenes = source.scenes("test", model.inputs[0].shape[1])
+    channels = model.inputs[0].shape[-1]
+    images = (scenes.images[:count, ..., :channels].astype("float32") / 255 - source.mean) / source.std
+    predicted = np.asarray(model.predict(images, verbose=0)).argmax(-1)
+    colors = ListedColormap(["black", *[tuple(c) for c in __import__("matplotlib").colormaps["tab10"].colors]])
+    figure = Figure(figsize=(2 * count, 6.3), dpi=100, layout="constrained")
+    axes = figure.subplots(3, count)
+    for i in range(count):
+        for row, (picture, title) in enumerate(((scenes.images[i], "scene"), (scenes.masks[i], "true mask"),
+                                                (predicted[i], "predicted"))):
+            ax = axes[row, i]
+            ax.imshow(picture, cmap=None if row == 0 else colors, vmin=0, vmax=10, interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            if i == 0:
+                ax.set_ylabel(title)
+        axes[0, i].set_title("digits " + " ".join(map(str, sorted(scenes.labels[i]))), fontsize=9)
+    figure.savefig(path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("docs/images/segmentation"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {}
+    for run in args.runs:
+        model, source, recipe = load_run(run)
+        result = evaluate_segmentation(model, source.pipelines(model, batch_size=32)[1])
+        summary = json.loads((run / "summary.json").read_text())
+        report[run.name] = {"seed": recipe.run["seed"], "mean_iou": round(result["mean_iou"], 4),
+                            "per_class_iou": dict(zip(CLASS_NAMES, np.round(result["per_class_iou"], 4).tolist())),
+                            "held_out_scenes": source.num_eval_scenes, "wall_seconds": summary["wall_seconds"]}
+        print(run.name, json.dumps(report[run.name]))
+        if run == args.runs[0]:
+            prediction_figure(model, source, args.out / "predictions.png")
+    means = [r["mean_iou"] for r in report.values()]
+    report["mean_iou_over_runs"] = {"mean": round(float(np.mean(means)), 4), "min": min(means), "max": max(means)}
+    (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    learning_curves(args.runs, args.out / "learning_curve.png")
+    print(json.dumps(report["mean_iou_over_runs"]))
+
+
+if __name__ == "__main__":
+    main()
