@@ -2,7 +2,8 @@
 
 import keras
 
-import keras_vit.tasks.detr_decoder  # noqa: F401  (registers the default components)
+import keras_vit.tasks.anchor_decoder  # noqa: F401  (registers the components)
+import keras_vit.tasks.detr_decoder  # noqa: F401
 import keras_vit.tasks.detr_head  # noqa: F401
 import keras_vit.tasks.neck  # noqa: F401
 from keras_vit.models.zoo_model import ZooModel
@@ -50,7 +51,8 @@ class DETR(ZooModel):
         "neck": Slot("neck", "single_scale", interface="tokens",
                      provided=("output_dim", "num_prefix_tokens", "grid_size", "layer_norm_epsilon")),
         "decoder": Slot("decoder", "detr_decoder", interface="feature_map", provided=("num_queries", "hidden_dim")),
-        "head": Slot("head", "detr_head", interface="queries", provided=("num_classes", "hidden_dim")),
+        "head": Slot("head", "detr_head", interface=("queries", "queries_and_boxes"),
+                     provided=("num_classes", "hidden_dim")),
     }
     FIELDS = {**SLOTS, "backbone": BACKBONE, "backbone_weights": BACKBONE_WEIGHTS, "num_queries": POSITIVE_INT}
 
@@ -62,6 +64,7 @@ class DETR(ZooModel):
             "output_dim": hidden_dim, "num_prefix_tokens": layout.num_prefix_tokens, "grid_size": layout.grid_size,
         }, dtype=dtype, name="neck")
         feature_map = neck_layer(keras.tree.flatten(tokens_model(images))[0])[-1]
+        _check_pairing(self.SLOTS["decoder"].component(decoder)[0], self.SLOTS["head"].component(head)[0])
         queries = self.SLOTS["decoder"].build(decoder, {"num_queries": num_queries, "hidden_dim": hidden_dim},
                                               dtype=dtype, name="decoder")(feature_map)
         outputs = self.SLOTS["head"].build(head, {"num_classes": num_classes, "hidden_dim": hidden_dim},
@@ -104,6 +107,15 @@ class DETR(ZooModel):
                              f"Pass loss=DETRSetLoss(...) with your weights, or no loss for DETR's.")
         loss = (self.loss or DETRSetLoss())(y, set_predictions(y_pred))
         return loss + sum(self.losses) if self.losses else loss
+
+
+def _check_pairing(decoder_class, head_class):
+    # a decoder that refines boxes itself ("anchor_decoder") hands the head queries and boxes; DETR's own one queries
+    decoded = getattr(decoder_class, "output_interface", "queries")
+    if getattr(head_class, "interface", decoded) != decoded:
+        raise ValueError(f"decoder {decoder_class.__name__} outputs {decoded} but head {head_class.__name__} takes "
+                         f"{head_class.interface}: pair 'anchor_decoder' with 'class_head', 'detr_decoder' with "
+                         f"'detr_head'.")
 
 
 def set_predictions(outputs):
