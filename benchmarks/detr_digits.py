@@ -20,9 +20,11 @@ import time
 import numpy as np
 
 # epoch: `epoch_scenes` scenes (a point of the curves); train_scenes are all different scenes, cycled if fewer than
-# epochs * epoch_scenes; trainable_blocks: the backbone's last blocks that train (null: all, 0: frozen backbone)
-TRAIN = {"epochs": 20, "epoch_scenes": 1024, "trainable_blocks": None, "batch_size": 32, "learning_rate": 5e-4, "weight_decay": 1e-4, "warmup_epochs": 1,
-         "global_clipnorm": 0.1, "train_scenes": 8000, "eval_every": 2, "eval_scenes": 1000, "scene_size": 128}
+# epochs * epoch_scenes; minutes: stop after this much training time (the schedule still spans `epochs`);
+# trainable_blocks: the backbone's last blocks that train (null: all, 0: frozen backbone)
+TRAIN = {"epochs": 20, "epoch_scenes": 1024, "trainable_blocks": None, "batch_size": 32, "minutes": None,
+         "dtype": None, "learning_rate": 5e-4, "weight_decay": 1e-4, "warmup_epochs": 1, "global_clipnorm": 0.1,
+         "train_scenes": 8000, "eval_every": 2, "eval_scenes": 1000, "scene_size": 128}
 
 
 def targets_of(scenes, max_objects):
@@ -103,13 +105,13 @@ def evaluate(model, images, ground_truth, scene_size, batch_size=100):
     return coco_ap(ground_truth, detections(outputs, scene_size))
 
 
-def build(config, backbone_weights, seed):
+def build(config, backbone_weights, seed, dtype=None):
     import keras
 
     import keras_vit
 
     keras.utils.set_random_seed(seed)
-    return keras_vit.create("detr_vit_ti16_digits", backbone_weights=backbone_weights, **config)
+    return keras_vit.create("detr_vit_ti16_digits", backbone_weights=backbone_weights, dtype=dtype, **config)
 
 
 def freeze(model, trainable_blocks):
@@ -146,7 +148,7 @@ def run(config, backbone_weights, out, seed=0, log=print):
     unknown = set(config.get("train", {})) - set(TRAIN)
     if unknown:
         raise ValueError(f"unknown train keys {sorted(unknown)}; known: {sorted(TRAIN)}")
-    model = build(config.get("model", {}), backbone_weights, seed)
+    model = build(config.get("model", {}), backbone_weights, seed, train["dtype"])
     size, channels = model.inputs[0].shape[1], model.inputs[0].shape[-1]
     num_queries = model.get_layer("decoder").num_queries
     started = time.perf_counter()
@@ -180,7 +182,9 @@ def run(config, backbone_weights, out, seed=0, log=print):
             history["train_seconds"].append(round(self.train_seconds, 1))
             history["loss"].append(float(logs["loss"]))
             line = f"epoch {epoch + 1}: loss {logs['loss']:.3f}, {self.train_seconds:.0f} s training"
-            if (epoch + 1) % train["eval_every"] == 0 or epoch + 1 == train["epochs"]:
+            over = train["minutes"] is not None and self.train_seconds > 60 * train["minutes"]
+            self.model.stop_training = self.model.stop_training or over
+            if (epoch + 1) % train["eval_every"] == 0 or epoch + 1 == train["epochs"] or over:
                 scores = evaluate(model, x_test, ground_truth, train["scene_size"])
                 history["eval_epoch"].append(epoch + 1)
                 history["eval_seconds"].append(round(self.train_seconds, 1))
@@ -231,14 +235,54 @@ def plot(results, path, labels=None):
     plt.close(figure)
 
 
+def figures(model_path, out, seed=0, num_scenes=6, threshold=0.5):
+    """Predicted boxes on held-out scenes (detections.png) and DETR's decoder figure (decoder_attention.png)."""
+    import keras
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    import keras_vit
+    from keras_vit.tasks.data.digit_scenes import digit_scenes
+
+    model = keras.saving.load_model(model_path)
+    size, channels = model.inputs[0].shape[1], model.inputs[0].shape[-1]
+    scenes = digit_scenes("test", num_scenes, seed=seed + 1000)
+    images = normalize(prepare_images(scenes.images, size, channels))
+    result = keras_vit.explain.decoder_attention(model, images)
+    probabilities = np.exp(result["logits"]) / np.exp(result["logits"]).sum(-1, keepdims=True)
+    labels, scores = probabilities[..., :-1].argmax(-1), probabilities[..., :-1].max(-1)
+    figure, axes = plt.subplots(1, num_scenes, figsize=(2.2 * num_scenes, 2.4))
+    for axis, image, boxes, image_labels, image_scores in zip(axes, scenes.images, result["boxes"], labels, scores):
+        axis.imshow(image)
+        axis.set_axis_off()
+        for (cx, cy, w, h), label, score in zip(boxes * 128, image_labels, image_scores):
+            if score >= threshold:
+                axis.add_patch(Rectangle((cx - w / 2, cy - h / 2), w, h, fill=False, edgecolor="lime"))
+                axis.text(cx - w / 2, cy - h / 2 - 1, f"{label} {score:.2f}", color="lime", fontsize=7)
+    figure.tight_layout()
+    figure.savefig(pathlib.Path(out) / "detections.png", dpi=110)
+    plt.close(figure)
+    index = int(np.argmax([len(b) for b in scenes.boxes]))  # the busiest scene
+    keep = int((scores[index] >= threshold).sum()) or 1
+    keras_vit.explain.plot_decoder_attention(
+        images[index], result["attention"][index], result["boxes"][index], labels[index], scores[index],
+        max_queries=keep).savefig(pathlib.Path(out) / "decoder_attention.png", dpi=110)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="JSON file: {model: {...}, train: {...}}")
+    parser.add_argument("--config", help="JSON file: {model: {...}, train: {...}}")
     parser.add_argument("--backbone-weights", default="runs/mnist_vit/model.keras")
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], help="train.KEY=VALUE override (JSON value)")
+    parser.add_argument("--figures", action="store_true", help="only draw the figures of OUT/model.keras")
     args = parser.parse_args(argv)
+    if args.figures:
+        return figures(pathlib.Path(args.out) / "model.keras", args.out, args.seed)
     config = json.loads(pathlib.Path(args.config).read_text())
     for item in args.set:
         key, value = item.split("=", 1)

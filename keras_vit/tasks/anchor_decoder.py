@@ -48,7 +48,8 @@ class BoxCrossAttention(keras.layers.Layer):
             rows, columns = grid_size
             y = (ops.arange(rows, dtype="float32") + 0.5) / rows
             x = (ops.arange(columns, dtype="float32") + 0.5) / columns
-            cx, cy, w, h = [boxes[..., i, None] for i in range(4)]  # (B, Q, 1) each
+            # (B, Q, 1) each; a mixed policy casts the boxes to its compute dtype on the way in
+            cx, cy, w, h = [ops.cast(boxes[..., i, None], "float32") for i in range(4)]
             # no narrower than a cell, so that a tiny box still sees the cell it sits in
             w, h = ops.maximum(w, 1.0 / columns), ops.maximum(h, 1.0 / rows)
             dx = 2 * ops.square((x[None, None] - cx) / w)  # (B, Q, columns)
@@ -116,6 +117,11 @@ class AnchorDecoder(ConfigFromArguments, keras.layers.Layer):
         layer_norm_epsilon: float.
         use_box_prior: bool, the Gaussian cross-attention prior around each query's box.
         anchor_size: float, the anchors' initial width and height (normalized); their centres start on a grid.
+        use_query_selection: bool; True: every memory position proposes a class and a box (relative to its cell),
+            and the num_queries best proposals are the first layer's boxes, with learned content queries
+            (Deformable DETR's two-stage variant, DINO's mixed query selection); the proposals are returned and
+            trained as one more auxiliary output. False: learned anchors.
+        num_classes: int, object classes of the proposals (set by the detector).
 
     Call arguments:
         feature_map: (batch, rows, columns, hidden_dim), the memory (2-D sine positions added to its keys).
@@ -124,19 +130,22 @@ class AnchorDecoder(ConfigFromArguments, keras.layers.Layer):
 
     Returns:
         {"queries": (batch, num_layers, num_queries, hidden_dim), "boxes": (batch, num_layers, num_queries, 4)
-        normalized (cx, cy, w, h), float32}.
+        normalized (cx, cy, w, h)}; with query selection also "proposal_logits" (batch, rows * columns,
+        num_classes + 1) and "proposal_boxes" (batch, rows * columns, 4).
 
     References:
         Liu et al., "DAB-DETR: Dynamic Anchor Boxes are Better Queries for DETR", ICLR 2022.
         Zhu et al., "Deformable DETR", ICLR 2021 (iterative bounding box refinement).
         Gao et al., "Fast Convergence of DETR with Spatially Modulated Co-Attention" (SMCA), ICCV 2021.
+        Zhang et al., "DINO: DETR with Improved DeNoising Anchor Boxes", ICLR 2023 (mixed query selection).
     """
 
     interface = "feature_map"
     output_interface = "queries_and_boxes"
 
     def __init__(self, num_queries=100, num_layers=6, hidden_dim=256, num_heads=8, intermediate_dim=2048,
-                 dropout_rate=0.1, layer_norm_epsilon=1e-5, use_box_prior=True, anchor_size=0.2, **kwargs):
+                 dropout_rate=0.1, layer_norm_epsilon=1e-5, use_box_prior=True, anchor_size=0.2,
+                 use_query_selection=False, num_classes=91, **kwargs):
         super().__init__(**kwargs)
         if hidden_dim % num_heads or hidden_dim % 4:
             raise ValueError(f"hidden_dim={hidden_dim} must be divisible by 4 and by num_heads={num_heads}.")
@@ -155,14 +164,25 @@ class AnchorDecoder(ConfigFromArguments, keras.layers.Layer):
         # the box correction (shared by the layers, as the heads are in DETR)
         self.box_mlp = [_dense(hidden_dim, "box_0", policy, "relu"), _dense(hidden_dim, "box_1", policy, "relu"),
                         _dense(4, "box_2", policy, kernel_initializer="zeros")]
+        if use_query_selection:
+            self.proposal_classifier = _dense(num_classes + 1, "proposal_classifier", policy)
+            self.proposal_box_mlp = [_dense(hidden_dim, "proposal_box_0", policy, "relu"),
+                                     _dense(4, "proposal_box_1", policy, kernel_initializer="zeros")]
 
     def build(self, feature_map_shape):
         batch, rows, columns, _ = tuple(feature_map_shape)
         memory_shape = (batch, None if rows is None or columns is None else rows * columns, self.hidden_dim)
         queries_shape = (batch, self.num_queries, self.hidden_dim)
-        side = int(self.num_queries ** 0.5 + 0.999)
-        self.anchors = self.add_weight(shape=(self.num_queries, 4), initializer=_AnchorGrid(side, self.anchor_size),
-                                       name="anchors")
+        if self.use_query_selection:
+            self.content = self.add_weight(shape=(self.num_queries, self.hidden_dim), name="content",
+                                           initializer=keras.initializers.RandomNormal(stddev=1.0))
+            self.proposal_classifier.build(memory_shape)
+            self.proposal_box_mlp[0].build(memory_shape)
+            self.proposal_box_mlp[1].build(memory_shape)
+        else:
+            side = int(self.num_queries ** 0.5 + 0.999)
+            self.anchors = self.add_weight(shape=(self.num_queries, 4), name="anchors",
+                                           initializer=_AnchorGrid(side, side, self.anchor_size))
         for layer in self.decoder_layers:
             layer.build(queries_shape, memory_shape)
         self.final_norm.build(queries_shape)
@@ -183,8 +203,14 @@ class AnchorDecoder(ConfigFromArguments, keras.layers.Layer):
         batch, rows, columns = ops.shape(feature_map)[0], feature_map.shape[1], feature_map.shape[2]
         memory = ops.reshape(feature_map, (batch, rows * columns, self.hidden_dim))
         memory_position = ops.cast(sine_position_2d(rows, columns, self.hidden_dim), memory.dtype)[None]
-        box_logits = ops.broadcast_to(ops.cast(self.anchors, "float32")[None], (batch, self.num_queries, 4))
-        queries = ops.zeros((batch, self.num_queries, self.hidden_dim), memory.dtype)
+        result = {}
+        if self.use_query_selection:
+            box_logits, result = self._select(memory, rows, columns)
+            queries = ops.broadcast_to(ops.cast(self.content, memory.dtype)[None],
+                                       (batch, self.num_queries, self.hidden_dim))
+        else:
+            box_logits = ops.broadcast_to(ops.cast(self.anchors, "float32")[None], (batch, self.num_queries, 4))
+            queries = ops.zeros((batch, self.num_queries, self.hidden_dim), memory.dtype)
         outputs, boxes, attention = [], [], []
         for index, layer in enumerate(self.decoder_layers):
             # the box a layer starts from carries no gradient (Deformable DETR), except the learned anchors
@@ -199,27 +225,51 @@ class AnchorDecoder(ConfigFromArguments, keras.layers.Layer):
             outputs.append(normed)
             boxes.append(ops.sigmoid(box_logits))
             attention.append(scores)
-        result = {"queries": ops.stack(outputs, axis=1), "boxes": ops.stack(boxes, axis=1)}
+        # boxes are refined in float32 and leave in the compute dtype, as the queries do (the head casts them back)
+        result = {"queries": ops.stack(outputs, axis=1), "boxes": ops.stack(boxes, axis=1), **result}
+        result = {key: ops.cast(value, memory.dtype) for key, value in result.items()}
         return (result, ops.stack(attention, axis=1)) if return_attention else result
 
+    def _select(self, memory, rows, columns):
+        """(the first layer's box logits (B, Q, 4) without gradient, {"proposal_logits", "proposal_boxes"})."""
+        logits = ops.cast(self.proposal_classifier(memory), "float32")
+        correction = memory
+        for dense in self.proposal_box_mlp:
+            correction = dense(correction)
+        cells = _inverse_sigmoid(_grid_boxes(rows, columns, self.anchor_size))[None]
+        proposal_logits = cells + ops.cast(correction, "float32")
+        scores = ops.max(ops.softmax(logits, axis=-1)[..., :-1], axis=-1)
+        _, best = ops.top_k(scores, self.num_queries)
+        selected = ops.take_along_axis(proposal_logits, best[..., None], axis=1)
+        return ops.stop_gradient(selected), {"proposal_logits": logits, "proposal_boxes": ops.sigmoid(proposal_logits)}
+
     def compute_output_shape(self, feature_map_shape):
-        batch = feature_map_shape[0]
-        return {"queries": (batch, self.num_layers, self.num_queries, self.hidden_dim),
-                "boxes": (batch, self.num_layers, self.num_queries, 4)}
+        batch, rows, columns = feature_map_shape[:3]
+        shapes = {"queries": (batch, self.num_layers, self.num_queries, self.hidden_dim),
+                  "boxes": (batch, self.num_layers, self.num_queries, 4)}
+        if self.use_query_selection:
+            positions = None if rows is None or columns is None else rows * columns
+            shapes.update(proposal_logits=(batch, positions, self.num_classes + 1), proposal_boxes=(batch, positions, 4))
+        return shapes
+
+
+def _grid_boxes(rows, columns, size):
+    """(rows * columns, 4) boxes (cx, cy, size, size) centred on the cells of a rows x columns grid, row-major."""
+    cy = ops.repeat((ops.arange(rows, dtype="float32") + 0.5) / rows, columns)
+    cx = ops.tile((ops.arange(columns, dtype="float32") + 0.5) / columns, (rows,))
+    return ops.stack([cx, cy, ops.full((rows * columns,), size, "float32"), ops.full((rows * columns,), size,
+                                                                                       "float32")], axis=-1)
 
 
 class _AnchorGrid(keras.initializers.Initializer):
-    """Anchor logits: centres on a side x side grid (row-major, the first num_queries cells), sides `size`."""
+    """Anchor logits: centres on a rows x columns grid (row-major, the first num_queries cells), sides `size`."""
 
-    def __init__(self, side, size):
-        self.side, self.size = side, size
+    def __init__(self, rows, columns, size):
+        self.rows, self.columns, self.size = rows, columns, size
 
     def __call__(self, shape, dtype=None):
-        centres = (ops.arange(self.side, dtype="float32") + 0.5) / self.side
-        cy, cx = ops.repeat(centres, self.side), ops.tile(centres, (self.side,))
-        size = ops.full((self.side * self.side,), self.size, "float32")
-        boxes = ops.stack([cx, cy, size, size], axis=-1)[: shape[0]]
+        boxes = _grid_boxes(self.rows, self.columns, self.size)[: shape[0]]
         return ops.cast(_inverse_sigmoid(boxes), dtype or "float32")
 
     def get_config(self):
-        return {"side": self.side, "size": self.size}
+        return {"rows": self.rows, "columns": self.columns, "size": self.size}

@@ -40,7 +40,8 @@ class DETR(ZooModel):
     Returns:
         {"logits": (batch, num_decoder_layers, num_queries, num_classes + 1), "boxes": (batch, num_decoder_layers,
         num_queries, 4)}: every decoder layer's predictions, the last layer's being the model's; boxes normalized
-        (center x, center y, width, height).
+        (center x, center y, width, height); a decoder with query selection adds its proposals, "proposal_logits"
+        (batch, positions, num_classes + 1) and "proposal_boxes" (batch, positions, 4).
 
     Training: `model.compile(optimizer, loss=keras_vit.tasks.DETRSetLoss(...), jit_compile=False)` (or no loss: DETR's
     weights), then `model.fit` with y = padded targets (batch, max_objects, 5) of [cx, cy, w, h, label], label -1
@@ -50,7 +51,8 @@ class DETR(ZooModel):
     SLOTS = {
         "neck": Slot("neck", "single_scale", interface="tokens",
                      provided=("output_dim", "num_prefix_tokens", "grid_size", "layer_norm_epsilon")),
-        "decoder": Slot("decoder", "detr_decoder", interface="feature_map", provided=("num_queries", "hidden_dim")),
+        "decoder": Slot("decoder", "detr_decoder", interface="feature_map",
+                        provided=("num_queries", "hidden_dim", "num_classes")),
         "head": Slot("head", "detr_head", interface=("queries", "queries_and_boxes"),
                      provided=("num_classes", "hidden_dim")),
     }
@@ -65,7 +67,8 @@ class DETR(ZooModel):
         }, dtype=dtype, name="neck")
         feature_map = neck_layer(keras.tree.flatten(tokens_model(images))[0])[-1]
         _check_pairing(self.SLOTS["decoder"].component(decoder)[0], self.SLOTS["head"].component(head)[0])
-        queries = self.SLOTS["decoder"].build(decoder, {"num_queries": num_queries, "hidden_dim": hidden_dim},
+        queries = self.SLOTS["decoder"].build(decoder, {"num_queries": num_queries, "hidden_dim": hidden_dim,
+                                                        "num_classes": num_classes},
                                               dtype=dtype, name="decoder")(feature_map)
         outputs = self.SLOTS["head"].build(head, {"num_classes": num_classes, "hidden_dim": hidden_dim},
                                            dtype=dtype, name="head")(queries)
@@ -123,4 +126,6 @@ def set_predictions(outputs):
     layers' as "aux_outputs"."""
     layers = outputs["logits"].shape[1]
     aux = [{"logits": outputs["logits"][:, i], "boxes": outputs["boxes"][:, i]} for i in range(layers - 1)]
+    if "proposal_logits" in outputs:  # a decoder's proposals (query selection) are matched and trained as well
+        aux.append({"logits": outputs["proposal_logits"], "boxes": outputs["proposal_boxes"]})
     return {"logits": outputs["logits"][:, -1], "boxes": outputs["boxes"][:, -1], "aux_outputs": aux}

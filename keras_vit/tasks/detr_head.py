@@ -66,7 +66,8 @@ class ClassHead(ConfigFromArguments, keras.layers.Layer):
             num_queries, 4)}.
 
     Returns:
-        {"logits": (batch, num_layers, num_queries, num_classes + 1), "boxes": the decoder's boxes}, float32.
+        {"logits": (batch, num_layers, num_queries, num_classes + 1), "boxes": the decoder's boxes}, float32, and
+        the decoder's "proposal_logits" and "proposal_boxes" where it has them.
     """
 
     interface = "queries_and_boxes"
@@ -81,5 +82,7 @@ class ClassHead(ConfigFromArguments, keras.layers.Layer):
         self.classifier.build(tuple(decoded_shape["queries"]))
 
     def call(self, decoded):
-        return {"logits": ops.cast(self.classifier(decoded["queries"]), "float32"),
+        # the decoder's proposals (query selection), if any, pass through for the set loss
+        return {**{k: v for k, v in decoded.items() if k.startswith("proposal_")},
+                "logits": ops.cast(self.classifier(decoded["queries"]), "float32"),
                 "boxes": ops.cast(decoded["boxes"], "float32")}

@@ -92,3 +92,31 @@ def test_decoder_attention_refuses_a_classifier():
     model = keras_vit.create(keras_vit.get_spec("vit_ti16").tiny_spec())
     with pytest.raises(ValueError, match="needs a DETR"):
         keras_vit.explain.decoder_attention(model, np.zeros((1, 32, 32, 3), "float32"))
+
+
+def test_query_selection_starts_from_the_best_proposals():
+    model = keras_vit.create(keras_vit.get_spec("detr_vit_ti16_digits").tiny_spec(),
+                             decoder=dict(ANCHOR["decoder"], use_query_selection=True), head="class_head")
+    randomize_weights(model)
+    decoder = model.get_layer("decoder")
+    for layer in (decoder.box_mlp[-1], decoder.proposal_box_mlp[-1]):  # corrections back to zero
+        layer.kernel.assign(np.zeros(layer.kernel.shape))
+        layer.bias.assign(np.zeros(layer.bias.shape))
+    x = np.random.default_rng(3).normal(size=(2, 32, 32, 3)).astype("float32")
+    outputs = {k: np.asarray(v) for k, v in model(x).items()}
+    # one proposal per cell of the 4 x 4 grid: at the cell's centre, sides anchor_size (no correction yet)
+    assert outputs["proposal_logits"].shape == (2, 16, 11) and outputs["proposal_boxes"].shape == (2, 16, 4)
+    centres = (np.arange(4) + 0.5) / 4
+    cells = np.stack([np.tile(centres, 4), np.repeat(centres, 4), np.full(16, 0.3), np.full(16, 0.3)], -1)
+    np.testing.assert_allclose(outputs["proposal_boxes"][0], cells, atol=1e-5)
+    # the first layer starts from the 4 proposals with the highest object-class probability, best first
+    logits = outputs["proposal_logits"]
+    probabilities = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    best = np.argsort(-probabilities[..., :-1].max(-1), axis=1)[:, :4]
+    np.testing.assert_allclose(outputs["boxes"][:, 0], np.take_along_axis(outputs["proposal_boxes"], best[..., None], 1),
+                               atol=1e-5)
+    # the set loss trains the proposals as one more auxiliary output
+    from keras_vit.tasks.detr import set_predictions
+
+    predictions = set_predictions(model(x))
+    assert len(predictions["aux_outputs"]) == 2 and predictions["aux_outputs"][-1]["logits"].shape == (2, 16, 11)
