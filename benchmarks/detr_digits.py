@@ -166,22 +166,26 @@ def run(config, backbone_weights, out, seed=0, log=print):
     stream = stream.batch(train["batch_size"], drop_remainder=True).map(
         lambda x, y: (tf.cast(x, tf.float32) / 127.5 - 1.0, y)).prefetch(2)
     model.compile(optimizer_for(model, train, steps), jit_compile=False)
-    history = {"epoch": [], "train_seconds": [], "loss": [], "eval_epoch": [], "eval_seconds": [], "AP": [],
+    history = {"epoch": [], "train_seconds": [], "cpu_seconds": [], "loss": [], "eval_epoch": [], "eval_seconds": [], "AP": [],
                "AP50": [], "AP75": []}
 
     class Curves(keras.callbacks.Callback):
+        # wall time, and the process's CPU time: on the shared machine other jobs take most of the core
         def on_train_begin(self, logs=None):
-            self.clock, self.train_seconds = time.perf_counter(), 0.0
+            self.train_seconds = self.cpu_seconds = 0.0
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.clock = time.perf_counter()
+            self.clock, self.cpu_clock = time.perf_counter(), time.process_time()
 
         def on_epoch_end(self, epoch, logs=None):
             self.train_seconds += time.perf_counter() - self.clock
+            self.cpu_seconds += time.process_time() - self.cpu_clock
+            history["cpu_seconds"].append(round(self.cpu_seconds, 1))
             history["epoch"].append(epoch + 1)
             history["train_seconds"].append(round(self.train_seconds, 1))
             history["loss"].append(float(logs["loss"]))
-            line = f"epoch {epoch + 1}: loss {logs['loss']:.3f}, {self.train_seconds:.0f} s training"
+            line = (f"epoch {epoch + 1}: loss {logs['loss']:.3f}, {self.train_seconds:.0f} s training "
+                    f"({self.cpu_seconds:.0f} s CPU)")
             over = train["minutes"] is not None and self.train_seconds > 60 * train["minutes"]
             self.model.stop_training = self.model.stop_training or over
             if (epoch + 1) % train["eval_every"] == 0 or epoch + 1 == train["epochs"] or over:
@@ -199,7 +203,8 @@ def run(config, backbone_weights, out, seed=0, log=print):
     result = {"config": {"model": config.get("model", {}), "train": train}, "seed": seed,
               "backbone_weights": backbone_weights, "history": history,
               "final": {k: history[k][-1] for k in ("AP", "AP50", "AP75")},
-              "train_seconds": history["train_seconds"][-1], "num_params": model.count_params()}
+              "train_seconds": history["train_seconds"][-1],
+              "cpu_seconds": history["cpu_seconds"][-1], "num_params": model.count_params()}
     (out / "result.json").write_text(json.dumps(result, indent=1))
     model.save(out / "model.keras")
     plot([result], out / "curves.png")
@@ -272,6 +277,34 @@ def figures(model_path, out, seed=0, num_scenes=6, threshold=0.5):
         max_queries=keep).savefig(pathlib.Path(out) / "decoder_attention.png", dpi=110)
 
 
+def history_from_log(path):
+    """A run's history from the lines `run` logs (for runs stopped before they wrote result.json)."""
+    import re
+
+    history = {key: [] for key in ("epoch", "train_seconds", "loss", "eval_epoch", "eval_seconds", "AP", "AP50", "AP75")}
+    for line in pathlib.Path(path).read_text().splitlines():
+        match = re.match(r"epoch (\d+): loss ([\d.]+), (\d+) s training(?: \(\d+ s CPU\))?(?:, AP ([\d.]+), AP50 ([\d.]+), AP75 ([\d.]+))?",
+                         line)
+        if match:
+            epoch, loss, seconds = int(match[1]), float(match[2]), float(match[3])
+            history["epoch"].append(epoch), history["loss"].append(loss), history["train_seconds"].append(seconds)
+            if match[4]:
+                history["eval_epoch"].append(epoch), history["eval_seconds"].append(seconds)
+                for key, value in zip(("AP", "AP50", "AP75"), match.group(4, 5, 6)):
+                    history[key].append(float(value))
+    return {"history": history}
+
+
+def compare(runs, path):
+    """One figure of several runs: runs is a list of "label=path" (a result.json or a log)."""
+    labels, results = [], []
+    for item in runs:
+        label, file = item.split("=", 1)
+        results.append(json.loads(pathlib.Path(file).read_text()) if file.endswith(".json") else history_from_log(file))
+        labels.append(label)
+    plot(results, path, labels)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="JSON file: {model: {...}, train: {...}}")
@@ -280,7 +313,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], help="train.KEY=VALUE override (JSON value)")
     parser.add_argument("--figures", action="store_true", help="only draw the figures of OUT/model.keras")
+    parser.add_argument("--compare", nargs="+", help="LABEL=result.json or LABEL=run.log: one figure, OUT")
     args = parser.parse_args(argv)
+    if args.compare:
+        return compare(args.compare, args.out)
     if args.figures:
         return figures(pathlib.Path(args.out) / "model.keras", args.out, args.seed)
     config = json.loads(pathlib.Path(args.config).read_text())
