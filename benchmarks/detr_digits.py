@@ -152,8 +152,8 @@ def run(config, backbone_weights, out, seed=0, log=print):
     size, channels = model.inputs[0].shape[1], model.inputs[0].shape[-1]
     num_queries = model.get_layer("decoder").num_queries
     started = time.perf_counter()
-    train_scenes = digit_scenes("train", train["train_scenes"], seed=seed, image_size=train["scene_size"])
-    test_scenes = digit_scenes("test", train["eval_scenes"], seed=seed, image_size=train["scene_size"])
+    train_scenes = digit_scenes("train", train["train_scenes"], seed=seed, image_size=train["scene_size"], split_seed=0)
+    test_scenes = digit_scenes("test", train["eval_scenes"], seed=seed, image_size=train["scene_size"], split_seed=0)
     x_train = prepare_images(train_scenes.images, size, channels)
     y_train = targets_of(train_scenes, num_queries)
     x_test = normalize(prepare_images(test_scenes.images, size, channels))
@@ -254,7 +254,7 @@ def figures(model_path, out, seed=0, num_scenes=6, threshold=0.5):
 
     model = keras.saving.load_model(model_path)
     size, channels = model.inputs[0].shape[1], model.inputs[0].shape[-1]
-    scenes = digit_scenes("test", num_scenes, seed=seed + 1000)
+    scenes = digit_scenes("test", num_scenes, seed=seed + 1000, split_seed=0)
     images = normalize(prepare_images(scenes.images, size, channels))
     result = keras_vit.explain.decoder_attention(model, images)
     probabilities = np.exp(result["logits"]) / np.exp(result["logits"]).sum(-1, keepdims=True)
@@ -305,6 +305,19 @@ def compare(runs, path):
     plot(results, path, labels)
 
 
+def evaluate_file(model_path, seed=0, num_scenes=1000):
+    """COCO AP of a saved detector on `num_scenes` held-out 128x128 scenes (split seed 0, the backbone's)."""
+    import keras
+
+    import keras_vit  # noqa: F401  (registers the task layers)
+    from keras_vit.tasks.data.digit_scenes import digit_scenes
+
+    model = keras.saving.load_model(model_path)
+    size, channels = model.inputs[0].shape[1], model.inputs[0].shape[-1]
+    scenes = digit_scenes("test", num_scenes, seed=seed, split_seed=0)
+    return evaluate(model, normalize(prepare_images(scenes.images, size, channels)), coco_ground_truth(scenes), 128)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="JSON file: {model: {...}, train: {...}}")
@@ -313,8 +326,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], help="train.KEY=VALUE override (JSON value)")
     parser.add_argument("--figures", action="store_true", help="only draw the figures of OUT/model.keras")
+    parser.add_argument("--evaluate", help="a saved detector (model.keras): print its COCO AP on held-out scenes")
     parser.add_argument("--compare", nargs="+", help="LABEL=result.json or LABEL=run.log: one figure, OUT")
     args = parser.parse_args(argv)
+    if args.evaluate:
+        return print(json.dumps(evaluate_file(args.evaluate, args.seed)))
     if args.compare:
         return compare(args.compare, args.out)
     if args.figures:
