@@ -120,3 +120,14 @@ def test_query_selection_starts_from_the_best_proposals():
 
     predictions = set_predictions(model(x))
     assert len(predictions["aux_outputs"]) == 2 and predictions["aux_outputs"][-1]["logits"].shape == (2, 16, 11)
+
+
+def test_the_digits_detr_recipe_scales_the_scenes_to_its_input():
+    from keras_vit.train.recipe import load_recipe
+
+    recipe = load_recipe("digits_detr")
+    assert recipe.model["decoder"]["name"] == "anchor_decoder" and recipe.model["head"] == "class_head"
+    # the 128 px scenes' 20-48 px digits at the 84 px input: 20 * 84 / 128 = 13.1, 48 * 84 / 128 = 31.5
+    source, side = recipe.data["source"], recipe.model["backbone"]["image_size"]
+    assert side == 84 and (source["min_height"], source["max_height"]) == (13, 31)
+    assert side % recipe.model["backbone"]["patch_size"] == 0
