@@ -241,7 +241,7 @@ def plot(results, path, labels=None):
 
 
 def figures(model_path, out, seed=0, num_scenes=6, threshold=0.5):
-    """Predicted boxes on held-out scenes (detections.png) and DETR's decoder figure (decoder_attention.png)."""
+    """(model_path: a model.keras or a model) Predicted boxes on held-out scenes (detections.png) and DETR's decoder figure (decoder_attention.png)."""
     import keras
     import matplotlib
 
@@ -252,7 +252,7 @@ def figures(model_path, out, seed=0, num_scenes=6, threshold=0.5):
     import keras_vit
     from keras_vit.tasks.data.digit_scenes import digit_scenes
 
-    model = keras.saving.load_model(model_path)
+    model = keras.saving.load_model(model_path) if isinstance(model_path, (str, pathlib.Path)) else model_path
     size, channels = model.inputs[0].shape[1], model.inputs[0].shape[-1]
     scenes = digit_scenes("test", num_scenes, seed=seed + 1000, split_seed=0)
     images = normalize(prepare_images(scenes.images, size, channels))
@@ -305,6 +305,42 @@ def compare(runs, path):
     plot(results, path, labels)
 
 
+def _iou(a, b):  # COCO [x, y, w, h] boxes
+    width = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return width * height / (a[2] * a[3] + b[2] * b[3] - width * height)
+
+
+def diagnose(model, seed=0, num_scenes=1000):
+    """What limits AP: per held-out digit, the IoU of the prediction that overlaps it most and whether its class
+    is right; and AP after a class-agnostic NMS at IoU 0.7 (how much duplicates cost)."""
+    from keras_vit.tasks.data.digit_scenes import digit_scenes
+
+    scenes = digit_scenes("test", num_scenes, seed=seed, split_seed=0)
+    size, channels = model.inputs[0].shape[1], model.inputs[0].shape[-1]
+    results = detections(model.predict(normalize(prepare_images(scenes.images, size, channels)), batch_size=100,
+                                       verbose=0), 128)
+    per_image = {}
+    for result in sorted(results, key=lambda r: -r["score"]):
+        per_image.setdefault(result["image_id"], []).append(result)
+    ious, right = [], []
+    for image_id, (boxes, labels) in enumerate(zip(scenes.boxes, scenes.labels)):
+        for (ymin, xmin, ymax, xmax), label in zip(np.asarray(boxes) * 128, labels):
+            truth = [xmin, ymin, xmax - xmin, ymax - ymin]
+            best = max(per_image[image_id], key=lambda r: _iou(r["bbox"], truth))
+            ious.append(_iou(best["bbox"], truth))
+            right.append(best["category_id"] - 1 == label)
+    ious, right = np.array(ious), np.array(right)
+    kept = []
+    for ranked in per_image.values():
+        for result in ranked:
+            if all(_iou(result["bbox"], k["bbox"]) < 0.7 for k in kept if k["image_id"] == result["image_id"]):
+                kept.append(result)
+    return {"digits": len(ious), "median_best_iou": float(np.median(ious)), "found_iou50": float((ious >= 0.5).mean()),
+            "found_iou75": float((ious >= 0.75).mean()), "class_right_iou50": float(right[ious >= 0.5].mean()),
+            "AP_after_nms": coco_ap(coco_ground_truth(scenes), kept)}
+
+
 def evaluate_file(model_path, seed=0, num_scenes=1000):
     """COCO AP of a saved detector on `num_scenes` held-out 128x128 scenes (split seed 0, the backbone's)."""
     import keras
@@ -330,7 +366,10 @@ def main(argv=None):
     parser.add_argument("--compare", nargs="+", help="LABEL=result.json or LABEL=run.log: one figure, OUT")
     args = parser.parse_args(argv)
     if args.evaluate:
-        return print(json.dumps(evaluate_file(args.evaluate, args.seed)))
+        import keras
+
+        print(json.dumps(evaluate_file(args.evaluate, args.seed)))
+        return print(json.dumps(diagnose(keras.saving.load_model(args.evaluate), args.seed)))
     if args.compare:
         return compare(args.compare, args.out)
     if args.figures:
