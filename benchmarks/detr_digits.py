@@ -358,7 +358,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="JSON file: {model: {...}, train: {...}}")
     parser.add_argument("--backbone-weights", default="runs/mnist_vit/model.keras")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", help="the run folder (training, --figures) or the figure (--compare)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], help="train.KEY=VALUE override (JSON value)")
     parser.add_argument("--figures", action="store_true", help="only draw the figures of OUT/model.keras")
