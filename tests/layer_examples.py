@@ -51,6 +51,9 @@ LAYER_EXAMPLES = {
     ("neck", "single_scale"): ((2, 5, 8), {"output_dim": 4, "num_prefix_tokens": 1, "grid_size": (2, 2)}, {"grid_size": (1, 4)}, True),
     # DETR starts its queries at zero: the first self-attention's values are zero and its value kernel gets no gradient.
     ("decoder", "detr_decoder"): ((2, 2, 3, 8), {"num_queries": 3, "num_layers": 2, "hidden_dim": 8, "num_heads": 2, "intermediate_dim": 16}, {"num_queries": 5, "dropout_rate": 0.0, "layer_norm_epsilon": 1e-6}, ("layer_0/self_attention/value/kernel",)),
+    # The anchor decoder also starts its queries at zero; its non-default form selects queries from proposals.
+    ("decoder", "anchor_decoder"): ((2, 2, 3, 8), {"num_queries": 3, "num_layers": 2, "hidden_dim": 8, "num_heads": 2, "intermediate_dim": 16}, {"num_queries": 4, "dropout_rate": 0.0, "use_box_prior": False, "anchor_size": 0.3, "use_query_selection": True, "num_classes": 3}, ("layer_0/self_attention/value/kernel",)),
+    ("head", "class_head"): ({"queries": (2, 2, 3, 8), "boxes": (2, 2, 3, 4)}, {"num_classes": 4}, {"num_classes": 2}, True),
     ("head", "detr_head"): ((2, 2, 3, 8), {"num_classes": 4, "hidden_dim": 8}, {"num_classes": 2}, True),
     # The refinement's projection starts at zero (identity on the logits): its convs get no gradient in the first step.
     ("head", "image_skip_refine"): ([(2, 4, 4, 3), (2, 8, 8, 1)], {"num_classes": 3, "hidden_dim": 4}, {"hidden_dim": 6, "num_layers": 1}, ("conv_0/kernel", "conv_0/bias", "conv_1/kernel", "conv_1/bias")),

@@ -2,7 +2,8 @@
 
 import keras
 
-import keras_vit.tasks.detr_decoder  # noqa: F401  (registers the default components)
+import keras_vit.tasks.anchor_decoder  # noqa: F401  (registers the components)
+import keras_vit.tasks.detr_decoder  # noqa: F401
 import keras_vit.tasks.detr_head  # noqa: F401
 import keras_vit.tasks.neck  # noqa: F401
 from keras_vit.models.zoo_model import ZooModel
@@ -39,7 +40,8 @@ class DETR(ZooModel):
     Returns:
         {"logits": (batch, num_decoder_layers, num_queries, num_classes + 1), "boxes": (batch, num_decoder_layers,
         num_queries, 4)}: every decoder layer's predictions, the last layer's being the model's; boxes normalized
-        (center x, center y, width, height).
+        (center x, center y, width, height); a decoder with query selection adds its proposals, "proposal_logits"
+        (batch, positions, num_classes + 1) and "proposal_boxes" (batch, positions, 4).
 
     Training: `model.compile(optimizer, loss=keras_vit.tasks.DETRSetLoss(...), jit_compile=False)` (or no loss: DETR's
     weights), then `model.fit` with y = padded targets (batch, max_objects, 5) of [cx, cy, w, h, label], label -1
@@ -49,8 +51,10 @@ class DETR(ZooModel):
     SLOTS = {
         "neck": Slot("neck", "single_scale", interface="tokens",
                      provided=("output_dim", "num_prefix_tokens", "grid_size", "layer_norm_epsilon")),
-        "decoder": Slot("decoder", "detr_decoder", interface="feature_map", provided=("num_queries", "hidden_dim")),
-        "head": Slot("head", "detr_head", interface="queries", provided=("num_classes", "hidden_dim")),
+        "decoder": Slot("decoder", "detr_decoder", interface="feature_map",
+                        provided=("num_queries", "hidden_dim", "num_classes")),
+        "head": Slot("head", "detr_head", interface=("queries", "queries_and_boxes"),
+                     provided=("num_classes", "hidden_dim")),
     }
     FIELDS = {**SLOTS, "backbone": BACKBONE, "backbone_weights": BACKBONE_WEIGHTS, "num_queries": POSITIVE_INT}
 
@@ -62,7 +66,9 @@ class DETR(ZooModel):
             "output_dim": hidden_dim, "num_prefix_tokens": layout.num_prefix_tokens, "grid_size": layout.grid_size,
         }, dtype=dtype, name="neck")
         feature_map = neck_layer(keras.tree.flatten(tokens_model(images))[0])[-1]
-        queries = self.SLOTS["decoder"].build(decoder, {"num_queries": num_queries, "hidden_dim": hidden_dim},
+        _check_pairing(self.SLOTS["decoder"].component(decoder)[0], self.SLOTS["head"].component(head)[0])
+        queries = self.SLOTS["decoder"].build(decoder, {"num_queries": num_queries, "hidden_dim": hidden_dim,
+                                                        "num_classes": num_classes},
                                               dtype=dtype, name="decoder")(feature_map)
         outputs = self.SLOTS["head"].build(head, {"num_classes": num_classes, "hidden_dim": hidden_dim},
                                            dtype=dtype, name="head")(queries)
@@ -106,9 +112,20 @@ class DETR(ZooModel):
         return loss + sum(self.losses) if self.losses else loss
 
 
+def _check_pairing(decoder_class, head_class):
+    # a decoder that refines boxes itself ("anchor_decoder") hands the head queries and boxes; DETR's own one queries
+    decoded = getattr(decoder_class, "output_interface", "queries")
+    if getattr(head_class, "interface", decoded) != decoded:
+        raise ValueError(f"decoder {decoder_class.__name__} outputs {decoded} but head {head_class.__name__} takes "
+                         f"{head_class.interface}: pair 'anchor_decoder' with 'class_head', 'detr_decoder' with "
+                         f"'detr_head'.")
+
+
 def set_predictions(outputs):
     """DETR's outputs as the set loss takes them: the last decoder layer's {"logits", "boxes"} with the earlier
     layers' as "aux_outputs"."""
     layers = outputs["logits"].shape[1]
     aux = [{"logits": outputs["logits"][:, i], "boxes": outputs["boxes"][:, i]} for i in range(layers - 1)]
+    if "proposal_logits" in outputs:  # a decoder's proposals (query selection) are matched and trained as well
+        aux.append({"logits": outputs["proposal_logits"], "boxes": outputs["proposal_boxes"]})
     return {"logits": outputs["logits"][:, -1], "boxes": outputs["boxes"][:, -1], "aux_outputs": aux}

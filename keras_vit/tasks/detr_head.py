@@ -51,3 +51,38 @@ class DETRHead(ConfigFromArguments, keras.layers.Layer):
             boxes = layer(boxes)
         return {"logits": ops.cast(self.classifier(queries), "float32"),
                 "boxes": ops.sigmoid(ops.cast(boxes, "float32"))}
+
+
+@register("head", "class_head")
+class ClassHead(ConfigFromArguments, keras.layers.Layer):
+    """A linear classifier over `num_classes` + 1 ("no object", the last) for decoders that predict boxes
+    themselves (the "anchor_decoder": its boxes are refined inside it and pass through here unchanged).
+
+    Args:
+        num_classes: int, object classes (without "no object").
+
+    Call arguments:
+        decoded: {"queries": (batch, num_layers, num_queries, hidden_dim), "boxes": (batch, num_layers,
+            num_queries, 4)}.
+
+    Returns:
+        {"logits": (batch, num_layers, num_queries, num_classes + 1), "boxes": the decoder's boxes}, float32, and
+        the decoder's "proposal_logits" and "proposal_boxes" where it has them.
+    """
+
+    interface = "queries_and_boxes"
+    output_dtype = "float32"
+
+    def __init__(self, num_classes=91, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.classifier = keras.layers.Dense(num_classes + 1, dtype=self.dtype_policy, name="classifier")
+
+    def build(self, decoded_shape):
+        self.classifier.build(tuple(decoded_shape["queries"]))
+
+    def call(self, decoded):
+        # the decoder's proposals (query selection), if any, pass through for the set loss
+        return {**{k: v for k, v in decoded.items() if k.startswith("proposal_")},
+                "logits": ops.cast(self.classifier(decoded["queries"]), "float32"),
+                "boxes": ops.cast(decoded["boxes"], "float32")}

@@ -1,6 +1,7 @@
 """DETR's set prediction loss: Hungarian matching, then class, L1 and GIoU losses on the matched pairs."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from keras_vit.tasks.boxes import cxcywh_to_xyxy, generalized_iou
@@ -42,8 +43,9 @@ class DETRSetLoss(keras.losses.Loss):
     and compile with `jit_compile=False`. Keras 3's `compile(loss=...)` would apply a single loss to each entry
     of a dict output separately, so a detector calls this loss from its `compute_loss` override instead (the
     test `test_fits_through_compute_loss` shows the few lines). Under tf.distribute, `Loss.__call__`'s default
-    reduction divides by the number of replicas, so the summed gradients average them as Keras expects; the box
-    count is each replica's own (DETR all-reduces it across GPUs, a difference in weighting only).
+    reduction would not divide a scalar loss by the number of replicas, so the call does (the summed gradients then
+    average the replicas as Keras expects); the box count is each replica's own (DETR all-reduces it across GPUs,
+    a difference in weighting only).
 
     Args:
         eos_coef: weight of the "no object" class in the cross-entropy (DETR: 0.1).
@@ -86,7 +88,11 @@ class DETRSetLoss(keras.losses.Loss):
         self.giou_weight = float(giou_weight)
 
     def call(self, y_true, y_pred):
-        return sum(self.components(y_true, y_pred).values())
+        loss = sum(self.components(y_true, y_pred).values())
+        # Keras divides a loss by the number of replicas only while reducing a non-scalar one (Loss.__call__ returns
+        # a scalar as it is); without this, MirroredStrategy sums the replicas' gradients (2x over two replicas,
+        # tests/tasks/test_detr_distributed.py).
+        return loss / tf.distribute.get_strategy().num_replicas_in_sync
 
     def components(self, y_true, y_pred):
         """The weighted terms of the loss, for logging: {"class", "l1", "giou"} and "<term>_<i>" per aux output.

@@ -1,8 +1,28 @@
-"""DETR's 2-D sine position encoding of a feature map."""
+"""DETR's 2-D sine position encoding of a feature map, and the same encoding of box coordinates."""
 
 import math
 
 from keras import ops
+
+
+def _frequencies(dim, temperature):
+    return temperature ** (2 * (ops.arange(dim, dtype="float32") // 2) / dim)
+
+
+def sine_encode(coordinates, dim, temperature=10000.0):
+    """Sine/cosine features of normalized coordinates, as DETR encodes one axis of its feature map.
+
+    Args:
+        coordinates: (...,) float coordinates in [0, 1].
+        dim: channels per coordinate, even: sines on even channels, cosines on odd ones.
+        temperature: the frequency base.
+
+    Returns:
+        (..., dim) float32.
+    """
+    angles = ops.cast(coordinates, "float32")[..., None] * (2 * math.pi) / _frequencies(dim, temperature)
+    features = ops.stack([ops.sin(angles[..., 0::2]), ops.cos(angles[..., 1::2])], axis=-1)
+    return ops.reshape(features, (*ops.shape(angles)[:-1], dim))
 
 
 def sine_position_2d(rows, columns, dim, temperature=10000.0, dtype="float32"):
@@ -12,7 +32,7 @@ def sine_position_2d(rows, columns, dim, temperature=10000.0, dtype="float32"):
 
     Args:
         rows, columns: the map's size.
-        dim: channels; must be even (each half holds sin/cos pairs).
+        dim: channels; must be divisible by 4 (each half holds sin/cos pairs).
         temperature: the frequency base.
 
     Returns:
@@ -24,19 +44,10 @@ def sine_position_2d(rows, columns, dim, temperature=10000.0, dtype="float32"):
     if dim % 4:
         raise ValueError(f"The 2-D sine position encoding needs a width divisible by 4; received {dim}.")
     half = dim // 2
-    scale = 2 * math.pi
     eps = 1e-6
     # Coordinates 1..n normalized by n, as DETR's cumulative sum over an all-valid mask gives.
-    y = ops.arange(1, rows + 1, dtype="float32") / (rows + eps) * scale
-    x = ops.arange(1, columns + 1, dtype="float32") / (columns + eps) * scale
-    frequencies = temperature ** (2 * (ops.arange(half, dtype="float32") // 2) / half)
-
-    def encode(coordinates):  # (n,) -> (n, half): sin on even channels, cos on odd ones
-        angles = coordinates[:, None] / frequencies[None, :]
-        even = ops.sin(angles[:, 0::2])
-        odd = ops.cos(angles[:, 1::2])
-        return ops.reshape(ops.stack([even, odd], axis=-1), (-1, half))
-
-    pos_y = ops.repeat(encode(y), columns, axis=0)  # row of each position, row-major
-    pos_x = ops.tile(encode(x), (rows, 1))
+    y = ops.arange(1, rows + 1, dtype="float32") / (rows + eps)
+    x = ops.arange(1, columns + 1, dtype="float32") / (columns + eps)
+    pos_y = ops.repeat(sine_encode(y, half, temperature), columns, axis=0)  # row of each position, row-major
+    pos_x = ops.tile(sine_encode(x, half, temperature), (rows, 1))
     return ops.cast(ops.concatenate([pos_y, pos_x], axis=-1), dtype)

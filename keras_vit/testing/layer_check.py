@@ -18,7 +18,9 @@ def constructor_arguments(cls):
 
 
 def _random_inputs(input_shape, seed=0):
-    """One random array for a shape tuple; a list of arrays for a list of shapes (a layer taking a list)."""
+    """One random array for a shape tuple; a list (dict) of arrays for a list (dict) of shapes."""
+    if isinstance(input_shape, dict):
+        return {key: _random_inputs(shape, seed + index) for index, (key, shape) in enumerate(input_shape.items())}
     if isinstance(input_shape, list):
         return [_random_inputs(shape, seed + index) for index, shape in enumerate(input_shape)]
     return np.random.default_rng(seed).normal(size=input_shape).astype("float32")

@@ -1,0 +1,79 @@
+"""DETR's decoder figure: where each object query looks in the image (Carion et al. 2020, figure 6)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from keras_vit.explain.attention import check_images, to_numpy
+
+
+def decoder_attention(model, images, layer_index=-1):
+    """Each query's cross-attention over the image in a DETR decoder layer, averaged over heads, with the
+    layer's predictions.
+
+    Reads what a detector publishes: `model.layout.backbone`, and its layers "neck", "decoder" (whose call takes
+    `return_attention=True`) and "head".
+
+    Args:
+        model: a DETR (keras_vit.create("detr_vit_ti16_digits")).
+        images: (batch, height, width, channels) float images as the model takes them.
+        layer_index: the decoder layer (negative counts from the end; DETR's figure shows the last).
+
+    Returns:
+        {"attention": (batch, num_queries, rows, columns), each query's map summing to 1 over the positions;
+        "logits": (batch, num_queries, num_classes + 1); "boxes": (batch, num_queries, 4) normalized cxcywh}.
+    """
+    if not all(name in [layer.name for layer in model.layers] for name in ("neck", "decoder", "head")):
+        raise ValueError(f"decoder_attention needs a DETR (layers 'neck', 'decoder', 'head'); model {model.name!r} "
+                         f"has none of its own: keras_vit.create('detr_vit_ti16_digits') makes one.")
+    images = check_images(model, images)
+    tokens = keras.tree.flatten(model.get_layer(model.layout.backbone)(images, training=False))[0]
+    feature_map = model.get_layer("neck")(tokens)[-1]
+    decoded, attention = model.get_layer("decoder")(feature_map, training=False, return_attention=True)
+    outputs = model.get_layer("head")(decoded)
+    rows, columns = feature_map.shape[1:3]
+    attention = to_numpy(attention)[:, layer_index].mean(axis=1)  # (batch, queries, positions)
+    return {"attention": attention.reshape(*attention.shape[:2], rows, columns),
+            "logits": to_numpy(outputs["logits"][:, layer_index]), "boxes": to_numpy(outputs["boxes"][:, layer_index])}
+
+
+def plot_decoder_attention(image, attention, boxes, labels, scores, class_names=None, max_queries=6):
+    """The image with the detected boxes, then each detecting query's attention map with its box (DETR's figure).
+
+    Args:
+        image: (height, width, channels) pixels (any range; shown min-max scaled).
+        attention: (num_queries, rows, columns) maps of one image (`decoder_attention(...)["attention"][i]`).
+        boxes: (num_queries, 4) normalized cxcywh.
+        labels, scores: (num_queries,) each query's class and score; the `max_queries` best are shown.
+        class_names: optional names of the classes.
+
+    Returns:
+        A matplotlib Figure.
+    """
+    from keras_vit.explain.plots import _figure, _show, _unit
+
+    shown = np.argsort(-np.asarray(scores))[:max_queries]
+    figure, [axes] = _figure(1.8 * (1 + len(shown)), 2.1, 1, 1 + len(shown))
+    height, width = np.shape(image)[:2]
+    _show(axes[0], _unit(image), "detections")
+    gray = _unit(np.mean(image, -1))
+
+    def draw(axis, query, color):
+        cx, cy, w, h = np.asarray(boxes[query]) * [width, height, width, height]
+        axis.add_patch(_rectangle((cx - w / 2 - 0.5, cy - h / 2 - 0.5), w, h, color))
+
+    for axis, query in zip(axes[1:], shown):
+        axis.imshow(gray, cmap="gray", interpolation="nearest")
+        name = class_names[labels[query]] if class_names else labels[query]
+        _show(axis, _unit(attention[query]), f"query {query}: {name} {scores[query]:.2f}", cmap="inferno",
+              alpha=0.6, interpolation="bilinear", extent=(-0.5, width - 0.5, height - 0.5, -0.5))
+        draw(axis, query, "cyan")
+        draw(axes[0], query, "lime")
+    return figure
+
+
+def _rectangle(corner, width, height, color):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle(corner, width, height, fill=False, edgecolor=color, linewidth=1.2)
