@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 
-from keras_vit.explain.attention import check_images, to_numpy
+from keras_vit.explain.attention import check_images
 
 
 def decoder_attention(model, images, layer_index=-1):
     """Each query's cross-attention over the image in a DETR decoder layer, averaged over heads, with the
     layer's predictions.
 
-    Reads what a detector publishes: `model.layout.backbone`, and its layers "neck", "decoder" (whose call takes
-    `return_attention=True`) and "head".
+    The detector computes it itself (`model.decoder_attention`, keras_vit.tasks.DETR); this checks the images.
 
     Args:
         model: a DETR (keras_vit.create("detr_vit_ti16_digits")).
@@ -24,18 +22,10 @@ def decoder_attention(model, images, layer_index=-1):
         {"attention": (batch, num_queries, rows, columns), each query's map summing to 1 over the positions;
         "logits": (batch, num_queries, num_classes + 1); "boxes": (batch, num_queries, 4) normalized cxcywh}.
     """
-    if not all(name in [layer.name for layer in model.layers] for name in ("neck", "decoder", "head")):
-        raise ValueError(f"decoder_attention needs a DETR (layers 'neck', 'decoder', 'head'); model {model.name!r} "
-                         f"has none of its own: keras_vit.create('detr_vit_ti16_digits') makes one.")
-    images = check_images(model, images)
-    tokens = keras.tree.flatten(model.get_layer(model.layout.backbone)(images, training=False))[0]
-    feature_map = model.get_layer("neck")(tokens)[-1]
-    decoded, attention = model.get_layer("decoder")(feature_map, training=False, return_attention=True)
-    outputs = model.get_layer("head")(decoded)
-    rows, columns = feature_map.shape[1:3]
-    attention = to_numpy(attention)[:, layer_index].mean(axis=1)  # (batch, queries, positions)
-    return {"attention": attention.reshape(*attention.shape[:2], rows, columns),
-            "logits": to_numpy(outputs["logits"][:, layer_index]), "boxes": to_numpy(outputs["boxes"][:, layer_index])}
+    if not callable(getattr(model, "decoder_attention", None)):
+        raise ValueError(f"decoder_attention needs a DETR (a model with a decoder_attention method); model {model.name!r} "
+                         f"has none: keras_vit.create('detr_vit_ti16_digits') makes one.")
+    return model.decoder_attention(check_images(model, images), layer_index)
 
 
 def plot_decoder_attention(image, attention, boxes, labels, scores, class_names=None, max_queries=6):

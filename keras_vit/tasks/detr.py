@@ -100,6 +100,26 @@ class DETR(ZooModel):
         boxes = tf.stack([(xmin + xmax) / 2, (ymin + ymax) / 2, xmax - xmin, ymax - ymin], axis=-1)
         return {"boxes": boxes, "labels": tf.cast(example["labels"], tf.int32)}
 
+    def decoder_attention(self, images, layer_index=-1):
+        """Each query's cross-attention over the memory in decoder layer `layer_index`, averaged over heads, with that
+        layer's predictions (DETR's decoder figure; keras_vit.explain.decoder_attention checks the images first).
+
+        Args:
+            images: (batch, height, width, channels) float images as the model takes them.
+
+        Returns:
+            {"attention": (batch, num_queries, rows, columns), summing to 1 over the positions; "logits": (batch,
+            num_queries, num_classes + 1); "boxes": (batch, num_queries, 4) normalized cxcywh}.
+        """
+        tokens = keras.tree.flatten(self.get_layer(self.layout.backbone)(images, training=False))[0]
+        feature_map = self.get_layer("neck")(tokens)[-1]
+        decoded, attention = self.get_layer("decoder")(feature_map, training=False, return_attention=True)
+        outputs = {key: keras.ops.convert_to_numpy(value[:, layer_index])
+                   for key, value in self.get_layer("head")(decoded).items() if key in ("logits", "boxes")}
+        rows, columns = feature_map.shape[1:3]
+        attention = keras.ops.convert_to_numpy(attention)[:, layer_index].mean(axis=1)  # (batch, queries, positions)
+        return {"attention": attention.reshape(*attention.shape[:2], rows, columns), **outputs}
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         # Keras 3 applies a compiled loss to each entry of a dict output on its own; the set loss reads both entries
         # and every decoder layer's predictions together.
