@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
+from keras_vit.schema import BOOL, number
 from keras_vit.tasks.sine_position import sine_encode, sine_position_2d
 
 
@@ -142,6 +143,10 @@ class AnchorDecoder(ConfigFromArguments, keras.layers.Layer):
 
     interface = "feature_map"
     output_interface = "queries_and_boxes"
+
+    # Its own arguments' checks when a spec names it (the others are in keras_vit.schema's glossary).
+    FIELDS = {"use_box_prior": BOOL, "use_query_selection": BOOL,
+              "anchor_size": number("a number in (0, 1)", lambda v: 0 < v < 1)}
 
     def __init__(self, num_queries=100, num_layers=6, hidden_dim=256, num_heads=8, intermediate_dim=2048,
                  dropout_rate=0.1, layer_norm_epsilon=1e-5, use_box_prior=True, anchor_size=0.2,
