@@ -4,23 +4,15 @@ usage: python task_serving_client.py REQUESTS.json
 REQUESTS.json: [{"path": saved model folder, "input": images.npy (uint8), "output": out.npz}]
 """
 
-import importlib.abc
 import json
+import pathlib
 import sys
 
-
-class BlockKerasVit(importlib.abc.MetaPathFinder):
-    """Fails every import of keras_vit: the SavedModel must serve with TensorFlow alone."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname == "keras_vit" or fullname.startswith("keras_vit."):
-            raise ImportError(f"keras_vit is blocked in this process (tried to import {fullname})")
-        return None
-
-
-sys.meta_path.insert(0, BlockKerasVit())
-
+# The classifier's serving client blocks every import of keras_vit when it loads: the SavedModel must serve with
+# TensorFlow alone.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "export"))
 import numpy as np  # noqa: E402
+import serving_client  # noqa: E402,F401
 import tensorflow as tf  # noqa: E402
 
 
