@@ -5,7 +5,7 @@ he_uniform) and `lora_kernel_b` (rank, out; zeros): kernel + (alpha / rank) A B,
 Keras also merges the adapters into the kernel whenever it saves weights (`save_own_variables`), which `merge_lora`
 uses. A target is named by where its layer sits inside a block of `model.layout.blocks`: "attention/qkv",
 "attention/projection", "mlp/fc1", "mlp/fc2" (TNT: "inner_block/attention/qkv", "pixel_projection/projection", ...);
-a target matches that path or its tail ("qkv" is every qkv projection).
+a target matches that path or its tail ("qkv" is every qkv projection; "proj", timm's name, is "projection").
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ import numpy as np
 from keras_vit.compat import nested_layers
 from keras_vit.models.layout import model_layout
 from keras_vit.registry import registry
+
+
+# timm's and PEFT's name for the attention output projection.
+TARGET_ALIASES = {"proj": "projection"}
 
 
 def _roles(model):
@@ -59,6 +63,7 @@ def enable_lora(model, rank=8, alpha=None, targets=("qkv",), train_norms=False):
     if getattr(model, "lora_config", None):
         raise ValueError(f"enable_lora: model {model.name!r} has LoRA enabled already ({dict(model.lora_config)}).")
     targets = (targets,) if isinstance(targets, str) else tuple(targets)
+    targets = tuple(TARGET_ALIASES.get(t, t) for t in targets)
     roles = _roles(model)
     chosen = {t: [r for r in roles if r == t or r.endswith("/" + t)] for t in targets}
     unmatched = [t for t, matched in chosen.items() if not matched]

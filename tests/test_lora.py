@@ -38,6 +38,8 @@ def count(variables):
     (("qkv", "mlp/fc1"), False, LAYERS * 4 * ((D + 3 * D) + (D + MLP_DIM))),
     # norms: two per block and the final one, a scale and an offset of width D each
     (("attention/projection",), True, LAYERS * 4 * (D + D) + (2 * LAYERS + 1) * 2 * D),
+    # timm's name for the attention output projection, as in keras_vit.enable_lora(model, targets=("qkv", "proj"))
+    (("qkv", "proj"), False, LAYERS * 4 * ((D + 3 * D) + (D + D))),
 ])
 def test_trainable_parameters_are_the_adapters_and_the_head(targets, train_norms, adapted):
     model = enable_lora(base_model(), rank=4, targets=targets, train_norms=train_norms)
@@ -45,7 +47,7 @@ def test_trainable_parameters_are_the_adapters_and_the_head(targets, train_norms
     assert count(model.trainable_weights) == adapted + head
     assert count(model.weights) == count(base_model().weights) + sum(
         LAYERS * 4 * w for t, w in (("qkv", D + 3 * D), ("mlp/fc1", D + MLP_DIM), ("attention/projection", 2 * D))
-        if t in targets)
+        if t in targets or (t == "attention/projection" and "proj" in targets))
 
 
 def test_a_training_step_moves_only_the_adapters_and_the_head_and_fresh_adapters_change_nothing():
@@ -113,7 +115,7 @@ def test_every_family_with_attention_takes_adapters_and_merges(name):
 
 def test_bad_input_gets_clear_errors(tmp_path):
     with pytest.raises(ValueError, match=r"match no layer.*'attention/projection', 'attention/qkv', 'mlp/fc1'"):
-        enable_lora(base_model(), targets=("proj",))
+        enable_lora(base_model(), targets=("out_proj",))
     for rank in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="`rank` must be an integer > 0"):
             enable_lora(base_model(), rank=rank)

@@ -16,6 +16,7 @@ each case's peak memory is its own and frameworks never share a process.
 | keras_vit:predict_graph  | `model.predict` after `compile(jit_compile=False)`: what XLA buys               |
 | keras_vit:fit_graph      | `model.fit` step with `compile(..., jit_compile=False)`                         |
 | keras_vit:fit_remat      | `model.fit` step of the model built with `rematerialize=True` (less memory)     |
+| keras_vit:fit_lora       | `model.fit` step after `keras_vit.enable_lora(model, rank=8, targets=("qkv",))` |
 | jax:predict, jax:fit     | the zoo model on Keras's JAX backend (XLA, Keras's default there)               |
 | torch:predict, torch:fit | the zoo model on Keras's torch backend (eager, Keras's default there)           |
 | keras_hub:predict        | keras-hub ViTImageClassifier (random weights, same config), `model.predict`     |
@@ -52,7 +53,7 @@ import numpy as np
 
 PEERS = {
     "keras_vit": ("predict", "call", "saved_model", "fit", "predict_bf16", "fit_bf16", "predict_graph", "fit_graph",
-                  "fit_remat", "train_on_batch", "predict_int8"),
+                  "fit_remat", "fit_lora", "train_on_batch", "predict_int8"),
     # The same zoo model on Keras's other backends, each in a worker with KERAS_BACKEND set.
     "jax": ("predict", "fit"),
     "torch": ("predict", "fit"),
@@ -67,7 +68,7 @@ PEERS = {
 # The module each peer needs (checked before a worker starts, so a missing peer is a skip, not a crash).
 PEER_MODULES = {"jax": "jax", "torch": "torch", "keras_hub": "keras_hub", "timm": "timm", "onnxruntime": "onnxruntime", "openvino": "openvino",
                 "litert": "ai_edge_litert"}
-TRAINING_MODES = ("fit", "fit_bf16", "fit_graph", "fit_remat", "train_on_batch", "train")
+TRAINING_MODES = ("fit", "fit_bf16", "fit_graph", "fit_remat", "fit_lora", "train_on_batch", "train")
 TRAIN_STEPS = 4
 # The file each one-file export format writes (keras_vit.export(path, format=...) takes the path with this suffix).
 FILE_SUFFIXES = {"onnx": ".onnx", "openvino": ".xml", "litert": ".tflite"}
@@ -198,7 +199,12 @@ def _keras_vit(mode, config, spec, model_section, x, y):
         call = tf.function(lambda images: model(images, training=False), jit_compile=True)
         tensor = tf.constant(x)
         return Step(run=lambda: call(tensor).numpy(), images=0, flops=0, info=info)
-    if mode in ("fit", "fit_bf16", "fit_graph", "fit_remat"):
+    if mode == "fit_lora":
+        # LoRA's rank-8 adapters on every qkv projection; the rest frozen but the head (issue 26's case).
+        keras_vit.enable_lora(model, rank=8, targets=("qkv",))
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    info.update(trainable_params=trainable, trainable_fraction=trainable / model.count_params())
+    if mode in ("fit", "fit_bf16", "fit_graph", "fit_remat", "fit_lora"):
         optimizer, loss = _adamw_loss()
         model.compile(optimizer=optimizer, loss=loss, jit_compile=mode != "fit_graph")
         info["jit_compile"] = bool(model.jit_compile)
