@@ -79,6 +79,16 @@ def test_bad_input_is_named(tmp_path):
     assert not (tmp_path / "m.safetensors").exists()
 
 
+def test_a_transform_without_an_inverse_is_named(tmp_path, monkeypatch):
+    from keras_vit.weights import protocol
+
+    monkeypatch.delitem(protocol.INVERSES, protocol.linear)  # as a converter's new transform would be
+    model = keras_vit.create("vit_ti16", num_classes=10, **TINY_VIT)
+    with pytest.raises(ValueError, match=r"block_0/mlp/fc1/kernel \(32, 64\) \(transpose: no inverse\)"):
+        keras_vit.weights.save(model, tmp_path / "m.safetensors")
+    assert not (tmp_path / "m.safetensors").exists()
+
+
 # ---- timm loads the written files (parity extra) ----
 
 WORKER = Path(__file__).resolve().parent / "timm_load_worker.py"
