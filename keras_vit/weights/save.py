@@ -58,7 +58,8 @@ def save(model, path, *, layout="timm"):
             arrays = None if rule is None else invert(rule, value)
             # read forwards again, the tensors must give the variable back (a wrong inverse fails here, not in timm)
             if arrays is None or not np.array_equal(rule.transform(*arrays, value.shape), value):
-                unmapped.append(f"{variable.path} {value.shape}" + (f" ({rule.note}: no working inverse in protocol.INVERSES)" if rule else ""))
+                note = f" ({rule.note}: no working inverse in protocol.INVERSES)" if rule else ""
+                unmapped.append(f"{variable.path} {value.shape}{note}")
                 continue
             tensors.update(zip(rule.sources, arrays))
         if not unmapped:
