@@ -3,6 +3,7 @@ loading by Keras variable path, position-table resampling and the manifest of pu
 
     >>> model = keras_vit.create("vit_b16", weights="ViT-B_16.npz", num_classes=10, image_size=384)
     >>> report = keras_vit.weights.load(model, "vit_base_patch16_224.safetensors")
+    >>> keras_vit.weights.save(model, "fine_tuned.safetensors", layout="timm")   # what timm loads
 """
 
 from keras_vit.weights.load import CONVERTERS, LoadReport, choose_converter, load
@@ -22,10 +23,11 @@ from keras_vit.weights.readers import (
     write_weights_file,
 )
 from keras_vit.weights.resample import resample_grid, resample_position_table
+from keras_vit.weights.save import save
 
 __all__ = [
     "CONVERTERS", "Checkpoint", "CheckpointError", "Converter", "LoadReport", "Rule", "WeightsEntry",
     "choose_converter", "get_weights_entry", "is_keras_vit_weights_file", "list_weights", "load",
     "load_keras_weights", "preprocessing_for", "read_checkpoint", "resample_grid", "resample_position_table",
-    "resolve", "spec_overrides", "write_weights_file",
+    "resolve", "save", "spec_overrides", "write_weights_file",
 ]

@@ -55,8 +55,9 @@ def copy(array, shape):
 class Rule:
     """How one Keras variable is made: `transform(*[tensors[k] for k in sources], target_shape) -> value`.
 
-    `sources` lists the source keys read (all must exist); `alternatives` are further source-key tuples tried in
-    order when the first is incomplete (the same weight under another layout's name). `note` documents the
+    `sources` lists the source keys read (all must exist), as the layout's current code names them (what
+    `keras_vit.weights.save` writes); `alternatives` are further source-key tuples tried in order when the first is
+    incomplete (the same weight under an older or other variant's name). `note` documents the
     transform in words ("transpose (out, in) -> (in, out)").
     """
 
@@ -107,8 +108,10 @@ def reshape(array, shape):
     return np.reshape(array, shape)
 
 
-def concat_linear(*arrays_and_shape):
-    """PyTorch Linear weights stacked along their output axis, then transposed: [qk; v] (out, in) -> (in, out)."""
+def concat_linear(*arrays_and_shape, parts=None):
+    """PyTorch Linear weights stacked along their output axis, then transposed: [qk; v] (out, in) -> (in, out).
+    `parts` says how many equal pieces of the output each weight holds ((2, 1) for [qk; v]; equal by default): only
+    `invert` needs it, to split the variable again."""
     *arrays, shape = arrays_and_shape
     return np.transpose(np.concatenate(arrays, axis=0))
 
@@ -130,6 +133,28 @@ def channels_first_table(array, shape):
     """A (1, channels, rows, cols) table -> (rows * cols, channels), row-major over (rows, cols)."""
     table = np.transpose(array[0], (1, 2, 0))
     return np.reshape(table, (-1, table.shape[-1]))
+
+
+# Each single-source transform's inverse (Keras value -> source tensor), for writing checkpoints (`invert`).
+INVERSES = {
+    copy: lambda value: value,
+    linear: np.transpose,
+    conv: lambda value: np.transpose(value, (3, 2, 0, 1)),
+    dense_from_conv1x1: lambda value: np.transpose(value)[:, :, None, None],  # a 1x1 Conv2d, as timm's heads
+    channels_first_table: lambda value: np.transpose(value).reshape(1, value.shape[1], math.isqrt(len(value)), -1),
+}
+
+
+def invert(rule, value):
+    """The source tensors, in the order of `rule.sources`, that `rule.transform` turns into the Keras `value`; None
+    for a transform without an inverse here (add it to `INVERSES`). Square grids are assumed where a table's shape
+    does not say (timm's pixel_pos)."""
+    transform = getattr(rule.transform, "func", rule.transform)  # a functools.partial carries its keywords
+    if transform is concat_linear:
+        parts = np.asarray(getattr(rule.transform, "keywords", {}).get("parts") or (1,) * len(rule.sources))
+        rows = np.transpose(value)
+        return np.split(rows, np.cumsum(parts)[:-1] * (len(rows) // parts.sum()))
+    return (INVERSES[transform](value),) if transform in INVERSES else None
 
 
 class Converter:

@@ -23,8 +23,8 @@ from keras_vit.weights import protocol
 from keras_vit.weights.protocol import Converter, Rule, channels_first_table, conv, match, torch_param
 from keras_vit.weights.timm_vit import block_rule, dense_or_norm
 
-INNER = {"norm1": "norm_in", "attention": "attn_in", "norm2": "norm_mlp_in", "mlp": "mlp_in", "qkv": ("qk", "v")}
-OUTER = {"norm1": "norm_out", "attention": "attn_out", "norm2": "norm_mlp", "mlp": "mlp", "qkv": ("qk", "v")}
+INNER = {"norm1": "norm_in", "attention": "attn_in", "norm2": "norm_mlp_in", "mlp": "mlp_in", "qkv": {"qk": 2, "v": 1}}
+OUTER = {"norm1": "norm_out", "attention": "attn_out", "norm2": "norm_mlp", "mlp": "mlp", "qkv": {"qk": 2, "v": 1}}
 
 
 def projection_rule(path, prefix):

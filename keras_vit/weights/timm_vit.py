@@ -26,6 +26,8 @@ timm key -> keras_vit path (PyTorch Linear (out, in) transposes to Keras (in, ou
 
 from __future__ import annotations
 
+from functools import partial
+
 from keras_vit.weights import protocol
 from keras_vit.weights.protocol import Converter, Rule, concat_last, concat_linear, conv, match, torch_param
 from keras_vit.weights.timm_resnet_v2 import resnet_rule
@@ -34,7 +36,8 @@ from keras_vit.weights.timm_resnet_v2 import resnet_rule
 def block_rule(path, prefix, names):
     """Rule for a TransformerBlock variable under `prefix` (a timm module path ending in "."). `names` maps the
     Keras sublayers norm1, attention, norm2, mlp to the timm names, e.g. {"norm1": "norm1", "attention": "attn",
-    ...}; attention with a fused `qkv` unless names["qkv"] lists split Linear layers (TNT's ("qk", "v"))."""
+    ...}; attention with a fused `qkv` unless names["qkv"] maps split Linear layers to how many of q, k, v each holds
+    (TNT's {"qk": 2, "v": 1})."""
     if m := match(r"(norm1|norm2)/(gamma|beta)", path):
         return Rule((f"{prefix}{names[m[1]]}.{protocol.TORCH_NORM[m[2]]}",))
     if m := match(r"attention/qkv/(kernel|bias)", path):
@@ -42,7 +45,8 @@ def block_rule(path, prefix, names):
             return torch_param(f"{prefix}{names['attention']}.qkv", m[1])
         keys = tuple(f"{prefix}{names['attention']}.{p}.{'weight' if m[1] == 'kernel' else 'bias'}" for p in names["qkv"])
         if m[1] == "kernel":
-            return Rule(keys, concat_linear, "rows [qk; v] stacked, then transposed")
+            parts = tuple(names["qkv"].values())
+            return Rule(keys, partial(concat_linear, parts=parts), "rows [qk; v] stacked, then transposed")
         return Rule(keys, concat_last, "[qk | v] concatenated")
     if m := match(r"attention/projection/(kernel|bias)", path):
         return torch_param(f"{prefix}{names['attention']}.proj", m[1])
@@ -92,7 +96,8 @@ class TimmViT(Converter):
             return block_rule(block[2], f"blocks.{block[1]}.", VIT_BLOCK)
         if block := protocol.split_block(path, protocol.resnet_stem(model)):
             units = protocol.resnet_units(model, block[0])
-            return resnet_rule(block[2], "patch_embed.backbone.", ("stem.", ""), units)
+            # timm nests the root under `stem.` in a ResNet with stages; a root-only stem has no `stem.` level
+            return resnet_rule(block[2], "patch_embed.backbone.", ("stem.", "") if units else ("", "stem."), units)
         return dense_or_norm(path, _TOP)
 
     def head_keys(self, tensors):
