@@ -138,8 +138,8 @@ def resolve(weights, cache_dir=None, model=None):
         if problem is None:
             return str(path)
         path.unlink()
-    raise CheckpointError(f"{url}, downloaded twice to {path}: {problem}. The published file is not the one the "
-                          f"manifest describes; download it yourself and pass its path (weights='...').")
+    raise CheckpointError(f"{url} was downloaded again to {path} and still {problem}: the published file is not the "
+                          f"one the manifest describes, so nothing was loaded. Download it yourself and pass its path.")
 
 
 def _download(url, hub, root, path):
