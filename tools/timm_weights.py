@@ -7,7 +7,8 @@ published top-1. For every zoo spec, the timm models of the same architecture (t
 name at another input size, e.g. vit_base_patch16_384 for vit_b16; checked by comparing the state-dict shapes of
 both built at 224) give one entry per pretrained tag, with the installed timm's pretrained configuration: the Hub
 file, input size, mean/std, crop_pct, interpolation, number of classes and license. A tag of a timm model at another
-size than the spec's gets the size as suffix (vit_b16.augreg_in21k_ft_in1k_384); a tag that an original release's
+size than the spec's gets the size as suffix (vit_b16.augreg_in21k_ft_in1k_384; such a size goes to the first spec
+by name when several specs share the architecture); a tag that an original release's
 entry already uses gets `_timm`; timm's copy replaces another entry of the same tag (tnt_s16.in1k, the TNT
 release's .pth.tar). Entries without a `timm:` field (the original releases' files) are kept.
 """
@@ -45,7 +46,7 @@ def main(results_csv, commit):
     top1 = {row["model"]: row for row in csv.DictReader(open(results_csv))}
     specs = {p.stem: yaml.safe_load(p.read_text()) for p in sorted((ROOT / "registry" / "models").glob("*.yaml"))}
     owned = {alias: name for name, spec in specs.items() for alias in spec.get("aliases", [])}
-    known, published = set(timm.list_models()), set(timm.list_pretrained())
+    known, published, claimed = set(timm.list_models()), set(timm.list_pretrained()), set()
     for name, spec in specs.items():
         base = next((a for a in spec.get("aliases", []) if a in known), None)
         if base is None:
@@ -58,8 +59,9 @@ def main(results_csv, commit):
         entries = {}
         for model in sorted(m for m in known if re.sub(r"_\d+$", "", m) == stem and owned.get(m, name) == name):
             tags = sorted(p for p in published if p.split(".")[0] == model)
-            if not tags or (model != base and _shapes(model) != _shapes(base)):
-                continue
+            if not tags or model in claimed or (model != base and _shapes(model) != _shapes(base)):
+                continue  # a size that no spec names goes to the first spec of its architecture
+            claimed.add(model)
             for full in tags:
                 cfg = timm.models.get_pretrained_cfg(full).to_dict()
                 tag = full.split(".", 1)[1] + ("" if model == base else f"_{_size(model)}")
