@@ -59,8 +59,12 @@ def main(results_csv, commit):
         entries = {}
         for model in sorted(m for m in known if re.sub(r"_\d+$", "", m) == stem and owned.get(m, name) == name):
             tags = sorted(p for p in published if p.split(".")[0] == model)
+            patch = spec.get("model", {}).get("patch_size", 1)
             if not tags or model in claimed or (model != base and _shapes(model) != _shapes(base)):
                 continue  # a size that no spec names goes to the first spec of its architecture
+            if model != base and _size(model) % patch:
+                continue  # e.g. vit_so400m_patch14_siglip_384: timm drops the 6 pixels that 14 does not tile
+
             claimed.add(model)
             for full in tags:
                 cfg = timm.models.get_pretrained_cfg(full).to_dict()
