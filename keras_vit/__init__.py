@@ -28,10 +28,10 @@ from keras_vit.explain import (
 )
 from keras_vit.lora import enable_lora, load_adapters, merge_lora, save_adapters
 from keras_vit.models import build, feature_extractor
-from keras_vit.preprocessing import ImagePreprocessing, preprocessing
+from keras_vit.preprocessing import ImagePreprocessing
 from keras_vit.registry import load_plugins, register, registry
 from keras_vit.spec import ModelSpec, SpecError, add_spec_dir, get_spec
-from keras_vit.zoo import create, list_models
+from keras_vit.zoo import create, list_models, preprocessing
 
 __version__ = "0.1.0"
 

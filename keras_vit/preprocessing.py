@@ -7,6 +7,8 @@ ImageNet mean and std, say) passes its own `mean` and `std`.
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -35,6 +37,8 @@ class ImagePreprocessing(keras.layers.Layer):
         mean, std: normalization of [0, 1] pixels, one value or one per channel: out = (x / 255 - mean) / std.
         interpolation: resize interpolation ("bilinear" or "bicubic").
         num_channels: channels of the images (3 for RGB).
+        crop_pct: None to resize to image_size; else resize to floor(image_size / crop_pct) and keep the central
+            image_size, as timm evaluates its weights (their tags' crop_pct, 0.9 for most).
 
     Call arguments:
         images: float or integer pixels in [0, 255], shape (batch, any height, any width, num_channels).
@@ -44,7 +48,7 @@ class ImagePreprocessing(keras.layers.Layer):
     """
 
     def __init__(self, image_size, mean=DEFAULT_MEAN, std=DEFAULT_STD, interpolation="bilinear", num_channels=3,
-                 **kwargs):
+                 crop_pct=None, **kwargs):
         super().__init__(**kwargs)
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(int(s) for s in image_size)
         if len(size) != 2 or min(size) <= 0:
@@ -56,6 +60,9 @@ class ImagePreprocessing(keras.layers.Layer):
         self.mean = _per_channel("mean", mean, self.num_channels)
         self.std = _per_channel("std", std, self.num_channels)
         self.interpolation = interpolation
+        if crop_pct is not None and not 0 < crop_pct <= 1:
+            raise ValueError(f"ImagePreprocessing: crop_pct must be in (0, 1]; received {crop_pct!r}.")
+        self.crop_pct = crop_pct
 
     def call(self, images):
         if images.shape[-1] is not None and images.shape[-1] != self.num_channels:
@@ -63,9 +70,11 @@ class ImagePreprocessing(keras.layers.Layer):
                 f"ImagePreprocessing: expected images with {self.num_channels} channels, received shape {images.shape}."
             )
         images = ops.cast(images, self.compute_dtype)
-        if tuple(images.shape[1:3]) != self.image_size:
-            images = ops.image.resize(images, self.image_size, interpolation=self.interpolation, antialias=False)
-        return self.normalize(images)
+        outer = tuple(math.floor(s / (self.crop_pct or 1)) for s in self.image_size)
+        if tuple(images.shape[1:3]) != outer:
+            images = ops.image.resize(images, outer, interpolation=self.interpolation, antialias=False)
+        (top, left), (height, width) = ((o - s) // 2 for o, s in zip(outer, self.image_size)), self.image_size
+        return self.normalize(images[:, top : top + height, left : left + width])
 
     def normalize(self, images):
         """The normalization alone, for images kept at their own size (a model with dynamic_image_size): [0, 255]
@@ -80,7 +89,7 @@ class ImagePreprocessing(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "image_size": list(self.image_size), "mean": list(self.mean),
-                "std": list(self.std), "interpolation": self.interpolation, "num_channels": self.num_channels}
+                "std": list(self.std), "interpolation": self.interpolation, "num_channels": self.num_channels, "crop_pct": self.crop_pct}
 
 
 def preprocessing(name_or_model, mean=None, std=None, interpolation="bilinear"):

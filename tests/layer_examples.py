@@ -44,7 +44,7 @@ LAYER_EXAMPLES = {
     ("layer", "resnet_root"): ((2, 16, 16, 3), {"filters": 8, "num_groups": 2}, {"use_norm": False, "group_norm_epsilon": 1e-5, "std_conv_epsilon": 1e-8, "std_conv_epsilon_mode": "variance", "padding": "symmetric"}, True),
     ("block", "bottleneck"): ((2, 8, 8, 8), {"filters": 4, "num_groups": 2}, {"strides": 2, "group_norm_epsilon": 1e-5, "std_conv_epsilon_mode": "variance", "padding": "symmetric"}, True),
     ("block", "preact_bottleneck"): ((2, 8, 8, 8), {"filters": 4, "num_groups": 2}, {"strides": 2, "group_norm_epsilon": 1e-6, "std_conv_epsilon_mode": "std", "padding": "same"}, True),
-    ("layer", "image_preprocessing"): ((2, 10, 12, 3), {"image_size": 8}, {"image_size": (6, 4), "mean": (0.4, 0.45, 0.5), "std": (0.2, 0.3, 0.4), "interpolation": "bicubic"}, False),
+    ("layer", "image_preprocessing"): ((2, 10, 12, 3), {"image_size": 8}, {"image_size": (6, 4), "mean": (0.4, 0.45, 0.5), "std": (0.2, 0.3, 0.4), "interpolation": "bicubic", "crop_pct": 0.875}, False),
     ("stem", "bit_resnet_stem"): ((2, 32, 32, 3), {"stage_sizes": (1, 1), "width_factor": 1, "num_groups": 8}, {"stage_sizes": (1,), "block": "preact_bottleneck", "padding": "symmetric"}, True),
     # keras_vit.tasks: necks on tokens with 1 prefix token and a 2x2 grid, the DETR decoder on a feature map, heads.
     ("neck", "simple_feature_pyramid"): ((2, 5, 8), {"output_dim": 4, "num_prefix_tokens": 1, "grid_size": (2, 2)}, {"output_dim": 6, "layer_norm_epsilon": 1e-5}, True),

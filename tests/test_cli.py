@@ -59,6 +59,9 @@ def test_show_prints_spec_and_summary_with_overrides():
     assert startup_lines(result.stdout + result.stderr) == []  # building the model probes devices: no cuInit line
     result = keras_vit_cli("show", "vit_ti16", "--override", "num_classes=4", "--nosummary")
     assert "num_classes: 4" in result.stdout and "TransformerBlock" not in result.stdout
+    # the published weights, with timm's top-1 (results-imagenet.csv: vit_tiny_patch16_224.augreg_in21k_ft_in1k 75.452)
+    assert ("weights vit_ti16.augreg_in21k_ft_in1k: 224px, 1000 classes, ImageNet top-1 75.45 "
+            "(timm vit_tiny_patch16_224.augreg_in21k_ft_in1k)") in result.stdout
 
 
 @pytest.mark.slow  # three command processes; the quiet default is checked by the list and show tests

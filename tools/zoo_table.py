@@ -36,6 +36,17 @@ hand (a test checks that this file equals the generated text).
 """
 
 
+WEIGHTS_HEADER = """## Published weights
+
+`keras_vit.create("vit_b16", weights="augreg2_in21k_ft_in1k")`, `keras_vit.create("vit_base_patch16_224.augreg2_in21k_ft_in1k")`
+(timm's name) or `weights="hf://timm/vit_base_patch16_224.augreg2_in21k_ft_in1k"` loads one (see
+[weights.md](weights.md)). **ImageNet top-1** is the published figure: timm's `results/results-imagenet.csv` for
+timm's files (measured at each entry's image size and crop_pct), the release's README for the original ones; empty
+where none is published (ImageNet-21k, self-supervised and other headless checkpoints). **license** as timm states
+it; empty where the manifest has none.
+"""
+
+
 def _spec_rows():
     from keras_vit.spec import get_spec
     from keras_vit.zoo import list_models
@@ -97,7 +108,22 @@ def generate():
         if sources:
             lines += ["", "Accuracy sources:", "", *sources]
         sections.append("\n".join(lines))
+    sections.append(_weights_table())
     return "\n\n".join(sections) + "\n"
+
+
+def _weights_table():
+    """The published checkpoints of weights/*.yaml, with their ImageNet-1k top-1 as published."""
+    from keras_vit.weights import get_weights_entry, list_weights
+
+    lines = [WEIGHTS_HEADER.strip(), "", "| weights | timm name | image | classes | ImageNet top-1 | license |",
+             "|---|---|---|---|---|---|"]
+    for tag in list_weights():
+        e = get_weights_entry(tag)
+        top1 = f"{e.accuracy['imagenet_top1']:.2f}" if e.accuracy else ""
+        timm = f"`{e.timm}`" if e.timm else f"original release ({e.format})"
+        lines.append(f"| `{tag}` | {timm} | {e.image_size} | {e.num_classes} | {top1} | {e.license or ''} |")
+    return "\n".join(lines)
 
 
 def main(argv=None):

@@ -1,4 +1,5 @@
-"""`keras-vit show MODEL [--override key=value ...]`: the resolved spec and the Keras summary of a model."""
+"""`keras-vit show MODEL [--override key=value ...]`: the resolved spec, the published weights (tags, with their
+ImageNet top-1) and the Keras summary of a model."""
 
 import yaml
 from absl import flags
@@ -14,6 +15,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     from keras_vit.registry import registry
     from keras_vit.spec import SpecError, get_spec
+    from keras_vit.weights import get_weights_entry, list_weights
     from keras_vit.zoo import create
 
     if len(argv) != 2:
@@ -32,6 +34,11 @@ def main(argv):
             model[key] = {"name": slot.default, **model[key]}
     data["model"] = model
     print(yaml.safe_dump(data, sort_keys=False).rstrip())
+    for tag in list_weights(spec.name):  # keras_vit.create(NAME, weights=TAG) loads them
+        entry = get_weights_entry(tag)
+        top1 = f"{entry.accuracy['imagenet_top1']:.2f}" if entry.accuracy else "-"
+        print(f"weights {tag}: {entry.image_size}px, {entry.num_classes} classes, ImageNet top-1 {top1}"
+              f"{f' (timm {entry.timm})' if entry.timm else ''}")
     if FLAGS.summary:
         model = create(spec)
         model.summary(line_length=110)

@@ -9,6 +9,7 @@ loading by Keras variable path, position-table resampling and the manifest of pu
 from keras_vit.weights.load import CONVERTERS, LoadReport, choose_converter, load
 from keras_vit.weights.manifest import (
     WeightsEntry,
+    find_weights,
     get_weights_entry,
     list_weights,
     preprocessing_for,
@@ -27,7 +28,7 @@ from keras_vit.weights.save import save
 
 __all__ = [
     "CONVERTERS", "Checkpoint", "CheckpointError", "Converter", "LoadReport", "Rule", "WeightsEntry",
-    "choose_converter", "get_weights_entry", "is_keras_vit_weights_file", "list_weights", "load",
+    "choose_converter", "find_weights", "get_weights_entry", "is_keras_vit_weights_file", "list_weights", "load",
     "load_keras_weights", "preprocessing_for", "read_checkpoint", "resample_grid", "resample_position_table",
     "resolve", "save", "spec_overrides", "write_weights_file",
 ]

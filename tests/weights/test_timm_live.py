@@ -46,3 +46,25 @@ def test_logits_equal_timm(tmp_path, zoo_name, case, overrides, file_type):
     logits = np.asarray(model.predict(reference["images"], verbose=0))
     expected = reference["logits"]
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+# Published checkpoints of the manifest, one per kind of entry (a size suffix, DeiT's statistics and distillation,
+# DeiT-III, registers, TNT, hybrids and BiT with timm's constants, a headless one): timm's architecture with random
+# weights is put where the download would go, and keras_vit.create(timm's name) must give timm's outputs.
+@pytest.mark.slow
+@pytest.mark.parametrize("timm_name", [
+    "vit_tiny_patch16_384.augreg_in21k_ft_in1k", "deit_tiny_distilled_patch16_224.fb_in1k",
+    "deit3_small_patch16_224.fb_in1k", "vit_medium_patch16_reg4_gap_256.sbb_in1k", "tnt_s_patch16_224.in1k",
+    "vit_tiny_r_s16_p8_224.augreg_in21k_ft_in1k", "vit_small_r26_s32_224.augreg_in21k_ft_in1k",
+    "resnetv2_50x1_bit.goog_in21k_ft_in1k", "vit_small_patch16_224.dino",
+])
+def test_manifest_entries_give_timm_outputs(tmp_path, monkeypatch, timm_name):
+    monkeypatch.setenv("KERAS_VIT_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # no download: the file is in the cache
+    place = tmp_path / "cache" / "timm" / timm_name
+    place.mkdir(parents=True)
+    subprocess.run([sys.executable, str(WORKER), timm_name, str(place), "safetensors"], check=True, timeout=900)
+    reference = np.load(place / "reference.npz")
+    model = keras_vit.create(timm_name)
+    logits, expected = np.asarray(model.predict(reference["images"], verbose=0)), reference["logits"]
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())

@@ -2,6 +2,9 @@
 with random weights, saves its state dict and its logits on fixed images.
 
     python tests/weights/timm_worker.py CASE OUT_DIR FILE_TYPE      (FILE_TYPE: pth or safetensors)
+
+A CASE with a tag ("vit_base_patch16_224.augreg2_in21k_ft_in1k") builds that published checkpoint's model as timm
+does (its number of classes) and gives it images of the tag's input size.
 """
 
 import sys
@@ -26,7 +29,7 @@ def build(case):
 
         return ResNetV2(layers=[3, 4, 6, 3], num_classes=10, stem_type="same",
                         conv_layer=partial(StdConv2dSame, eps=1e-8))
-    return timm.create_model(case, pretrained=False, num_classes=10)
+    return timm.create_model(case, pretrained=False, **({} if "." in case else {"num_classes": 10}))
 
 
 def randomized(model, seed=0):
@@ -40,7 +43,8 @@ def randomized(model, seed=0):
 
 def main(case, out, file_type):
     model = randomized(build(case))
-    images = np.random.default_rng(0).normal(size=(2, 224, 224, 3)).astype("float32")
+    size = model.pretrained_cfg["input_size"][-1] if "." in case else 224
+    images = np.random.default_rng(0).normal(size=(2, size, size, 3)).astype("float32")
     with torch.no_grad():
         logits = model(torch.from_numpy(images.transpose(0, 3, 1, 2).copy())).numpy()
     np.savez(f"{out}/reference.npz", images=images, logits=logits)
