@@ -190,12 +190,13 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     same_recipe = not start_over and _check_output_dir(recipe, output_dir)
     backup = None if start_over else read_backup(output_dir / "backup")
     model_overrides = {k: v for k, v in recipe.model.items() if k not in NOT_HYPERPARAMETERS}
-    for key, fix in (("weights", "the path of a checkpoint that keras_vit.weights reads (.npz, .safetensors, .pth, "
-                                 ".weights.h5)"),
-                     ("teacher", "a trained .keras model (the main job's: keras-vit train --recipe mnist_vit), or null "
-                                 "to train without one")):
-        if recipe.model.get(key) and not Path(recipe.model[key]).is_file():
-            raise ValueError(f"model.{key} {recipe.model[key]!r} is not a file: give {fix}.")
+    weights = recipe.model.get("weights")
+    if weights is not None and not Path(weights).is_file():
+        raise ValueError(f"model.weights {weights!r} is not a file: give the path of a checkpoint that "
+                         f"keras_vit.weights reads (.npz, .safetensors, .pth, .weights.h5).")
+    if recipe.model["teacher"] and not Path(recipe.model["teacher"]).is_file():
+        raise ValueError(f"model.teacher {recipe.model['teacher']!r} is not a file: give a trained .keras model "
+                         f"(the main job's: keras-vit train --recipe mnist_vit), or null to train without one.")
     keras.utils.set_random_seed(run["seed"])  # weights, shuffles and augmentation repeat with the same seed
     train_data, eval_data = _load_data(recipe, model_overrides.get("num_channels"))
     # The model takes what the data has unless the recipe says otherwise.
@@ -203,7 +204,7 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
                             if (v := getattr(train_data, k, None)) and k not in model_overrides})
     with strategy.scope():
         # Fine-tuning: a head of another width is dropped, a position table of another grid resampled.
-        model = create(recipe.model["name"], weights=recipe.model.get("weights"), dtype=run["mixed_precision"], **model_overrides)
+        model = create(recipe.model["name"], weights=weights, dtype=run["mixed_precision"], **model_overrides)
         if recipe.model["lora"]:
             enable_lora(model, **thaw(recipe.model["lora"]))
         # With a teacher, `fitted` trains `model` (the student) against it; `model` is what is evaluated and saved.

@@ -23,7 +23,6 @@ from keras_vit.schema import (
     RATE,
     STRING,
     Field,
-    is_int,
     is_number,
     list_of,
     number,
@@ -63,8 +62,7 @@ SCHEMA = {
                  "a zoo model or spec file; the other keys of `model` override its hyperparameters, whose "
                  "num_classes and num_channels default to the data's, or name a checkpoint: `weights`"),
         "lora": (None, optional(Field("a mapping with rank (an integer > 0), alpha, targets, train_norms", lambda v: (
-            isinstance(v, dict) and set(v) <= {"rank", "alpha", "targets", "train_norms"}
-            and is_int(v.get("rank", 8)) and v.get("rank", 8) > 0))),
+            isinstance(v, dict) and set(v) <= {"rank", "alpha", "targets", "train_norms"} and POSITIVE_INT.ok(v.get("rank", 8))))),
             "LoRA fine-tuning (keras_vit.lora.enable_lora), e.g. {rank: 8, alpha: 16, targets: [qkv]}; the run also "
             "writes adapters.npz; null: all weights train"),
         "teacher": (None, _STR, "a .keras model whose argmax the distillation head learns (DeiT's hard "
