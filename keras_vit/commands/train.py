@@ -13,20 +13,25 @@ from absl import flags
 from keras_vit.commands import common
 
 flags.DEFINE_string("recipe", "mnist_vit", "A recipe name (registry/recipes) or the path of a recipe YAML file.")
-flags.DEFINE_integer("epochs", None, "Override run.epochs.")
-flags.DEFINE_integer("batch_size", None, "Override run.batch_size (the global batch).")
-flags.DEFINE_integer("steps_per_epoch", None, "Override run.steps_per_epoch.")
-flags.DEFINE_float("learning_rate", None, "Override optimizer.learning_rate.")
-flags.DEFINE_string("output_dir", None, "Override run.output_dir (checkpoints, logs, model.keras, summary.json).")
-flags.DEFINE_string("strategy", None, "Override run.strategy: auto, default, mirrored, multi_worker or tpu.")
-flags.DEFINE_list("devices", None, "Override run.devices (mirrored), e.g. /gpu:0,/gpu:1.")
-flags.DEFINE_string("tpu_address", None, "Override run.tpu_address.")
-flags.DEFINE_string("mixed_precision", None, "Override run.mixed_precision: mixed_float16, mixed_bfloat16, float32.")
-flags.DEFINE_string("model", None, "Override model.name (a zoo model).")
-flags.DEFINE_string("weights", None, "Override model.weights: a checkpoint to start from (keras_vit.weights).")
-flags.DEFINE_string("data", None, 'Override data.source ("offline", "folder:PATH", "tfds:NAME").')
-flags.DEFINE_string("data_dir", None, "Override data.data_dir (tensorflow-datasets' prepared data).")
-flags.DEFINE_boolean("overwrite", None, "Override run.overwrite: replace a finished run in the output folder.")
+# flag -> (the recipe key it overrides, its flag type, what its help adds)
+_OVERRIDE_FLAGS = {
+    "epochs": ("run.epochs", flags.DEFINE_integer, ""),
+    "batch_size": ("run.batch_size", flags.DEFINE_integer, " (the global batch)"),
+    "steps_per_epoch": ("run.steps_per_epoch", flags.DEFINE_integer, ""),
+    "learning_rate": ("optimizer.learning_rate", flags.DEFINE_float, ""),
+    "output_dir": ("run.output_dir", flags.DEFINE_string, " (checkpoints, logs, model.keras, summary.json)"),
+    "strategy": ("run.strategy", flags.DEFINE_string, ": auto, default, mirrored, multi_worker or tpu"),
+    "devices": ("run.devices", flags.DEFINE_list, " (mirrored), e.g. /gpu:0,/gpu:1"),
+    "tpu_address": ("run.tpu_address", flags.DEFINE_string, ""),
+    "mixed_precision": ("run.mixed_precision", flags.DEFINE_string, ": mixed_float16, mixed_bfloat16, float32"),
+    "model": ("model.name", flags.DEFINE_string, " (a zoo model)"),
+    "weights": ("model.weights", flags.DEFINE_string, ": a checkpoint to start from (keras_vit.weights)"),
+    "data": ("data.source", flags.DEFINE_string, ' ("offline", "folder:PATH", "tfds:NAME")'),
+    "data_dir": ("data.data_dir", flags.DEFINE_string, " (tensorflow-datasets' prepared data)"),
+    "overwrite": ("run.overwrite", flags.DEFINE_boolean, ": replace a finished run in the output folder"),
+}
+for _flag, (_key, _define, _more) in _OVERRIDE_FLAGS.items():
+    _define(_flag, None, f"Override {_key}{_more}.")
 flags.DEFINE_boolean("start_over", False, "Start anew: first rename the output folder's run to OUTPUT_DIR.replaced_<time>.")
 flags.DEFINE_multi_string("set", [], "Any recipe key, section.key=value (value parsed as YAML); repeatable.")
 flags.DEFINE_boolean("dry_run", False, "Print the resolved recipe and stop.")
@@ -37,17 +42,11 @@ flags.DEFINE_string(
 FLAGS = flags.FLAGS
 _fail = functools.partial(common.fail, "train")
 
-_FLAG_KEYS = {
-    "epochs": "run.epochs", "batch_size": "run.batch_size", "steps_per_epoch": "run.steps_per_epoch",
-    "learning_rate": "optimizer.learning_rate", "output_dir": "run.output_dir", "strategy": "run.strategy",
-    "devices": "run.devices", "tpu_address": "run.tpu_address", "mixed_precision": "run.mixed_precision",
-    "model": "model.name", "weights": "model.weights", "data": "data.source", "data_dir": "data.data_dir", "overwrite": "run.overwrite",
-}
-
 
 def collect_overrides():
     """The dotted overrides given by the flags, --set last."""
-    overrides = {key: getattr(FLAGS, flag) for flag, key in _FLAG_KEYS.items() if getattr(FLAGS, flag) is not None}
+    given = {key: getattr(FLAGS, flag) for flag, (key, _, _) in _OVERRIDE_FLAGS.items()}
+    overrides = {key: value for key, value in given.items() if value is not None}
     if FLAGS.batch_size is not None:
         overrides["run.per_replica_batch_size"] = None
     for item in FLAGS.set:
@@ -61,7 +60,6 @@ def collect_overrides():
 def main(argv):
     if len(argv) != 1:
         _fail(f"takes flags only (--recipe NAME ...); received {argv[1:]}.")
-    from keras_vit.data import load_dataset  # noqa: F401  (data errors below are ValueErrors)
     from keras_vit.train import RecipeError, StrategyError, TrainingDiverged, load_recipe, train
 
     try:

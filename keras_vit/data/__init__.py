@@ -41,22 +41,14 @@ def load_dataset(source, *, split="train", num_channels=None, data_dir=None, see
     scheme, sep, rest = source.partition(":")
     if scheme == "offline" and rest in ("", "mnist"):
         return offline_mnist(split, num_channels=num_channels or 1, seed=seed)
-    if scheme == "folder" and sep:
-        path = rest
-    elif not sep and Path(source).is_dir():
-        path = source
-    elif scheme == "tfds" and rest:
+    if scheme == "tfds" and rest:
         return tfds_images(rest, split=split, data_dir=data_dir, num_channels=num_channels)
-    elif scheme in ("folder", "offline", "tfds"):
-        raise ValueError(f"Malformed data source {source!r}: use {SOURCE_FORMS}.")
-    else:
-        raise ValueError(
-            f"Unknown data source {source!r} (not an existing folder either): use {SOURCE_FORMS}."
-        )
+    if not (scheme == "folder" and sep) and (sep or not Path(source).is_dir()):
+        problem = "Malformed" if scheme in ("folder", "offline", "tfds") else "Unknown"
+        raise ValueError(f"{problem} data source {source!r} (not an existing folder either): use {SOURCE_FORMS}.")
     folder_split = "validation" if split in ("test", "validation") else split
-    fraction = validation_fraction if folder_split != "all" else 0.0
-    return image_folder(path, num_channels=num_channels or 3, split=folder_split, validation_fraction=fraction, seed=seed,
-                        unreadable_images=unreadable_images)
+    return image_folder(rest if sep else source, num_channels=num_channels or 3, split=folder_split,
+                        validation_fraction=validation_fraction, seed=seed, unreadable_images=unreadable_images)
 
 
 __all__ = [

@@ -14,9 +14,6 @@ from keras_vit.schema import RATE, one_of
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
 
-UNREADABLE = one_of("error", "skip")
-
-
 def _decode(path, num_channels):
     return tf.io.decode_image(tf.io.read_file(path), channels=num_channels, expand_animations=False)
 
@@ -62,10 +59,9 @@ def image_folder(root, num_channels=3, split="all", validation_fraction=0.0, see
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
         raise ValueError(f"Image folder {root} has no class subfolders: expected {root}/<class name>/<images>.")
-    if split not in ("all", "train", "validation"):
-        raise ValueError(f"split must be 'all', 'train' or 'validation'; received {split!r}.")
+    one_of("all", "train", "validation").check("split", split)
     RATE.check("validation_fraction", validation_fraction)
-    UNREADABLE.check("unreadable_images", unreadable_images)
+    one_of("error", "skip").check("unreadable_images", unreadable_images)
     import numpy as np
 
     rng = np.random.default_rng(seed)

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vit.data.dataset_info import LabeledImages
+from keras_vit.schema import one_of
 
 NUM_TRAIN = 4000
 
@@ -37,10 +38,8 @@ def offline_mnist(split="train", num_channels=1, seed=0, num_train=NUM_TRAIN):
     Returns:
         LabeledImages with uint8 images of shape (28, 28, num_channels) and labels 0..9.
     """
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"split must be 'train', 'test' or 'all' for the offline dataset; received {split!r}.")
-    if num_channels not in (1, 3):
-        raise ValueError(f"num_channels must be 1 or 3 for MNIST digits; received {num_channels!r}.")
+    one_of("train", "test", "all").check("offline_mnist: split", split)
+    one_of(1, 3).check("offline_mnist: num_channels", num_channels)
     images, labels = _load_arrays()
     if not 0 < num_train < len(images):
         raise ValueError(f"num_train must be between 1 and {len(images) - 1}; received {num_train!r}.")

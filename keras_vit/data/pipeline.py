@@ -47,14 +47,6 @@ def _seeds(seed, index):
     return tf.random.experimental.stateless_split(tf.stack([tf.cast(seed, tf.int64), index]), num=4)
 
 
-def _count(data, dataset):
-    """The number of examples in one pass, or None when unknown."""
-    cardinality = int(dataset.cardinality())
-    if cardinality >= 0:
-        return cardinality
-    return data.num_examples if isinstance(data, LabeledImages) else None
-
-
 def _training_stream(dataset, num_examples, shuffle_buffer, seed, start):
     """(index, example) for examples start, start + 1, ... of the endless training stream.
 
@@ -81,26 +73,25 @@ def _training_stream(dataset, num_examples, shuffle_buffer, seed, start):
 
 def make_pipeline(data, *, image_size, batch_size, training, mean=0.5, std=0.5, random_crop=False,
                   crop_scale=(0.08, 1.0), horizontal_flip=False, rand_augment=None, mixup_alpha=0.0, cutmix_alpha=0.0,
-                  label_smoothing=0.0, num_classes=None, shuffle_buffer=10_000, seed=0, drop_remainder=None,
-                  repeat=False, start_batch=0):
+                  label_smoothing=0.0, num_classes=None, shuffle_buffer=10_000, seed=0, repeat=False, start_batch=0):
     """Batches (image, label) pairs for a model: float32 images (batch, height, width, channels) normalized as
-    (pixel / 255 - mean) / std, and int labels (or one-hot float labels when mixup, cutmix or label smoothing is on).
+    (pixel / 255 - mean) / std, and int labels, or one-hot float labels when mixup, cutmix or label smoothing is on
+    (also for `training=False`, whose labels are then what a model trained with them is compiled for).
 
     Args:
         data: a `LabeledImages` or an unbatched tf.data.Dataset of (uint8 image, int label).
         image_size: int or (height, width) of the model's input.
         batch_size: int, the global batch size.
-        training: bool; shuffles, augments and (by default) drops the last partial batch when True.
+        training: bool; shuffles, augments and drops the last partial batch (static shapes) when True.
         mean, std: normalization of [0, 1] pixels, one value or one per channel (0.5, 0.5: the ViT
             release's [-1, 1]).
         random_crop: Inception-style random resized crop (with `crop_scale` of the area) instead of a plain resize.
         horizontal_flip: random left-right flips.
         rand_augment: None or a dict of `keras.layers.RandAugment` arguments (num_ops, factor).
-        mixup_alpha, cutmix_alpha: > 0 enables `keras.layers.MixUp` / `keras.layers.CutMix` on batches.
-        label_smoothing: float; smoothing is applied to the one-hot labels here.
+        mixup_alpha, cutmix_alpha: > 0 enables `keras.layers.MixUp` / `keras.layers.CutMix` on training batches.
+        label_smoothing: float; smoothing is applied to the one-hot labels here (with `training` only).
         num_classes: int, needed for one-hot labels (taken from `data` when it is a LabeledImages).
         shuffle_buffer, seed: shuffling.
-        drop_remainder: keep batches full (static shapes); defaults to `training`.
         repeat: repeat the dataset forever (use with steps_per_epoch). With `training`, the endless stream is a pure
             function of `seed`: pass p over the data is shuffled with a seed made of (seed, p), and example k of
             the stream gets its crop and flip from a seed made of (seed, k).
@@ -110,30 +101,29 @@ def make_pipeline(data, *, image_size, batch_size, training, mean=0.5, std=0.5, 
 
     Returns:
         A batched, prefetched tf.data.Dataset whose element shapes are static except the batch dimension when
-        drop_remainder is False. Augmentation runs here, never inside the model (a Keras augmentation layer in a
+        `training` is False. Augmentation runs here, never inside the model (a Keras augmentation layer in a
         model turns XLA off for the whole model). Everything random is seeded by position except RandAugment:
         Keras 3.15's layer draws from one stateful seed that the parallel map's threads share, so its output
         varies from run to run.
     """
     if isinstance(data, LabeledImages):
-        dataset, channels = data.dataset, data.num_channels
+        dataset, channels, count = data.dataset, data.num_channels, data.num_examples
         num_classes = num_classes or data.num_classes
-    else:
-        dataset, channels = data, data.element_spec[0].shape[-1]
+    else:  # its size is unknown: a resumed stream reads the examples before its start
+        dataset, channels, count = data, data.element_spec[0].shape[-1], None
     height, width = pair(image_size)
     POSITIVE_INT.check("batch_size", batch_size)
-    one_hot = training and (mixup_alpha > 0 or cutmix_alpha > 0 or label_smoothing > 0)
+    one_hot = mixup_alpha > 0 or cutmix_alpha > 0 or label_smoothing > 0
     if one_hot and not num_classes:
         raise ValueError("mixup, cutmix and label smoothing need num_classes= for one-hot labels.")
     mean, std = _per_channel("mean", mean, channels), _per_channel("std", std, channels)
-    drop_remainder = training if drop_remainder is None else drop_remainder
 
     if COUNT.check("start_batch", start_batch) and not (training and repeat):
         raise ValueError(f"start_batch needs training=True and repeat=True; received start_batch={start_batch}.")
     if repeat and training:
         # Every iterator of this dataset yields the same stream (Keras may make more than one), and a resumed run
         # starts at the example where it stopped.
-        dataset = _training_stream(dataset, _count(data, dataset), shuffle_buffer, seed, start_batch * batch_size)
+        dataset = _training_stream(dataset, count, shuffle_buffer, seed, start_batch * batch_size)
     else:
         if training:
             dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
@@ -162,11 +152,12 @@ def make_pipeline(data, *, image_size, batch_size, training, mean=0.5, std=0.5, 
         label = tf.cast(label, tf.int64)
         if one_hot:
             label = tf.one_hot(label, num_classes)
+        if training and label_smoothing:
             label = label * (1.0 - label_smoothing) + label_smoothing / num_classes
         return image, label, index
 
     dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=training, num_parallel_calls=tf.data.AUTOTUNE)
 
     mixers = []
     if training and mixup_alpha > 0:

@@ -12,13 +12,14 @@ from keras_vit.spec.yaml_file import SpecError, read_yaml
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
-def builtin_spec_dir():
-    """The zoo's model specs: inside the installed wheel, or `registry/models` of a source checkout. Task specs
-    (detection and segmentation models on zoo backbones, keras_vit.tasks) are in `tasks/` beside it."""
-    for candidate in (_PACKAGE_DIR / "_registry" / "models", _PACKAGE_DIR.parent / "registry" / "models"):
+def builtin_spec_dir(kind="models"):
+    """The zoo's shipped YAML files of `kind`: "models" (model specs) or "recipes" (keras_vit.train's), inside the
+    installed wheel, or `registry/<kind>` of a source checkout. Task specs (detection and segmentation models on zoo
+    backbones, keras_vit.tasks) are in `tasks/` beside the models."""
+    for candidate in (_PACKAGE_DIR / "_registry" / kind, _PACKAGE_DIR.parent / "registry" / kind):
         if candidate.is_dir():
             return candidate
-    raise SpecError(f"keras_vit's model specs are missing (looked in {_PACKAGE_DIR / '_registry'} and "
+    raise SpecError(f"keras_vit's {kind} (registry/{kind}) are missing (looked in {_PACKAGE_DIR / '_registry'} and "
                     f"{_PACKAGE_DIR.parent / 'registry'}): reinstall keras-vit.")
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -27,9 +25,6 @@ class EpochLog(keras.callbacks.Callback):
         self.path = Path(path)
         self.images_per_epoch = global_batch_size * steps_per_epoch
         self.epoch_seconds = []
-
-    def on_train_begin(self, logs=None):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def on_epoch_begin(self, epoch, logs=None):
         if not self.epoch_seconds:  # the first epoch of this run
@@ -48,35 +43,28 @@ class EpochLog(keras.callbacks.Callback):
             f.write(json.dumps(record) + "\n")
 
 
-class WorkerDirs:
-    """Folders for checkpoints, backup and logs: the real ones on the chief, throw-away ones on other workers."""
+class EpochFiles(keras.callbacks.Callback):
+    """After every epoch, writes into `output_dir` a loadable model `checkpoints/epoch_NNN.keras` (keeping the
+    newest `keep_checkpoints`; 0 or None: all), then, in `backup/`, what a killed run needs to go on exactly where it
+    stopped: the model's weights with the optimizer's state (`model.save_weights`), the random-seed states of dropout
+    and drop-path layers, and the number of finished epochs. `read_backup` reads it back and `restore_backup` loads
+    it into a compiled model.
 
-    def __init__(self, output_dir, chief):
-        self.chief = chief
-        self.root = Path(output_dir) if chief else Path(tempfile.mkdtemp(prefix="keras_vit_worker_"))
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.checkpoints, self.backup, self.logs = self.root / "checkpoints", self.root / "backup", self.root / "logs"
-
-    def cleanup(self):
-        if not self.chief:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-
-class EpochBackup(keras.callbacks.Callback):
-    """After every epoch, writes what a killed run needs to go on exactly where it stopped: the model's weights with
-    the optimizer's state (`model.save_weights`), the random-seed states of dropout and drop-path layers, and the
-    number of finished epochs. `read_backup` reads it back and `restore_backup` loads it into a compiled model.
-
-    The folder is updated so that a kill at any moment leaves the previous backup or the new one, never a mix:
+    The backup folder is updated so that a kill at any moment leaves the previous backup or the new one, never a mix:
     `state_NNN.weights.h5` and `seeds_NNN.npz` are written first, then `backup.json` (written to a temporary name and
     renamed) points at them, and only then are older files removed.
     """
 
-    def __init__(self, folder):
+    def __init__(self, output_dir, keep_checkpoints):
         super().__init__()
-        self.folder = Path(folder)
+        self.checkpoints, self.folder = Path(output_dir) / "checkpoints", Path(output_dir) / "backup"
+        self.keep = keep_checkpoints
 
     def on_epoch_end(self, epoch, logs=None):
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        self.model.save(self.checkpoints / f"epoch_{epoch + 1:03d}.keras")
+        for old in sorted(self.checkpoints.glob("epoch_*.keras"))[: -self.keep] if self.keep else ():
+            old.unlink(missing_ok=True)
         self.folder.mkdir(parents=True, exist_ok=True)
         weights, seeds = f"state_{epoch + 1:03d}.weights.h5", f"seeds_{epoch + 1:03d}.npz"
         self.model.save_weights(self.folder / weights, overwrite=True)
@@ -111,7 +99,7 @@ def _write_atomically(path, text):
 
 
 def read_backup(folder):
-    """What `EpochBackup` last wrote in `folder`: {"epochs_done": int, "weights": path, "seed_states": path}, or
+    """What `EpochFiles` last wrote in `folder`: {"epochs_done": int, "weights": path, "seed_states": path}, or
     None when there is no backup."""
     folder = Path(folder)
     try:
@@ -136,40 +124,26 @@ def restore_backup(model, state):
         variable.assign(value)
 
 
-class KeepLastCheckpoints(keras.callbacks.Callback):
-    """Deletes all but the newest `keep` `epoch_NNN.keras` files after each epoch (runs after ModelCheckpoint)."""
-
-    def __init__(self, folder, keep):
-        super().__init__()
-        self.folder, self.keep = Path(folder), keep
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.keep:
-            for old in sorted(self.folder.glob("epoch_*.keras"))[: -self.keep]:
-                old.unlink(missing_ok=True)
-
-
 def last_checkpoint(folder):
     """The newest `epoch_NNN.keras` in `folder`, or None."""
     found = sorted(Path(folder).glob("epoch_*.keras"))
     return found[-1] if found else None
 
 
-def make_callbacks(dirs, *, tensorboard=True, global_batch_size, steps_per_epoch, keep_checkpoints=3):
-    """ModelCheckpoint (every epoch, a loadable `.keras`), EpochBackup (resume after a kill; `keras_vit.train`
-    restores it before `model.fit`), TerminateOnNaN(raise_error=True) (stop before NaN weights are checkpointed),
-    TensorBoard, and the epoch log. Only the newest `keep_checkpoints` epoch files are kept (0 or None: all)."""
-    dirs.checkpoints.mkdir(parents=True, exist_ok=True)
+def make_callbacks(output_dir, *, tensorboard=True, global_batch_size, steps_per_epoch, keep_checkpoints=3):
+    """The callbacks of a run that writes into `output_dir`: TerminateOnNaN(raise_error=True) (stop before NaN
+    weights are saved), EpochFiles (a loadable `checkpoints/epoch_NNN.keras` every epoch, the newest
+    `keep_checkpoints` kept, 0 or None: all; and `backup/` to resume after a kill: `keras_vit.train` restores it
+    before `model.fit`), the epoch log (`train_log.jsonl`) and TensorBoard (`logs/`)."""
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
     callbacks = [
         # First: a NaN loss raises before any later callback can save the broken weights.
         keras.callbacks.TerminateOnNaN(raise_error=True),
-        EpochBackup(dirs.backup),
-        keras.callbacks.ModelCheckpoint(str(dirs.checkpoints / "epoch_{epoch:03d}.keras"), save_freq="epoch"),
-        KeepLastCheckpoints(dirs.checkpoints, keep_checkpoints),
-        EpochLog(dirs.root / "train_log.jsonl", global_batch_size, steps_per_epoch),
+        EpochFiles(output_dir, keep_checkpoints),
+        EpochLog(Path(output_dir) / "train_log.jsonl", global_batch_size, steps_per_epoch),
     ]
     if tensorboard and importlib.util.find_spec("tensorboard") is None:  # tf.summary needs it
         warnings.warn("TensorBoard logs are off: pip install tensorboard (or set run.tensorboard: false).", stacklevel=2)
     elif tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(str(dirs.logs), update_freq="epoch"))
+        callbacks.append(keras.callbacks.TensorBoard(str(Path(output_dir) / "logs"), update_freq="epoch"))
     return callbacks

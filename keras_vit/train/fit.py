@@ -7,20 +7,19 @@ import itertools
 import json
 import math
 import shutil
+import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_vit.lora import enable_lora, save_adapters
 from keras_vit.models import HardDistillation
 from keras_vit.spec.model_spec import thaw
 from keras_vit.train.callbacks import (
     EpochLog,
-    WorkerDirs,
     _write_atomically,
     last_checkpoint,
     make_callbacks,
@@ -51,7 +50,7 @@ _FREE_ON_RESUME = ("description", "run.verbose", "run.tensorboard", "run.keep_ch
                    "run.output_dir", "run.strategy", "run.devices", "run.tpu_address")
 
 
-# The data section's keys that make_pipeline takes for the training stream only.
+# The data section's keys that make_pipeline takes besides the normalization.
 _AUGMENTATION = ("random_crop", "crop_scale", "horizontal_flip", "rand_augment", "mixup_alpha", "cutmix_alpha",
                  "label_smoothing", "shuffle_buffer")
 
@@ -71,13 +70,11 @@ def _flat(recipe_dict):
 def _changes(saved, recipe):
     """"key: old in that run, new now" for each key (section.key) whose value differs between a saved recipe.json
     and `recipe`."""
-    old, new = _flat(saved), _flat(json.loads(_recipe_json(recipe)))
-
-    def show(flat, key):
-        return json.dumps(flat[key]) if key in flat else "(not set)"
-
-    return [f"{key}: {show(old, key)} in that run, {show(new, key)} now" for key in sorted(set(old) | set(new))
-            if key not in _FREE_ON_RESUME and (key in old, old.get(key)) != (key in new, new.get(key))]
+    old, new = _flat(saved), _flat(recipe.to_dict())
+    # Compared as JSON, as recipe.json holds them: a tuple equals its list, NaN equals NaN.
+    shown = {key: [json.dumps(flat[key], default=str, sort_keys=True) if key in flat else "(not set)" for flat in (old, new)]
+             for key in sorted(old.keys() | new.keys()) if key not in _FREE_ON_RESUME}
+    return [f"{key}: {then} in that run, {now} now" for key, (then, now) in shown.items() if then != now]
 
 
 def _moved_aside(output_dir):
@@ -121,22 +118,17 @@ def _check_output_dir(recipe, output_dir):
     return True
 
 
-def _pipelines(recipe, train_data, eval_data, model, batch, one_hot, start_batch=0):
+def _pipelines(recipe, train_data, eval_data, model, batch, start_batch=0):
     from keras_vit.data import make_pipeline
 
     if hasattr(train_data, "pipelines"):  # a task model's data source
         return train_data.pipelines(model, batch_size=batch, start_batch=start_batch)
     data = recipe.data
+    # The held-out stream takes the same settings: its labels are one-hot where the training labels are.
     common = {"image_size": model.get_config()["image_size"], "batch_size": batch, "mean": data["mean"], "std": data["std"],
-              "seed": recipe.run["seed"]}
-    augment = {key: data[key] for key in _AUGMENTATION}
-    train = make_pipeline(train_data, training=True, repeat=True, start_batch=start_batch, **augment, **common)
-    evaluation = None
-    if eval_data is not None:
-        evaluation = make_pipeline(eval_data, training=False, **common)
-        if one_hot:
-            evaluation = evaluation.map(lambda x, y: (x, tf.one_hot(y, eval_data.num_classes)))
-    return train, evaluation
+              "seed": recipe.run["seed"], **{key: data[key] for key in _AUGMENTATION}}
+    train = make_pipeline(train_data, training=True, repeat=True, start_batch=start_batch, **common)
+    return train, (make_pipeline(eval_data, training=False, **common) if eval_data is not None else None)
 
 
 def _load_data(recipe, num_channels):
@@ -229,12 +221,14 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     # The stream goes on at the first batch of the epoch that did not finish: the same batches as a run that never
     # stopped. Keras runs whole executions, so an epoch takes steps_per_epoch rounded up to steps_per_execution.
     batches_per_epoch = math.ceil(steps / run["steps_per_execution"]) * run["steps_per_execution"]
-    train_ds, eval_ds = _pipelines(recipe, train_data, eval_data, model, batch, one_hot,
-                                   start_batch=initial_epoch * batches_per_epoch)
+    train_ds, eval_ds = _pipelines(recipe, train_data, eval_data, model, batch, start_batch=initial_epoch * batches_per_epoch)
 
-    dirs = WorkerDirs(output_dir, chief)
+    # Only the chief writes into output_dir; the other workers write into a temporary folder, removed at the end.
+    root = output_dir if chief else Path(tempfile.mkdtemp(prefix="keras_vit_worker_"))
+    own = make_callbacks(root, tensorboard=run["tensorboard"], global_batch_size=batch, steps_per_epoch=steps,
+                         keep_checkpoints=run["keep_checkpoints"])
     if chief and not same_recipe:
-        _write_atomically(dirs.root / "recipe.json", _recipe_json(recipe))
+        _write_atomically(root / "recipe.json", _recipe_json(recipe))
 
     schedule = recipe.schedule
     warmup = (schedule["warmup_steps"] if schedule["warmup_epochs"] is None
@@ -259,8 +253,6 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
         if backup:
             restore_backup(fitted, backup)  # weights, optimizer state and dropout seeds after `initial_epoch` epochs
 
-    own = make_callbacks(dirs, tensorboard=run["tensorboard"], global_batch_size=batch, steps_per_epoch=steps,
-                         keep_checkpoints=run["keep_checkpoints"])
     epoch_log = next(c for c in own if isinstance(c, EpochLog))
     start = time.perf_counter()
     try:
@@ -270,7 +262,7 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     except RuntimeError as error:
         if "NaN" not in str(error) and "Inf" not in str(error):
             raise
-        good = last_checkpoint(dirs.checkpoints)
+        good = last_checkpoint(root / "checkpoints")
         where = (f"the last good checkpoint is {good} (keras.saving.load_model loads it)" if good
                  else "no epoch finished, so there is no checkpoint")
         epoch = initial_epoch + len(epoch_log.epoch_seconds) + 1
@@ -282,7 +274,7 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     # Throughput after the first epoch (which includes tracing and XLA compilation), when there is one.
     steady = epoch_log.epoch_seconds[1:] or epoch_log.epoch_seconds
     images_per_second = batch * steps * len(steady) / sum(steady) if steady and sum(steady) > 0 else math.nan
-    checkpoint = last_checkpoint(dirs.checkpoints)
+    checkpoint = last_checkpoint(root / "checkpoints")
     summary = TrainSummary({
         "recipe": recipe.name, "model": recipe.model["name"], "parameters": int(model.count_params()),
         "trainable_parameters": sum(int(np.prod(v.shape)) for v in model.trainable_weights),
@@ -293,26 +285,25 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
         "wall_seconds": round(time.perf_counter() - start, 1), "images_per_second": round(images_per_second, 1),
         "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync, "global_batch_size": batch,
         "mixed_precision": run["mixed_precision"], "last_checkpoint": str(checkpoint) if checkpoint and chief else None,
-        "output_dir": str(dirs.root) if chief else None,
+        "output_dir": str(root) if chief else None, "previous_run": str(previous_run) if previous_run else None,
     })
     if eval_ds is not None:
         results = model.evaluate(eval_ds, steps=run["eval_steps"], verbose=0, return_dict=True)
         summary.update({f"eval_{key}": round(float(value), 5) for key, value in results.items()})
-    model_path = dirs.root / "model.keras"
+    model_path = root / "model.keras"
     model.save(model_path)  # with LoRA: the merged model (Keras merges adapters into the kernels when saving)
     if recipe.model["lora"] and chief:
         if initial_epoch:  # Keras merged the adapters into the kernels of the backup it resumed from
             warnings.warn("A resumed LoRA run writes no adapters.npz (they would miss the epochs before the "
                           "resume); model.keras holds the whole fine-tuned model.", stacklevel=2)
         else:
-            save_adapters(model, dirs.root / "adapters.npz")
-    summary["previous_run"] = str(previous_run) if previous_run else None
+            save_adapters(model, root / "adapters.npz")
     if chief:
         summary["model_path"] = str(model_path)
-        _write_atomically(dirs.root / "summary.json", json.dumps(summary, indent=2) + "\n")
-        # Last: a run killed before this line resumes after its last epoch and only evaluates and saves again.
-        shutil.rmtree(dirs.backup, ignore_errors=True)
-    dirs.cleanup()
+        _write_atomically(root / "summary.json", json.dumps(summary, indent=2) + "\n")
+    # Last, the chief's backup (a run killed before this line resumes after its last epoch and only evaluates and
+    # saves again) or a worker's temporary folder.
+    shutil.rmtree(root / "backup" if chief else root, ignore_errors=True)
     summary.model = model
     return summary
 

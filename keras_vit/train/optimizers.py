@@ -7,10 +7,9 @@ import keras
 
 from keras_vit.compat import ClipAfterCrossReplicaSum, optimizer_variable_path
 from keras_vit.models.layout import model_layout
+from keras_vit.schema import one_of
 
 _ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
-_RULE_DEFAULTS = {"sgd": {"momentum": 0.9, "nesterov": False}, "adamw": _ADAM, "adam": _ADAM}  # name -> keys
-OPTIMIZERS = tuple(_RULE_DEFAULTS)
 
 
 def no_weight_decay(model):
@@ -71,6 +70,13 @@ class LayerScaledAdam(_LayerScaled, keras.optimizers.Adam):
     """keras.optimizers.Adam with a per-variable learning-rate multiplier (`layer_scales`: path -> float)."""
 
 
+# name -> (class, the keys of the recipe's optimizer section that the rule takes, with their defaults)
+_RULES = {"sgd": (LayerScaledSGD, {"momentum": 0.9, "nesterov": False}), "adamw": (LayerScaledAdamW, _ADAM),
+          "adam": (LayerScaledAdam, _ADAM)}
+OPTIMIZER = one_of(*_RULES)  # the recipe's optimizer.name checks through it
+OPTIMIZERS = OPTIMIZER.choices
+
+
 def make_optimizer(config, learning_rate, model):
     """The optimizer of a recipe's `optimizer` section.
 
@@ -84,18 +90,13 @@ def make_optimizer(config, learning_rate, model):
     Returns:
         A keras optimizer; weight decay skips the variables `no_weight_decay(model)` names.
     """
-    name = config["name"]
-    if name not in OPTIMIZERS:
-        from keras_vit.registry import suggest
-
-        raise ValueError(f"Unknown optimizer {name!r}.{suggest(str(name), OPTIMIZERS)} Known: {', '.join(OPTIMIZERS)}.")
+    name = OPTIMIZER.check("optimizer.name", config["name"])
     layer_decay = config.get("layer_decay")
     scales = layer_decay_scales(model, layer_decay) if layer_decay not in (None, 1, 1.0) else {}
     weight_decay = config.get("weight_decay") or (0.0 if name == "adamw" else None)
-    rule = {key: config.get(key, default) for key, default in _RULE_DEFAULTS[name].items()}
-    cls = {"sgd": LayerScaledSGD, "adamw": LayerScaledAdamW, "adam": LayerScaledAdam}[name]
-    optimizer = cls(learning_rate=learning_rate, global_clipnorm=config.get("global_clipnorm"),
-                    weight_decay=weight_decay, layer_scales=scales, **rule)
+    cls, rule = _RULES[name]
+    optimizer = cls(learning_rate=learning_rate, global_clipnorm=config.get("global_clipnorm"), weight_decay=weight_decay,
+                    layer_scales=scales, **{key: config.get(key, default) for key, default in rule.items()})
     if optimizer.weight_decay is not None:
         skipped = no_weight_decay(model)
         optimizer.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if v.path in skipped])

@@ -23,7 +23,6 @@ from keras_vit.schema import (
     RATE,
     STRING,
     Field,
-    is_int,
     is_number,
     list_of,
     number,
@@ -32,13 +31,13 @@ from keras_vit.schema import (
 )
 from keras_vit.spec.load import get_spec, resolve_extends
 from keras_vit.spec.model_spec import FrozenDict, _freeze, merge, thaw
+from keras_vit.spec.spec_index import builtin_spec_dir
 from keras_vit.spec.yaml_file import SpecError
-from keras_vit.train.optimizers import OPTIMIZERS
-from keras_vit.train.schedules import SCHEDULES
+from keras_vit.train.optimizers import OPTIMIZER
+from keras_vit.train.schedules import SCHEDULE
 from keras_vit.train.strategy import STRATEGIES
 
 REQUIRED = object()
-_PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 class RecipeError(SpecError):
@@ -63,8 +62,7 @@ SCHEMA = {
                  "a zoo model or spec file; the other keys of `model` override its hyperparameters, whose "
                  "num_classes and num_channels default to the data's, or name a checkpoint: `weights`"),
         "lora": (None, optional(Field("a mapping with rank (an integer > 0), alpha, targets, train_norms", lambda v: (
-            isinstance(v, dict) and set(v) <= {"rank", "alpha", "targets", "train_norms"}
-            and is_int(v.get("rank", 8)) and v.get("rank", 8) > 0))),
+            isinstance(v, dict) and set(v) <= {"rank", "alpha", "targets", "train_norms"} and POSITIVE_INT.ok(v.get("rank", 8))))),
             "LoRA fine-tuning (keras_vit.lora.enable_lora), e.g. {rank: 8, alpha: 16, targets: [qkv]}; the run also "
             "writes adapters.npz; null: all weights train"),
         "teacher": (None, _STR, "a .keras model whose argmax the distillation head learns (DeiT's hard "
@@ -94,7 +92,7 @@ SCHEMA = {
                               "with a warning that names them"),
     },
     "optimizer": {
-        "name": (REQUIRED, one_of(*OPTIMIZERS), "the update rule: sgd, adamw or adam"),
+        "name": (REQUIRED, OPTIMIZER, "the update rule: sgd, adamw or adam"),
         "learning_rate": (REQUIRED, _RATE0, "peak learning rate; NaN is accepted, to test failure handling"),
         "momentum": (0.9, FRACTION, "SGD momentum"),
         "nesterov": (False, BOOL, "SGD Nesterov momentum"),
@@ -108,7 +106,7 @@ SCHEMA = {
                         "the stem's by decay^(L + 1), the head's by 1; null: off"),
     },
     "schedule": {
-        "name": ("warmup_cosine", one_of(*SCHEDULES),
+        "name": ("warmup_cosine", SCHEDULE,
                  "the learning-rate schedule: warmup_cosine, warmup_constant or constant"),
         "warmup_steps": (0, COUNT, "linear warm-up steps"),
         "warmup_epochs": (None, optional(NON_NEGATIVE),
@@ -137,21 +135,15 @@ SCHEMA = {
         "verbose": ("auto", one_of("auto", 0, 1, 2), "Keras progress bar: auto, 0, 1 or 2"),
     },
 }
-TOP_LEVEL = {"name": "the recipe's name; equals the file name", "extends": "the recipe this one starts from",
-             "description": "one line"}
-
-
-def builtin_recipe_dir():
-    """The shipped recipes: inside the installed wheel, or `registry/recipes` of a source checkout."""
-    for candidate in (_PACKAGE_DIR / "_registry" / "recipes", _PACKAGE_DIR.parent / "registry" / "recipes"):
-        if candidate.is_dir():
-            return candidate
-    raise RecipeError(f"keras_vit's recipes are missing (looked in {_PACKAGE_DIR / '_registry'}): reinstall keras-vit.")
+# The top level's keys besides the sections, declared as a section's are.
+TOP_LEVEL = {"name": (REQUIRED, Field("a non-empty string", lambda v: isinstance(v, str) and bool(v)),
+                      "the recipe's name; equals the file name"),
+             "extends": (None, _STR, "the recipe this one starts from"), "description": ("", _STR, "one line")}
 
 
 def list_recipes():
     """Names of the shipped recipes."""
-    return sorted(p.stem for p in builtin_recipe_dir().glob("*.yaml"))
+    return sorted(p.stem for p in builtin_spec_dir("recipes").glob("*.yaml"))
 
 
 def _find(name_or_path):
@@ -160,7 +152,7 @@ def _find(name_or_path):
         if not path.is_file():
             raise RecipeError(f"Recipe file {path} does not exist.")
         return path.resolve()
-    candidate = builtin_recipe_dir() / f"{name_or_path}.yaml"
+    candidate = builtin_spec_dir("recipes") / f"{name_or_path}.yaml"
     if candidate.is_file():
         return candidate
     names = list_recipes()
@@ -218,20 +210,14 @@ class Recipe:
     @classmethod
     def from_dict(cls, data, source=None):
         where = f"Recipe file {source}" if source else "Recipe"
-        for key in data:
-            if key not in TOP_LEVEL and key not in SCHEMA:
-                raise RecipeError(f"{where}: unknown key {key!r}.{suggest(key, [*TOP_LEVEL, *SCHEMA])} Allowed: "
-                                  f"{', '.join([*TOP_LEVEL, *SCHEMA])}.")
-        if not isinstance(data.get("name"), str) or not data["name"]:
-            raise RecipeError(f"{where}: `name` (a string) is required.")
-        sections = {section: _section(section, data.get(section) or {}, where) for section in SCHEMA}
-        run = sections["run"]
+        checked = _checked({**TOP_LEVEL, **SCHEMA}, data, where)
+        run = checked["run"]
         if (run["batch_size"] is None) == (run["per_replica_batch_size"] is None):
             raise RecipeError(f"{where}: give exactly one of run.batch_size (global) and run.per_replica_batch_size; "
                               f"received {run['batch_size']!r} and {run['per_replica_batch_size']!r}.")
-        _check_model(sections["model"], where)
-        return cls(name=data["name"], description=data.get("description") or "",
-                   source=Path(source) if source else None, **{k: _freeze(v) for k, v in sections.items()})
+        _check_model(checked["model"], where)
+        return cls(name=checked["name"], description=checked["description"] or "",
+                   source=Path(source) if source else None, **{section: _freeze(checked[section]) for section in SCHEMA})
 
     def to_dict(self):
         """Plain data: what a YAML file with every default spelled out would hold."""
@@ -257,26 +243,28 @@ class Recipe:
         return next(path for path in paths if not (path / "summary.json").exists())
 
 
-def _section(section, given, where):
-    """The recipe section `given`, each value checked, with the defaults filled in."""
-    keys = SCHEMA[section]
+def _checked(keys, given, where, path=""):
+    """The mapping `given` found at `path` (the top level: ""), each value checked by `keys` (key -> (default,
+    field, meaning), or a section's own keys), with the defaults filled in."""
     if not isinstance(given, dict):
-        raise RecipeError(f"{where}: `{section}` must be a mapping; received {given!r}.")
+        raise RecipeError(f"{where}: `{path.rstrip('.')}` must be a mapping; received {given!r}.")
     for key, value in given.items():
-        if key not in keys:
-            if section == "model":
-                continue  # a hyperparameter: the model spec checks it
-            raise RecipeError(f"{where}: unknown key {section}.{key}.{suggest(key, keys)} Known keys: "
-                              f"{', '.join(keys)}.")
-        _, field, meaning = keys[key]
-        try:
-            field.check(f"{section}.{key} ({meaning})", value)
-        except ValueError as error:
-            raise RecipeError(f"{where}: {error}") from None
-    for key, (default, _, meaning) in keys.items():
-        if default is REQUIRED and key not in given:
-            raise RecipeError(f"{where}: the required key {section}.{key} is missing ({meaning}).")
-    return {**given, **{key: default for key, (default, _, _) in keys.items() if key not in given}}
+        if key not in keys and path != "model.":  # the model section's other keys: the model spec checks them
+            raise RecipeError(f"{where}: unknown key {path}{key}.{suggest(key, keys)} Known keys: {', '.join(keys)}.")
+        if isinstance(keys.get(key), tuple):
+            try:
+                keys[key][1].check(f"{path}{key} ({keys[key][2]})", value)
+            except ValueError as error:
+                raise RecipeError(f"{where}: {error}") from None
+    checked = dict(given)
+    for key, entry in keys.items():
+        if isinstance(entry, dict):
+            checked[key] = _checked(entry, given.get(key) or {}, where, f"{path}{key}.")
+        elif key not in given and entry[0] is REQUIRED:
+            raise RecipeError(f"{where}: the required key {path}{key} is missing ({entry[2]}).")
+        else:
+            checked.setdefault(key, entry[0])
+    return checked
 
 
 def _check_model(model, where):

@@ -7,7 +7,10 @@ import math
 import keras
 from keras import ops
 
-SCHEDULES = ("warmup_cosine", "warmup_constant", "constant")
+from keras_vit.schema import one_of
+
+SCHEDULE = one_of("warmup_cosine", "warmup_constant", "constant")  # the recipe's schedule.name checks through it
+SCHEDULES = SCHEDULE.choices
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
@@ -52,8 +55,9 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
 
 
 @keras.saving.register_keras_serializable(package="keras_vit")
-class WarmupConstant(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up from 0 to `learning_rate` over `warmup_steps`, then constant.
+class WarmupConstant(WarmupCosine):
+    """Linear warm-up from 0 to `learning_rate` over `warmup_steps`, then constant: a `WarmupCosine` that ends at
+    its peak, so the cosine part is flat.
 
     Args:
         learning_rate: float.
@@ -64,15 +68,7 @@ class WarmupConstant(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, learning_rate, warmup_steps=0):
-        if warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be >= 0; received {warmup_steps!r}.")
-        self.learning_rate = float(learning_rate)
-        self.warmup_steps = int(warmup_steps)
-
-    def __call__(self, step):
-        step = ops.cast(step, "float32")
-        ramp = ops.minimum(1.0, (step + 0.0) / max(self.warmup_steps, 1)) if self.warmup_steps else 1.0
-        return self.learning_rate * ops.cast(ramp, "float32")
+        super().__init__(learning_rate, max(warmup_steps, 1), warmup_steps, end_learning_rate=learning_rate)
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "warmup_steps": self.warmup_steps}
@@ -80,12 +76,9 @@ class WarmupConstant(keras.optimizers.schedules.LearningRateSchedule):
 
 def make_schedule(name, *, learning_rate, total_steps, warmup_steps=0, end_learning_rate=0.0):
     """A schedule by name: "warmup_cosine", "warmup_constant" or "constant" (returns the float itself)."""
+    SCHEDULE.check("schedule.name", name)
     if name == "warmup_cosine":
         return WarmupCosine(learning_rate, total_steps, min(warmup_steps, total_steps), end_learning_rate)
     if name == "warmup_constant":
         return WarmupConstant(learning_rate, warmup_steps)
-    if name == "constant":
-        return float(learning_rate)
-    from keras_vit.registry import suggest
-
-    raise ValueError(f"Unknown schedule {name!r}.{suggest(str(name), SCHEDULES)} Known: {', '.join(SCHEDULES)}.")
+    return float(learning_rate)

@@ -7,6 +7,8 @@ import os
 
 import tensorflow as tf
 
+from keras_vit.schema import POSITIVE_INT
+
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
 
@@ -20,8 +22,6 @@ def _device_key(name):
 
 
 def _mirrored(devices):
-    if isinstance(devices, str):
-        devices = [d for d in devices.split(",") if d]
     known = {_device_key(d.name): d.name for d in tf.config.list_logical_devices()}
     for device in devices or ():
         try:
@@ -40,12 +40,6 @@ def _mirrored(devices):
 
 def _multi_worker():
     raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        raise StrategyError(
-            "strategy 'multi_worker' reads the cluster from the TF_CONFIG environment variable, which is not set. "
-            'Set it on every worker, e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-            '"task": {"type": "worker", "index": 0}}.'
-        )
     try:
         config = json.loads(raw)
         workers = config["cluster"]["worker"]
@@ -53,9 +47,12 @@ def _multi_worker():
         if not isinstance(workers, list) or not workers:
             raise TypeError(f"cluster.worker is {workers!r}, not a non-empty list of host:port")
     except (ValueError, KeyError, TypeError) as error:
+        problem = ("which is not set" if not raw else
+                   f"but TF_CONFIG is not a valid cluster description ({error!r}); received {raw!r}")
         raise StrategyError(
-            f"TF_CONFIG is not a valid cluster description ({error!r}): it needs cluster.worker (a list of host:port) "
-            f"and task.type / task.index; received {raw!r}."
+            f"strategy 'multi_worker' reads the cluster from the TF_CONFIG environment variable, {problem}. Set it on "
+            'every worker, with cluster.worker (a list of host:port) and task.type / task.index, e.g. {"cluster": '
+            '{"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}.'
         ) from None
     return tf.distribute.MultiWorkerMirroredStrategy()
 
@@ -87,45 +84,34 @@ def make_strategy(name="auto", *, devices=None, tpu_address=None):
     Returns:
         A `tf.distribute.Strategy`; build and compile the model inside `strategy.scope()`.
     """
-    if isinstance(name, tf.distribute.Strategy):
-        return name
     if name not in STRATEGIES:
         from keras_vit.registry import suggest
 
         raise StrategyError(f"Unknown strategy {name!r}.{suggest(str(name), STRATEGIES)} Known: {', '.join(STRATEGIES)}.")
     if devices and name != "mirrored":
         raise StrategyError(f"devices= applies to strategy 'mirrored' only; received strategy {name!r}.")
+    if name == "auto":  # the environment before the devices: a multi-worker strategy must come first in a process
+        if tpu_address or os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR"):
+            name = "tpu"
+        elif os.environ.get("TF_CONFIG"):
+            name = "multi_worker"
+        else:
+            several_gpus = len(tf.config.list_logical_devices("GPU")) > 1
+            name = "tpu" if tf.config.list_logical_devices("TPU") else "mirrored" if several_gpus else "default"
     makers = {"default": tf.distribute.get_strategy, "mirrored": lambda: _mirrored(devices),
               "multi_worker": _multi_worker, "tpu": lambda: _tpu(tpu_address)}
-    if name in makers:
-        return makers[name]()
-    # auto: look at the environment before touching devices (a multi-worker strategy must come first in a process)
-    if tpu_address or os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR"):
-        return _tpu(tpu_address)
-    if os.environ.get("TF_CONFIG"):
-        return _multi_worker()
-    if tf.config.list_logical_devices("TPU"):
-        return _tpu(tpu_address)
-    if len(tf.config.list_logical_devices("GPU")) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-def _positive_batch(batch):
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
-        raise StrategyError(f"The batch size must be a positive integer; received {batch!r}.")
-    return batch
+    return makers[name]()
 
 
 def global_batch_size(per_replica_batch_size, strategy):
     """Global batch = per-replica batch x replicas in sync."""
-    return _positive_batch(per_replica_batch_size) * strategy.num_replicas_in_sync
+    return POSITIVE_INT.check("per_replica_batch_size", per_replica_batch_size) * strategy.num_replicas_in_sync
 
 
 def check_global_batch(batch_size, strategy):
     """Raises StrategyError unless the global `batch_size` splits evenly over the strategy's replicas."""
     replicas = strategy.num_replicas_in_sync
-    if _positive_batch(batch_size) % replicas:
+    if POSITIVE_INT.check("batch_size", batch_size) % replicas:
         lower, upper = batch_size // replicas * replicas, -(-batch_size // replicas) * replicas
         raise StrategyError(
             f"The global batch size {batch_size} does not divide evenly over the {replicas} replicas of "

@@ -125,6 +125,15 @@ def test_mixup_and_cutmix_give_one_hot_labels_that_sum_to_one():
     assert np.isfinite(images.numpy()).all()
 
 
+def test_held_out_labels_are_one_hot_without_smoothing_when_training_mixes():
+    # A model trained on mixed, smoothed one-hot labels is compiled for one-hot labels: the held-out batches of the
+    # same settings carry the plain one-hot labels of their digits, in order.
+    data = load_dataset("offline", split="test")
+    batches = make_pipeline(data, image_size=28, batch_size=8, training=False, mixup_alpha=0.8, label_smoothing=0.1)
+    _, labels = next(iter(batches))
+    np.testing.assert_array_equal(labels.numpy(), np.eye(10, dtype="float32")[as_arrays(data)[1][:8]])
+
+
 def test_tfds_mock_data_runs_the_real_pipeline():
     tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=12):

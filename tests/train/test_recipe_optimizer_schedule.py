@@ -16,6 +16,7 @@ from keras_vit.testing import randomize_weights
 from keras_vit.train import (
     RecipeError,
     StrategyError,
+    WarmupConstant,
     WarmupCosine,
     layer_decay_scales,
     list_recipes,
@@ -40,6 +41,16 @@ def test_warmup_cosine_matches_the_formula():
     for step, value in expected.items():
         assert float(schedule(step)) == pytest.approx(value, rel=1e-5, abs=1e-7), step
     assert WarmupCosine.from_config(schedule.get_config()).get_config() == schedule.get_config()
+
+
+def test_warmup_constant_ramps_then_holds():
+    schedule = WarmupConstant(learning_rate=0.2, warmup_steps=4)
+    expected = {0: 0.0, 1: 0.05, 3: 0.15, 4: 0.2, 5: 0.2, 1000: 0.2}  # 0.2 * min(1, step / 4)
+    for step, value in expected.items():
+        assert float(schedule(step)) == pytest.approx(value, rel=1e-6, abs=1e-9), step
+    assert schedule.get_config() == {"learning_rate": 0.2, "warmup_steps": 4}
+    assert float(WarmupConstant.from_config(schedule.get_config())(2)) == pytest.approx(0.1)
+    assert float(WarmupConstant(0.3)(0)) == pytest.approx(0.3)  # no warm-up: the rate from the first step
 
 
 def test_weight_decay_skips_norms_biases_positions_and_tokens():
