@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_vit.export.formats import load_runtime, serving_preprocessing
-from keras_vit.export.signatures import BYTES_KEY, BYTES_SIGNATURE, DEFAULT_SIGNATURE, IMAGES_KEY
-from keras_vit.models.layout import image_multiple
+from keras_vit.export.signatures import (
+    BYTES_KEY,
+    BYTES_SIGNATURE,
+    DEFAULT_SIGNATURE,
+    IMAGES_KEY,
+    ServingSignatures,
+)
 
 
 class ExportCheckError(AssertionError):
     """The reloaded SavedModel disagrees with the Keras model."""
-
-
-def keras_reference(model, preprocessing, images, outputs="auto", include_features=False, resize=True):
-    """What the signatures should return for float [0, 255] `images`, computed with Keras (eager, no XLA):
-    {"probabilities": ...} for a classifier (plus "features", the classifier's input, when asked), {"features": ...}
-    for a backbone. resize=False normalizes the images at their own size (a dynamic model's serving_default)."""
-    from keras_vit.export.signatures import feature_tensor, output_kind
-
-    kind = output_kind(model, outputs)
-    images = tf.convert_to_tensor(images, tf.float32)
-    pixels = preprocessing(images) if resize else preprocessing.normalize(images)
-    values = np.asarray(model(pixels, training=False), "float32")
-    if kind == "features":
-        return {"features": values}
-    if kind == "logits":
-        values = np.asarray(tf.nn.softmax(values, axis=-1))
-    reference = {"probabilities": values}
-    if include_features:
-        features = keras.Model(model.inputs[0], feature_tensor(model))
-        reference["features"] = np.asarray(features(pixels, training=False), "float32")
-    return reference
 
 
 def _compare(name, got, expected, atol, rtol=0.0):
@@ -74,10 +57,11 @@ DEFAULT_ATOL = {"float32": 1e-5, "float64": 1e-5, "bfloat16": 2e-2, "float16": 5
 def check_export(path, model, preprocessing=None, labels=None, outputs="auto", atol=None, verbose=True):
     """Loads the SavedModel at `path` with tf.saved_model.load and compares both signatures with `model`.
 
-    Calls serving_default on batches of 1 and 3 random images (one batch at the model's size, one larger, so the
-    resize runs; for a model with dynamic_image_size, one larger by a patch in height and two in width, which it
-    takes without resizing) and serving_bytes on a PNG batch of two sizes, and compares `probabilities` (or `features`),
-    `top_k_scores`, `top_k_labels` and `features` with the Keras model on the same pixels.
+    Calls serving_default on batches of 1 and 3 random images (one batch at the model's size, one larger by a patch in
+    height and two in width, a pixel and two for a fixed-size model: serving_default resizes it, a model with
+    dynamic_image_size takes it as it is) and serving_bytes on the same images as PNGs (one batch of both sizes), and
+    compares `probabilities` (or `features`), `top_k_scores`, `top_k_labels` and `features` with the signatures'
+    numeric part run eagerly by Keras (no tracing, no XLA) on the same pixels.
 
     Args:
         atol: the largest allowed difference; None takes 1e-5 for float32 models and 2e-2 for mixed_bfloat16 ones
@@ -93,33 +77,29 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
     missing = {DEFAULT_SIGNATURE, BYTES_SIGNATURE} - set(loaded.signatures)
     if missing:
         raise ExportCheckError(f"export check: {path} lacks the signatures {sorted(missing)}.")
-    _, height, width, channels = model.inputs[0].shape
-    dynamic = height is None or width is None
-    if dynamic:  # serving_default takes every multiple of the patch size as it is: check the native and a larger one
-        (height, width), (step_h, step_w) = preprocessing.image_size, image_multiple(model.layout)
-        sizes = ((1, (height, width)), (3, (height + step_h, width + 2 * step_w)))
-    else:  # serving_default resizes: check the model's size and another
-        sizes = ((1, (height, width)), (3, (height + 7, width + 3)))
+    served = loaded.signatures[DEFAULT_SIGNATURE].structured_outputs
+    reference = ServingSignatures(model, preprocessing, labels=labels, outputs=outputs, jit_compile=False,
+                                  include_features="features" in served and "probabilities" in served)
+
+    def expected(images, resize=True):
+        pixels = preprocessing(images) if resize else preprocessing.normalize(images)
+        return {key: np.asarray(value) for key, value in reference._compute(pixels).items()
+                if key in ("probabilities", "features")}
+
+    (height, width, channels), (step_h, step_w) = reference.image_shape, reference.image_multiple
     rng = np.random.default_rng(0)
-    differences = {}
-    for batch, size in sizes:
-        images = rng.uniform(0, 255, size=(batch, *size, channels)).astype("float32")
+    differences, pngs, bytes_expected = {}, [], []
+    for batch, size in ((1, (height, width)), (3, (height + step_h, width + 2 * step_w))):
+        images = rng.integers(0, 256, size=(batch, *size, channels)).astype("float32")
         result = loaded.signatures[DEFAULT_SIGNATURE](**{IMAGES_KEY: tf.constant(images)})
-        features = "features" in result and "probabilities" in result
-        expected = keras_reference(model, preprocessing, images, outputs, include_features=features,
-                                   resize=not dynamic)
-        for key, value in _check_outputs(f"{DEFAULT_SIGNATURE}[batch {batch}]", result, expected, labels, atol).items():
-            differences[key] = max(value, differences.get(key, 0.0))
-    pngs, expected_parts = [], []
-    for size in ((height, width), (height // 2 + 5, width + 9)):
-        pixels = rng.integers(0, 256, size=(*size, channels), dtype="uint8")
-        pngs.append(tf.io.encode_png(pixels).numpy())
-        expected_parts.append(
-            keras_reference(model, preprocessing, pixels[None].astype("float32"), outputs, include_features=features)
-        )
-    expected = {key: np.concatenate([part[key] for part in expected_parts]) for key in expected_parts[0]}
+        want = expected(images, resize=not reference.dynamic)
+        differences.update(_check_outputs(f"{DEFAULT_SIGNATURE}[batch {batch}]", result, want, reference.labels, atol))
+        # The same images as PNGs, in one batch of mixed sizes: serving_bytes resizes each to the model's size.
+        pngs += [tf.io.encode_png(image.astype("uint8")).numpy() for image in images]
+        bytes_expected.append(expected(images))
+    want = {key: np.concatenate([part[key] for part in bytes_expected]) for key in bytes_expected[0]}
     result = loaded.signatures[BYTES_SIGNATURE](**{BYTES_KEY: tf.constant(pngs)})
-    differences.update(_check_outputs(BYTES_SIGNATURE, result, expected, labels, atol))
+    differences.update(_check_outputs(BYTES_SIGNATURE, result, want, reference.labels, atol))
     if verbose:
         worst = max(differences.values())
         print(f"Check passed: {path} reloaded with tf.saved_model.load matches the Keras model (max |difference| "
@@ -139,13 +119,13 @@ def check_file_export(result, model, preprocessing=None, outputs="auto", rtol=1e
         The largest |difference| (float), or the top-1 agreement (int8). Raises ExportCheckError otherwise.
     """
     preprocessing = serving_preprocessing(model, preprocessing)
-    predict = load_runtime(result.path, result.format)
-    (height, width), channels = preprocessing.image_size, model.inputs[0].shape[-1]
+    wrapper = ServingSignatures(model, preprocessing, outputs=outputs, jit_compile=False).inference_model()
+    predict = load_runtime(result.path)
     rng = np.random.default_rng(0)
 
     def sample(batch):
-        images = rng.uniform(0, 255, size=(batch, height, width, channels)).astype("float32")
-        return images, keras_reference(model, preprocessing, images, outputs)[result.output_name]
+        images = rng.uniform(0, 255, size=(batch, *wrapper.inputs[0].shape[1:])).astype("float32")
+        return images, np.asarray(wrapper(images, training=False)[result.output_name], "float32")
 
     if result.quantize is not None:
         images, expected = sample(32)
