@@ -32,21 +32,17 @@ def _compare(name, got, expected, atol, rtol=0.0):
 
 
 def _check_outputs(signature, result, expected, labels, atol):
-    differences = {f"{signature}.{key}": _compare(f"{signature} output {key!r}", result[key].numpy(), value, atol)
-                   for key, value in expected.items()}
+    """Compares a signature's `result` with the `expected` outputs; returns {signature.output: max |difference|}."""
+    result, expected = ({key: value.numpy() for key, value in outputs.items()} for outputs in (result, expected))
+    differences = {f"{signature}.{key}": _compare(f"{signature} output {key!r}", result[key], value, atol)
+                   for key, value in expected.items() if key in ("probabilities", "features", "top_k_scores")}
     if "probabilities" in expected:
-        probabilities = expected["probabilities"]
-        classes, scores = result["top_k_classes"].numpy(), result["top_k_scores"].numpy()
-        # The scores of the returned classes, looked up in the Keras probabilities (ties may order differently).
-        looked_up = np.take_along_axis(probabilities, classes.astype("int64"), axis=-1)
-        _compare(f"{signature} top_k_scores", scores, looked_up, atol)
-        best = np.sort(probabilities, axis=-1)[:, ::-1][:, : scores.shape[-1]]
-        _compare(f"{signature} top_k_scores (the k largest)", scores, best, atol)
-        if labels is not None:
-            want = np.asarray(labels, dtype=object)[classes]
-            got = result["top_k_labels"].numpy().astype(str)
-            if not (got == want.astype(str)).all():
-                raise ExportCheckError(f"export check: {signature} top_k_labels do not name top_k_classes.")
+        classes = result["top_k_classes"].astype("int64")
+        # The scores of the returned classes, looked up in the expected probabilities (ties may order differently).
+        looked_up = np.take_along_axis(expected["probabilities"], classes, axis=-1)
+        _compare(f"{signature} top_k_scores of top_k_classes", result["top_k_scores"], looked_up, atol)
+        if labels is not None and not (result["top_k_labels"].astype(str) == np.asarray(labels)[classes]).all():
+            raise ExportCheckError(f"export check: {signature} top_k_labels do not name top_k_classes.")
     return differences
 
 
@@ -60,8 +56,8 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
     Calls serving_default on batches of 1 and 3 random images (one batch at the model's size, one larger by a patch in
     height and two in width, a pixel and two for a fixed-size model: serving_default resizes it, a model with
     dynamic_image_size takes it as it is) and serving_bytes on the same images as PNGs (one batch of both sizes), and
-    compares `probabilities` (or `features`), `top_k_scores`, `top_k_labels` and `features` with the signatures'
-    numeric part run eagerly by Keras (no tracing, no XLA) on the same pixels.
+    compares `probabilities` (or `features`), `top_k_scores`, `top_k_labels` and `features` with the same
+    signatures of `model` traced here without XLA.
 
     Args:
         atol: the largest allowed difference; None takes 1e-5 for float32 models and 2e-2 for mixed_bfloat16 ones
@@ -79,27 +75,22 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
         raise ExportCheckError(f"export check: {path} lacks the signatures {sorted(missing)}.")
     served = loaded.signatures[DEFAULT_SIGNATURE].structured_outputs
     reference = ServingSignatures(model, preprocessing, labels=labels, outputs=outputs, jit_compile=False,
+                                  top_k=served["top_k_scores"].shape[-1] if "top_k_scores" in served else 5,
                                   include_features="features" in served and "probabilities" in served)
-
-    def expected(images, resize=True):
-        pixels = preprocessing(images) if resize else preprocessing.normalize(images)
-        return {key: np.asarray(value) for key, value in reference._compute(pixels).items()
-                if key in ("probabilities", "features")}
-
     (height, width, channels), (step_h, step_w) = reference.image_shape, reference.image_multiple
     rng = np.random.default_rng(0)
-    differences, pngs, bytes_expected = {}, [], []
+    differences, pngs = {}, []
+
+    def compare(name, key, value, where):
+        got = loaded.signatures[name](**{key: tf.constant(value)})
+        want = reference.endpoints()[name](**{key: tf.constant(value)})
+        differences.update(_check_outputs(where, got, want, reference.labels, atol))
+
     for batch, size in ((1, (height, width)), (3, (height + step_h, width + 2 * step_w))):
         images = rng.integers(0, 256, size=(batch, *size, channels)).astype("float32")
-        result = loaded.signatures[DEFAULT_SIGNATURE](**{IMAGES_KEY: tf.constant(images)})
-        want = expected(images, resize=not reference.dynamic)
-        differences.update(_check_outputs(f"{DEFAULT_SIGNATURE}[batch {batch}]", result, want, reference.labels, atol))
-        # The same images as PNGs, in one batch of mixed sizes: serving_bytes resizes each to the model's size.
+        compare(DEFAULT_SIGNATURE, IMAGES_KEY, images, f"{DEFAULT_SIGNATURE}[batch {batch}]")
         pngs += [tf.io.encode_png(image.astype("uint8")).numpy() for image in images]
-        bytes_expected.append(expected(images))
-    want = {key: np.concatenate([part[key] for part in bytes_expected]) for key in bytes_expected[0]}
-    result = loaded.signatures[BYTES_SIGNATURE](**{BYTES_KEY: tf.constant(pngs)})
-    differences.update(_check_outputs(BYTES_SIGNATURE, result, want, reference.labels, atol))
+    compare(BYTES_SIGNATURE, BYTES_KEY, pngs, BYTES_SIGNATURE)  # one batch of both sizes
     if verbose:
         worst = max(differences.values())
         print(f"Check passed: {path} reloaded with tf.saved_model.load matches the Keras model (max |difference| "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pathlib
 import shlex
 import warnings
 
@@ -41,25 +42,6 @@ class ExportResult:
     docker_command: str
     jit_compile: bool
     output_names: tuple
-
-
-def _signatures(make, jit_compile, model):
-    """Traces the signatures, `make(jit_compile)`; with jit_compile="auto", runs the XLA-compiled call once and falls
-    back to no XLA (with a warning) if XLA cannot compile this model here."""
-    if jit_compile not in ("auto", True, False):
-        raise ValueError(f"export: jit_compile must be 'auto', True or False; received {jit_compile!r}.")
-    signatures = make(jit_compile is not False)
-    if jit_compile == "auto":
-        try:
-            signatures.serving_default(tf.zeros((1, *signatures.image_shape), signatures.input_dtype))
-        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError) as error:
-            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            warnings.warn(
-                f"export: XLA could not compile model {model.name!r} ({first_line}); exporting without XLA.",
-                stacklevel=3,
-            )
-            signatures = make(False)
-    return signatures
 
 
 def docker_command(config_dir, use_xla=True, server_root="/models", image="tensorflow/serving"):
@@ -139,6 +121,8 @@ def export(model, base_path, version=None, labels=None, top_k=5, include_feature
         raise ValueError(f"export: `format` must be one of {FORMATS}; received {format!r}.")
     if quantize not in (None, *QUANTIZE_MODES):
         raise ValueError(f"export: `quantize` must be None or one of {QUANTIZE_MODES}; received {quantize!r}.")
+    if jit_compile not in ("auto", True, False):
+        raise ValueError(f"export: jit_compile must be 'auto', True or False; received {jit_compile!r}.")
     # A task model (keras_vit.tasks) publishes its own signatures: export needs no task code.
     if hasattr(model, "serving_signatures") and (top_k != 5 or include_features or outputs != "auto"):
         raise ValueError(f"export: top_k, include_features and outputs apply to classifiers; model {model.name!r} "
@@ -177,7 +161,15 @@ def export(model, base_path, version=None, labels=None, top_k=5, include_feature
         config_path = os.path.join(config_dir, CONFIG_FILE_NAME)
         served_path = base_path if server_root is None else f"{server_root.rstrip('/')}/{model_name}"
         updated_config_text(config_path, model_name, served_path)
-    signatures = _signatures(make_signatures, jit_compile, model)
+    signatures = make_signatures(jit_compile is not False)
+    if jit_compile == "auto":  # run the XLA-compiled call once; fall back to no XLA if XLA cannot compile it here
+        try:
+            signatures.serving_default(tf.zeros((1, *signatures.image_shape), signatures.input_dtype))
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError) as error:
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            warnings.warn(f"export: XLA could not compile model {model.name!r} ({first_line}); exporting without XLA.",
+                          stacklevel=2)
+            signatures = make_signatures(False)
 
     def write(folder):
         archive = keras.export.ExportArchive()
@@ -187,8 +179,7 @@ def export(model, base_path, version=None, labels=None, top_k=5, include_feature
             archive.add_endpoint(name, function)
         archive.write_out(folder, verbose=False)
         for name, text in signatures.files().items():
-            with open(os.path.join(folder, name), "w", encoding="utf-8") as file:
-                file.write(text)
+            pathlib.Path(folder, name).write_text(text, encoding="utf-8")
         if warmup_batch_sizes:
             write_warmup_requests(folder, model_name, signatures, warmup_batch_sizes)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pathlib
 import uuid
 
 from keras_vit.export.layout import locked
@@ -40,17 +41,16 @@ def _minimal_config_class():
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.ModelServerConfig"))
 
 
-def config_class(use_serving_api=True):
+def config_class():
     """The ModelServerConfig message class: tensorflow-serving-api's when installed, else the minimal one."""
-    if use_serving_api:
-        with contextlib.suppress(ImportError):
-            from tensorflow_serving.config import model_server_config_pb2
+    with contextlib.suppress(ImportError):
+        from tensorflow_serving.config import model_server_config_pb2
 
-            return model_server_config_pb2.ModelServerConfig
+        return model_server_config_pb2.ModelServerConfig
     return _minimal_config_class()
 
 
-def updated_config_text(path, name, base_path, use_serving_api=True):
+def updated_config_text(path, name, base_path):
     """The text of `path` (a models.config; missing is fine) with a model entry `name` -> `base_path` added.
 
     Returns:
@@ -58,13 +58,11 @@ def updated_config_text(path, name, base_path, use_serving_api=True):
     """
     from google.protobuf import text_format
 
-    cls = config_class(use_serving_api)
+    cls = config_class()
     config = cls()
     if os.path.exists(path):
-        with open(path, encoding="utf-8") as file:
-            existing = file.read()
         try:
-            text_format.Parse(existing, config)
+            text_format.Parse(pathlib.Path(path).read_text(encoding="utf-8"), config)
         except text_format.ParseError as error:
             hint = "" if (cls.__module__ or "").startswith("tensorflow_serving") else (
                 " It may use fields this fallback parser lacks: `pip install tensorflow-serving-api` and export again."
@@ -98,8 +96,7 @@ def add_model(path, name, base_path):
         if text is not None:
             temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
             try:
-                with open(temporary, "w", encoding="utf-8") as file:
-                    file.write(text)
+                pathlib.Path(temporary).write_text(text, encoding="utf-8")
                 os.replace(temporary, path)
             finally:
                 if os.path.exists(temporary):

@@ -169,9 +169,9 @@ class ServingSignatures:
                 raise ValueError(f"export: include_features=True needs a classifier; model {model.name!r} has none.")
             core_outputs["features"] = model.get_layer(head).input
         self.core = keras.Model(model.inputs[0], core_outputs, name=f"{model.name}_serving")
-        self.top_k = None if self.kind == "features" else min(int(top_k), num_outputs)
-        if self.top_k is not None and self.top_k < 1:
+        if int(top_k) < 1:
             raise ValueError(f"export: top_k must be at least 1; received {top_k!r}.")
+        self.top_k = min(int(top_k), num_outputs)
         self.compute = tf.function(self._compute, jit_compile=self.jit_compile, autograph=False)
         self.serving_default = tf.function(self._serve_images, autograph=False,
                                            input_signature=[tf.TensorSpec(None, tf.float32, name=IMAGES_KEY)])
