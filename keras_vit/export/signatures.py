@@ -102,10 +102,8 @@ def check_encoded(image_bytes, signature):
     )
     empty = tf.constant([], tf.string)
     batch = tf.cond(rank_ok, lambda: tf.reshape(image_bytes, [-1]), lambda: empty)
-    known = tf.zeros_like(batch, dtype=tf.bool)
-    for magic in _MAGIC.values():
-        known = tf.logical_or(known, tf.strings.substr(batch, 0, len(magic)) == magic)
-    unknown = tf.reshape(tf.where(tf.logical_not(known)), [-1])
+    starts = {name: tf.strings.substr(batch, 0, len(magic)) == magic for name, magic in _MAGIC.items()}
+    unknown = tf.reshape(tf.where(tf.logical_not(tf.reduce_any(tf.stack(list(starts.values())), axis=0))), [-1])
     # The first 8 bytes of each element as uint8 numbers (padded, so that every element gives exactly 8).
     heads = tf.io.decode_raw(tf.strings.substr(batch + b"\0" * 8, 0, 8), tf.uint8)
     tf.debugging.Assert(
@@ -121,8 +119,7 @@ def check_encoded(image_bytes, signature):
         summarize=64,
     )
     # A PNG cut short (its IEND chunk missing) would fail inside the decoder, whose error names no element.
-    png = tf.strings.substr(batch, 0, len(_MAGIC["PNG"])) == _MAGIC["PNG"]
-    cut = tf.reshape(tf.where(png & (tf.strings.split(batch, sep="IEND").row_lengths() < 2)), [-1])
+    cut = tf.reshape(tf.where(starts["PNG"] & (tf.strings.split(batch, sep="IEND").row_lengths() < 2)), [-1])
     tf.debugging.Assert(tf.equal(tf.size(cut), 0), [
         f"{signature}: the elements of `{BYTES_KEY}` at (0-based) indices", cut, "are PNG files cut short (no IEND "
         "chunk): send each file whole."], summarize=64)
