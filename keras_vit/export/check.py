@@ -31,21 +31,6 @@ def _compare(name, got, expected, atol, rtol=0.0):
     return difference
 
 
-def _check_outputs(signature, result, expected, labels, atol):
-    """Compares a signature's `result` with the `expected` outputs; returns {signature.output: max |difference|}."""
-    result, expected = ({key: value.numpy() for key, value in outputs.items()} for outputs in (result, expected))
-    differences = {f"{signature}.{key}": _compare(f"{signature} output {key!r}", result[key], value, atol)
-                   for key, value in expected.items() if key in ("probabilities", "features", "top_k_scores")}
-    if "probabilities" in expected:
-        classes = result["top_k_classes"].astype("int64")
-        # The scores of the returned classes, looked up in the expected probabilities (ties may order differently).
-        looked_up = np.take_along_axis(expected["probabilities"], classes, axis=-1)
-        _compare(f"{signature} top_k_scores of top_k_classes", result["top_k_scores"], looked_up, atol)
-        if labels is not None and not (result["top_k_labels"].astype(str) == np.asarray(labels)[classes]).all():
-            raise ExportCheckError(f"export check: {signature} top_k_labels do not name top_k_classes.")
-    return differences
-
-
 # Tolerances of the check by the model's compute dtype: XLA and eager Keras round bfloat16/float16 differently.
 DEFAULT_ATOL = {"float32": 1e-5, "float64": 1e-5, "bfloat16": 2e-2, "float16": 5e-3}
 
@@ -82,9 +67,20 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
     differences, pngs = {}, []
 
     def compare(name, key, value, where):
-        got = loaded.signatures[name](**{key: tf.constant(value)})
-        want = reference.endpoints()[name](**{key: tf.constant(value)})
-        differences.update(_check_outputs(where, got, want, reference.labels, atol))
+        """The reloaded signature `name` against the reference's, both called on `value`."""
+        got, want = ({output: tensor.numpy() for output, tensor in function(**{key: tf.constant(value)}).items()}
+                     for function in (loaded.signatures[name], reference.endpoints()[name]))
+        for output in {"probabilities", "features", "top_k_scores"} & set(want):
+            differences[f"{where}.{output}"] = _compare(f"{where} output {output!r}", got[output], want[output], atol)
+        if "probabilities" in want:
+            classes = got["top_k_classes"].astype("int64")
+            # The scores of the returned classes, looked up in the reference's probabilities (ties may order
+            # differently).
+            looked_up = np.take_along_axis(want["probabilities"], classes, axis=-1)
+            _compare(f"{where} top_k_scores of top_k_classes", got["top_k_scores"], looked_up, atol)
+            if reference.labels is not None and not (got["top_k_labels"].astype(str) ==
+                                                     np.asarray(reference.labels)[classes]).all():
+                raise ExportCheckError(f"export check: {where} top_k_labels do not name top_k_classes.")
 
     for batch, size in ((1, (height, width)), (3, (height + step_h, width + 2 * step_w))):
         images = rng.integers(0, 256, size=(batch, *size, channels)).astype("float32")

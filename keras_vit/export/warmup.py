@@ -40,9 +40,9 @@ def write_warmup_requests(folder, model_name, signatures, batch_sizes):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tf.io.TFRecordWriter(path) as writer:
         for name, function in signatures.endpoints().items():
-            (spec,) = function.input_signature
+            (spec,), target = function.input_signature, model_pb2.ModelSpec(name=model_name, signature_name=name)
             for size in sizes:
-                request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=model_name, signature_name=name))
+                request = predict_pb2.PredictRequest(model_spec=target)
                 value = [png] * size if spec.dtype == tf.string else np.full(
                     (size, *signatures.image_shape), 128, spec.dtype.as_numpy_dtype)
                 request.inputs[spec.name].CopyFrom(tf.make_tensor_proto(value, dtype=spec.dtype))
