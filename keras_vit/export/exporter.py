@@ -155,11 +155,9 @@ def export(model, base_path, version=None, labels=None, top_k=5, include_feature
     model_name = os.path.basename(base_path.rstrip(os.sep))
     version = check_version(base_path, version)
     config_dir = os.path.dirname(base_path)
-    config_path, config_note = None, None
-    if write_config:
-        # Checked before anything is written, so that a config this export cannot update stops it early.
-        config_path = os.path.join(config_dir, CONFIG_FILE_NAME)
-        served_path = base_path if server_root is None else f"{server_root.rstrip('/')}/{model_name}"
+    config_path = os.path.join(config_dir, CONFIG_FILE_NAME) if write_config else None
+    served_path = base_path if server_root is None else f"{server_root.rstrip('/')}/{model_name}"
+    if write_config:  # checked before anything is written, so that a config this export cannot update stops it early
         updated_config_text(config_path, model_name, served_path)
     signatures = make_signatures(jit_compile is not False)
     if jit_compile == "auto":  # run the XLA-compiled call once; fall back to no XLA if XLA cannot compile it here
@@ -184,9 +182,8 @@ def export(model, base_path, version=None, labels=None, top_k=5, include_feature
             write_warmup_requests(folder, model_name, signatures, warmup_batch_sizes)
 
     path = write_version(base_path, version, write)
-    if config_path is not None:
-        # Read, changed and written again under a lock: another export may have added its model meanwhile.
-        config_note = add_model(config_path, model_name, served_path)
+    # Read, changed and written again under a lock: another export may have added its model meanwhile.
+    config_note = add_model(config_path, model_name, served_path) if write_config else None
     command = docker_command(config_dir, use_xla=signatures.jit_compile, server_root=server_root)
     served = signatures.serving_default.get_concrete_function().structured_outputs  # the output keys, in order
     result = ExportResult(path=path, version=version, model_name=model_name, config_path=config_path,

@@ -19,7 +19,6 @@ import dataclasses
 import importlib
 import os
 import re
-import shutil
 import tempfile
 
 import numpy as np
@@ -114,8 +113,7 @@ def write_file(model, wrapper, path, format_name, quantize=None, verbose=True, r
             kwargs["optimizations"] = [tf.lite.Optimize.DEFAULT]  # int8 weights, float activations
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    temporary = tempfile.mkdtemp(prefix=".tmp-", dir=folder)
-    try:
+    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=folder, ignore_cleanup_errors=True) as temporary:
         try:
             wrapper.export(os.path.join(temporary, os.path.basename(path)), format=format_name, verbose=False,
                            **kwargs)
@@ -132,8 +130,6 @@ def write_file(model, wrapper, path, format_name, quantize=None, verbose=True, r
         files = tuple(os.path.join(folder, name) for name in sorted(os.listdir(temporary)))
         for file in files:
             os.replace(os.path.join(temporary, os.path.basename(file)), file)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
     output_name = ", ".join(wrapper.output)
     if verbose:
         print(f"Exported {model.name!r} to {path} (format {format_name!r}; input images [batch, "
