@@ -6,13 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vit.export.formats import load_runtime, serving_preprocessing
-from keras_vit.export.signatures import (
-    BYTES_KEY,
-    BYTES_SIGNATURE,
-    DEFAULT_SIGNATURE,
-    IMAGES_KEY,
-    ServingSignatures,
-)
+from keras_vit.export.signatures import BYTES_SIGNATURE, DEFAULT_SIGNATURE, ServingSignatures
 
 
 class ExportCheckError(AssertionError):
@@ -66,8 +60,9 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
     rng = np.random.default_rng(0)
     differences, pngs = {}, []
 
-    def compare(name, key, value, where):
-        """The reloaded signature `name` against the reference's, both called on `value`."""
+    def compare(name, value, where):
+        """The reloaded signature `name` against the reference's, both called on `value` (their one input)."""
+        (key,) = loaded.signatures[name].structured_input_signature[1]
         got, want = ({output: tensor.numpy() for output, tensor in function(**{key: tf.constant(value)}).items()}
                      for function in (loaded.signatures[name], reference.endpoints()[name]))
         for output in {"probabilities", "features", "top_k_scores"} & set(want):
@@ -84,9 +79,9 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
 
     for batch, size in ((1, (height, width)), (3, (height + step_h, width + 2 * step_w))):
         images = rng.integers(0, 256, size=(batch, *size, channels)).astype("float32")
-        compare(DEFAULT_SIGNATURE, IMAGES_KEY, images, f"{DEFAULT_SIGNATURE}[batch {batch}]")
+        compare(DEFAULT_SIGNATURE, images, f"{DEFAULT_SIGNATURE}[batch {batch}]")
         pngs += [tf.io.encode_png(image.astype("uint8")).numpy() for image in images]
-    compare(BYTES_SIGNATURE, BYTES_KEY, pngs, BYTES_SIGNATURE)  # one batch of both sizes
+    compare(BYTES_SIGNATURE, pngs, BYTES_SIGNATURE)  # one batch of both sizes
     if verbose:
         worst = max(differences.values())
         print(f"Check passed: {path} reloaded with tf.saved_model.load matches the Keras model (max |difference| "
