@@ -23,15 +23,6 @@ def quantized_layers(model):
     return [layer.path for layer in nested_layers(model) if layer is not model and layer.quantization_mode]
 
 
-def _copy(model):
-    from keras_vit.models.zoo_model import ZooModel
-
-    zoo = isinstance(model, ZooModel)
-    copy = type(model).from_config(model.get_config()) if zoo else keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 def quantize(model, mode="int8"):
     """A copy of `model` with int8 weights (Keras's `model.quantize(mode)`); `model` itself is left unchanged.
 
@@ -53,7 +44,8 @@ def quantize(model, mode="int8"):
             f"quantize: model {model.name!r} computes in float16, which int8 quantization does not support; "
             "create it in float32 or mixed_bfloat16 (dtype=...) and load the same weights."
         )
-    copy = _copy(model)
+    copy = type(model).from_config(model.get_config())  # a zoo model stays its class (keras's clone_model would not)
+    copy.set_weights(model.get_weights())
     with warnings.catch_warnings():
         # Keras warns once per layer without an int8 form (norms, dropout, convolutions): expected, not news.
         warnings.filterwarnings("ignore", message=r".*does not have a `quantize` method implemented")

@@ -259,7 +259,7 @@ def _runtime(peer, mode, config, spec, model_section, x, y):
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     path = os.path.join(folder, "model" + FILE_SUFFIXES[format_name])
     keras_vit.export(model, path, format=format_name, quantize="int8" if mode == "int8" else None, verbose=False)
-    predict = load_runtime(path, format_name)
+    predict = load_runtime(path)
     pixels = (x + 1.0) * 127.5
     info = {"file_bytes": sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))}
     return Step(run=lambda: predict(pixels), images=0, flops=0, info=info)

@@ -69,18 +69,16 @@ def main(argv):
         _fail("pass --out DIR, the model's serving folder (e.g. models/vit_b16), or with --format the file to write.")
     common.check_output("export", FLAGS.out, "folder" if FLAGS.format == "tf_saved_model" else "file")
     model = load_model()
-    if FLAGS.format == "tf_saved_model":
-        jit = {"auto": "auto", "true": True, "false": False}[FLAGS.jit_compile]
-        options = dict(version=FLAGS.version, labels=FLAGS.labels, top_k=FLAGS.top_k, include_features=FLAGS.features,
-                       jit_compile=jit, write_config=FLAGS.config, server_root=FLAGS.server_root or None,
-                       warmup_batch_sizes=[int(size) for size in FLAGS.warmup] or None)
-    else:
-        saved_model_flags = [f"--{name}" for name in ("version", "labels", "top_k", "features", "jit_compile",
-                                                        "warmup", "config", "server_root") if FLAGS[name].present]
-        if saved_model_flags:
-            _fail(f"{', '.join(saved_model_flags)} apply to --format tf_saved_model only; --format {FLAGS.format} "
-                  "writes one file with the model's probabilities.")
-        options = {}
+    saved_model_flags = [f"--{name}" for name in ("version", "labels", "top_k", "features", "jit_compile", "warmup",
+                                                    "config", "server_root") if FLAGS[name].present]
+    if FLAGS.format != "tf_saved_model" and saved_model_flags:
+        _fail(f"{', '.join(saved_model_flags)} apply to --format tf_saved_model only; --format {FLAGS.format} "
+              "writes one file with the model's probabilities.")
+    # Without those flags their defaults are export's own, which the one-file formats accept.
+    jit = {"auto": "auto", "true": True, "false": False}[FLAGS.jit_compile]
+    options = dict(version=FLAGS.version, labels=FLAGS.labels, top_k=FLAGS.top_k, include_features=FLAGS.features,
+                   jit_compile=jit, write_config=FLAGS.config, server_root=FLAGS.server_root or None,
+                   warmup_batch_sizes=[int(size) for size in FLAGS.warmup] or None)
     try:
         export(model, FLAGS.out, check=FLAGS.check, format=FLAGS.format, quantize=FLAGS.quantize, **options)
     except (ValueError, TypeError, OSError, ImportError, ExportCheckError) as error:

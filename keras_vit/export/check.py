@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_vit.export.formats import load_runtime, serving_preprocessing
-from keras_vit.export.signatures import BYTES_KEY, BYTES_SIGNATURE, DEFAULT_SIGNATURE, IMAGES_KEY
-from keras_vit.models.layout import image_multiple
+from keras_vit.export.signatures import BYTES_SIGNATURE, DEFAULT_SIGNATURE, ServingSignatures
 
 
 class ExportCheckError(AssertionError):
     """The reloaded SavedModel disagrees with the Keras model."""
-
-
-def keras_reference(model, preprocessing, images, outputs="auto", include_features=False, resize=True):
-    """What the signatures should return for float [0, 255] `images`, computed with Keras (eager, no XLA):
-    {"probabilities": ...} for a classifier (plus "features", the classifier's input, when asked), {"features": ...}
-    for a backbone. resize=False normalizes the images at their own size (a dynamic model's serving_default)."""
-    from keras_vit.export.signatures import feature_tensor, output_kind
-
-    kind = output_kind(model, outputs)
-    images = tf.convert_to_tensor(images, tf.float32)
-    pixels = preprocessing(images) if resize else preprocessing.normalize(images)
-    values = np.asarray(model(pixels, training=False), "float32")
-    if kind == "features":
-        return {"features": values}
-    if kind == "logits":
-        values = np.asarray(tf.nn.softmax(values, axis=-1))
-    reference = {"probabilities": values}
-    if include_features:
-        features = keras.Model(model.inputs[0], feature_tensor(model))
-        reference["features"] = np.asarray(features(pixels, training=False), "float32")
-    return reference
 
 
 def _compare(name, got, expected, atol, rtol=0.0):
@@ -48,25 +25,6 @@ def _compare(name, got, expected, atol, rtol=0.0):
     return difference
 
 
-def _check_outputs(signature, result, expected, labels, atol):
-    differences = {f"{signature}.{key}": _compare(f"{signature} output {key!r}", result[key].numpy(), value, atol)
-                   for key, value in expected.items()}
-    if "probabilities" in expected:
-        probabilities = expected["probabilities"]
-        classes, scores = result["top_k_classes"].numpy(), result["top_k_scores"].numpy()
-        # The scores of the returned classes, looked up in the Keras probabilities (ties may order differently).
-        looked_up = np.take_along_axis(probabilities, classes.astype("int64"), axis=-1)
-        _compare(f"{signature} top_k_scores", scores, looked_up, atol)
-        best = np.sort(probabilities, axis=-1)[:, ::-1][:, : scores.shape[-1]]
-        _compare(f"{signature} top_k_scores (the k largest)", scores, best, atol)
-        if labels is not None:
-            want = np.asarray(labels, dtype=object)[classes]
-            got = result["top_k_labels"].numpy().astype(str)
-            if not (got == want.astype(str)).all():
-                raise ExportCheckError(f"export check: {signature} top_k_labels do not name top_k_classes.")
-    return differences
-
-
 # Tolerances of the check by the model's compute dtype: XLA and eager Keras round bfloat16/float16 differently.
 DEFAULT_ATOL = {"float32": 1e-5, "float64": 1e-5, "bfloat16": 2e-2, "float16": 5e-3}
 
@@ -74,10 +32,11 @@ DEFAULT_ATOL = {"float32": 1e-5, "float64": 1e-5, "bfloat16": 2e-2, "float16": 5
 def check_export(path, model, preprocessing=None, labels=None, outputs="auto", atol=None, verbose=True):
     """Loads the SavedModel at `path` with tf.saved_model.load and compares both signatures with `model`.
 
-    Calls serving_default on batches of 1 and 3 random images (one batch at the model's size, one larger, so the
-    resize runs; for a model with dynamic_image_size, one larger by a patch in height and two in width, which it
-    takes without resizing) and serving_bytes on a PNG batch of two sizes, and compares `probabilities` (or `features`),
-    `top_k_scores`, `top_k_labels` and `features` with the Keras model on the same pixels.
+    Calls serving_default on batches of 1 and 3 random images (one batch at the model's size, one larger by a patch in
+    height and two in width, a pixel and two for a fixed-size model: serving_default resizes it, a model with
+    dynamic_image_size takes it as it is) and serving_bytes on the same images as PNGs (one batch of both sizes), and
+    compares `probabilities` (or `features`), `top_k_scores`, `top_k_labels` and `features` with the same
+    signatures of `model` traced here without XLA.
 
     Args:
         atol: the largest allowed difference; None takes 1e-5 for float32 models and 2e-2 for mixed_bfloat16 ones
@@ -93,33 +52,36 @@ def check_export(path, model, preprocessing=None, labels=None, outputs="auto", a
     missing = {DEFAULT_SIGNATURE, BYTES_SIGNATURE} - set(loaded.signatures)
     if missing:
         raise ExportCheckError(f"export check: {path} lacks the signatures {sorted(missing)}.")
-    _, height, width, channels = model.inputs[0].shape
-    dynamic = height is None or width is None
-    if dynamic:  # serving_default takes every multiple of the patch size as it is: check the native and a larger one
-        (height, width), (step_h, step_w) = preprocessing.image_size, image_multiple(model.layout)
-        sizes = ((1, (height, width)), (3, (height + step_h, width + 2 * step_w)))
-    else:  # serving_default resizes: check the model's size and another
-        sizes = ((1, (height, width)), (3, (height + 7, width + 3)))
+    served = loaded.signatures[DEFAULT_SIGNATURE].structured_outputs
+    reference = ServingSignatures(model, preprocessing, labels=labels, outputs=outputs, jit_compile=False,
+                                  top_k=served["top_k_scores"].shape[-1] if "top_k_scores" in served else 5,
+                                  include_features="features" in served and "probabilities" in served)
+    (height, width, channels), (step_h, step_w) = reference.image_shape, reference.image_multiple
     rng = np.random.default_rng(0)
-    differences = {}
-    for batch, size in sizes:
-        images = rng.uniform(0, 255, size=(batch, *size, channels)).astype("float32")
-        result = loaded.signatures[DEFAULT_SIGNATURE](**{IMAGES_KEY: tf.constant(images)})
-        features = "features" in result and "probabilities" in result
-        expected = keras_reference(model, preprocessing, images, outputs, include_features=features,
-                                   resize=not dynamic)
-        for key, value in _check_outputs(f"{DEFAULT_SIGNATURE}[batch {batch}]", result, expected, labels, atol).items():
-            differences[key] = max(value, differences.get(key, 0.0))
-    pngs, expected_parts = [], []
-    for size in ((height, width), (height // 2 + 5, width + 9)):
-        pixels = rng.integers(0, 256, size=(*size, channels), dtype="uint8")
-        pngs.append(tf.io.encode_png(pixels).numpy())
-        expected_parts.append(
-            keras_reference(model, preprocessing, pixels[None].astype("float32"), outputs, include_features=features)
-        )
-    expected = {key: np.concatenate([part[key] for part in expected_parts]) for key in expected_parts[0]}
-    result = loaded.signatures[BYTES_SIGNATURE](**{BYTES_KEY: tf.constant(pngs)})
-    differences.update(_check_outputs(BYTES_SIGNATURE, result, expected, labels, atol))
+    differences, pngs = {}, []
+
+    def compare(name, value, where):
+        """The reloaded signature `name` against the reference's, both called on `value` (their one input)."""
+        (key,) = loaded.signatures[name].structured_input_signature[1]
+        got, want = ({output: tensor.numpy() for output, tensor in function(**{key: tf.constant(value)}).items()}
+                     for function in (loaded.signatures[name], reference.endpoints()[name]))
+        for output in {"probabilities", "features", "top_k_scores"} & set(want):
+            differences[f"{where}.{output}"] = _compare(f"{where} output {output!r}", got[output], want[output], atol)
+        if "probabilities" in want:
+            classes = got["top_k_classes"].astype("int64")
+            # The scores of the returned classes, looked up in the reference's probabilities (ties may order
+            # differently).
+            looked_up = np.take_along_axis(want["probabilities"], classes, axis=-1)
+            _compare(f"{where} top_k_scores of top_k_classes", got["top_k_scores"], looked_up, atol)
+            if reference.labels is not None and not (got["top_k_labels"].astype(str) ==
+                                                     np.asarray(reference.labels)[classes]).all():
+                raise ExportCheckError(f"export check: {where} top_k_labels do not name top_k_classes.")
+
+    for batch, size in ((1, (height, width)), (3, (height + step_h, width + 2 * step_w))):
+        images = rng.integers(0, 256, size=(batch, *size, channels)).astype("float32")
+        compare(DEFAULT_SIGNATURE, images, f"{DEFAULT_SIGNATURE}[batch {batch}]")
+        pngs += [tf.io.encode_png(image.astype("uint8")).numpy() for image in images]
+    compare(BYTES_SIGNATURE, pngs, BYTES_SIGNATURE)  # one batch of both sizes
     if verbose:
         worst = max(differences.values())
         print(f"Check passed: {path} reloaded with tf.saved_model.load matches the Keras model (max |difference| "
@@ -139,13 +101,13 @@ def check_file_export(result, model, preprocessing=None, outputs="auto", rtol=1e
         The largest |difference| (float), or the top-1 agreement (int8). Raises ExportCheckError otherwise.
     """
     preprocessing = serving_preprocessing(model, preprocessing)
-    predict = load_runtime(result.path, result.format)
-    (height, width), channels = preprocessing.image_size, model.inputs[0].shape[-1]
+    wrapper = ServingSignatures(model, preprocessing, outputs=outputs, jit_compile=False).inference_model()
+    predict = load_runtime(result.path)
     rng = np.random.default_rng(0)
 
     def sample(batch):
-        images = rng.uniform(0, 255, size=(batch, height, width, channels)).astype("float32")
-        return images, keras_reference(model, preprocessing, images, outputs)[result.output_name]
+        images = rng.uniform(0, 255, size=(batch, *wrapper.inputs[0].shape[1:])).astype("float32")
+        return images, np.asarray(wrapper(images, training=False)[result.output_name], "float32")
 
     if result.quantize is not None:
         images, expected = sample(32)

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pathlib
 import shlex
 import warnings
 
 import keras
 import tensorflow as tf
 
-from keras_vit.export.check import check_export, check_file_export
 from keras_vit.export.formats import FORMATS, SAVED_MODEL, serving_preprocessing, write_file
-from keras_vit.export.labels import read_labels
 from keras_vit.export.layout import check_version, write_version
 from keras_vit.export.model_config import CONFIG_FILE_NAME, add_model, updated_config_text
-from keras_vit.export.signatures import BYTES_SIGNATURE, DEFAULT_SIGNATURE, ServingSignatures, output_kind
+from keras_vit.export.signatures import ServingSignatures
 from keras_vit.export.warmup import write_warmup_requests
 from keras_vit.quantization import MODES as QUANTIZE_MODES
 from keras_vit.quantization import quantize as quantize_model
@@ -43,25 +42,6 @@ class ExportResult:
     docker_command: str
     jit_compile: bool
     output_names: tuple
-
-
-def _signatures(make, jit_compile, model):
-    """Traces the signatures, `make(jit_compile)`; with jit_compile="auto", runs the XLA-compiled call once and falls
-    back to no XLA (with a warning) if XLA cannot compile this model here."""
-    if jit_compile not in ("auto", True, False):
-        raise ValueError(f"export: jit_compile must be 'auto', True or False; received {jit_compile!r}.")
-    signatures = make(jit_compile is not False)
-    if jit_compile == "auto":
-        try:
-            signatures.serving_default(tf.zeros((1, *signatures.image_shape), signatures.input_dtype))
-        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError) as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            warnings.warn(
-                f"export: XLA could not compile model {model.name!r} ({first_line}); exporting without XLA.",
-                stacklevel=3,
-            )
-            signatures = make(False)
-    return signatures
 
 
 def docker_command(config_dir, use_xla=True, server_root="/models", image="tensorflow/serving"):
@@ -141,13 +121,20 @@ def export(model, base_path, version=None, labels=None, top_k=5, include_feature
         raise ValueError(f"export: `format` must be one of {FORMATS}; received {format!r}.")
     if quantize not in (None, *QUANTIZE_MODES):
         raise ValueError(f"export: `quantize` must be None or one of {QUANTIZE_MODES}; received {quantize!r}.")
-    # A task model (keras_vit.tasks) publishes its own signatures, files and check: export needs no task code.
-    task = getattr(model, "serving_signatures", None)
-    if task is not None and (top_k != 5 or include_features or outputs != "auto" or warmup_batch_sizes):
-        raise ValueError(f"export: top_k, include_features, outputs and warmup_batch_sizes apply to classifiers; "
-                         f"model {model.name!r} serves its task's own outputs (docs/tasks.md).")
-    kind = None if task else output_kind(model, outputs)
+    if jit_compile not in ("auto", True, False):
+        raise ValueError(f"export: jit_compile must be 'auto', True or False; received {jit_compile!r}.")
+    # A task model (keras_vit.tasks) publishes its own signatures: export needs no task code.
+    if hasattr(model, "serving_signatures") and (top_k != 5 or include_features or outputs != "auto"):
+        raise ValueError(f"export: top_k, include_features and outputs apply to classifiers; model {model.name!r} "
+                         "serves its task's own outputs (docs/tasks.md).")
     preprocessing = serving_preprocessing(model, preprocessing)
+
+    def make_signatures(jit):
+        if hasattr(model, "serving_signatures"):
+            return model.serving_signatures(preprocessing, labels, jit_compile=jit)
+        return ServingSignatures(model, preprocessing, top_k=top_k, labels=labels, include_features=include_features,
+                                 jit_compile=jit, outputs=outputs)
+
     if format != SAVED_MODEL:
         saved_model_only = {"version": (version, None), "labels": (labels, None), "top_k": (top_k, 5),
                             "include_features": (include_features, False), "jit_compile": (jit_compile, "auto"),
@@ -157,67 +144,56 @@ def export(model, base_path, version=None, labels=None, top_k=5, include_feature
         if given:
             raise ValueError(f"export: {', '.join(given)} apply to format='tf_saved_model' only; format={format!r} "
                              "writes one file with the model's probabilities (see docs/export.md).")
-        task = task and task(preprocessing, jit_compile=False)
-        result = write_file(model, base_path, format, preprocessing, kind, quantize=quantize, verbose=verbose,
-                            wrapper=task and task.inference_model(), runtime=check)
-        if check and task:
-            task.check_file(result, verbose=verbose)
-        elif check:
-            check_file_export(result, model, preprocessing=preprocessing, outputs=outputs, verbose=verbose)
+        signatures = make_signatures(False)
+        result = write_file(model, signatures.inference_model(), base_path, format, quantize, verbose, runtime=check)
+        if check:
+            signatures.check_file(result, verbose=verbose)
         return result
     if quantize is not None:
         model = quantize_model(model, quantize)
     base_path = os.path.abspath(os.fspath(base_path))
     model_name = os.path.basename(base_path.rstrip(os.sep))
     version = check_version(base_path, version)
-    if kind == "features" and labels is not None:
-        raise ValueError(f"export: model {model.name!r} has no classifier (it returns features); drop `labels`.")
-    names = None if task else read_labels(labels, num_classes=None if kind == "features" else
-                                          int(model.outputs[0].shape[-1]))
-
     config_dir = os.path.dirname(base_path)
-    config_path, config_note = None, None
-    if write_config:
-        # Checked before anything is written, so that a config this export cannot update stops it early.
-        config_path = os.path.join(config_dir, CONFIG_FILE_NAME)
-        served_path = base_path if server_root is None else f"{server_root.rstrip('/')}/{model_name}"
+    config_path = os.path.join(config_dir, CONFIG_FILE_NAME) if write_config else None
+    served_path = base_path if server_root is None else f"{server_root.rstrip('/')}/{model_name}"
+    if write_config:  # checked before anything is written, so that a config this export cannot update stops it early
         updated_config_text(config_path, model_name, served_path)
-
-    signatures = _signatures(lambda jit: task(preprocessing, labels, jit_compile=jit) if task else ServingSignatures(
-        model, preprocessing, top_k=top_k, labels=names, include_features=include_features, jit_compile=jit,
-        outputs=outputs), jit_compile, model)
+    signatures = make_signatures(jit_compile is not False)
+    if jit_compile == "auto":  # run the XLA-compiled call once; fall back to no XLA if XLA cannot compile it here
+        try:
+            signatures.serving_default(tf.zeros((1, *signatures.image_shape), signatures.input_dtype))
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError) as error:
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            warnings.warn(f"export: XLA could not compile model {model.name!r} ({first_line}); exporting without XLA.",
+                          stacklevel=2)
+            signatures = make_signatures(False)
 
     def write(folder):
         archive = keras.export.ExportArchive()
         archive.track(model)
         for name, function in signatures.endpoints().items():
+            function.get_concrete_function()  # ExportArchive takes a tf.function once traced
             archive.add_endpoint(name, function)
         archive.write_out(folder, verbose=False)
         for name, text in signatures.files().items():
-            with open(os.path.join(folder, name), "w", encoding="utf-8") as file:
-                file.write(text)
+            pathlib.Path(folder, name).write_text(text, encoding="utf-8")
         if warmup_batch_sizes:
-            write_warmup_requests(
-                folder, model_name, signatures.image_shape, warmup_batch_sizes, (DEFAULT_SIGNATURE, BYTES_SIGNATURE)
-            )
+            write_warmup_requests(folder, model_name, signatures, warmup_batch_sizes)
 
     path = write_version(base_path, version, write)
-    if config_path is not None:
-        # Read, changed and written again under a lock: another export may have added its model meanwhile.
-        config_note = add_model(config_path, model_name, served_path)
+    # Read, changed and written again under a lock: another export may have added its model meanwhile.
+    config_note = add_model(config_path, model_name, served_path) if write_config else None
     command = docker_command(config_dir, use_xla=signatures.jit_compile, server_root=server_root)
+    served = signatures.serving_default.get_concrete_function().structured_outputs  # the output keys, in order
     result = ExportResult(path=path, version=version, model_name=model_name, config_path=config_path,
-                          docker_command=command, jit_compile=signatures.jit_compile,
-                          output_names=tuple(signatures.output_names()))
+                          docker_command=command, jit_compile=signatures.jit_compile, output_names=tuple(served))
     if verbose:
         xla = "XLA-compiled" if signatures.jit_compile else "not XLA-compiled"
         print(f"Exported {model.name!r} to {path} (signatures {', '.join(signatures.endpoints())}; {xla}).")
         if config_note:
             print(config_note)
         print(f"Serve it with:\n  {command}")
-    if check and task:
+    if check:
         signatures.check(path, verbose=verbose)
-    elif check:
-        check_export(path, model, preprocessing=preprocessing, labels=names, outputs=outputs, verbose=verbose)
     return result
-

@@ -19,13 +19,11 @@ import dataclasses
 import importlib
 import os
 import re
-import shutil
 import tempfile
 
-import keras
 import numpy as np
 
-# format -> (file suffix, the packages that write it, the package that runs it)
+# format -> (file suffix, the packages that write it, the package that runs it); pip names use "-" for "_".
 FILE_FORMATS = {
     "litert": (".tflite", (), "ai_edge_litert"),
     "onnx": (".onnx", ("tf2onnx", "onnx"), "onnxruntime"),
@@ -33,8 +31,6 @@ FILE_FORMATS = {
 }
 SAVED_MODEL = "tf_saved_model"
 FORMATS = (SAVED_MODEL, *FILE_FORMATS)
-_PIP_NAMES = {"ai_edge_litert": "ai-edge-litert"}
-_INSTALL = "pip install 'keras-vit[deploy]'"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +42,7 @@ class FileExportResult:
         format: "litert", "onnx" or "openvino".
         files: every file written (OpenVINO writes the weights beside the .xml, as .bin).
         quantize: None, or "int8" (LiteRT: int8 weights through the converter's dynamic-range quantization).
-        output_name: "probabilities" or "features".
+        output_name: the file's output names ("probabilities" or "features" for a classifier).
     """
 
     path: str
@@ -61,10 +57,9 @@ def require(module, format_name):
     try:
         return importlib.import_module(module)
     except ImportError:
-        package = _PIP_NAMES.get(module, module)
-        raise ImportError(
-            f"export: format={format_name!r} needs the package {package!r}: {_INSTALL} (or pip install {package})."
-        ) from None
+        package = module.replace("_", "-")
+        raise ImportError(f"export: format={format_name!r} needs the package {package!r}: pip install "
+                          f"'keras-vit[deploy]' (or pip install {package}).") from None
 
 
 def serving_preprocessing(model, preprocessing=None):
@@ -82,20 +77,14 @@ def serving_preprocessing(model, preprocessing=None):
     return ImagePreprocessing.from_config({**layer.get_config(), "dtype": "float32"})
 
 
-def inference_model(model, preprocessing, kind):
-    """[0, 255] pixels at the model's size -> probabilities (softmax of logits) or features, as one Keras model."""
-    # The preprocessing's size: the model's own, or the size chosen for a model that takes any size.
-    height, width = preprocessing.image_size
-    images = keras.Input((height, width, model.inputs[0].shape[-1]), name="images", dtype="float32")
-    scores = keras.ops.cast(model(preprocessing(images), training=False), "float32")
-    if kind == "logits":
-        scores = keras.ops.softmax(scores, axis=-1)
-    return keras.Model(images, scores, name=f"{model.name}_inference")
+def write_file(model, wrapper, path, format_name, quantize=None, verbose=True, runtime=False):
+    """Writes `wrapper` (`model` with its preprocessing and outputs inside: its signatures' `inference_model()`) as
+    one `format_name` file at `path`; raises if the path's suffix is wrong or the file exists.
 
-
-def check_file_path(path, format_name):
-    """The absolute file path to write for `format_name`; raises if its suffix is wrong or the file exists."""
-    suffix = FILE_FORMATS[format_name][0]
+    The file is written in a hidden temporary folder beside `path` and moved into place when complete. With
+    `runtime` (a check follows), the package that runs the file must be installed too, before anything is written.
+    """
+    suffix, writers, runner = FILE_FORMATS[format_name]
     path = os.path.abspath(os.fspath(path))
     if not path.endswith(suffix):
         raise ValueError(f"export: format={format_name!r} writes one {suffix} file; pass a path ending in {suffix} "
@@ -105,19 +94,7 @@ def check_file_path(path, format_name):
     if existing:
         raise FileExistsError(f"export: {existing[0]} exists already; an export never overwrites a file. Pass another "
                               "path or delete it yourself.")
-    return path
-
-
-def write_file(model, path, format_name, preprocessing, kind, quantize=None, verbose=True, wrapper=None,
-               runtime=False):
-    """Writes `model` (with `preprocessing` and a softmax for logits inside; or a task model's own `wrapper`) as one
-    `format_name` file at `path`.
-
-    The file is written in a hidden temporary folder beside `path` and moved into place when complete. With
-    `runtime` (a check follows), the package that runs the file must be installed too, before anything is written.
-    """
-    path = check_file_path(path, format_name)
-    for module in FILE_FORMATS[format_name][1] + (FILE_FORMATS[format_name][2:] if runtime else ()):
+    for module in writers + ((runner,) if runtime else ()):
         require(module, format_name)
     if quantize is not None and format_name != "litert":
         raise ValueError(
@@ -125,7 +102,6 @@ def write_file(model, path, format_name, preprocessing, kind, quantize=None, ver
             f"{format_name!r} export the float model and quantize with its own tools (onnxruntime.quantization, "
             "OpenVINO's NNCF)."
         )
-    wrapper = wrapper or inference_model(model, preprocessing, kind)
     wrapper(np.zeros((1, *wrapper.inputs[0].shape[1:]), "float32"))  # Keras's ONNX exporter wants a called model
     kwargs = {}
     if format_name == "litert":
@@ -137,11 +113,10 @@ def write_file(model, path, format_name, preprocessing, kind, quantize=None, ver
             kwargs["optimizations"] = [tf.lite.Optimize.DEFAULT]  # int8 weights, float activations
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    temporary = tempfile.mkdtemp(prefix=".tmp-", dir=folder)
-    try:
-        written = os.path.join(temporary, os.path.basename(path))
+    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=folder, ignore_cleanup_errors=True) as temporary:
         try:
-            wrapper.export(written, format=format_name, verbose=False, **kwargs)
+            wrapper.export(os.path.join(temporary, os.path.basename(path)), format=format_name, verbose=False,
+                           **kwargs)
         except Exception as error:
             missing = re.search(r"TF Select ops: ([^\n]+)", str(error))
             if format_name != "litert" or not missing:
@@ -155,32 +130,27 @@ def write_file(model, path, format_name, preprocessing, kind, quantize=None, ver
         files = tuple(os.path.join(folder, name) for name in sorted(os.listdir(temporary)))
         for file in files:
             os.replace(os.path.join(temporary, os.path.basename(file)), file)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-    output_name = ", ".join(wrapper.output) if kind is None else "features" if kind == "features" else "probabilities"
+    output_name = ", ".join(wrapper.output)
     if verbose:
         print(f"Exported {model.name!r} to {path} (format {format_name!r}; input images [batch, "
               f"{', '.join(str(d) for d in wrapper.inputs[0].shape[1:])}] in [0, 255], output {output_name}).")
-    return FileExportResult(path=path, format=format_name, files=files, quantize=quantize,
-                            output_name=output_name)
+    return FileExportResult(path=path, format=format_name, files=files, quantize=quantize, output_name=output_name)
 
 
-def load_runtime(path, format_name=None, openvino_precision="f32"):
-    """Loads a file written by `write_file` in its own runtime; returns predict(images) -> a NumPy array.
+def load_runtime(path, openvino_precision="f32"):
+    """Loads a file written by `write_file` in its own runtime; returns predict(images) -> a NumPy array (the file's
+    first output).
 
-    `images`: float32 [batch, height, width, C] pixels in [0, 255] at the model's size. The format is taken from the
-    suffix when not given. `openvino_precision` is OpenVINO's INFERENCE_PRECISION_HINT: "f32" (default: the float
-    model's numbers), or None for the CPU plugin's own default, which is bf16 on CPUs with AVX512_BF16 or AMX (faster,
-    about 3 significant digits).
+    `images`: float32 [batch, height, width, C] pixels in [0, 255] at the model's size. The format is told by the
+    suffix. `openvino_precision` is OpenVINO's INFERENCE_PRECISION_HINT: "f32" (default: the float model's numbers),
+    or None for the CPU plugin's own default, which is bf16 on CPUs with AVX512_BF16 or AMX (faster, about 3
+    significant digits).
     """
     path = os.fspath(path)
+    format_name = next((name for name, (suffix, _, _) in FILE_FORMATS.items() if path.endswith(suffix)), None)
     if format_name is None:
-        format_name = next((name for name, (suffix, _, _) in FILE_FORMATS.items() if path.endswith(suffix)), None)
-        if format_name is None:
-            raise ValueError(f"load_runtime: cannot tell the format of {path!r}; its suffix is none of "
-                             f"{[suffix for suffix, _, _ in FILE_FORMATS.values()]}.")
-    if format_name not in FILE_FORMATS:
-        raise ValueError(f"load_runtime: format must be one of {sorted(FILE_FORMATS)}; received {format_name!r}.")
+        raise ValueError(f"load_runtime: cannot tell the format of {path!r}; its suffix is none of "
+                         f"{[suffix for suffix, _, _ in FILE_FORMATS.values()]}.")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load_runtime: {path!r} not found.")
     runtime = require(FILE_FORMATS[format_name][2], format_name)
@@ -195,18 +165,6 @@ def load_runtime(path, format_name=None, openvino_precision="f32"):
         return lambda images: np.asarray(compiled(np.asarray(images, "float32"))[output])
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=path)
-    (input_detail,), (output_detail,) = interpreter.get_input_details(), interpreter.get_output_details()
-    shape = [None]
-
-    def predict(images):
-        images = np.asarray(images, "float32")
-        if shape[0] != images.shape:  # the file holds batch 1; other batch sizes resize the input
-            interpreter.resize_tensor_input(input_detail["index"], images.shape)
-            interpreter.allocate_tensors()
-            shape[0] = images.shape
-        interpreter.set_tensor(input_detail["index"], images)
-        interpreter.invoke()
-        return interpreter.get_tensor(output_detail["index"]).copy()
-
-    return predict
+    runner = Interpreter(model_path=path).get_signature_runner()  # it resizes the input to each batch's shape
+    (name,) = runner.get_input_details()
+    return lambda images: next(iter(runner(**{name: np.asarray(images, "float32")}).values()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 
 
 def read_labels(labels, num_classes=None):
@@ -21,10 +22,7 @@ def read_labels(labels, num_classes=None):
         path = os.fspath(labels)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"export: labels file {path!r} not found (a text file, one class name per line).")
-        with open(path, encoding="utf-8") as file:
-            names = file.read().splitlines()
-        while names and not names[-1].strip():
-            names.pop()
+        names = pathlib.Path(path).read_text(encoding="utf-8").rstrip().splitlines()  # no trailing empty lines
         source = f"labels file {path!r}"
     else:
         names = list(labels)

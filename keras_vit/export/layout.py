@@ -53,8 +53,7 @@ def existing_versions(base):
 
 def next_version(base):
     """One more than the largest version under `base`; 1 for a new model folder."""
-    versions = existing_versions(base)
-    return versions[-1] + 1 if versions else 1
+    return max(existing_versions(base), default=0) + 1
 
 
 def check_version(base, version):

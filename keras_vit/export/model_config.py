@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pathlib
 import uuid
 
 from keras_vit.export.layout import locked
@@ -17,42 +18,39 @@ from keras_vit.export.layout import locked
 CONFIG_FILE_NAME = "models.config"
 
 
-def _minimal_config_class():
-    """A ModelServerConfig message class with the fields an export writes (same names and numbers as the real
-    proto: ModelServerConfig.model_config_list = 1, ModelConfigList.config = 1, ModelConfig.name = 1,
-    base_path = 2, model_platform = 4)."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+# The fields an export writes, as a FileDescriptorProto in text format, with the real proto's names and numbers
+# (tensorflow_serving/config/model_server_config.proto).
+_MINIMAL_PROTO = """
+name: "keras_vit_minimal_model_server_config.proto" package: "tensorflow.serving" syntax: "proto3"
+message_type { name: "ModelConfig" field { name: "name" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL }
+  field { name: "base_path" number: 2 type: TYPE_STRING label: LABEL_OPTIONAL }
+  field { name: "model_platform" number: 4 type: TYPE_STRING label: LABEL_OPTIONAL } }
+message_type { name: "ModelConfigList" field { name: "config" number: 1 type: TYPE_MESSAGE label: LABEL_REPEATED
+  type_name: ".tensorflow.serving.ModelConfig" } }
+message_type { name: "ModelServerConfig" field { name: "model_config_list" number: 1 type: TYPE_MESSAGE
+  label: LABEL_OPTIONAL type_name: ".tensorflow.serving.ModelConfigList" } }
+"""
 
-    file_proto = descriptor_pb2.FileDescriptorProto(
-        name="keras_vit_minimal_model_server_config.proto", package="tensorflow.serving", syntax="proto3"
-    )
-    string, message = descriptor_pb2.FieldDescriptorProto.TYPE_STRING, descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE
-    optional, repeated = descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL, descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
-    model_config = file_proto.message_type.add(name="ModelConfig")
-    for name, number in (("name", 1), ("base_path", 2), ("model_platform", 4)):
-        model_config.field.add(name=name, number=number, type=string, label=optional)
-    config_list = file_proto.message_type.add(name="ModelConfigList")
-    config_list.field.add(name="config", number=1, type=message, label=repeated, type_name=".tensorflow.serving.ModelConfig")
-    server_config = file_proto.message_type.add(name="ModelServerConfig")
-    server_config.field.add(
-        name="model_config_list", number=1, type=message, label=optional, type_name=".tensorflow.serving.ModelConfigList"
-    )
+
+def _minimal_config_class():
+    """A ModelServerConfig message class with only the fields an export writes (`_MINIMAL_PROTO`)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+
     pool = descriptor_pool.DescriptorPool()
-    pool.Add(file_proto)
+    pool.Add(text_format.Parse(_MINIMAL_PROTO, descriptor_pb2.FileDescriptorProto()))
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.ModelServerConfig"))
 
 
-def config_class(use_serving_api=True):
+def config_class():
     """The ModelServerConfig message class: tensorflow-serving-api's when installed, else the minimal one."""
-    if use_serving_api:
-        with contextlib.suppress(ImportError):
-            from tensorflow_serving.config import model_server_config_pb2
+    with contextlib.suppress(ImportError):
+        from tensorflow_serving.config import model_server_config_pb2
 
-            return model_server_config_pb2.ModelServerConfig
+        return model_server_config_pb2.ModelServerConfig
     return _minimal_config_class()
 
 
-def updated_config_text(path, name, base_path, use_serving_api=True):
+def updated_config_text(path, name, base_path):
     """The text of `path` (a models.config; missing is fine) with a model entry `name` -> `base_path` added.
 
     Returns:
@@ -60,13 +58,11 @@ def updated_config_text(path, name, base_path, use_serving_api=True):
     """
     from google.protobuf import text_format
 
-    cls = config_class(use_serving_api)
+    cls = config_class()
     config = cls()
     if os.path.exists(path):
-        with open(path, encoding="utf-8") as file:
-            existing = file.read()
         try:
-            text_format.Parse(existing, config)
+            text_format.Parse(pathlib.Path(path).read_text(encoding="utf-8"), config)
         except text_format.ParseError as error:
             hint = "" if (cls.__module__ or "").startswith("tensorflow_serving") else (
                 " It may use fields this fallback parser lacks: `pip install tensorflow-serving-api` and export again."
@@ -89,25 +85,20 @@ def updated_config_text(path, name, base_path, use_serving_api=True):
     return text_format.MessageToString(config), f"added model {name!r} to {path}"
 
 
-def add_model(path, name, base_path, use_serving_api=True):
+def add_model(path, name, base_path):
     """Adds the entry `name` -> `base_path` to the models.config at `path` (created if missing), safely against other
     exports doing the same: the read, change and write happen under a lock on the hidden file `.models.config.lock`
-    beside it, and the new text replaces the file in one rename. Returns the note of `updated_config_text`."""
+    beside it, and the new text replaces the file in one rename (readers see the old or the new file). Returns the
+    note of `updated_config_text`."""
     folder, file_name = os.path.split(path)
     with locked(os.path.join(folder, f".{file_name}.lock")):
-        text, note = updated_config_text(path, name, base_path, use_serving_api=use_serving_api)
+        text, note = updated_config_text(path, name, base_path)
         if text is not None:
-            write_text_atomically(path, text)
+            temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+            try:
+                pathlib.Path(temporary).write_text(text, encoding="utf-8")
+                os.replace(temporary, path)
+            finally:
+                if os.path.exists(temporary):
+                    os.remove(temporary)
     return note
-
-
-def write_text_atomically(path, text):
-    """Writes `text` to a sibling temporary file and renames it over `path` (readers see the old or the new file)."""
-    temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        with open(temporary, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)

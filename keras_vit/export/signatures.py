@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from keras_vit.export.labels import read_labels
 from keras_vit.models.layout import image_multiple, model_layout
 
 IMAGES_KEY = "images"
@@ -45,24 +46,17 @@ def output_kind(model, outputs="auto"):
     return "logits" if config.get("classifier_activation") in (None, "linear") else "probabilities"
 
 
-def feature_tensor(model):
-    """The pooled features of a zoo classifier: its head's input (`model.layout.head`)."""
-    head = model_layout(model, "export: include_features=True").head
-    if head is None:
-        raise ValueError(f"export: include_features=True needs a classifier; model {model.name!r} has none.")
-    return model.get_layer(head).input
-
-
-def check_images(images, num_channels, signature):
-    """Asserts that `images` is [batch, height >= 1, width >= 1, num_channels] of finite values; returns it with that
-    static shape.
+def check_images(images, image_shape, signature, multiple=(1, 1)):
+    """Asserts that `images` is [batch, height >= 1, width >= 1, C] of finite values, height and width multiples of
+    `multiple` (a model taking any size: its patch size times its stem's stride); returns it with that static shape.
 
     The signature declares an unknown shape, so the checks see whatever a client sent (TF Serving does not check
-    shapes). No op after the asserts can fail on a bad input (a bad input is replaced by a 1x1 dummy image while
-    the assert reports it), so the assert's message is the error the client gets, whatever order the graph
-    optimizer gives the ops. NaN or Inf pixels are refused too: they would otherwise come back as confident-looking
-    classes (top-k of NaN probabilities).
+    shapes). No op after the asserts can fail on a bad input (a bad input is replaced by one dummy image of
+    `image_shape`, (height, width, C), while the assert reports it), so the assert's message is the error the
+    client gets, whatever order the graph optimizer gives the ops. NaN or Inf pixels are refused too: they would
+    otherwise come back as confident-looking classes (top-k of NaN probabilities).
     """
+    num_channels = image_shape[2]
     kind = {1: "grayscale", 3: "RGB"}.get(num_channels, f"{num_channels}-channel")
     expected = f"float32 pixels of shape [batch, height, width, {num_channels}] ({kind} values in [0, 255])"
     # Every op here is valid for a tensor of any rank (padding the shape rather than indexing it), because
@@ -71,18 +65,22 @@ def check_images(images, num_channels, signature):
     shape = tf.concat([tf.shape(images, out_type=tf.int32), tf.ones([4], tf.int32)], axis=0)[:4]
     channels_ok = tf.logical_or(tf.logical_not(rank_ok), tf.equal(shape[3], num_channels))
     size_ok = tf.logical_or(tf.logical_not(rank_ok), tf.reduce_all(shape[1:3] > 0))
+    shaped = tf.logical_and(rank_ok, tf.logical_and(channels_ok, size_ok))
+    tiled = tf.logical_or(tf.logical_not(shaped), tf.reduce_all(shape[1:3] % tf.constant(multiple) == 0))
     num_not_finite = tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(images)), tf.int32))
     checks = (
         (rank_ok, ", a 4-D batch (one image is a batch of one); received rank", tf.rank(images)),
         (channels_ok, f"; the last dimension (channels) is not {num_channels}. Received shape", shape),
         (size_ok, " with a height and width of at least 1 pixel; received shape", shape),
+        (tiled, f", with a height and width that are multiples of the patch size {multiple[0]}x{multiple[1]} (the "
+         "model takes any such size as it is, without resizing): resize or crop the images. Received shape", shape),
         (tf.equal(num_not_finite, 0), "; it holds NaN or infinite values (replace them, e.g. with 0, before "
          "sending). Number of such values:", num_not_finite),
     )
     for ok, problem, value in checks:
-        tf.debugging.Assert(ok, [f"{signature}: `{IMAGES_KEY}` must be {expected}{problem}", value])
-    valid = tf.logical_and(rank_ok, tf.logical_and(channels_ok, size_ok))
-    dummy_shape = tf.constant([1, 1, 1, num_channels], tf.int32)
+        tf.debugging.Assert(ok, [f"{signature}: `{IMAGES_KEY}` must be {expected}{problem}", value], summarize=4)
+    valid = tf.logical_and(shaped, tiled)
+    dummy_shape = tf.constant([1, *image_shape], tf.int32)
     safe_shape = tf.where(valid, shape, dummy_shape)
     safe = tf.cond(valid, lambda: images, lambda: tf.zeros(dummy_shape, images.dtype))
     return tf.reshape(safe, tf.concat([safe_shape[:3], [num_channels]], axis=0))
@@ -104,10 +102,8 @@ def check_encoded(image_bytes, signature):
     )
     empty = tf.constant([], tf.string)
     batch = tf.cond(rank_ok, lambda: tf.reshape(image_bytes, [-1]), lambda: empty)
-    known = tf.zeros_like(batch, dtype=tf.bool)
-    for magic in _MAGIC.values():
-        known = tf.logical_or(known, tf.strings.substr(batch, 0, len(magic)) == magic)
-    unknown = tf.reshape(tf.where(tf.logical_not(known)), [-1])
+    starts = {name: tf.strings.substr(batch, 0, len(magic)) == magic for name, magic in _MAGIC.items()}
+    unknown = tf.reshape(tf.where(tf.logical_not(tf.reduce_any(tf.stack(list(starts.values())), axis=0))), [-1])
     # The first 8 bytes of each element as uint8 numbers (padded, so that every element gives exactly 8).
     heads = tf.io.decode_raw(tf.strings.substr(batch + b"\0" * 8, 0, 8), tf.uint8)
     tf.debugging.Assert(
@@ -123,32 +119,17 @@ def check_encoded(image_bytes, signature):
         summarize=64,
     )
     # A PNG cut short (its IEND chunk missing) would fail inside the decoder, whose error names no element.
-    png = tf.strings.substr(batch, 0, len(_MAGIC["PNG"])) == _MAGIC["PNG"]
-    cut = tf.reshape(tf.where(png & (tf.strings.split(batch, sep="IEND").row_lengths() < 2)), [-1])
+    cut = tf.reshape(tf.where(starts["PNG"] & (tf.strings.split(batch, sep="IEND").row_lengths() < 2)), [-1])
     tf.debugging.Assert(tf.equal(tf.size(cut), 0), [
         f"{signature}: the elements of `{BYTES_KEY}` at (0-based) indices", cut, "are PNG files cut short (no IEND "
         "chunk): send each file whole."], summarize=64)
     return tf.cond(tf.equal(tf.size(unknown) + tf.size(cut), 0), lambda: batch, lambda: empty)
 
 
-def check_multiple(images, multiple, fallback_shape, signature):
-    """Asserts that the height and width of `images` are multiples of `multiple` (a dynamic model's patch size,
-    times its stem's stride); a bad size is replaced by one image of `fallback_shape` while the assert reports it,
-    so that no later op fails first."""
-    shape = tf.shape(images)
-    tiled = tf.logical_and(tf.equal(shape[1] % multiple[0], 0), tf.equal(shape[2] % multiple[1], 0))
-    tf.debugging.Assert(
-        tiled,
-        [f"{signature}: the height and width of `{IMAGES_KEY}` must be multiples of the patch size "
-         f"{multiple[0]}x{multiple[1]} (the model takes any such size as it is, without resizing): resize or crop "
-         "the images. Received shape", shape],
-        summarize=4,
-    )
-    return tf.cond(tiled, lambda: images, lambda: tf.zeros([1, *fallback_shape], images.dtype))
-
-
 class ServingSignatures:
-    """The traced `serving_default` and `serving_bytes` tf.functions of one model.
+    """The `serving_default` and `serving_bytes` tf.functions of one model, with its files, its one-file wrapper and
+    its self-check: the interface `keras_vit.export` asks of every model's signatures (a task model's
+    `serving_signatures` returns the same, see keras_vit.tasks.serving).
 
     Args:
         model: a built single-input Keras model taking preprocessed (batch, H, W, C) images.
@@ -156,43 +137,43 @@ class ServingSignatures:
             dynamic_image_size=True takes `images` of any valid size as they are (normalized, not resized);
             `image_bytes` are decoded and resized to the preprocessing's size either way.
         top_k: how many classes `top_k_classes`/`top_k_scores` hold (capped at the number of classes).
-        labels: None or a list of class names (adds the `top_k_labels` output).
+        labels: None, a list of class names or a text file, one name per line (adds the `top_k_labels` output).
         include_features: whether to add the pooled `features` (the classifier's input).
         jit_compile: whether the model call (and softmax/top-k) is compiled with XLA.
         outputs: "auto", "logits", "probabilities" or "features" (see `output_kind`).
     """
 
+    input_dtype = tf.float32
+
     def __init__(self, model, preprocessing, top_k=5, labels=None, include_features=False, jit_compile=True,
                  outputs="auto"):
+        self.model, self.preprocessing, self.output_mode = model, preprocessing, outputs
         self.kind = output_kind(model, outputs)
+        num_outputs = int(model.outputs[0].shape[-1])
+        if self.kind == "features" and labels is not None:
+            raise ValueError(f"export: model {model.name!r} has no classifier (it returns features); drop `labels`.")
+        self.labels = None if self.kind == "features" else read_labels(labels, num_classes=num_outputs)
         _, height, width, channels = model.inputs[0].shape
         self.dynamic = height is None or width is None
         self.image_shape = (*preprocessing.image_size, channels) if self.dynamic else (height, width, channels)
-        layout = getattr(model, "layout", None)
-        self.image_multiple = image_multiple(layout) if layout is not None else (1, 1)
-        self.preprocessing = preprocessing
+        layout = getattr(model, "layout", None)  # a plain Keras model taking any size has no patch size to keep
+        self.image_multiple = image_multiple(layout) if self.dynamic and layout is not None else (1, 1)
         self.jit_compile = bool(jit_compile)
         core_outputs = {"model_output": model.outputs[0]}
-        if include_features and self.kind != "features":
-            core_outputs["features"] = feature_tensor(model)
+        if include_features and self.kind != "features":  # the pooled features: the classifier's input
+            head = model_layout(model, "export: include_features=True").head
+            if head is None:
+                raise ValueError(f"export: include_features=True needs a classifier; model {model.name!r} has none.")
+            core_outputs["features"] = model.get_layer(head).input
         self.core = keras.Model(model.inputs[0], core_outputs, name=f"{model.name}_serving")
-        self.top_k = None if self.kind == "features" else min(int(top_k), int(model.outputs[0].shape[-1]))
-        if self.top_k is not None and self.top_k < 1:
+        if int(top_k) < 1:
             raise ValueError(f"export: top_k must be at least 1; received {top_k!r}.")
-        self.labels = None if self.kind == "features" else labels
-
+        self.top_k = min(int(top_k), num_outputs)
         self.compute = tf.function(self._compute, jit_compile=self.jit_compile, autograph=False)
-        self.serving_default = self._trace(self._serve_images, tf.float32, IMAGES_KEY)
-        self.serving_bytes = self._trace(self._serve_bytes, tf.string, BYTES_KEY)
-
-    @staticmethod
-    def _trace(serve, dtype, key):
-        """`serve` as a traced tf.function of one input named `key` of any shape."""
-        function = tf.function(serve, input_signature=[tf.TensorSpec(None, dtype, name=key)], autograph=False)
-        function.get_concrete_function()
-        return function
-
-    input_dtype = tf.float32
+        self.serving_default = tf.function(self._serve_images, autograph=False,
+                                           input_signature=[tf.TensorSpec(None, tf.float32, name=IMAGES_KEY)])
+        self.serving_bytes = tf.function(self._serve_bytes, autograph=False,
+                                         input_signature=[tf.TensorSpec(None, tf.string, name=BYTES_KEY)])
 
     def endpoints(self):
         return {DEFAULT_SIGNATURE: self.serving_default, BYTES_SIGNATURE: self.serving_bytes}
@@ -200,26 +181,38 @@ class ServingSignatures:
     def files(self):
         return {}  # written beside saved_model.pb; a task model's signatures write its label map
 
-    def output_names(self):
-        """The output keys of both signatures, in a stable order."""
-        names = ["features"] if self.kind == "features" else ["probabilities", "top_k_classes", "top_k_scores"]
-        if "features" in self.core.output:  # only ever beside a classifier's outputs
-            names.append("features")
-        if self.labels is not None:
-            names.append("top_k_labels")
-        return names
+    def inference_model(self):
+        """[0, 255] pixels at the preprocessing's size -> {"probabilities"} (softmax of logits) or {"features"}, as
+        one Keras model (the numeric part of the signatures without top-k): what the one-file formats hold."""
+        images = keras.Input(self.image_shape, name=IMAGES_KEY, dtype="float32")
+        name = "features" if self.kind == "features" else "probabilities"
+        return keras.Model(images, {name: self._compute(self.preprocessing(images))[name]},
+                           name=f"{self.model.name}_inference")
+
+    def check(self, path, verbose=True):
+        """`check_export` of the SavedModel at `path` against this model."""
+        from keras_vit.export.check import check_export
+
+        check_export(path, self.model, self.preprocessing, self.labels, self.output_mode, verbose=verbose)
+
+    def check_file(self, result, verbose=True):
+        """`check_file_export` of a one-file export against this model."""
+        from keras_vit.export.check import check_file_export
+
+        check_file_export(result, self.model, self.preprocessing, self.output_mode, verbose=verbose)
 
     def _compute(self, pixels):
-        """Preprocessed pixels -> the numeric outputs (the part XLA compiles)."""
+        """Preprocessed pixels -> the numeric outputs (the part XLA compiles; keras.ops, so that it also builds the
+        Keras model of `inference_model`)."""
         out = self.core(pixels, training=False)
-        scores = tf.cast(out["model_output"], tf.float32)
+        scores = keras.ops.cast(out["model_output"], "float32")
         if self.kind == "features":
             return {"features": scores}
-        probabilities = tf.nn.softmax(scores, axis=-1) if self.kind == "logits" else scores
-        top_scores, top_classes = tf.math.top_k(probabilities, k=self.top_k)
+        probabilities = keras.ops.softmax(scores, axis=-1) if self.kind == "logits" else scores
+        top_scores, top_classes = keras.ops.top_k(probabilities, k=self.top_k)
         result = {"probabilities": probabilities, "top_k_classes": top_classes, "top_k_scores": top_scores}
         if "features" in out:
-            result["features"] = tf.cast(out["features"], tf.float32)
+            result["features"] = keras.ops.cast(out["features"], "float32")
         return result
 
     def _finish(self, pixels):
@@ -229,11 +222,8 @@ class ServingSignatures:
         return result
 
     def _serve_images(self, images):
-        images = check_images(images, self.image_shape[2], DEFAULT_SIGNATURE)
-        if self.dynamic:
-            images = check_multiple(images, self.image_multiple, self.image_shape, DEFAULT_SIGNATURE)
-            return self._finish(self.preprocessing.normalize(images))
-        return self._finish(self.preprocessing(images))
+        images = check_images(images, self.image_shape, DEFAULT_SIGNATURE, self.image_multiple)
+        return self._finish(self.preprocessing.normalize(images) if self.dynamic else self.preprocessing(images))
 
     def _serve_bytes(self, image_bytes):
         image_bytes = check_encoded(image_bytes, BYTES_SIGNATURE)

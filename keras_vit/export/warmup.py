@@ -12,15 +12,15 @@ import os
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 
-def write_warmup_requests(folder, model_name, image_shape, batch_sizes, signatures):
-    """Writes one PredictRequest per (signature, batch size) under `folder`/assets.extra/.
+def write_warmup_requests(folder, model_name, signatures, batch_sizes):
+    """Writes one PredictRequest per (signature, batch size) under `folder`/assets.extra/: mid-gray images at the
+    signatures' `image_shape` (an encoded PNG for a string input).
 
     Args:
         folder: the SavedModel folder (before it is renamed into place).
         model_name: the served model name.
-        image_shape: (height, width, channels) of the model's input.
+        signatures: the exported signatures (their `endpoints()` and `image_shape`).
         batch_sizes: the batch sizes clients will send, e.g. (1, 8).
-        signatures: signature names to warm up ("serving_default", "serving_bytes").
     """
     try:
         from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
@@ -32,27 +32,20 @@ def write_warmup_requests(folder, model_name, image_shape, batch_sizes, signatur
     import numpy as np
     import tensorflow as tf
 
-    from keras_vit.export.signatures import BYTES_KEY, BYTES_SIGNATURE, IMAGES_KEY
-
     sizes = [int(b) for b in batch_sizes]
     if not sizes or min(sizes) < 1:
         raise ValueError(f"export: warmup_batch_sizes must be positive ints; received {batch_sizes!r}.")
-    height, width, channels = image_shape
-    gray = np.full((height, width, channels), 128, "uint8")
-    jpeg = tf.io.encode_jpeg(gray).numpy() if channels in (1, 3) else tf.io.encode_png(gray).numpy()
+    png = tf.io.encode_png(np.full(signatures.image_shape, 128, "uint8")).numpy()
     path = os.path.join(folder, WARMUP_FILE)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tf.io.TFRecordWriter(path) as writer:
-        for signature in signatures:
+        for name, function in signatures.endpoints().items():
+            (spec,), target = function.input_signature, model_pb2.ModelSpec(name=model_name, signature_name=name)
             for size in sizes:
-                request = predict_pb2.PredictRequest(
-                    model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature)
-                )
-                if signature == BYTES_SIGNATURE:
-                    request.inputs[BYTES_KEY].CopyFrom(tf.make_tensor_proto([jpeg] * size, dtype=tf.string))
-                else:
-                    pixels = np.full((size, height, width, channels), 128.0, "float32")
-                    request.inputs[IMAGES_KEY].CopyFrom(tf.make_tensor_proto(pixels))
+                request = predict_pb2.PredictRequest(model_spec=target)
+                value = [png] * size if spec.dtype == tf.string else np.full(
+                    (size, *signatures.image_shape), 128, spec.dtype.as_numpy_dtype)
+                request.inputs[spec.name].CopyFrom(tf.make_tensor_proto(value, dtype=spec.dtype))
                 log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
                 writer.write(log.SerializeToString())
     return path

@@ -99,8 +99,9 @@ def check_input(images, channels=3):
 
 
 class TaskServing:
-    """A task model's serving signature, its files and self-check (what `keras_vit.export` asks a model that has
-    `serving_signatures`). Subclasses define OUTPUTS, `outputs(raw, input_size)` and `files()`.
+    """A task model's serving signature, its files and self-check: the interface of
+    `keras_vit.export.ServingSignatures`, which `keras_vit.export` asks a model that has `serving_signatures` for.
+    Subclasses define OUTPUTS, `outputs(raw, input_size)` and `files()`.
 
     Args:
         model: the task model (float images normalized as `preprocessing` does).
@@ -120,13 +121,9 @@ class TaskServing:
                                    autograph=False)
         self.serving_default = tf.function(
             self._serve, input_signature=[tf.TensorSpec(None, tf.uint8, name=INPUT_KEY)], autograph=False)
-        self.serving_default.get_concrete_function()
 
     def endpoints(self):
         return {"serving_default": self.serving_default}
-
-    def output_names(self):
-        return list(self.OUTPUTS)
 
     def _serve(self, images):
         images = check_input(images, self.image_shape[-1])

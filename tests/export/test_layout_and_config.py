@@ -1,6 +1,7 @@
 """The TF Serving folder layout, never overwriting, models.config, labels and the XLA fallback."""
 
 import os
+import sys
 
 import pytest
 import tensorflow as tf
@@ -89,9 +90,14 @@ def test_models_config_parses_with_the_serving_protos_and_keeps_other_models(mod
     assert result.docker_command == expected and expected in printed
 
 
-def test_without_the_serving_protos_the_config_is_written_with_the_same_wire_names(tmp_path):
+def test_without_the_serving_protos_the_config_is_written_with_the_same_wire_names(tmp_path, monkeypatch):
     path = tmp_path / "models.config"
-    text, note = updated_config_text(str(path), "vit", "/models/vit", use_serving_api=False)
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "tensorflow_serving.config", None)  # as if tensorflow-serving-api were missing
+        descriptor = config_class()().DESCRIPTOR
+        assert (descriptor.full_name, descriptor.file.name) == (
+            "tensorflow.serving.ModelServerConfig", "keras_vit_minimal_model_server_config.proto")
+        text, note = updated_config_text(str(path), "vit", "/models/vit")
     assert note == f"added model 'vit' to {path}"
     path.write_text(text)
     config = serving_config(path)
@@ -100,9 +106,9 @@ def test_without_the_serving_protos_the_config_is_written_with_the_same_wire_nam
     ]
     # A file with fields the fallback does not know is refused (and so never rewritten without them).
     path.write_text('model_config_list { config { name: "a" base_path: "/a" model_version_policy { all {} } } }')
-    with pytest.raises(ValueError, match="pip install tensorflow-serving-api"):
-        updated_config_text(str(path), "vit", "/models/vit", use_serving_api=False)
-    assert config_class(use_serving_api=False)().DESCRIPTOR.full_name == "tensorflow.serving.ModelServerConfig"
+    with monkeypatch.context() as patch, pytest.raises(ValueError, match="pip install tensorflow-serving-api"):
+        patch.setitem(sys.modules, "tensorflow_serving.config", None)
+        updated_config_text(str(path), "vit", "/models/vit")
 
 
 def test_a_config_it_cannot_update_stops_the_export_before_writing(model, tmp_path):

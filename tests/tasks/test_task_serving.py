@@ -203,3 +203,20 @@ def test_a_changed_model_fails_the_check(tmp_path):
     with pytest.raises(AssertionError, match="differs from the Keras model"):
         other.serving_signatures(keras_vit.export.formats.serving_preprocessing(other), jit_compile=False).check(
             result.path, verbose=False)
+
+
+@slow
+def test_warmup_requests_replay_against_a_task_export(tmp_path):
+    # TF Serving replays these when it loads the version: one uint8 `input_tensor` request per batch size.
+    prediction_log_pb2 = pytest.importorskip("tensorflow_serving.apis.prediction_log_pb2")
+    result = keras_vit.export(_tiny("seg_vit_ti16_digits", 4), tmp_path / "models" / "seg", warmup_batch_sizes=(1, 2),
+                              jit_compile=False, verbose=False)
+    loaded = tf.saved_model.load(result.path)
+    seen = []
+    for record in tf.data.TFRecordDataset(os.path.join(result.path, "assets.extra", "tf_serving_warmup_requests")):
+        request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+        (name,) = request.inputs
+        value = tf.make_ndarray(request.inputs[name])
+        out = loaded.signatures[request.model_spec.signature_name](**{name: tf.constant(value)})
+        seen.append((request.model_spec.signature_name, name, value.dtype.name, out["class_ids"].shape[0]))
+    assert seen == [("serving_default", "input_tensor", "uint8", 1), ("serving_default", "input_tensor", "uint8", 2)]
