@@ -21,9 +21,13 @@ TIMM_COUNTS = {
     "vit_small_patch14_reg4_dinov2": 22_057_344,
     "vit_base_patch14_reg4_dinov2": 86_582_016,
     "vit_large_patch14_reg4_dinov2": 304_370_688,
+    "vit_base_patch16_siglip_224": 92_884_224,
+    "vit_base_patch16_siglip_256": 92_930_304,
+    "vit_large_patch16_siglip_256": 315_956_224,
+    "vit_so400m_patch14_siglip_224": 427_680_704,
 }
 # Built at full size in the default run: one model per family and feature; their twins run in the slow step.
-DEFAULT_COUNTS = {"vit_small_patch14_reg4_dinov2"}
+DEFAULT_COUNTS = {"vit_small_patch14_reg4_dinov2", "vit_base_patch16_siglip_224"}
 
 
 @pytest.mark.parametrize(
@@ -39,6 +43,7 @@ def test_parameter_counts_equal_timm(name):
 # fixture -> (zoo model, its MLP width in the fixture: timm's mlp_ratio times the fixture's width 32)
 TIMM_FIXTURES = {
     "timm_dinov2": ("dinov2_s14_reg4", 128),
+    "timm_siglip": ("siglip_b16_224", 128),
 }
 
 
@@ -57,7 +62,7 @@ def test_timm_checkpoint_converts_to_timms_logits(fixture):
     np.testing.assert_allclose(logits, data["logits"], rtol=1e-4, atol=1e-4 * np.abs(data["logits"]).max())
 
 
-@pytest.mark.parametrize("name", ["dinov2_s14_reg4"])
+@pytest.mark.parametrize("name", ["dinov2_s14_reg4", "siglip_b16_224"])
 def test_classifier_any_size_and_attention_maps(name):
     spec = keras_vit.get_spec(name).tiny_spec()
     model = keras_vit.create(spec, num_classes=5, dynamic_image_size=True)

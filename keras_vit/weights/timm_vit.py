@@ -18,6 +18,9 @@ timm key -> keras_vit path (PyTorch Linear (out, in) transposes to Keras (in, ou
     blocks.{i}.mlp.fc1 / fc2              block_{i}/mlp/fc1 / fc2                transpose
     norm                                  encoder_norm
     fc_norm                               fc_norm
+    attn_pool.latent (1, 1, D)            pooling/probe                          MAP pooling (SigLIP)
+    attn_pool.q / kv / proj / norm        pooling/query / key_value / projection / norm   transpose (Linear)
+    attn_pool.mlp.fc1 / fc2               pooling/mlp/fc1 / fc2                  transpose
     pre_logits.fc (older timm)            head/pre_logits                        transpose
     head                                  head/classifier                        transpose
     head_dist                             head/distillation_classifier           transpose
@@ -66,7 +69,9 @@ _TOKENS = {"class_token/token": "cls_token", "distillation_token/token": "dist_t
            "register_tokens/token": "reg_token"}
 VIT_BLOCK = {"norm1": "norm1", "attention": "attn", "norm2": "norm2", "mlp": "mlp"}
 _TOP = {"encoder_norm": "norm", "head/pre_logits": "pre_logits.fc", "fc_norm": "fc_norm", "head/classifier": "head",
-        "head/distillation_classifier": "head_dist"}
+        "head/distillation_classifier": "head_dist", "pooling/query": "attn_pool.q", "pooling/key_value": "attn_pool.kv",
+        "pooling/projection": "attn_pool.proj", "pooling/norm": "attn_pool.norm", "pooling/mlp/fc1": "attn_pool.mlp.fc1",
+        "pooling/mlp/fc2": "attn_pool.mlp.fc2"}
 
 
 class TimmViT(Converter):
@@ -86,6 +91,8 @@ class TimmViT(Converter):
             return torch_param("patch_embed.proj", m[1], conv, "conv")
         if path in _TOKENS:
             return Rule((_TOKENS[path],))
+        if path == "pooling/probe":  # MAP pooling's learned query (SigLIP)
+            return Rule(("attn_pool.latent",))
         if path == "position_embedding/embeddings":
             return Rule(("pos_embed",), note="copied (resampled when the grid differs)")
         if block := protocol.split_block(path, model.layout.blocks):
