@@ -22,7 +22,9 @@ TWINS = {"bit_r50x3", "bit_r101x1", "bit_r101x3", "bit_r152x2", "bit_r152x4", "v
          # DINOv2's tiny specs differ only in width (taken away) from dinov2_s14_reg4's or deit3_s16's.
          "dinov2_s14", "dinov2_b14", "dinov2_b14_reg4", "dinov2_l14_reg4",
          # and the other SigLIP towers' from siglip_b16_224's
-         "siglip_b16_256", "siglip_l16_256", "siglip_so400m14_224"}
+         "siglip_b16_256", "siglip_l16_256", "siglip_so400m14_224",
+         # eva02_ti14 trains the packed SwiGLU, eva02_b14 the inner norm; eva02_b14_448's tiny spec is eva02_b14's
+         "eva02_s14", "eva02_b14_448"}
 DEFAULT_RUN = [pytest.param(n, marks=pytest.mark.slow) if n in TWINS else n for n in ZOO]
 
 

@@ -16,6 +16,11 @@ timm key -> keras_vit path (PyTorch Linear (out, in) transposes to Keras (in, ou
     blocks.{i}.attn.proj                  block_{i}/attention/projection         transpose
     blocks.{i}.ls1.gamma / ls2.gamma      block_{i}/layer_scale_1 / _2/gamma
     blocks.{i}.mlp.fc1 / fc2              block_{i}/mlp/fc1 / fc2                transpose
+    EVA-02 (timm's Eva, rotary_msa and swiglu; rotary angles have no variables):
+    blocks.{i}.attn.q_proj/k_proj/v_proj  block_{i}/attention/qkv/kernel         stacked [q; k; v], transposed
+    blocks.{i}.attn.q_bias / v_bias       block_{i}/attention/query_bias / value_bias   (or q_proj.bias, v_proj.bias)
+    blocks.{i}.mlp.fc1_g / fc1_x          block_{i}/mlp/fc1                      stacked [gate; value], transposed
+    blocks.{i}.mlp.norm                   block_{i}/mlp/norm                     SwiGLU's inner LayerNorm
     norm                                  encoder_norm
     fc_norm                               fc_norm
     attn_pool.latent (1, 1, D)            pooling/probe                          MAP pooling (SigLIP)
@@ -40,17 +45,28 @@ def block_rule(path, prefix, names):
     ...}; attention with a fused `qkv` unless names["qkv"] lists split Linear layers (TNT's ("qk", "v"))."""
     if m := match(r"(norm1|norm2)/(gamma|beta)", path):
         return Rule((f"{prefix}{names[m[1]]}.{protocol.TORCH_NORM[m[2]]}",))
+    attention = f"{prefix}{names['attention']}."
     if m := match(r"attention/qkv/(kernel|bias)", path):
-        if "qkv" not in names:  # timm's fused qkv Linear
-            return torch_param(f"{prefix}{names['attention']}.qkv", m[1])
-        keys = tuple(f"{prefix}{names['attention']}.{p}.{'weight' if m[1] == 'kernel' else 'bias'}" for p in names["qkv"])
+        if "qkv" not in names and m[1] == "bias":
+            return Rule((attention + "qkv.bias",))
+        if "qkv" not in names:  # timm's fused qkv Linear, or EVA-02's q_proj, k_proj, v_proj
+            keys = [[attention + "qkv.weight"], [f"{attention}{p}_proj.weight" for p in "qkv"]]
+            return protocol.first_of(keys, concat_linear, "transposed (q_proj, k_proj, v_proj stacked first)")
+        keys = tuple(f"{attention}{p}.{'weight' if m[1] == 'kernel' else 'bias'}" for p in names["qkv"])
         if m[1] == "kernel":
             return Rule(keys, concat_linear, "rows [qk; v] stacked, then transposed")
         return Rule(keys, concat_last, "[qk | v] concatenated")
     if m := match(r"attention/projection/(kernel|bias)", path):
-        return torch_param(f"{prefix}{names['attention']}.proj", m[1])
-    if m := match(r"mlp/(fc1|fc2)/(kernel|bias)", path):
-        return torch_param(f"{prefix}{names['mlp']}.{m[1]}", m[2])
+        return torch_param(attention + "proj", m[1])
+    if m := match(r"attention/(query|value)_bias", path):  # EVA-02 (RotaryMSA): fused qkv's q_bias, or q_proj's
+        return protocol.first_of([[f"{attention}{m[1][0]}_bias"], [f"{attention}{m[1][0]}_proj.bias"]])
+    mlp = f"{prefix}{names['mlp']}."
+    if m := match(r"mlp/fc1/(kernel|bias)", path):  # SwiGLU's: timm's packed [gate; value] fc1, or fc1_g and fc1_x
+        kind, join = ("weight", concat_linear) if m[1] == "kernel" else ("bias", concat_last)
+        keys = [[f"{mlp}fc1.{kind}"], [f"{mlp}fc1_g.{kind}", f"{mlp}fc1_x.{kind}"]]
+        return protocol.first_of(keys, join, "copied or transposed ([gate; value] stacked first)")
+    if m := match(r"mlp/(fc2|norm)/(kernel|bias|gamma|beta)", path):  # norm: SwiGLU's inner LayerNorm
+        return dense_or_norm(path, {f"mlp/{m[1]}": mlp + m[1]})
     if m := match(r"layer_scale_(1|2)/gamma", path):
         return Rule((f"{prefix}ls{m[1]}.gamma",))
     return None
