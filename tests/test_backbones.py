@@ -189,3 +189,11 @@ def test_swiglu_equals_numpy(use_inner_norm):
 def test_rotary_position_and_rotary_attention_come_together(overrides):
     with pytest.raises(ValueError, match="rotary_position and a rotary attention go together"):
         keras_vit.create(keras_vit.get_spec("eva02_ti14").tiny_spec(), **overrides)
+
+
+@pytest.mark.parametrize("name", ["siglip_b16_224", "eva02_b14"])
+def test_analytic_macs_count_map_pooling_and_swiglu_as_the_graph(name):
+    from keras_vit.macs import count_macs, graph_macs
+
+    spec = keras_vit.get_spec(name).tiny_spec()
+    assert count_macs(spec) == graph_macs(keras_vit.build(spec))
