@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
-from keras_vit.schema import pair
+from keras_vit.schema import PAIR, optional, pair
 
 
 def rotate(x, angles):
@@ -46,6 +46,7 @@ class RotaryPosition2D(ConfigFromArguments, keras.layers.Layer):
     """
 
     interface = "rotary"
+    FIELDS = {"reference_grid_size": optional(PAIR)}
     output_dtype = "float32"  # angles keep float32 precision under mixed precision (positions reach the grid size)
 
     def __init__(self, grid_size=14, num_prefix_tokens=1, key_dim=64, reference_grid_size=None, temperature=10000.0,

@@ -146,8 +146,7 @@ class ViT(ZooModel):
                  patch_embed="patch_embed", block="transformer_block", attention="msa", mlp="mlp", norm="layer_norm",
                  head="classifier", use_distillation_token=False, num_register_tokens=0, use_prefix_position=True,
                  use_fc_norm=False, dynamic_image_size=False, position_interpolation="bilinear", rotary_position=None,
-                 name="vit",
-                 dtype=None, **kwargs):
+                 name="vit", dtype=None, **kwargs):
         check_family_arguments(type(self), locals())
         slots = self.SLOTS
         image_size, patch_size = pair(image_size), pair(patch_size)
