@@ -37,10 +37,13 @@ def vit_macs(config):
     num_patches = (height // patch[0]) * (width // patch[1])
     macs += num_patches * patch[0] * patch[1] * channels * dim
     tokens = num_patches + sum(int(config[key]) for _, key in PREFIX_TOKENS)
-    per_block = tokens * dim * 3 * dim + 2 * tokens * tokens * dim + tokens * dim * dim + 2 * tokens * dim * mlp_dim
+    mlp_dense = 3 if slot_config(config["mlp"], "mlp")["name"] == "swiglu" else 2  # SwiGLU's fc1 is twice as wide
+    per_block = tokens * dim * 3 * dim + 2 * tokens * tokens * dim + tokens * dim * dim + mlp_dense * tokens * dim * mlp_dim
     if is_relative(config["position_encoding"]):
         per_block += tokens * tokens * dim  # query x relative-key logits
     macs += layers * per_block
+    if slot_config(config["pooling"], "token")["name"] == "map":  # the probe: keys and values of every token, its
+        macs += 2 * tokens * dim * dim + 2 * tokens * dim + 2 * dim * dim + 2 * dim * mlp_dim  # attention, MLP
     num_classes = config["num_classes"]
     if num_classes:
         representation = config["representation_dim"]

@@ -98,7 +98,7 @@ GLOSSARY = {
                     POSITIVE),
     **dict.fromkeys(("use_class_token", "use_qkv_bias", "use_approximate_gelu", "use_distillation_token",
                      "use_prefix_position", "use_fc_norm", "use_patch_position", "use_pixel_position", "use_bias",
-                     "use_norm", "rematerialize", "dynamic_image_size"), BOOL),
+                     "use_norm", "use_inner_norm", "rematerialize", "dynamic_image_size"), BOOL),
     "layer_scale_init_value": optional(POSITIVE),
     "stage_sizes": list_of(POSITIVE_INT, "a list of positive unit counts per stage, e.g. [3, 4, 9]"),
     "classifier_activation": ACTIVATION,

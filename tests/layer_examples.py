@@ -13,6 +13,9 @@ LAYER_EXAMPLES = {
     ("position", "learned_2d"): ((2, 7, 8), {"grid_size": (2, 3), "num_prefix_tokens": 1}, {"grid_size": (3, 2)}, True),
     ("position", "sincos_2d"): ((2, 7, 8), {"grid_size": (2, 3)}, {"grid_size": (3, 2), "temperature": 100.0}, False),
     ("position", "relative"): ((2, 5, 8), {"num_tokens": 5, "key_dim": 4}, {"key_dim": 6}, True),
+    ("position", "rotary_2d"): ((2, 5, 8), {"grid_size": 2, "key_dim": 8}, {"grid_size": (1, 4), "reference_grid_size": 3, "temperature": 100.0}, False),
+    ("attention", "rotary_msa"): ((2, 5, 8), {"hidden_dim": 8, "num_heads": 2}, {"num_heads": 4, "attention_dropout_rate": 0.1, "use_qkv_bias": False}, True),
+    ("mlp", "swiglu"): ((2, 5, 8), {"intermediate_dim": 16}, {"output_dim": 4, "dropout_rate": 0.1, "use_inner_norm": True, "layer_norm_epsilon": 1e-5}, True),
     ("attention", "msa"): ((2, 5, 8), {"hidden_dim": 8, "num_heads": 2}, {"num_heads": 4, "attention_dropout_rate": 0.1, "use_qkv_bias": False}, True),
     ("mlp", "mlp"): ((2, 5, 8), {"intermediate_dim": 16}, {"output_dim": 4, "dropout_rate": 0.1, "use_approximate_gelu": True}, True),
     ("block", "transformer_block"): (

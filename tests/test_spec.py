@@ -33,10 +33,13 @@ def test_aliases_resolve_to_the_same_spec():
 
 
 def test_list_models_wildcards_cover_names_and_aliases():
-    # vit_r50_b16 matches vit_b* through its timm alias vit_base_r50_s16_224 (and vit_r50_l32 *large*).
-    assert keras_vit.list_models("vit_b*") == ["vit_b16", "vit_b16_reg4_gap", "vit_b32", "vit_b8", "vit_r50_b16"]
+    # vit_r50_b16 matches vit_b* through its timm alias vit_base_r50_s16_224 (and vit_r50_l32 *large*), the DINOv2
+    # and SigLIP models through vit_base_patch14_dinov2, vit_large_patch16_siglip_256 and their kin.
+    assert keras_vit.list_models("vit_b*") == ["dinov2_b14", "dinov2_b14_reg4", "siglip_b16_224", "siglip_b16_256",
+                                               "vit_b16", "vit_b16_reg4_gap", "vit_b32", "vit_b8", "vit_r50_b16"]
     assert keras_vit.list_models("vit_b*", include_aliases=False) == ["vit_b16", "vit_b16_reg4_gap", "vit_b32", "vit_b8"]
-    assert keras_vit.list_models("*large*") == ["deit3_l16", "vit_l16", "vit_l32", "vit_r50_l32"]
+    assert keras_vit.list_models("*large*") == ["deit3_l16", "dinov2_l14_reg4", "siglip_l16_256", "vit_l16", "vit_l32",
+                                                "vit_r50_l32"]
     assert keras_vit.list_models("*large*", include_aliases=False) == []
     assert set(keras_vit.list_models("vit_*")) >= {
         "vit_ti16", "vit_s16", "vit_s32", "vit_b8", "vit_b16", "vit_b32", "vit_l16", "vit_l32", "vit_h14"

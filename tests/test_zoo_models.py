@@ -18,7 +18,13 @@ TWINS = {"bit_r50x3", "bit_r101x1", "bit_r101x3", "bit_r152x2", "bit_r152x4", "v
          "deit3_b16", "deit3_l16", "vit_m16_reg4_gap",
          # The plain ViTs differ from vit_ti16 only in size, which their tiny specs take away; vit_r26_s32 is
          # vit_r50_b16's stem with fewer units.
-         "vit_s16", "vit_s32", "vit_b16", "vit_b32", "vit_b8", "vit_l16", "vit_l32", "vit_h14", "vit_r26_s32"}
+         "vit_s16", "vit_s32", "vit_b16", "vit_b32", "vit_b8", "vit_l16", "vit_l32", "vit_h14", "vit_r26_s32",
+         # DINOv2's tiny specs differ only in width (taken away) from dinov2_s14_reg4's or deit3_s16's.
+         "dinov2_s14", "dinov2_b14", "dinov2_b14_reg4", "dinov2_l14_reg4",
+         # and the other SigLIP towers' from siglip_b16_224's
+         "siglip_b16_256", "siglip_l16_256", "siglip_so400m14_224",
+         # eva02_ti14 trains the packed SwiGLU, eva02_b14 the inner norm; eva02_b14_448's tiny spec is eva02_b14's
+         "eva02_s14", "eva02_b14_448"}
 DEFAULT_RUN = [pytest.param(n, marks=pytest.mark.slow) if n in TWINS else n for n in ZOO]
 
 

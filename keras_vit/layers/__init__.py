@@ -23,8 +23,11 @@ from keras_vit.layers.preact_bottleneck import PreActBottleneck
 from keras_vit.layers.relative_position import RelativePosition
 from keras_vit.layers.resnet_root import ResNetRoot
 from keras_vit.layers.resnet_stem import ResNetStem
+from keras_vit.layers.rotary_msa import RotaryMSA
+from keras_vit.layers.rotary_position_2d import RotaryPosition2D
 from keras_vit.layers.sincos_position_2d import SinCosPosition2D
 from keras_vit.layers.std_conv2d import StdConv2D
+from keras_vit.layers.swiglu import SwiGLU
 from keras_vit.layers.tnt_block import TNTBlock
 from keras_vit.layers.token_pooling import TokenPooling
 from keras_vit.layers.transformer_block import TransformerBlock
@@ -33,6 +36,6 @@ __all__ = [
     "AbsolutePosition", "Bottleneck", "ClassToken", "ClassifierHead", "DistilledClassifierHead", "DropPath",
     "GlobalAveragePooling", "GroupNorm", "LayerNorm", "LayerScale", "LearnedPosition1D", "LearnedPosition2D",
     "MAPPooling", "MLP", "MSA", "PatchEmbed", "PixelEmbed", "PixelPosition", "PixelProjection",
-    "PreActBottleneck", "RelativePosition", "ResNetRoot", "ResNetStem", "SinCosPosition2D", "StdConv2D",
-    "TNTBlock", "TokenPooling", "TransformerBlock",
+    "PreActBottleneck", "RelativePosition", "ResNetRoot", "ResNetStem", "RotaryMSA", "RotaryPosition2D",
+    "SinCosPosition2D", "StdConv2D", "SwiGLU", "TNTBlock", "TokenPooling", "TransformerBlock",
 ]

@@ -37,6 +37,7 @@ class MSA(ConfigFromArguments, keras.layers.Layer):
 
     # What it takes and returns; a slot of another interface rejects it when the spec loads.
     interface = "tokens"
+    fused_qkv_bias = True  # the qkv projection holds the bias (False: a subclass keeps its own, RotaryMSA's)
 
     def __init__(self, hidden_dim=768, num_heads=12, attention_dropout_rate=0.0, use_qkv_bias=True, **kwargs):
         super().__init__(**kwargs)
@@ -51,7 +52,7 @@ class MSA(ConfigFromArguments, keras.layers.Layer):
             )
         divisible("hidden_dim", self.hidden_dim, "num_heads", self.num_heads)
         self.qkv = built(keras.layers.Dense(
-            3 * self.hidden_dim, use_bias=self.use_qkv_bias, kernel_initializer="glorot_uniform",
+            3 * self.hidden_dim, use_bias=self.use_qkv_bias and self.fused_qkv_bias, kernel_initializer="glorot_uniform",
             dtype=self.dtype_policy, name="qkv",
         ), input_shape)
         self.projection = built(keras.layers.Dense(
@@ -61,11 +62,13 @@ class MSA(ConfigFromArguments, keras.layers.Layer):
             self.attention_dropout_rate, dtype=self.dtype_policy, name="attention_dropout"
         )
 
-    def _query_key_value(self, inputs):
+    def _query_key_value(self, inputs, relative_keys):
+        """(query, key, value, the relative keys left for the logits); a subclass may use them up itself (RotaryMSA
+        rotates queries and keys by them and leaves None)."""
         check_attention_size(inputs.shape, self.num_heads, self.compute_dtype)
         batch, num_tokens = ops.shape(inputs)[0], dim(inputs, 1)
         qkv = ops.reshape(self.qkv(inputs), (batch, num_tokens, 3, self.num_heads, self.head_dim))
-        return qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        return qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], relative_keys
 
     def _logits(self, query, key, relative_keys):
         scale = ops.cast(1.0 / float(self.head_dim) ** 0.5, query.dtype)
@@ -76,7 +79,7 @@ class MSA(ConfigFromArguments, keras.layers.Layer):
 
     def call(self, inputs, relative_keys=None, training=None):
         batch, num_tokens = ops.shape(inputs)[0], dim(inputs, 1)
-        query, key, value = self._query_key_value(inputs)
+        query, key, value, relative_keys = self._query_key_value(inputs, relative_keys)
         if self.attention_dropout_rate > 0.0:
             weights = self.attention_dropout(ops.softmax(self._logits(query, key, relative_keys), axis=-1),
                                              training=training)
@@ -102,5 +105,5 @@ class MSA(ConfigFromArguments, keras.layers.Layer):
         Returns:
             softmax(q k^T / sqrt(d_h) + bias) of shape (batch, num_heads, num_tokens, num_tokens); rows sum to 1.
         """
-        query, key, _ = self._query_key_value(inputs)
+        query, key, _, relative_keys = self._query_key_value(inputs, relative_keys)
         return ops.softmax(self._logits(query, key, relative_keys), axis=-1)

@@ -38,7 +38,8 @@ class TransformerBlock(ConfigFromArguments, keras.layers.Layer):
 
     Call arguments:
         inputs: tokens of shape (batch, num_tokens, hidden_dim).
-        relative_keys: optional (num_tokens, num_tokens, hidden_dim / num_heads) relative keys for the attention.
+        relative_keys: optional position input of the attention: (num_tokens, num_tokens, hidden_dim / num_heads)
+            relative keys, or for `rotary_msa` the (num_tokens, hidden_dim / num_heads / 2) rotary angles.
         training: bool.
 
     Returns:

@@ -100,6 +100,9 @@ class ViT(ZooModel):
         position_interpolation: how a dynamic model resamples its learned position tables: "bilinear" (align
             corners, the original ViT release) or "bicubic" (timm's: PyTorch's antialiased bicubic).
             `keras_vit.create(name, weights=...)` takes the checkpoint source's.
+        rotary_position: None or a rotary position embedding ({name: rotary_2d, reference_grid_size: 16}): its
+            angles for the grid at hand go to every block's attention, which must apply them (attention:
+            rotary_msa); EVA-02 uses it besides a learned position table.
 
     Call arguments:
         images: float tensor of shape (batch, height, width, num_channels), normalized as the weights expect.
@@ -129,6 +132,8 @@ class ViT(ZooModel):
                         provided=("num_prefix_tokens", "num_heads", "intermediate_dim", "layer_norm_epsilon")),
         "head": Slot("head", "classifier", interface="features",
                      provided=("num_classes", "representation_dim", "activation")),
+        "rotary_position": Slot("position", None, interface="rotary", empty="none",
+                                provided=("grid_size", "num_prefix_tokens", "key_dim")),
     }
     # Every other argument is checked by its keras_vit.schema.GLOSSARY field.
     FIELDS = {**SLOTS, "position_placement": optional(one_of(*PLACEMENTS)), "position_interpolation": one_of(*INTERPOLATIONS)}
@@ -140,8 +145,8 @@ class ViT(ZooModel):
                  use_qkv_bias=True, use_approximate_gelu=False, rematerialize=False, stem=None,
                  patch_embed="patch_embed", block="transformer_block", attention="msa", mlp="mlp", norm="layer_norm",
                  head="classifier", use_distillation_token=False, num_register_tokens=0, use_prefix_position=True,
-                 use_fc_norm=False, dynamic_image_size=False, position_interpolation="bilinear", name="vit",
-                 dtype=None, **kwargs):
+                 use_fc_norm=False, dynamic_image_size=False, position_interpolation="bilinear", rotary_position=None,
+                 name="vit", dtype=None, **kwargs):
         check_family_arguments(type(self), locals())
         slots = self.SLOTS
         image_size, patch_size = pair(image_size), pair(patch_size)
@@ -195,6 +200,10 @@ class ViT(ZooModel):
             return slots["position_encoding"].build(position_encoding, context, dtype=dtype, name=layer_name)(x)
 
         keys = relative_keys("relative_position") if relative and placement != "every_layer" else None
+        if not slots["rotary_position"].is_empty(rotary_position):
+            context = {"grid_size": grid, "num_prefix_tokens": num_prefix, "key_dim": hidden_dim // num_heads}
+            keys = positions(slots["rotary_position"].build(rotary_position, context, dtype=dtype,
+                                                            name="rotary_position"), x)
         blocks = []
         for index in range(num_layers):
             if absolute and placement == "every_layer":
@@ -245,6 +254,10 @@ class ViT(ZooModel):
             check_resamplable("position_encoding", position_cls)
         if encoding == "sincos_2d" and config["hidden_dim"] % 4:
             raise ValueError(f"position_encoding='sincos_2d' needs hidden_dim divisible by 4; received {config['hidden_dim']}.")
+        rotary = not ViT.SLOTS["rotary_position"].is_empty(config["rotary_position"])
+        if rotary != getattr(ATTENTION.component(config["attention"])[0], "rotary", False) or (rotary and is_relative(encoding)):
+            raise ValueError("rotary_position and a rotary attention go together and replace a relative position_encoding: "
+                             "set both (rotary_position: rotary_2d, attention: rotary_msa) or neither.")
         pooling = slot_config(config["pooling"], "token")["name"]
         if pooling == "token" and not config["use_class_token"]:
             raise ValueError("pooling='token' needs the class token: set use_class_token=True or pooling='gap'.")

@@ -16,8 +16,16 @@ timm key -> keras_vit path (PyTorch Linear (out, in) transposes to Keras (in, ou
     blocks.{i}.attn.proj                  block_{i}/attention/projection         transpose
     blocks.{i}.ls1.gamma / ls2.gamma      block_{i}/layer_scale_1 / _2/gamma
     blocks.{i}.mlp.fc1 / fc2              block_{i}/mlp/fc1 / fc2                transpose
+    EVA-02 (timm's Eva, rotary_msa and swiglu; rotary angles have no variables):
+    blocks.{i}.attn.q_proj/k_proj/v_proj  block_{i}/attention/qkv/kernel         stacked [q; k; v], transposed
+    blocks.{i}.attn.q_bias / v_bias       block_{i}/attention/query_bias / value_bias   (or q_proj.bias, v_proj.bias)
+    blocks.{i}.mlp.fc1_g / fc1_x          block_{i}/mlp/fc1                      stacked [gate; value], transposed
+    blocks.{i}.mlp.norm                   block_{i}/mlp/norm                     SwiGLU's inner LayerNorm
     norm                                  encoder_norm
     fc_norm                               fc_norm
+    attn_pool.latent (1, 1, D)            pooling/probe                          MAP pooling (SigLIP)
+    attn_pool.q / kv / proj / norm        pooling/query / key_value / projection / norm   transpose (Linear)
+    attn_pool.mlp.fc1 / fc2               pooling/mlp/fc1 / fc2                  transpose
     pre_logits.fc (older timm)            head/pre_logits                        transpose
     head                                  head/classifier                        transpose
     head_dist                             head/distillation_classifier           transpose
@@ -40,18 +48,29 @@ def block_rule(path, prefix, names):
     (TNT's {"qk": 2, "v": 1})."""
     if m := match(r"(norm1|norm2)/(gamma|beta)", path):
         return Rule((f"{prefix}{names[m[1]]}.{protocol.TORCH_NORM[m[2]]}",))
+    attention = f"{prefix}{names['attention']}."
     if m := match(r"attention/qkv/(kernel|bias)", path):
-        if "qkv" not in names:  # timm's fused qkv Linear
-            return torch_param(f"{prefix}{names['attention']}.qkv", m[1])
-        keys = tuple(f"{prefix}{names['attention']}.{p}.{'weight' if m[1] == 'kernel' else 'bias'}" for p in names["qkv"])
+        if "qkv" not in names and m[1] == "bias":
+            return Rule((attention + "qkv.bias",))
+        if "qkv" not in names:  # timm's fused qkv Linear, or EVA-02's q_proj, k_proj, v_proj
+            keys = [[attention + "qkv.weight"], [f"{attention}{p}_proj.weight" for p in "qkv"]]
+            return protocol.first_of(keys, concat_linear, "transposed (q_proj, k_proj, v_proj stacked first)")
+        keys = tuple(f"{attention}{p}.{'weight' if m[1] == 'kernel' else 'bias'}" for p in names["qkv"])
         if m[1] == "kernel":
             parts = tuple(names["qkv"].values())
             return Rule(keys, partial(concat_linear, parts=parts), "rows [qk; v] stacked, then transposed")
         return Rule(keys, concat_last, "[qk | v] concatenated")
     if m := match(r"attention/projection/(kernel|bias)", path):
-        return torch_param(f"{prefix}{names['attention']}.proj", m[1])
-    if m := match(r"mlp/(fc1|fc2)/(kernel|bias)", path):
-        return torch_param(f"{prefix}{names['mlp']}.{m[1]}", m[2])
+        return torch_param(attention + "proj", m[1])
+    if m := match(r"attention/(query|value)_bias", path):  # EVA-02 (RotaryMSA): fused qkv's q_bias, or q_proj's
+        return protocol.first_of([[f"{attention}{m[1][0]}_bias"], [f"{attention}{m[1][0]}_proj.bias"]])
+    mlp = f"{prefix}{names['mlp']}."
+    if m := match(r"mlp/fc1/(kernel|bias)", path):  # SwiGLU's: timm's packed [gate; value] fc1, or fc1_g and fc1_x
+        kind, join = ("weight", concat_linear) if m[1] == "kernel" else ("bias", concat_last)
+        keys = [[f"{mlp}fc1.{kind}"], [f"{mlp}fc1_g.{kind}", f"{mlp}fc1_x.{kind}"]]
+        return protocol.first_of(keys, join, "copied or transposed ([gate; value] stacked first)")
+    if m := match(r"mlp/(fc2|norm)/(kernel|bias|gamma|beta)", path):  # norm: SwiGLU's inner LayerNorm
+        return dense_or_norm(path, {f"mlp/{m[1]}": mlp + m[1]})
     if m := match(r"layer_scale_(1|2)/gamma", path):
         return Rule((f"{prefix}ls{m[1]}.gamma",))
     return None
@@ -70,7 +89,9 @@ _TOKENS = {"class_token/token": "cls_token", "distillation_token/token": "dist_t
            "register_tokens/token": "reg_token"}
 VIT_BLOCK = {"norm1": "norm1", "attention": "attn", "norm2": "norm2", "mlp": "mlp"}
 _TOP = {"encoder_norm": "norm", "head/pre_logits": "pre_logits.fc", "fc_norm": "fc_norm", "head/classifier": "head",
-        "head/distillation_classifier": "head_dist"}
+        "head/distillation_classifier": "head_dist", "pooling/query": "attn_pool.q", "pooling/key_value": "attn_pool.kv",
+        "pooling/projection": "attn_pool.proj", "pooling/norm": "attn_pool.norm", "pooling/mlp/fc1": "attn_pool.mlp.fc1",
+        "pooling/mlp/fc2": "attn_pool.mlp.fc2"}
 
 
 class TimmViT(Converter):
@@ -90,6 +111,8 @@ class TimmViT(Converter):
             return torch_param("patch_embed.proj", m[1], conv, "conv")
         if path in _TOKENS:
             return Rule((_TOKENS[path],))
+        if path == "pooling/probe":  # MAP pooling's learned query (SigLIP)
+            return Rule(("attn_pool.latent",))
         if path == "position_embedding/embeddings":
             return Rule(("pos_embed",), note="copied (resampled when the grid differs)")
         if block := protocol.split_block(path, model.layout.blocks):

@@ -36,6 +36,10 @@ TIMM_STEM = {"std_conv_epsilon": 1e-8, "std_conv_epsilon_mode": "variance", "gro
         ("bit_r50x1", "resnetv2_50x1_same", {"std_conv_epsilon": 1e-8, "padding": "same"}, "safetensors"),
         # timm's resnetv2_*_bit (like the BiT release) pads symmetrically: the zoo's BiT specs' padding.
         ("bit_r50x1", "resnetv2_50x1_bit", {"std_conv_epsilon": 1e-8}, "safetensors"),
+        ("dinov2_s14_reg4", "vit_small_patch14_reg4_dinov2", {}, "safetensors"),
+        ("siglip_b16_224", "vit_base_patch16_siglip_224", {}, "safetensors"),
+        ("eva02_ti14", "eva02_tiny_patch14_224", {}, "safetensors"),
+        ("eva02_b14", "eva02_base_patch14_224", {}, "pth"),
     ],
 )
 def test_logits_equal_timm(tmp_path, zoo_name, case, overrides, file_type):

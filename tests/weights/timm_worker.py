@@ -29,7 +29,11 @@ def build(case):
 
         return ResNetV2(layers=[3, 4, 6, 3], num_classes=10, stem_type="same",
                         conv_layer=partial(StdConv2dSame, eps=1e-8))
-    return timm.create_model(case, pretrained=False, **({} if "." in case else {"num_classes": 10}))
+    if "." in case:  # a manifest entry: timm's own configuration of that checkpoint
+        return timm.create_model(case, pretrained=False)
+    if "dinov2" in case:  # DINOv2 at 224x224 instead of 518x518, as the other cases
+        return timm.create_model(case, pretrained=False, num_classes=10, img_size=224)
+    return timm.create_model(case, pretrained=False, num_classes=10)
 
 
 def randomized(model, seed=0):
