@@ -81,10 +81,6 @@ def _wants_help(args):
     return False
 
 
-def _import_command(command):
-    return importlib.import_module(COMMANDS[command][0])
-
-
 def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
     try:
@@ -92,11 +88,8 @@ def main(argv=None):
     except ValueError as error:
         print(f"keras-vit: {error}", file=sys.stderr)
         return 2
-    # Before TensorFlow loads (a no-op when keras_vit/__init__ has already done it for this command).
-    _startup.prepare(verbose)
-    if len(argv) >= 3 and argv[1] == "help" and argv[2] in COMMANDS:
-        print(command_help(argv[2], _import_command(argv[2])))
-        return 0
+    if argv[1:2] == ["help"] and argv[2:3] and argv[2] in COMMANDS:
+        argv = [argv[0], argv[2], "--help"]
     if len(argv) < 2 or argv[1] in ("help", *_HELP_FLAGS):
         print(_usage())
         return 0
@@ -109,7 +102,7 @@ def main(argv=None):
 
         print(f"keras-vit: unknown command {command!r}.{suggest(command, COMMANDS)}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = _import_command(command)
+    module = importlib.import_module(COMMANDS[command][0])
     if _wants_help(argv[2:]):
         print(command_help(command, module))
         return 0

@@ -84,11 +84,8 @@ class ClipAfterCrossReplicaSum:
         clipping = self.clipnorm or self.global_clipnorm or self.clipvalue
         context = tf.distribute.get_replica_context() if tf.distribute.has_strategy() else None
         if clipping and context is not None and context.num_replicas_in_sync > 1:
-            present = [i for i, g in enumerate(grads) if g is not None]
-            summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
-            grads = list(grads)
-            for i, g in zip(present, summed):
-                grads[i] = g
+            summed = iter(context.all_reduce(tf.distribute.ReduceOp.SUM, [g for g in grads if g is not None]))
+            grads = [None if g is None else next(summed) for g in grads]
             self._summed.before_clipping = True  # read by _all_reduce_sum_gradients in this same trace
         return super()._clip_gradients(grads)
 
