@@ -38,27 +38,23 @@ _STARTUP_LINE = re.compile(
     rb")"
 )
 
-_TRUE, _FALSE = ("true", "t", "1"), ("false", "f", "0")  # what absl accepts for a boolean flag
+# --verbose, --noverbose and --verbose=VALUE, with the values absl accepts for a boolean flag (in any case)
+_VERBOSE_FLAGS = {"verbose": True, "noverbose": False,
+                  **{f"verbose={value}": value in ("true", "t", "1") for value in ("true", "t", "1", "false", "f", "0")}}
 
 
 def pop_verbose(argv):
     """(verbose, argv without the --verbose flags) for argv = [program, ...]: `--verbose`, `--noverbose` and
     `--verbose=true|false`, anywhere before a `--`; the last one wins. A malformed value raises ValueError."""
-    verbose, rest = False, [argv[0]] if argv else []
-    args = list(argv[1:])
-    for index, arg in enumerate(args):
+    verbose, rest = False, list(argv[:1])
+    for index, arg in enumerate(argv[1:], 1):
         if arg == "--":
-            rest += args[index:]
-            break
+            return verbose, rest + list(argv[index:])
         name, sep, value = arg.lstrip("-").partition("=")
         if not arg.startswith("-") or name not in ("verbose", "noverbose"):
             rest.append(arg)
-        elif name == "noverbose" and not sep:
-            verbose = False
-        elif not sep:
-            verbose = True
-        elif name == "verbose" and value.lower() in _TRUE + _FALSE:
-            verbose = value.lower() in _TRUE
+        elif name + sep + value.lower() in _VERBOSE_FLAGS:
+            verbose = _VERBOSE_FLAGS[name + sep + value.lower()]
         else:
             raise ValueError(f"--verbose takes no value or true/false; received {arg!r}.")
     return verbose, rest

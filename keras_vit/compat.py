@@ -50,9 +50,8 @@ class DistributedStepsMixin:
 
         if iterator is not None and data_batch is None and in_multi_worker_mode(self.distribute_strategy):
             local_results = self.distribute_strategy.experimental_local_results
-            for _, _, it in iterator:
-                data_batch = tf.nest.map_structure(lambda value: local_results(value)[0], next(it))
-                break
+            _, _, it = next(iter(iterator))  # the first (step, step, data iterator) of the epoch, as Keras reads it
+            data_batch = tf.nest.map_structure(lambda value: local_results(value)[0], next(it))
             return super()._maybe_symbolic_build(data_batch=data_batch)
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 

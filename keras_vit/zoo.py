@@ -57,10 +57,7 @@ def create(name, *, weights=None, include_top=True, name_override=None, dtype=No
         checkpoint = weights_lib.read_checkpoint(weights_lib.resolve(weights), progress=progress)
         overrides = weights_lib.spec_overrides(checkpoint, get_spec(name), overrides)
     spec = get_spec(name, **overrides)
-    keras_kwargs = {"name": name_override or spec.name}
-    if dtype is not None:
-        keras_kwargs["dtype"] = dtype
-    model = build(spec, **keras_kwargs)
+    model = build(spec, name=name_override or spec.name, dtype=dtype)  # dtype None: the global policy
     if checkpoint is not None:
         model.weights_report = weights_lib.load(model, checkpoint, interpolation=interpolation)
     elif plain_keras_weights:

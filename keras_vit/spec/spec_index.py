@@ -122,7 +122,3 @@ def list_names(pattern="*", include_aliases=True):
     _, names, _ = _get_index()
     return sorted(name for name, aliases in names.items()
                   if any(fnmatch.fnmatchcase(key, pattern) for key in [name, *(aliases if include_aliases else ())]))
-
-
-def is_spec_name(name):
-    return name in _get_index()[0]
