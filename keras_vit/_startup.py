@@ -18,8 +18,6 @@ file, then writes back every line that is not one of absl's early lines above; a
 "Error loading CUDA libraries") still shows. No device is hidden. Importing keras_vit as a library does none of this.
 """
 
-from __future__ import annotations
-
 import os
 import re
 import sys
@@ -39,8 +37,8 @@ _STARTUP_LINE = re.compile(
 )
 
 # --verbose, --noverbose and --verbose=VALUE, with the values absl accepts for a boolean flag (in any case)
-_VERBOSE_FLAGS = {"verbose": True, "noverbose": False,
-                  **{f"verbose={value}": value in ("true", "t", "1") for value in ("true", "t", "1", "false", "f", "0")}}
+_VALUES = {"true": True, "t": True, "1": True, "false": False, "f": False, "0": False}
+_VERBOSE_FLAGS = {"verbose": True, "noverbose": False, **{f"verbose={key}": value for key, value in _VALUES.items()}}
 
 
 def pop_verbose(argv):

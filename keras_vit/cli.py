@@ -6,8 +6,6 @@ them, one line each; `--helpfull` adds absl's and TensorFlow's. TensorFlow's sta
 `--verbose` is given (see keras_vit._startup).
 """
 
-from __future__ import annotations
-
 import importlib
 import re
 import sys

@@ -20,8 +20,6 @@ or when the upstream behaviour that a workaround exists for is fixed (then delet
    `Model.quantize` walks them with `_flatten_layers` (`nested_layers`).
 """
 
-from __future__ import annotations
-
 import threading
 
 import keras

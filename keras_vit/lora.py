@@ -8,8 +8,6 @@ uses. A target is named by where its layer sits inside a block of `model.layout.
 a target matches that path or its tail ("qkv" is every qkv projection).
 """
 
-from __future__ import annotations
-
 import json
 from types import MappingProxyType
 

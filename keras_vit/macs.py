@@ -9,8 +9,6 @@ GMAC figures). A family provides its count through a classmethod `macs_of(config
     >>> count_macs("vit_b16") / 1e9   # about 17.56
 """
 
-from __future__ import annotations
-
 import math
 
 from keras_vit.registry import registry, slot_config

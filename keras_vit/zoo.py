@@ -1,8 +1,6 @@
 """The zoo's front door: `create` (the one place a zoo model is assembled, with or without weights) and
 `list_models`. It sits above models/ and weights/; training, export, explain and the command line build through it."""
 
-from __future__ import annotations
-
 from keras_vit import weights as weights_lib
 from keras_vit.models.builder import build
 from keras_vit.spec import get_spec, list_names

@@ -84,7 +84,8 @@ def _readout_label(model):
     rows = readout_rows(model)
     if rows == "probe":
         return "attention of the MAP probe (after the last block)"
-    what = "attention of the mean patch (average pooling)" if rows.start or rows.stop is None else "class-token attention"
+    mean_patch = rows.start or rows.stop is None  # average pooling reads the patches, token pooling the prefix
+    what = "attention of the mean patch (average pooling)" if mean_patch else "class-token attention"
     return f"{what} in block {FLAGS.block % len(model.layout.blocks)} (of 0-{len(model.layout.blocks) - 1})"
 
 
@@ -121,8 +122,9 @@ def write_figures(model, inputs, shown, stems, written):
     if getattr(model, "word_grid_size", None) is not None:
         blocks = sorted({0, len(model.layout.blocks) // 2, len(model.layout.blocks) - 1})
         features = explain.tnt_feature_maps(model, inputs, block_indices=blocks, batch_size=FLAGS.batch_size)
+        labels = [f"block {b}" for b in blocks]
         for index, stem in enumerate(stems):
-            figure = explain.plot_tnt_features(features, shown[index], index=index, block_labels=[f"block {b}" for b in blocks])
+            figure = explain.plot_tnt_features(features, shown[index], index=index, block_labels=labels)
             _save(figure, f"{stem}_tnt_features", written)
 
 

@@ -6,8 +6,6 @@ blocks (each layer's `input`, what the block was called with), then asks each bl
 `attention_probabilities(*block_inputs)`, a method that TransformerBlock, TNTBlock and MAPPooling publish.
 """
 
-from __future__ import annotations
-
 import inspect
 
 import keras

@@ -1,7 +1,5 @@
 """DETR's decoder figure: where each object query looks in the image (Carion et al. 2020, figure 6)."""
 
-from __future__ import annotations
-
 import numpy as np
 
 from keras_vit.explain.attention import check_images

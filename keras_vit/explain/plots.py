@@ -4,8 +4,6 @@ Each function returns a `matplotlib.figure.Figure` (no pyplot state, so they wor
 save it with `figure.savefig("name.png")`.
 """
 
-from __future__ import annotations
-
 import math
 
 import numpy as np

@@ -1,7 +1,5 @@
 """The learned position embeddings' cosine similarity, patch against patch (the ViT paper's figure 7, center)."""
 
-from __future__ import annotations
-
 import keras
 import numpy as np
 

@@ -1,7 +1,5 @@
 """Loading a spec by zoo name or path: `extends` resolution, then validation."""
 
-from __future__ import annotations
-
 import warnings
 from pathlib import Path
 

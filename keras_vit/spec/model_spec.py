@@ -122,7 +122,7 @@ class ModelSpec:
 
     def to_dict(self):
         """The spec as plain data (what a YAML file would hold, `extends` resolved)."""
-        data = {field.name: thaw(getattr(self, field.name)) for field in dataclasses.fields(self) if field.name != "source"}
+        data = {f.name: thaw(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "source"}
         return {key: value for key, value in data.items() if key == "model" or value not in (None, "", [], {})}
 
     def with_overrides(self, **overrides):

@@ -1,7 +1,5 @@
 """Where specs live: the zoo's own folder, plugin folders, and an index of names and aliases."""
 
-from __future__ import annotations
-
 import fnmatch
 import warnings
 from pathlib import Path
