@@ -70,11 +70,6 @@ def is_command_process(argv=None, orig_argv=None):
     return argv[0] == "-m" and "-m" in orig_argv and orig_argv[orig_argv.index("-m") + 1:][:1] == ["keras_vit.cli"]
 
 
-def drop_startup_lines(data):
-    """`data` (bytes written to stderr) without the known start-up lines."""
-    return b"".join(line for line in data.splitlines(keepends=True) if not _STARTUP_LINE.match(line))
-
-
 def import_tensorflow_quietly():
     """`import tensorflow`, dropping the known start-up lines that native code writes to stderr meanwhile."""
     try:
@@ -96,7 +91,7 @@ def import_tensorflow_quietly():
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
-            kept = drop_startup_lines(capture.read())
+            kept = b"".join(line for line in capture.read().splitlines(keepends=True) if not _STARTUP_LINE.match(line))
             while kept:
                 kept = kept[os.write(2, kept):]
 
