@@ -14,7 +14,7 @@ and the first device probe, later, logs "failed call to cuInit" (cuda_platform.c
 
 So unless `--verbose` is given, the command sets TF_CPP_MIN_LOG_LEVEL=3 (when the user has not set it: that hides
 TensorFlow's own logging) and imports TensorFlow with the process's stderr (file descriptor 2) pointed at a temporary
-file, then writes back every line that is not one of absl's early lines above; anything else (a Python warning,
+file, then writes back every line that is not one of the first item's lines above; anything else (a Python warning,
 "Error loading CUDA libraries") still shows. No device is hidden. Importing keras_vit as a library does none of this.
 """
 
