@@ -6,8 +6,6 @@ them, one line each; `--helpfull` adds absl's and TensorFlow's. TensorFlow's sta
 `--verbose` is given (see keras_vit._startup).
 """
 
-from __future__ import annotations
-
 import importlib
 import re
 import sys
@@ -31,7 +29,6 @@ MOVED = {"benchmark": "the benchmarks live outside the package now: `python -m b
 
 _HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "-helpshort", "-?")
 _VERBOSE_HELP = "Show TensorFlow's start-up, C++ and INFO log lines (a flag of every command, before or after it)."
-_REPEAT_SUFFIX = re.compile(r";\s*repeat this option to specify a list of values$")
 
 
 def _usage():
@@ -41,29 +38,23 @@ def _usage():
 
 
 def _format_default(flag):
-    value = flag.default
-    if value is None or value == []:
-        return ""
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    elif isinstance(value, (list, tuple)):
-        value = ",".join(str(item) for item in value)
-    return f" (default: {value if value != '' else repr('')})"
+    # absl's default_as_str: the default as a command line writes it (true, a,b, ...), in quotes
+    value = "" if flag.default in (None, []) else flag.default_as_str[1:-1] or "''"
+    return value and f" (default: {value})"
 
 
 def command_help(command, module):
     """`keras-vit COMMAND --help`: the command's usage and its own flags, one line each (name, help, default)."""
     from absl import flags
 
-    paragraph = (module.__doc__ or "").strip().split("\n\n")[0]
-    match = re.match(r"`([^`]+)`", paragraph)
+    match = re.match(r"\s*`([^`]+)`", module.__doc__ or "")
     usage = match.group(1) if match else f"keras-vit {command} [--flags]"
     rows = []
     for flag in flags.FLAGS.get_flags_for_module(module):  # in the order the module defines them
         name = f"--[no]{flag.name}" if flag.boolean else f"--{flag.name}"
-        text = " ".join(flag.help.split())
-        if _REPEAT_SUFFIX.search(text):
-            text = _REPEAT_SUFFIX.sub("", text) + ("" if "repeatable" in text.lower() else " Repeatable.")
+        text = " ".join(flag.help.split()).removesuffix("; repeat this option to specify a list of values")
+        if isinstance(flag, flags.MultiFlag) and "repeatable" not in text.lower():
+            text += " Repeatable."
         rows.append((name, text + _format_default(flag)))
     rows += [("--[no]verbose", _VERBOSE_HELP), ("--helpfull", "Every flag, absl's and TensorFlow's included.")]
     width = min(max(len(name) for name, _ in rows), 22)
@@ -81,10 +72,6 @@ def _wants_help(args):
     return False
 
 
-def _import_command(command):
-    return importlib.import_module(COMMANDS[command][0])
-
-
 def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
     try:
@@ -92,11 +79,8 @@ def main(argv=None):
     except ValueError as error:
         print(f"keras-vit: {error}", file=sys.stderr)
         return 2
-    # Before TensorFlow loads (a no-op when keras_vit/__init__ has already done it for this command).
-    _startup.prepare(verbose)
-    if len(argv) >= 3 and argv[1] == "help" and argv[2] in COMMANDS:
-        print(command_help(argv[2], _import_command(argv[2])))
-        return 0
+    if argv[1:2] == ["help"] and argv[2:3] and argv[2] in COMMANDS:
+        argv = [argv[0], argv[2], "--help"]
     if len(argv) < 2 or argv[1] in ("help", *_HELP_FLAGS):
         print(_usage())
         return 0
@@ -109,7 +93,7 @@ def main(argv=None):
 
         print(f"keras-vit: unknown command {command!r}.{suggest(command, COMMANDS)}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = _import_command(command)
+    module = importlib.import_module(COMMANDS[command][0])
     if _wants_help(argv[2:]):
         print(command_help(command, module))
         return 0

@@ -20,8 +20,6 @@ or when the upstream behaviour that a workaround exists for is fixed (then delet
    `Model.quantize` walks them with `_flatten_layers` (`nested_layers`).
 """
 
-from __future__ import annotations
-
 import threading
 
 import keras
@@ -50,9 +48,8 @@ class DistributedStepsMixin:
 
         if iterator is not None and data_batch is None and in_multi_worker_mode(self.distribute_strategy):
             local_results = self.distribute_strategy.experimental_local_results
-            for _, _, it in iterator:
-                data_batch = tf.nest.map_structure(lambda value: local_results(value)[0], next(it))
-                break
+            _, _, it = next(iter(iterator))  # the first (step, step, data iterator) of the epoch, as Keras reads it
+            data_batch = tf.nest.map_structure(lambda value: local_results(value)[0], next(it))
             return super()._maybe_symbolic_build(data_batch=data_batch)
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
@@ -84,11 +81,8 @@ class ClipAfterCrossReplicaSum:
         clipping = self.clipnorm or self.global_clipnorm or self.clipvalue
         context = tf.distribute.get_replica_context() if tf.distribute.has_strategy() else None
         if clipping and context is not None and context.num_replicas_in_sync > 1:
-            present = [i for i, g in enumerate(grads) if g is not None]
-            summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
-            grads = list(grads)
-            for i, g in zip(present, summed):
-                grads[i] = g
+            summed = iter(context.all_reduce(tf.distribute.ReduceOp.SUM, [g for g in grads if g is not None]))
+            grads = [None if g is None else next(summed) for g in grads]
             self._summed.before_clipping = True  # read by _all_reduce_sum_gradients in this same trace
         return super()._clip_gradients(grads)
 

@@ -8,8 +8,6 @@ uses. A target is named by where its layer sits inside a block of `model.layout.
 a target matches that path or its tail ("qkv" is every qkv projection; "proj", timm's name, is "projection").
 """
 
-from __future__ import annotations
-
 import json
 from types import MappingProxyType
 
@@ -70,8 +68,7 @@ def enable_lora(model, rank=8, alpha=None, targets=("qkv",), train_norms=False):
     if unmatched or not targets:
         raise ValueError(f"enable_lora: target(s) {unmatched or targets!r} match no layer of {model.name!r}; its "
                          f"targets are {sorted(roles)} (or their last parts, e.g. 'qkv').")
-    layout = model.layout
-    keep = {*layout.head_variables, *layout.pre_logits_variables}
+    keep = {*model.layout.head_variables, *model.layout.pre_logits_variables}
     if train_norms:
         norms = tuple(registry("norm").get(name) for name in registry("norm").names())
         keep |= {v.path for layer in nested_layers(model) if isinstance(layer, norms) for v in layer.weights}

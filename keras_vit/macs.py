@@ -9,18 +9,15 @@ GMAC figures). A family provides its count through a classmethod `macs_of(config
     >>> count_macs("vit_b16") / 1e9   # about 17.56
 """
 
-from __future__ import annotations
-
 import math
 
-from keras_vit.registry import registry
+from keras_vit.registry import registry, slot_config
 from keras_vit.schema import pair
 
 
 def vit_macs(config):
     """MACs of a ViT (family "vit", with or without a registered stem) from its model section."""
     from keras_vit.models.vit import PREFIX_TOKENS, ViT, is_relative
-    from keras_vit.registry import slot_config
 
     config = {**ViT.config_defaults(), **config}
     height, width = pair(config["image_size"])
@@ -91,12 +88,9 @@ def count_macs(name_or_spec, **overrides):
     from keras_vit.spec import get_spec, thaw
 
     spec = get_spec(name_or_spec, **overrides)
-    family_cls = registry("model").get(spec.family)
-    config = thaw(spec.model)
-    if hasattr(family_cls, "macs_of"):
-        return int(family_cls.macs_of(config))
-    if spec.family in ANALYTIC:
-        return int(ANALYTIC[spec.family](config))
+    counter = getattr(registry("model").get(spec.family), "macs_of", None) or ANALYTIC.get(spec.family)
+    if counter is not None:
+        return int(counter(thaw(spec.model)))
     from keras_vit.zoo import create
 
     return graph_macs(create(spec))

@@ -1,8 +1,6 @@
 """The zoo's front door: `create` (the one place a zoo model is assembled, with or without weights) and
 `list_models`, and `preprocessing` for a model or for published weights. It sits above models/ and weights/; training, export, explain and the command line build through it."""
 
-from __future__ import annotations
-
 from keras_vit import preprocessing as preprocessing_lib
 from keras_vit import weights as weights_lib
 from keras_vit.models.builder import build
@@ -67,10 +65,7 @@ def create(name, *, weights=None, include_top=True, name_override=None, dtype=No
         checkpoint = weights_lib.read_checkpoint(weights_lib.resolve(weights, model=model_name), progress=progress)
         overrides = weights_lib.spec_overrides(checkpoint, get_spec(name), overrides)
     spec = get_spec(name, **overrides)
-    keras_kwargs = {"name": name_override or spec.name}
-    if dtype is not None:
-        keras_kwargs["dtype"] = dtype
-    model = build(spec, **keras_kwargs)
+    model = build(spec, name=name_override or spec.name, dtype=dtype)  # dtype None: the global policy
     if checkpoint is not None:
         model.weights_report = weights_lib.load(model, checkpoint, interpolation=interpolation)
     elif plain_keras_weights:

@@ -1,7 +1,5 @@
 """What the `keras-vit` commands share: one-line errors, reading a saved `.keras` model, `--override key=value`."""
 
-from __future__ import annotations
-
 import os
 import tempfile
 

@@ -26,18 +26,17 @@ USAGE = ("usage: keras-vit convert SRC OUT.weights.h5 --model NAME [--override k
          "SRC: a .npz, .safetensors, .pth/.bin, .weights.h5 or a zoo model's .keras file")
 
 
-class _Progress:
-    """A Keras progress bar over the tensors read, started on the first call."""
+def _progress():
+    """progress(done, total) for `create`: a Keras progress bar over the tensors read."""
+    import keras
 
-    def __init__(self):
-        self.bar = None
+    bar = keras.utils.Progbar(None, unit_name="tensor")
 
-    def __call__(self, done, total):
-        import keras
+    def progress(done, total):
+        bar.target = total
+        bar.update(done)
 
-        if self.bar is None:
-            self.bar = keras.utils.Progbar(total, unit_name="tensor")
-        self.bar.update(done)
+    return progress
 
 
 def sha256(path):
@@ -61,13 +60,12 @@ def main(argv):
     common.check_output("convert", out, "file")
 
     from keras_vit import weights
-    from keras_vit.spec import SpecError
     from keras_vit.zoo import create
 
     try:
         overrides = common.parse_overrides(FLAGS.override, "convert")
-        model = create(FLAGS.model, weights=source, interpolation=FLAGS.interpolation, progress=_Progress(), **overrides)
-    except (weights.CheckpointError, SpecError, ValueError, KeyError) as error:
+        model = create(FLAGS.model, weights=source, interpolation=FLAGS.interpolation, progress=_progress(), **overrides)
+    except (ValueError, KeyError) as error:  # SpecError and CheckpointError are ValueErrors
         _fail(str(error))
     weights.write_weights_file(model, out)
     print(model.weights_report)

@@ -30,8 +30,6 @@ _fail = functools.partial(common.fail, "explain")
 
 
 def load_model():
-    from keras_vit import weights
-    from keras_vit.spec import SpecError
     from keras_vit.zoo import create
 
     source = FLAGS.model
@@ -43,7 +41,7 @@ def load_model():
         return common.load_keras_file(source, "explain")
     try:
         return create(source, weights=FLAGS.weights, **common.parse_overrides(FLAGS.override, "explain"))
-    except (SpecError, weights.CheckpointError, ValueError, KeyError, OSError) as error:
+    except (ValueError, KeyError, OSError) as error:  # SpecError and CheckpointError are ValueErrors
         _fail(str(error))
 
 
@@ -57,29 +55,27 @@ def _floats(name, values):
 
 
 def read_images(paths, model):
-    """[(name, uint8 pixels at the model's size)] and the model's normalized inputs, (batch, H, W, C)."""
+    """The images as the model saw them ([0, 1] pixels at its size, for the figures) and its normalized inputs,
+    both (batch, H, W, C)."""
     import numpy as np
     import tensorflow as tf
 
-    from keras_vit.preprocessing import ImagePreprocessing, preprocessing
+    from keras_vit.preprocessing import preprocessing
 
-    channels = model.inputs[0].shape[-1]
     try:
         prepare = preprocessing(model, mean=_floats("mean", FLAGS.mean), std=_floats("std", FLAGS.std))
     except ValueError as error:
         _fail(str(error))
-    resize = ImagePreprocessing(prepare.image_size, mean=0.0, std=1 / 255, num_channels=channels)
-    shown, inputs = [], []
+    inputs = []
     for path in paths:
         try:
-            pixels = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+            pixels = tf.io.decode_image(tf.io.read_file(path), channels=prepare.num_channels, expand_animations=False)
         except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
             _fail(f"could not read the image {path!r} ({error.message.splitlines()[0]}); pass PNG, JPEG, GIF or BMP "
                   "files.")
-        batch = tf.cast(pixels, "float32")[None]
-        shown.append(np.clip(np.asarray(resize(batch))[0], 0, 255).astype("uint8"))
-        inputs.append(np.asarray(prepare(batch))[0])
-    return shown, np.stack(inputs)
+        inputs.append(np.asarray(prepare(tf.cast(pixels, "float32")[None]))[0])
+    inputs = np.stack(inputs)
+    return inputs * prepare.std + prepare.mean, inputs  # undoes (x / 255 - mean) / std
 
 
 def _readout_label(model):
@@ -88,11 +84,9 @@ def _readout_label(model):
     rows = readout_rows(model)
     if rows == "probe":
         return "attention of the MAP probe (after the last block)"
-    num_blocks, block = len(model.layout.blocks), FLAGS.block % len(model.layout.blocks)
-    where = f" in block {block} (of 0-{num_blocks - 1})"
-    if rows.start or rows.stop is None:
-        return "attention of the mean patch (average pooling)" + where
-    return "class-token attention" + where
+    mean_patch = rows.start or rows.stop is None  # average pooling reads the patches, token pooling the prefix
+    what = "attention of the mean patch (average pooling)" if mean_patch else "class-token attention"
+    return f"{what} in block {FLAGS.block % len(model.layout.blocks)} (of 0-{len(model.layout.blocks) - 1})"
 
 
 def _names(paths):
@@ -102,9 +96,9 @@ def _names(paths):
     return [stem if count == 1 else f"{stem}_{count}" for stem, count in zip(stems, counts)]
 
 
-def _save(figure, path, written):
-    figure.savefig(path)
-    written.append(path)
+def _save(figure, name, written):
+    figure.savefig(os.path.join(FLAGS.output_dir, f"{name}.png"))
+    written.append(name)
 
 
 def write_figures(model, inputs, shown, stems, written):
@@ -113,7 +107,7 @@ def write_figures(model, inputs, shown, stems, written):
 
     def attempt(name, make):
         try:
-            _save(make(), os.path.join(FLAGS.output_dir, f"{name}.png"), written)
+            _save(make(), name, written)
         except (ValueError, ImportError) as error:  # ImportError: an optional package (scikit-learn) is missing
             print(f"skipped {name}: {error}")
 
@@ -128,10 +122,10 @@ def write_figures(model, inputs, shown, stems, written):
     if getattr(model, "word_grid_size", None) is not None:
         blocks = sorted({0, len(model.layout.blocks) // 2, len(model.layout.blocks) - 1})
         features = explain.tnt_feature_maps(model, inputs, block_indices=blocks, batch_size=FLAGS.batch_size)
+        labels = [f"block {b}" for b in blocks]
         for index, stem in enumerate(stems):
-            _save(explain.plot_tnt_features(features, shown[index], index=index,
-                                            block_labels=[f"block {b}" for b in blocks]),
-                  os.path.join(FLAGS.output_dir, f"{stem}_tnt_features.png"), written)
+            figure = explain.plot_tnt_features(features, shown[index], index=index, block_labels=labels)
+            _save(figure, f"{stem}_tnt_features", written)
 
 
 def main(argv):
@@ -170,13 +164,12 @@ def main(argv):
         batch = inputs[start : start + FLAGS.batch_size]
         heads = explain.class_token_attention(model, batch, block_index=FLAGS.block, batch_size=FLAGS.batch_size)
         flow = explain.attention_rollout(model, batch, batch_size=FLAGS.batch_size)
-        for offset in range(len(batch)):
-            index = start + offset
+        for offset, index in enumerate(range(start, start + len(batch))):
             title = f"{os.path.basename(paths[index])}: {label}, per head; rollout"
             if classes is not None:
                 title += f" (predicted class {int(np.argmax(classes[index]))})"
             figure = explain.plot_attention(shown[index], heads.image[offset], flow.image[offset], title=title)
-            _save(figure, os.path.join(FLAGS.output_dir, f"{stems[index]}_attention.png"), written)
+            _save(figure, f"{stems[index]}_attention", written)
             progress.add(1)
     if FLAGS.figures:
         write_figures(model, inputs, shown, stems, written)

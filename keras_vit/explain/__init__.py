@@ -6,7 +6,6 @@ Arrays come from the functions below; `keras_vit.explain.plots` turns them into 
     >>> saliency = keras_vit.attention_rollout(model, images)     # .grid (batch, rows, cols), .image (batch, H, W)
 """
 
-from keras_vit.explain import plots
 from keras_vit.explain.attention import attention_maps, pooling_attention
 from keras_vit.explain.attention_distance import mean_attention_distance
 from keras_vit.explain.decoder_attention import decoder_attention, plot_decoder_attention

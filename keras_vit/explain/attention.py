@@ -6,8 +6,6 @@ blocks (each layer's `input`, what the block was called with), then asks each bl
 `attention_probabilities(*block_inputs)`, a method that TransformerBlock, TNTBlock and MAPPooling publish.
 """
 
-from __future__ import annotations
-
 import inspect
 
 import keras
@@ -93,7 +91,6 @@ def extract(model, images, block_indices=None, inner=False, pooling=False, batch
         )
     probe_layer = attention_pooling(model) if pooling else None
     layers = blocks + ([probe_layer] if probe_layer is not None else [])
-    options = {"inner": True} if inner else {}
 
     inputs = [keras.tree.flatten(layer.input) for layer in layers]
 
@@ -101,7 +98,7 @@ def extract(model, images, block_indices=None, inner=False, pooling=False, batch
         values = iter(values)
         return [
             to_numpy(layer.attention_probabilities(
-                *[next(values) for _ in item], **({} if layer is probe_layer else options)))
+                *[next(values) for _ in item], **({"inner": True} if inner and layer is not probe_layer else {})))
             for layer, item in zip(layers, inputs)
         ]
 

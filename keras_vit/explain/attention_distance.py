@@ -1,7 +1,5 @@
 """Mean attention distance per head against depth (the ViT paper's figure 7, right, and appendix D.7)."""
 
-from __future__ import annotations
-
 import numpy as np
 
 from keras_vit.explain.attention import check_images, extract, patch_grid

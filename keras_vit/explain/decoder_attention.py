@@ -1,7 +1,5 @@
 """DETR's decoder figure: where each object query looks in the image (Carion et al. 2020, figure 6)."""
 
-from __future__ import annotations
-
 import numpy as np
 
 from keras_vit.explain.attention import check_images
@@ -41,29 +39,19 @@ def plot_decoder_attention(image, attention, boxes, labels, scores, class_names=
     Returns:
         A matplotlib Figure.
     """
-    from keras_vit.explain.plots import _figure, _show, _unit
+    from keras_vit.explain.plots import plot_attention
 
     shown = np.argsort(-np.asarray(scores))[:max_queries]
-    figure, [axes] = _figure(1.8 * (1 + len(shown)), 2.1, 1, 1 + len(shown))
+    captions = [f"query {q}: {class_names[labels[q]] if class_names else labels[q]} {scores[q]:.2f}" for q in shown]
+    figure = plot_attention(image, np.asarray(attention)[shown], captions=captions)
+    from matplotlib.patches import Rectangle  # importable: plot_attention made a figure
+
+    detections = figure.axes[0]
+    detections.set_title("detections", fontsize=8)
     height, width = np.shape(image)[:2]
-    _show(axes[0], _unit(image), "detections")
-    gray = _unit(np.mean(image, -1))
-
-    def draw(axis, query, color):
+    for axis, query in zip(figure.axes[1:], shown):
         cx, cy, w, h = np.asarray(boxes[query]) * [width, height, width, height]
-        axis.add_patch(_rectangle((cx - w / 2 - 0.5, cy - h / 2 - 0.5), w, h, color))
-
-    for axis, query in zip(axes[1:], shown):
-        axis.imshow(gray, cmap="gray", interpolation="nearest")
-        name = class_names[labels[query]] if class_names else labels[query]
-        _show(axis, _unit(attention[query]), f"query {query}: {name} {scores[query]:.2f}", cmap="inferno",
-              alpha=0.6, interpolation="bilinear", extent=(-0.5, width - 0.5, height - 0.5, -0.5))
-        draw(axis, query, "cyan")
-        draw(axes[0], query, "lime")
+        for target, color in ((axis, "cyan"), (detections, "lime")):
+            target.add_patch(Rectangle((cx - w / 2 - 0.5, cy - h / 2 - 0.5), w, h, fill=False, edgecolor=color,
+                                       linewidth=1.2))
     return figure
-
-
-def _rectangle(corner, width, height, color):
-    from matplotlib.patches import Rectangle
-
-    return Rectangle(corner, width, height, fill=False, edgecolor=color, linewidth=1.2)

@@ -1,7 +1,5 @@
 """The principal components of the patch-embedding filters (the ViT paper's figure 7, left)."""
 
-from __future__ import annotations
-
 import keras
 import numpy as np
 

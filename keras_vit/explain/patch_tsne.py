@@ -1,7 +1,5 @@
 """The TNT paper's t-SNE of patch features (figure 4): one block's patch tokens of one or more models, in 2-D."""
 
-from __future__ import annotations
-
 import collections
 
 import numpy as np

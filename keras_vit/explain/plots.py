@@ -4,8 +4,6 @@ Each function returns a `matplotlib.figure.Figure` (no pyplot state, so they wor
 save it with `figure.savefig("name.png")`.
 """
 
-from __future__ import annotations
-
 import math
 
 import numpy as np
@@ -52,15 +50,16 @@ def _show(axis, image, title, fontsize=8, cmap=None, **options):
     axis.set_axis_off()
 
 
-def plot_attention(image, heads, rollout=None, title=None, head_label="head"):
+def plot_attention(image, heads, rollout=None, title=None, captions=None):
     """The image, then each head's attention map over it, then the rollout, each map scaled to its own maximum.
 
     Args:
         image: (height, width, channels) pixels as the model saw them (any range; shown min-max scaled).
-        heads: (heads, height, width) maps upsampled to the image (`class_token_attention(...).image[i]`).
-        rollout: optional (height, width) map (`attention_rollout(...).image[i]`).
+        heads: (heads, rows, columns) maps, stretched over the image: upsampled to it
+            (`class_token_attention(...).image[i]`) or at grid resolution (`class_token_attention(...).grid[i]`).
+        rollout: optional (rows, columns) map (`attention_rollout(...).image[i]`).
         title: optional figure title.
-        head_label: caption prefix of the head panels.
+        captions: the head panels' captions (default "head 0", "head 1", ...).
 
     Returns:
         A matplotlib Figure.
@@ -69,12 +68,14 @@ def plot_attention(image, heads, rollout=None, title=None, head_label="head"):
     figure, [axes] = _figure(1.7 * panels, 2.0, 1, panels)
     _show(axes[0], _unit(image), "image")
     gray = _unit(np.mean(image, -1) if np.ndim(image) == 3 else image)
-    maps = [(f"{head_label} {i}", m) for i, m in enumerate(heads)]
+    maps = list(zip(captions or [f"head {i}" for i in range(len(heads))], heads))
     if rollout is not None:
         maps.append(("rollout", rollout))
+    height, width = gray.shape
     for axis, (caption, values) in zip(axes[1:], maps):
         axis.imshow(gray, cmap="gray", interpolation="nearest")
-        _show(axis, _unit(values), caption, cmap="inferno", alpha=0.6, interpolation="bilinear")
+        _show(axis, _unit(values), caption, cmap="inferno", alpha=0.6, interpolation="bilinear",
+              extent=(-0.5, width - 0.5, height - 0.5, -0.5))
     if title:
         figure.suptitle(title, fontsize=9)
     return figure
@@ -114,12 +115,7 @@ def plot_embedding_filters(components, explained=None, columns=7, title="Princip
     Returns:
         A matplotlib Figure.
     """
-    components = np.stack([_unit(c) for c in components])
-    if components.shape[-1] == 1:
-        components = components[..., 0]
-    mosaic = _tile(components, columns)
-    if mosaic.ndim == 3:  # RGB: NaN gaps as white
-        mosaic = np.nan_to_num(mosaic, nan=1.0)
+    mosaic = np.nan_to_num(_tile([_unit(c) for c in components], columns), nan=1.0)  # gaps white
     figure, [[axis]] = _figure(5.0, 5.0 * mosaic.shape[0] / mosaic.shape[1] + 0.5)
     if explained is not None:
         shares = ", ".join(f"{100 * share:.0f}%" for share in np.asarray(explained)[:5])

@@ -1,19 +1,17 @@
 """The learned position embeddings' cosine similarity, patch against patch (the ViT paper's figure 7, center)."""
 
-from __future__ import annotations
-
 import keras
 import numpy as np
 
 from keras_vit.models.layout import model_layout
 
 
-def position_similarity(model, table_index=0):
+def position_similarity(model):
     """Cosine similarity between the position embedding of every patch and those of all other patches.
 
     Args:
-        model: a zoo model with a learned position table (`model.layout.position_tables`).
-        table_index: which table, for models with one per block (position_placement="every_layer").
+        model: a zoo model with a learned position table (`model.layout.position_tables`; of a model with one per
+            block, position_placement="every_layer", the first).
 
     Returns:
         float32 array (rows, columns, rows, columns): entry [r, c] is the (rows, columns) map of patch (r, c)'s
@@ -25,12 +23,7 @@ def position_similarity(model, table_index=0):
             f"position_similarity: model {model.name!r} has no learned position table (its position encoding is "
             "fixed, relative or none): build one with position_encoding='learned_1d' or 'learned_2d'."
         )
-    if isinstance(table_index, bool) or not isinstance(table_index, int) or not -len(tables) <= table_index < len(tables):
-        raise ValueError(
-            f"position_similarity: table_index {table_index!r} is out of range: model {model.name!r} has "
-            f"{len(tables)} position table(s)."
-        )
-    table = tables[table_index]
+    table = tables[0]
     layer = model.get_layer(table.layer)
     values = np.asarray(keras.ops.convert_to_numpy(layer.position_table()), "float64")
     values = values.reshape(-1, values.shape[-1])[table.num_prefix_tokens :]

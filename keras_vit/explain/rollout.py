@@ -71,11 +71,6 @@ def _saliency(model, images, weights):
     """A Saliency from (..., tokens) weights for these images: the prefix tokens dropped, the patches put on the
     (rows, columns) patch grid, which is bilinearly upsampled to the images' (height, width)."""
     prefix, (rows, columns) = model.layout.num_prefix_tokens, patch_grid(model, images)
-    if weights.shape[-1] != prefix + rows * columns:
-        raise ValueError(
-            f"Expected weights over {prefix} prefix tokens and a {rows}x{columns} grid; received {weights.shape[-1]} "
-            "tokens."
-        )
     grid = weights[..., prefix:].reshape(*weights.shape[:-1], rows, columns)
     flat = np.asarray(grid, "float32").reshape(-1, rows, columns, 1)
     resized = keras.ops.image.resize(flat, images.shape[1:3], interpolation="bilinear", antialias=False)

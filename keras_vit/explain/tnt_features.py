@@ -1,7 +1,5 @@
 """TNT's patch-level and pixel-level features laid out as images (the TNT paper's figure 3)."""
 
-from __future__ import annotations
-
 from keras_vit.explain.attention import check_images, patch_grid, tap, to_numpy
 from keras_vit.models.features import block_names
 

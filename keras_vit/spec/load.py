@@ -1,12 +1,10 @@
 """Loading a spec by zoo name or path: `extends` resolution, then validation."""
 
-from __future__ import annotations
-
 import warnings
 from pathlib import Path
 
 from keras_vit.spec.model_spec import NOT_INHERITED, ModelSpec, merge
-from keras_vit.spec.spec_index import find_spec_file, is_spec_name, name_problem
+from keras_vit.spec.spec_index import find_spec_file, name_problem
 from keras_vit.spec.yaml_file import SpecError, read_yaml
 
 _MAX_DEPTH = 8
@@ -56,9 +54,7 @@ def get_spec(name_or_path, **overrides):
     """
     if isinstance(name_or_path, ModelSpec):
         spec = name_or_path
-    elif isinstance(name_or_path, Path) or (
-        isinstance(name_or_path, str) and not is_spec_name(name_or_path) and name_or_path.endswith((".yaml", ".yml"))
-    ):
+    elif isinstance(name_or_path, Path) or (isinstance(name_or_path, str) and name_or_path.endswith((".yaml", ".yml"))):
         spec = load_spec_file(name_or_path)
         if problem := name_problem(spec.source, spec.name):  # a zoo folder would skip this file (add_spec_dir)
             warnings.warn(f"{problem} (Loaded by its path, it is used as it is: model {spec.name!r}.)", stacklevel=2)

@@ -116,20 +116,14 @@ class ModelSpec:
             validate_model(family_cls, data["model"])
         except (ValueError, TypeError) as error:
             raise SpecError(f"{where}: {error}") from None
-        return cls(name=data["name"], family=data["family"], model=_freeze(data["model"]),
-                   aliases=tuple(data.get("aliases") or ()), description=data.get("description") or "",
-                   expected_num_params=data.get("expected_num_params"), num_params_source=data.get("num_params_source"),
-                   tiny=_freeze(data.get("tiny") or {}), paper=_freeze(data.get("paper") or {}),
-                   source=Path(source) if source else None)
+        # Each top-level key but `extends` is a field of the same name; a null one keeps the field's default.
+        values = {key: _freeze(value) for key, value in data.items() if value is not None and key != "extends"}
+        return cls(**values, source=Path(source) if source else None)
 
     def to_dict(self):
         """The spec as plain data (what a YAML file would hold, `extends` resolved)."""
-        data = {"name": self.name, "family": self.family, "model": thaw(self.model)}
-        for key in ("aliases", "description", "expected_num_params", "num_params_source", "tiny", "paper"):
-            value = thaw(getattr(self, key))
-            if value not in (None, "", [], {}, ()):
-                data[key] = value
-        return data
+        data = {f.name: thaw(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "source"}
+        return {key: value for key, value in data.items() if key == "model" or value not in (None, "", [], {})}
 
     def with_overrides(self, **overrides):
         """A new validated spec whose model section has `overrides` applied (nested mappings merge)."""

@@ -1,7 +1,5 @@
 """Where specs live: the zoo's own folder, plugin folders, and an index of names and aliases."""
 
-from __future__ import annotations
-
 import fnmatch
 import warnings
 from pathlib import Path
@@ -69,11 +67,12 @@ def _build_index():
     """Indexes every spec folder, skipping broken files so that one bad file never takes down the whole zoo.
 
     Returns:
-        (paths, names, broken): name or alias -> file; name -> aliases; file stem -> the message of the SpecError
-        that a request for that broken spec raises.
+        (paths, names, broken): name or alias -> file; zoo model name -> aliases (task models, in `tasks/` beside the
+        zoo's folder, are found by name but not listed); file stem -> the message of the SpecError that a request for
+        that broken spec raises.
     """
     load_plugins()
-    paths, names, broken, tasks = {}, {}, {}, set()
+    paths, names, broken = {}, {}, {}
     models = builtin_spec_dir()
     # dict.fromkeys: a folder added twice (or the zoo's own folder added again) is read once.
     for folder in dict.fromkeys([models, models.parent / "tasks", *_extra_dirs]):
@@ -90,10 +89,9 @@ def _build_index():
                 _warn_once(f"{error} (This spec is skipped; the rest of the zoo still works.)")
                 continue
             paths.update(dict.fromkeys([name, *aliases], path))
-            names[name] = tuple(aliases)
-            if folder == models.parent / "tasks":
-                tasks.add(name)
-    return paths, names, broken, tasks
+            if folder != models.parent / "tasks":
+                names[name] = tuple(aliases)
+    return paths, names, broken
 
 
 def _get_index():
@@ -109,7 +107,7 @@ def find_spec_file(name):
     Raises:
         SpecError: `name` is unknown (with the closest known names), or its file is broken (with the file's problem).
     """
-    paths, _, broken, _ = _get_index()
+    paths, _, broken = _get_index()
     if name in paths:
         return paths[name]
     if name in broken:
@@ -118,13 +116,8 @@ def find_spec_file(name):
                     "the path of a YAML spec file.")
 
 
-def list_names(pattern="*", include_aliases=True, tasks=False):
-    """Zoo model names (with tasks=True: task model names) matching an fnmatch pattern; a model also matches
-    through its aliases."""
-    _, names, _, task_names = _get_index()
-    return sorted(name for name, aliases in names.items() if (name in task_names) == tasks
-                  and any(fnmatch.fnmatchcase(key, pattern) for key in [name, *(aliases if include_aliases else ())]))
-
-
-def is_spec_name(name):
-    return name in _get_index()[0]
+def list_names(pattern="*", include_aliases=True):
+    """Zoo model names matching an fnmatch pattern; a model also matches through its aliases."""
+    _, names, _ = _get_index()
+    return sorted(name for name, aliases in names.items()
+                  if any(fnmatch.fnmatchcase(key, pattern) for key in [name, *(aliases if include_aliases else ())]))

@@ -1,7 +1,5 @@
 """Reading one YAML spec file, with errors that name the file and the line."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import yaml
