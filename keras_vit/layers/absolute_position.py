@@ -66,6 +66,3 @@ class AbsolutePosition(ConfigFromArguments, keras.layers.Layer):
     def call(self, inputs, grid_size=None):
         table = self.position_table() if grid_size is None else self.position_table_for(grid_size)
         return inputs + ops.cast(table, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments
-from keras_vit.layers._shapes import check_patch_grid, dim, num_patches
+from keras_vit.layers._shapes import check_patch_grid, dim
 from keras_vit.registry import register
 from keras_vit.schema import pair
 
@@ -76,7 +76,4 @@ class PixelEmbed(ConfigFromArguments, keras.layers.Layer):
         patches = ops.pad(patches, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
         words = self.projection(patches)
         return ops.reshape(words, (batch, rows * cols, self.num_words, self.inner_dim))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], num_patches(input_shape, self.patch_size), self.num_words, self.inner_dim)
 

@@ -51,6 +51,3 @@ class PixelPosition(ConfigFromArguments, keras.layers.Layer):
 
     def call(self, inputs):
         return inputs + ops.cast(self.embeddings, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape

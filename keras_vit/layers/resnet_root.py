@@ -4,9 +4,8 @@ import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments, built
-from keras_vit.layers._padding import pad_symmetric, padded_size
 from keras_vit.layers.group_norm import GroupNorm
-from keras_vit.layers.std_conv2d import StdConv2D
+from keras_vit.layers.std_conv2d import StdConv2D, pad_symmetric, padded_size
 from keras_vit.registry import register
 
 
