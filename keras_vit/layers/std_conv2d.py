@@ -6,7 +6,7 @@ to TensorFlow's "SAME".
 input, a 7x7 convolution gets 2 zeros before and 3 after. "symmetric" pads (k - 1) // 2 zeros before and
 k - 1 - (k - 1) // 2 after, whatever the input size (3 and 3 for 7x7, 1 and 1 for 3x3, 0 for 1x1), as the BiT release
 (PaddingFromKernelSize) and timm's `resnetv2_*_bit` models (StdConv2d default padding, stem_type "fixed") do. Both give
-ceil(size / stride) outputs for odd kernels, so shapes, parameters and MACs do not depend on the choice.
+ceil(size / stride) outputs for any kernel, so shapes, parameters and MACs do not depend on the choice.
 """
 
 import keras
@@ -29,18 +29,9 @@ def pad_symmetric(inputs, kernel_size):
     return ops.pad(inputs, pads)
 
 
-def padded_size(size, kernel_size, stride, padding):
-    """The output length of a convolution or pooling along one axis ("same", "symmetric" or "valid")."""
-    if padding == "same" or size is None:
-        return ceil_div(size, stride)
-    if padding == "symmetric":
-        size += kernel_size - 1
-    return (size - kernel_size) // stride + 1
-
-
 def ceil_div(size, stride):
-    """ceil(size / stride), the output length of a strided "same" or "symmetric" layer with an odd kernel; None
-    (a size known only when the graph runs) stays None."""
+    """ceil(size / stride), the output length of a strided "same" or "symmetric" layer (symmetric padding adds
+    kernel - 1 zeros in all); None (a size known only when the graph runs) stays None."""
     return None if size is None else -(-size // stride)
 
 
@@ -121,5 +112,7 @@ class StdConv2D(ConfigFromArguments, keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         axes = zip(input_shape[1:3], self.kernel_size, self.strides)
-        height, width = (padded_size(size, kernel, stride, self.padding) for size, kernel, stride in axes)
+        valid = self.padding == "valid"
+        height, width = ((size - kernel) // stride + 1 if valid and size is not None else ceil_div(size, stride)
+                         for size, kernel, stride in axes)
         return (input_shape[0], height, width, self.filters)
