@@ -89,9 +89,12 @@ def test_transformer_block_matches_numpy():
 
 
 def test_sincos_table_matches_the_formula():
-    from keras_vit.layers.sincos_position_2d import sincos_2d_table
+    from keras_vit.layers import SinCosPosition2D
 
-    table = sincos_2d_table((2, 3), 8, temperature=10000.0)
+    layer = SinCosPosition2D(grid_size=(2, 3), num_prefix_tokens=1, temperature=10000.0)
+    layer.build((1, 7, 8))
+    table = np.asarray(layer.position_table())[0, 1:]  # the class token's row is zeros
+    np.testing.assert_array_equal(np.asarray(layer.position_table())[0, 0], np.zeros(8))
     # Patch (row 1, column 2) is token 1 * 3 + 2 = 5; quarter width 2 gives frequencies 1 and 1/100.
     omega = np.array([1.0, 0.01])
     expected = np.concatenate([np.sin(1 * omega), np.cos(1 * omega), np.sin(2 * omega), np.cos(2 * omega)])

@@ -82,36 +82,12 @@ def interpolation_matrix(old, new, interpolation, dtype="float32"):
     return build(int(old), new, dtype)
 
 
-def _resample_axis(matrix, table, axis):
-    """Applies a (new, old) matrix along `axis` of `table` (the axes after it broadcast)."""
+def resample_axis(table, axis, new_length, interpolation):
+    """Resamples `table` along `axis` (static length) to `new_length` samples (an int or a scalar int32 tensor);
+    the axes after it ride along: a (rows, D) axis table along 0, a (rows, columns, D) grid along 0 then 1."""
     # A broadcast product and a sum rather than a matmul: no reduced-precision (TF32) matmul path can touch the
     # values, so the identity matrix of the native grid returns the table bit for bit.
-    matrix = ops.cast(matrix, table.dtype)
+    matrix = interpolation_matrix(table.shape[axis], new_length, interpolation, table.dtype)
     for _ in range(len(table.shape) - axis - 1):
         matrix = matrix[..., None]
     return ops.sum(matrix * ops.expand_dims(table, axis), axis=axis + 1)
-
-
-def resample_rows(table, new_length, interpolation):
-    """Resamples a (length, D) table (a row or column table of a 2-D encoding) to (new_length, D)."""
-    return _resample_axis(interpolation_matrix(table.shape[0], new_length, interpolation, table.dtype), table, 0)
-
-
-def resample_grid_rows(rows, old_grid, new_grid, interpolation):
-    """Resamples the rows of a table laid out as a row-major grid.
-
-    Args:
-        rows: (old_rows * old_cols, D) tensor.
-        old_grid: (old_rows, old_cols) ints.
-        new_grid: (new_rows, new_cols), ints or scalar int32 tensors.
-        interpolation: "bilinear" or "bicubic".
-
-    Returns:
-        (new_rows * new_cols, D) tensor in row-major order.
-    """
-    old_rows, old_cols = int(old_grid[0]), int(old_grid[1])
-    width = rows.shape[-1]
-    grid = ops.reshape(rows, (old_rows, old_cols, width))
-    grid = _resample_axis(interpolation_matrix(old_rows, new_grid[0], interpolation, rows.dtype), grid, 0)
-    grid = _resample_axis(interpolation_matrix(old_cols, new_grid[1], interpolation, rows.dtype), grid, 1)
-    return ops.reshape(grid, (-1, width))

@@ -11,14 +11,6 @@ def dim(x, axis):
     return x.shape[axis] if x.shape[axis] is not None else ops.shape(x)[axis]
 
 
-def num_patches(input_shape, patch_size):
-    """The patches of `patch_size` (height, width) in images of `input_shape` (batch, height, width, channels), or
-    None where the image size is known only when the graph runs."""
-    if None in (input_shape[1], input_shape[2]):
-        return None
-    return (input_shape[1] // patch_size[0]) * (input_shape[2] // patch_size[1])
-
-
 def check_patch_grid(input_shape, patch_size, layer):
     """Refuses images (batch, height, width, channels) of `input_shape` that `layer` (its class name) cannot cut into
     patches of `patch_size` (height, width); a None side (dynamic_image_size) is checked when the graph runs."""

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments
-from keras_vit.layers._resampling import resample_grid_rows
+from keras_vit.layers._resampling import resample_axis
 from keras_vit.schema import pair
 
 
@@ -59,13 +59,12 @@ class AbsolutePosition(ConfigFromArguments, keras.layers.Layer):
         """The (1, num_prefix_tokens + rows * columns, hidden_dim) table for a grid of `grid_size` (an int32 tensor
         (rows, columns)): the prefix rows as they are, the grid rows resampled with `interpolation`."""
         table = self.position_table()[0]
-        prefix, grid = table[: self.num_prefix_tokens], table[self.num_prefix_tokens :]
-        grid = resample_grid_rows(grid, self.grid_size, (grid_size[0], grid_size[1]), self.interpolation)
-        return ops.concatenate([ops.cast(prefix, grid.dtype), grid], axis=0)[None]
+        prefix, width = table[: self.num_prefix_tokens], table.shape[-1]
+        grid = ops.reshape(table[self.num_prefix_tokens :], (*self.grid_size, width))
+        for axis in (0, 1):
+            grid = resample_axis(grid, axis, grid_size[axis], self.interpolation)
+        return ops.concatenate([ops.cast(prefix, grid.dtype), ops.reshape(grid, (-1, width))], axis=0)[None]
 
     def call(self, inputs, grid_size=None):
         table = self.position_table() if grid_size is None else self.position_table_for(grid_size)
         return inputs + ops.cast(table, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape

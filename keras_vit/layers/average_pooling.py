@@ -28,6 +28,3 @@ class GlobalAveragePooling(ConfigFromArguments, keras.layers.Layer):
 
     def call(self, inputs):
         return ops.mean(inputs[:, self.num_prefix_tokens :], axis=1)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[-1])

@@ -4,8 +4,8 @@ import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments
-from keras_vit.layers._padding import ceil_div
 from keras_vit.layers.resnet_root import ResNetParts
+from keras_vit.layers.std_conv2d import ceil_div
 from keras_vit.registry import register
 
 

@@ -38,7 +38,3 @@ class ClassToken(ConfigFromArguments, keras.layers.Layer):
         batch = ops.shape(inputs)[0]
         token = ops.broadcast_to(ops.cast(self.token, inputs.dtype), (batch, self.num_tokens, inputs.shape[-1]))
         return ops.concatenate([token, inputs], axis=1)
-
-    def compute_output_shape(self, input_shape):
-        tokens = None if input_shape[1] is None else input_shape[1] + self.num_tokens
-        return (input_shape[0], tokens, input_shape[2])

@@ -52,9 +52,6 @@ class ClassifierHead(ConfigFromArguments, keras.layers.Layer):
         logits = keras.ops.cast(self.classifier(self.dropout(x, training=training)), "float32")
         return logits if self.activation is None else self._activation(logits)
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.num_classes)
-
     def compute_output_spec(self, inputs, training=None):
         # Keras would derive the symbolic dtype from the compute dtype (bfloat16 under a mixed policy).
-        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype="float32")
+        return keras.KerasTensor((inputs.shape[0], self.num_classes), dtype="float32")

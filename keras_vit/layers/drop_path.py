@@ -40,6 +40,3 @@ class DropPath(ConfigFromArguments, keras.layers.Layer):
         shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
         mask = keras.random.uniform(shape, seed=self.seed_generator, dtype=inputs.dtype) < keep
         return ops.where(mask, inputs / ops.cast(keep, inputs.dtype), ops.zeros_like(inputs))
-
-    def compute_output_shape(self, input_shape):
-        return input_shape

@@ -1,18 +1,17 @@
 """Group normalization with 32 groups, the normalization of BiT and of the ViT hybrids' ResNet stems."""
 
 import keras
-from keras import ops
 
-from keras_vit.layers._arguments import ConfigFromArguments
-from keras_vit.layers._shapes import dim
 from keras_vit.registry import register
 
 
 @register("layer", "group_norm")
-class GroupNorm(ConfigFromArguments, keras.layers.Layer):
-    """Normalizes each sample over (height, width, channels of a group), then scales and shifts per channel.
+class GroupNorm(keras.layers.GroupNormalization):
+    """Normalizes each sample over (height, width, channels of a group), then scales and shifts per channel:
+    Keras's GroupNormalization (statistics, scale and shift in float32 under mixed precision) under the registry
+    name "group_norm", with the arguments BiT's layers set.
 
-    Statistics are computed in float32 under mixed precision.
+    A subclass, so that registering it leaves Keras's own class and its saved name untouched.
 
     Args:
         groups: int, number of channel groups; must divide the channels (32 in BiT and the ViT hybrids).
@@ -32,32 +31,21 @@ class GroupNorm(ConfigFromArguments, keras.layers.Layer):
     """
 
     def __init__(self, groups=32, epsilon=1e-5, gamma_initializer="ones", **kwargs):
-        # Scale and shift are applied in float32 (exact), so the variables are not autocast to the compute dtype.
-        kwargs.setdefault("autocast", False)
-        super().__init__(**kwargs)
-        self.keep_arguments(locals())
+        super().__init__(groups=groups, epsilon=epsilon, gamma_initializer=gamma_initializer, **kwargs)
+        self.gamma_initializer_argument = gamma_initializer
 
     def build(self, input_shape):
-        input_shape = tuple(input_shape)
+        # Keras's own message has the divisibility backwards ("groups must be a multiple of the channels").
         channels = input_shape[-1]
         if len(input_shape) != 4 or channels is None or channels % self.groups:
             raise ValueError(
                 f"GroupNorm with groups={self.groups} needs inputs (batch, height, width, channels) whose channels "
-                f"are divisible by groups; received {input_shape}. Change groups or the channel count."
+                f"are divisible by groups; received {tuple(input_shape)}. Change groups or the channel count."
             )
-        self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer=self.gamma_initializer)
-        self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
+        super().build(input_shape)
 
-    def call(self, inputs):
-        batch, height, width, channels = ops.shape(inputs)[0], dim(inputs, 1), dim(inputs, 2), inputs.shape[3]
-        x = ops.cast(inputs, "float32")
-        grouped = ops.reshape(x, (batch, height, width, self.groups, channels // self.groups))
-        mean = ops.mean(grouped, axis=(1, 2, 4), keepdims=True)
-        variance = ops.mean(ops.square(grouped - mean), axis=(1, 2, 4), keepdims=True)
-        grouped = (grouped - mean) * ops.rsqrt(variance + self.epsilon)
-        x = ops.reshape(grouped, (batch, height, width, channels))
-        x = x * ops.cast(self.gamma, "float32") + ops.cast(self.beta, "float32")
-        return ops.cast(x, self.compute_dtype)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+    def get_config(self):
+        # Keras's config lists every GroupNormalization argument: keep it to this constructor's own.
+        config = keras.layers.Layer.get_config(self)
+        return {**config, "groups": self.groups, "epsilon": self.epsilon,
+                "gamma_initializer": self.gamma_initializer_argument}

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vit.layers._resampling import resample_rows
+from keras_vit.layers._resampling import resample_axis
 from keras_vit.layers.absolute_position import AbsolutePosition
 from keras_vit.registry import register
 
@@ -55,8 +55,8 @@ class LearnedPosition2D(AbsolutePosition):
     def position_table_for(self, grid_size):
         # Resampling the summed grid gives the same table (the interpolation weights of a row sum to one), at
         # rows * columns times the cost.
-        return self._table(resample_rows(self.row_embeddings, grid_size[0], self.interpolation),
-                           resample_rows(self.column_embeddings, grid_size[1], self.interpolation))
+        return self._table(resample_axis(self.row_embeddings, 0, grid_size[0], self.interpolation),
+                           resample_axis(self.column_embeddings, 0, grid_size[1], self.interpolation))
 
     def _table(self, row_embeddings, column_embeddings):
         grid = row_embeddings[:, None, :] + column_embeddings[None, :, :]

@@ -78,6 +78,3 @@ class MAPPooling(ConfigFromArguments, keras.layers.Layer):
         query, key, _ = self._query_key_value(inputs)
         scale = ops.cast(1.0 / float(query.shape[-1]) ** 0.5, query.dtype)
         return ops.softmax(ops.einsum("bihd,bjhd->bhij", query, key) * scale, axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[-1])

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments, built
-from keras_vit.layers._shapes import check_patch_grid, num_patches
+from keras_vit.layers._shapes import check_patch_grid
 from keras_vit.registry import register
 from keras_vit.schema import pair
 
@@ -53,6 +53,3 @@ class PatchEmbed(ConfigFromArguments, keras.layers.Layer):
         # Images of any size (dynamic_image_size): a grid only known when the graph runs.
         tokens = -1 if None in (x.shape[1], x.shape[2]) else x.shape[1] * x.shape[2]
         return ops.reshape(x, (batch, tokens, self.hidden_dim))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], num_patches(input_shape, self.patch_size), self.hidden_dim)

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments
-from keras_vit.layers._shapes import check_patch_grid, dim, num_patches
+from keras_vit.layers._shapes import check_patch_grid, dim
 from keras_vit.registry import register
 from keras_vit.schema import pair
 
@@ -44,15 +44,6 @@ class PixelEmbed(ConfigFromArguments, keras.layers.Layer):
         self.keep_arguments(locals())
         self.patch_size = pair(patch_size)
 
-    @property
-    def word_grid_size(self):
-        """(rows, columns) of the words inside one patch."""
-        return (self.patch_size[0] // self.pixel_stride, self.patch_size[1] // self.pixel_stride)
-
-    @property
-    def num_words(self):
-        return self.word_grid_size[0] * self.word_grid_size[1]
-
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         check_patch_grid(input_shape, self.patch_size, "PixelEmbed")
@@ -75,8 +66,5 @@ class PixelEmbed(ConfigFromArguments, keras.layers.Layer):
         pad = self.pixel_kernel_size // 2
         patches = ops.pad(patches, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
         words = self.projection(patches)
-        return ops.reshape(words, (batch, rows * cols, self.num_words, self.inner_dim))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], num_patches(input_shape, self.patch_size), self.num_words, self.inner_dim)
+        return ops.reshape(words, (batch, rows * cols, words.shape[1] * words.shape[2], self.inner_dim))
 

@@ -34,23 +34,16 @@ class PixelPosition(ConfigFromArguments, keras.layers.Layer):
         super().__init__(**kwargs)
         self.grid_size = pair(grid_size)
 
-    @property
-    def num_words(self):
-        return self.grid_size[0] * self.grid_size[1]
-
     def build(self, input_shape):
-        input_shape = tuple(input_shape)
-        if len(input_shape) != 4 or input_shape[2] != self.num_words:
+        input_shape, num_words = tuple(input_shape), self.grid_size[0] * self.grid_size[1]
+        if len(input_shape) != 4 or input_shape[2] != num_words:
             raise ValueError(
                 f"PixelPosition is sized for a {self.grid_size[0]}x{self.grid_size[1]} word grid and expects words "
-                f"of shape (batch, num_patches, {self.num_words}, inner_dim); received {input_shape}."
+                f"of shape (batch, num_patches, {num_words}, inner_dim); received {input_shape}."
             )
         initializer = keras.initializers.TruncatedNormal(stddev=0.02)
-        self.embeddings = self.add_weight(shape=(self.num_words, input_shape[-1]), initializer=initializer,
+        self.embeddings = self.add_weight(shape=(num_words, input_shape[-1]), initializer=initializer,
                                           name="embeddings")
 
     def call(self, inputs):
         return inputs + ops.cast(self.embeddings, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape

@@ -58,6 +58,3 @@ class PixelProjection(ConfigFromArguments, keras.layers.Layer):
         num_patches, (_, _, num_words, inner_dim) = dim(inputs, 1), inputs.shape
         x = ops.reshape(inputs, (batch, num_patches, num_words * inner_dim))
         return self.norm2(self.projection(self.norm1(x)))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[1], self.hidden_dim)

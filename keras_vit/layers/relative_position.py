@@ -1,7 +1,6 @@
 """Learned 1-D relative position embeddings, used as extra attention keys."""
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments
@@ -42,8 +41,6 @@ class RelativePosition(ConfigFromArguments, keras.layers.Layer):
     def __init__(self, num_tokens=197, key_dim=64, **kwargs):
         super().__init__(**kwargs)
         self.keep_arguments(locals())
-        positions = np.arange(num_tokens)
-        self._offset_index = (positions[:, None] - positions[None, :] + num_tokens - 1).astype("int32")
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -57,13 +54,7 @@ class RelativePosition(ConfigFromArguments, keras.layers.Layer):
                                           name="embeddings")
 
     def call(self, inputs):
-        index = self._offset_index
-        if inputs.shape[1] != self.num_tokens:  # another (or a dynamic) length: offsets computed in the graph
-            positions = ops.arange(ops.shape(inputs)[1], dtype="int32")
-            offsets = positions[:, None] - positions[None, :]
-            index = ops.clip(offsets, 1 - self.num_tokens, self.num_tokens - 1) + self.num_tokens - 1
-        return ops.cast(ops.take(self.embeddings, index, axis=0), inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        length = input_shape[1] if len(input_shape) > 1 else self.num_tokens
-        return (length, length, self.key_dim)
+        # The length is static (an int) in a fixed-size model, a tensor in a dynamic one.
+        positions = ops.arange(ops.shape(inputs)[1], dtype="int32")
+        offsets = ops.clip(positions[:, None] - positions[None, :], 1 - self.num_tokens, self.num_tokens - 1)
+        return ops.cast(ops.take(self.embeddings, offsets + self.num_tokens - 1, axis=0), inputs.dtype)

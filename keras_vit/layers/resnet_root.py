@@ -4,9 +4,8 @@ import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments, built
-from keras_vit.layers._padding import pad_symmetric, padded_size
 from keras_vit.layers.group_norm import GroupNorm
-from keras_vit.layers.std_conv2d import StdConv2D
+from keras_vit.layers.std_conv2d import StdConv2D, ceil_div, pad_symmetric
 from keras_vit.registry import register
 
 
@@ -74,7 +73,5 @@ class ResNetRoot(ConfigFromArguments, ResNetParts, keras.layers.Layer):
         return self.pool(x)
 
     def compute_output_shape(self, input_shape):
-        def down(size):
-            return padded_size(padded_size(size, 7, 2, self.padding), 3, 2, self.padding)
-
-        return (input_shape[0], down(input_shape[1]), down(input_shape[2]), self.filters)
+        # Two stride-2 steps, each ceil(size / 2) under either padding: ceil(size / 4).
+        return (input_shape[0], ceil_div(input_shape[1], 4), ceil_div(input_shape[2], 4), self.filters)

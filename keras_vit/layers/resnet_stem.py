@@ -4,9 +4,8 @@ import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments, built
-from keras_vit.layers._padding import PADDINGS, ceil_div
 from keras_vit.layers.resnet_root import ResNetParts, ResNetRoot
-from keras_vit.layers.std_conv2d import EPSILON_MODES
+from keras_vit.layers.std_conv2d import EPSILON_MODES, PADDINGS, ceil_div
 from keras_vit.registry import register, registry
 from keras_vit.schema import one_of, registered
 

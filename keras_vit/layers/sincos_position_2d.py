@@ -14,20 +14,9 @@ def _frequencies(hidden_dim, temperature):
     return 1.0 / temperature ** (np.arange(quarter, dtype=np.float64) / quarter)
 
 
-def sincos_2d_table(grid_size, hidden_dim, temperature=10000.0):
-    """The (rows * columns, hidden_dim) sine-cosine table: a quarter of the channels each for sin(y), cos(y),
-    sin(x), cos(x), with frequencies temperature ** -(k / (hidden_dim / 4)) for k = 0 .. hidden_dim / 4 - 1."""
-    rows, cols = grid_size
-    omega = _frequencies(hidden_dim, temperature)
-    y, x = np.meshgrid(np.arange(rows, dtype=np.float64), np.arange(cols, dtype=np.float64), indexing="ij")
-    y = y.reshape(-1, 1) * omega[None]
-    x = x.reshape(-1, 1) * omega[None]
-    return np.concatenate([np.sin(y), np.cos(y), np.sin(x), np.cos(x)], axis=1).astype("float32")
-
-
 def _axis_table(length, native, omega):
-    """[sin(p * omega), cos(p * omega)] for p = 0 .. length - 1 (a tensor length): float64 NumPy values for the
-    positions of the native grid (bit for bit the fixed table's), float32 graph values beyond them."""
+    """[sin(p * omega), cos(p * omega)] for p = 0 .. length - 1 (an int, or a tensor in a dynamic model): float64
+    NumPy values for the `native` positions, float32 graph values beyond them."""
     positions = ops.arange(length, dtype="int32")
     exact = np.concatenate([np.sin(np.arange(native)[:, None] * omega), np.cos(np.arange(native)[:, None] * omega)],
                            axis=1).astype("float32")
@@ -39,8 +28,10 @@ def _axis_table(length, native, omega):
 
 @register("position", "sincos_2d")
 class SinCosPosition2D(AbsolutePosition):
-    """Adds a fixed 2-D sine-cosine table; prefix tokens (the class token) get zeros. For another grid
-    (`dynamic_image_size`) the table is computed for that grid, not resampled.
+    """Adds a fixed 2-D sine-cosine table; prefix tokens (the class token) get zeros. The patch at (y, x) gets a
+    quarter of the channels each for sin(y), cos(y), sin(x), cos(x), with frequencies
+    temperature ** -(k / (hidden_dim / 4)) for k = 0 .. hidden_dim / 4 - 1. For another grid (`dynamic_image_size`)
+    the table is computed for that grid, not resampled; the native grid's values are the float64 formula's.
 
     Args:
         grid_size: int or (rows, columns) of the patch grid.
@@ -62,14 +53,8 @@ class SinCosPosition2D(AbsolutePosition):
         super().__init__(grid_size=grid_size, num_prefix_tokens=num_prefix_tokens, **kwargs)
         self.temperature = temperature
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        table = sincos_2d_table(self.grid_size, self.hidden_dim, self.temperature)
-        prefix = np.zeros((self.num_prefix_tokens, self.hidden_dim), "float32")
-        self._table = np.concatenate([prefix, table], axis=0)[None]
-
     def position_table(self):
-        return self._table
+        return self.position_table_for(self.grid_size)
 
     def position_table_for(self, grid_size):
         omega = _frequencies(self.hidden_dim, self.temperature)

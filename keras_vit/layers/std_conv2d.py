@@ -1,14 +1,38 @@
-"""Weight-standardized 2-D convolution (the convolution of BiT and of the ViT hybrids' ResNet stems)."""
+"""Weight-standardized 2-D convolution (the convolution of BiT and of the ViT hybrids' ResNet stems), and the
+fixed, input-size-independent zero padding of the BiT release ("symmetric") that it and the ResNet layers offer next
+to TensorFlow's "SAME".
+
+"same" (TensorFlow/JAX SAME) pads ceil-division style and puts the odd pixel at the end: with stride 2 on an even
+input, a 7x7 convolution gets 2 zeros before and 3 after. "symmetric" pads (k - 1) // 2 zeros before and
+k - 1 - (k - 1) // 2 after, whatever the input size (3 and 3 for 7x7, 1 and 1 for 3x3, 0 for 1x1), as the BiT release
+(PaddingFromKernelSize) and timm's `resnetv2_*_bit` models (StdConv2d default padding, stem_type "fixed") do. Both give
+ceil(size / stride) outputs for any kernel, so shapes, parameters and MACs do not depend on the choice.
+"""
 
 import keras
 from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments
-from keras_vit.layers._padding import pad_symmetric, padded_size
 from keras_vit.registry import register
 from keras_vit.schema import pair
 
 EPSILON_MODES = ("variance", "std")
+PADDINGS = ("same", "symmetric")
+
+
+def pad_symmetric(inputs, kernel_size):
+    """Zero-pads the two spatial axes of (batch, height, width, channels) `inputs` for a kernel of `kernel_size`
+    (height, width) under "symmetric" padding; a following 'valid' convolution or pooling completes it."""
+    pads = [(0, 0), *[((k - 1) // 2, k - 1 - (k - 1) // 2) for k in kernel_size], (0, 0)]
+    if all(p == (0, 0) for p in pads):
+        return inputs
+    return ops.pad(inputs, pads)
+
+
+def ceil_div(size, stride):
+    """ceil(size / stride), the output length of a strided "same" or "symmetric" layer (symmetric padding adds
+    kernel - 1 zeros in all); None (a size known only when the graph runs) stays None."""
+    return None if size is None else -(-size // stride)
 
 
 @register("layer", "std_conv2d")
@@ -88,5 +112,7 @@ class StdConv2D(ConfigFromArguments, keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         axes = zip(input_shape[1:3], self.kernel_size, self.strides)
-        height, width = (padded_size(size, kernel, stride, self.padding) for size, kernel, stride in axes)
+        valid = self.padding == "valid"
+        height, width = ((size - kernel) // stride + 1 if valid and size is not None else ceil_div(size, stride)
+                         for size, kernel, stride in axes)
         return (input_shape[0], height, width, self.filters)

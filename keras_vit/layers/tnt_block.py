@@ -70,28 +70,17 @@ class TNTBlock(ConfigFromArguments, keras.layers.Layer):
                                 dtype=self.dtype_policy, name=name)
 
     def build(self, input_shape):
-        if (
-            not isinstance(input_shape, (list, tuple))
-            or len(input_shape) != 2
-            or not all(isinstance(shape, (list, tuple)) for shape in input_shape)
+        is_pair = len(input_shape) == 2 and all(isinstance(shape, (list, tuple)) for shape in input_shape)
+        words_shape, tokens_shape = (tuple(shape) for shape in input_shape) if is_pair else ((), ())
+        ranks_and_widths = (len(words_shape), len(tokens_shape), words_shape[-1:], tokens_shape[-1:])
+        # Past the first test the ranks are right: the second reads the number of patches and of tokens.
+        num_patches, num_tokens = words_shape[1:2], tokens_shape[1:2]
+        if ranks_and_widths != (4, 3, (self.inner_dim,), (self.hidden_dim,)) or (
+            None not in num_patches + num_tokens and num_tokens[0] != self.num_prefix_tokens + num_patches[0]
         ):
-            raise ValueError(f"TNTBlock takes a pair [words, tokens]; received input shape {input_shape}.")
-        words_shape, tokens_shape = tuple(input_shape[0]), tuple(input_shape[1])
-        if len(words_shape) != 4 or words_shape[-1] != self.inner_dim:
             raise ValueError(
-                f"TNTBlock expects words of shape (batch, num_patches, num_words, inner_dim={self.inner_dim}); "
-                f"received {words_shape}."
-            )
-        if len(tokens_shape) != 3 or tokens_shape[-1] != self.hidden_dim:
-            raise ValueError(
-                f"TNTBlock expects tokens of shape (batch, num_tokens, hidden_dim={self.hidden_dim}); received "
-                f"{tokens_shape}."
-            )
-        num_patches = words_shape[1]
-        if None not in (num_patches, tokens_shape[1]) and tokens_shape[1] != self.num_prefix_tokens + num_patches:
-            raise ValueError(
-                f"TNTBlock received words for {num_patches} patches but {tokens_shape[1]} tokens; expected "
-                f"num_prefix_tokens ({self.num_prefix_tokens}) + {num_patches} tokens."
+                f"TNTBlock takes a pair [words, tokens] of shapes (batch, num_patches, num_words, {self.inner_dim}) "
+                f"and (batch, {self.num_prefix_tokens} + num_patches, {self.hidden_dim}); received {input_shape}."
             )
         self.inner_block = built(self._transformer_block(
             self.inner_dim, self.inner_num_heads, self.inner_intermediate_dim, "inner_block"

@@ -30,8 +30,3 @@ class TokenPooling(ConfigFromArguments, keras.layers.Layer):
 
     def call(self, inputs):
         return inputs[:, 0] if self.num_tokens == 1 else inputs[:, : self.num_tokens]
-
-    def compute_output_shape(self, input_shape):
-        if self.num_tokens == 1:
-            return (input_shape[0], input_shape[-1])
-        return (input_shape[0], self.num_tokens, input_shape[-1])

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import keras
 
-from keras_vit.layers._padding import PADDINGS
 from keras_vit.layers.group_norm import GroupNorm
 from keras_vit.layers.resnet_root import ResNetRoot
 from keras_vit.layers.resnet_stem import resnet_macs, stage_plan
-from keras_vit.layers.std_conv2d import EPSILON_MODES
+from keras_vit.layers.std_conv2d import EPSILON_MODES, PADDINGS
 from keras_vit.models.layout import ModelLayout, built_fields
 from keras_vit.models.zoo_model import ZooModel, provided
 from keras_vit.registry import Slot, register

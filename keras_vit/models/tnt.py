@@ -150,13 +150,9 @@ class TNT(ZooModel):
         image_size, patch_size = pair(config["image_size"]), pair(config["patch_size"])
         divisible("inner_dim", config["inner_dim"], "inner_num_heads", config["inner_num_heads"])
         tiling(image_size, patch_size)
-        pixel_stride, pixel_kernel_size = config["pixel_stride"], config["pixel_kernel_size"]
-        for side, size in zip(("height", "width"), patch_size):
-            if size % pixel_stride:
-                raise ValueError(
-                    f"`pixel_stride`={pixel_stride} does not divide the patch {side} {size}: every patch must split "
-                    f"into whole words; choose a pixel_stride that divides patch_size (4 for 16x16 patches)."
-                )
+        pixel_kernel_size = config["pixel_kernel_size"]
+        for size in patch_size:  # every patch splits into whole words
+            divisible("patch_size", size, "pixel_stride", config["pixel_stride"])
         if pixel_kernel_size % 2 == 0:
             raise ValueError(
                 f"`pixel_kernel_size` must be odd (the convolution pads pixel_kernel_size // 2 on each side so that a "

@@ -31,15 +31,15 @@ class ZooModel(*zoo_model_bases(), keras.Model):
     """
 
     @classmethod
-    def config_names(cls):
-        """The hyperparameter names of this family, in constructor order."""
+    def config_defaults(cls):
+        """The hyperparameters of this family and their defaults, in constructor order."""
         parameters = inspect.signature(cls.__init__).parameters.values()
-        return [p.name for p in parameters if p.name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD]
+        return {p.name: p.default for p in parameters if p.name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD}
 
     @classmethod
-    def config_defaults(cls):
-        parameters = inspect.signature(cls.__init__).parameters.values()
-        return {p.name: p.default for p in parameters if p.name in cls.config_names()}
+    def config_names(cls):
+        """The hyperparameter names of this family, in constructor order."""
+        return list(cls.config_defaults())
 
     @staticmethod
     def check_hyperparameters(**config):

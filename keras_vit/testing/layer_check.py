@@ -6,6 +6,7 @@ import inspect
 
 import keras
 import numpy as np
+from keras.tree import lists_to_tuples
 
 # What keras.layers.Layer.get_config() adds to a layer's own arguments.
 BASE_CONFIG_KEYS = {"name", "trainable", "dtype"}
@@ -24,14 +25,6 @@ def _random_inputs(input_shape, seed=0):
     if isinstance(input_shape, list):
         return [_random_inputs(shape, seed + index) for index, shape in enumerate(input_shape)]
     return np.random.default_rng(seed).normal(size=input_shape).astype("float32")
-
-
-def _normalize(value):
-    if isinstance(value, (list, tuple)):
-        return [_normalize(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _normalize(v) for k, v in value.items()}
-    return value
 
 
 def check_layer(cls, input_shape, init_kwargs=None, non_default_kwargs=None, trains=True):
@@ -67,11 +60,11 @@ def check_layer(cls, input_shape, init_kwargs=None, non_default_kwargs=None, tra
     custom = cls(**{**init_kwargs, **non_default_kwargs})
     custom_config = custom.get_config()
     for key, value in non_default_kwargs.items():
-        assert _normalize(custom_config[key]) == _normalize(value), (
+        assert lists_to_tuples(custom_config[key]) == lists_to_tuples(value), (
             f"{cls.__name__}: non-default {key}={value!r} came back as {custom_config[key]!r}"
         )
     clone = cls.from_config(custom_config)
-    assert _normalize(clone.get_config()) == _normalize(custom_config), f"{cls.__name__}: config did not round-trip"
+    assert lists_to_tuples(clone.get_config()) == lists_to_tuples(custom_config), f"{cls.__name__}: config did not round-trip"
     y = custom(x)
     clone(x)  # builds the clone's weights
     clone.set_weights(custom.get_weights())
