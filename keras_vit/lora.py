@@ -17,7 +17,6 @@ from keras_vit.compat import nested_layers
 from keras_vit.models.layout import model_layout
 from keras_vit.registry import registry
 
-
 # timm's and PEFT's name for the attention output projection.
 TARGET_ALIASES = {"proj": "projection"}
 
