@@ -5,8 +5,6 @@ and BiT releases, and timm's configurations of ViT, the hybrids and TNT). A chec
 ImageNet mean and std, say) passes its own `mean` and `std`.
 """
 
-from __future__ import annotations
-
 import math
 
 import keras

@@ -7,8 +7,6 @@ Keras 3.15 has no int8 convolution. A quantized zoo model saves to and loads fro
 records the quantized layers' policies).
 """
 
-from __future__ import annotations
-
 import warnings
 
 import keras

@@ -16,8 +16,6 @@ registers its classes with ``keras_vit.register(kind, name)`` and may add a fold
 This module imports neither Keras nor TensorFlow: the built-in components are imported on the first lookup.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import difflib
 import fnmatch

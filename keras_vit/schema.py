@@ -9,8 +9,6 @@ runs the same check first; a model built from a loaded spec (`keras_vit.models.b
 Components (layers) check only what needs their input shapes.
 """
 
-from __future__ import annotations
-
 import contextlib
 import contextvars
 import dataclasses

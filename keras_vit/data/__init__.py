@@ -4,8 +4,6 @@
     >>> batches = keras_vit.data.make_pipeline(train, image_size=28, batch_size=128, training=True)
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 from keras_vit.data.dataset_info import LabeledImages

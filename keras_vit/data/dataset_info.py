@@ -1,7 +1,5 @@
 """What a data source returns: an unbatched tf.data.Dataset of (image, label) and its metadata."""
 
-from __future__ import annotations
-
 import dataclasses
 
 import tensorflow as tf

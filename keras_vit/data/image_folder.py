@@ -1,7 +1,5 @@
 """A folder of images per class: root/<class name>/<image files>."""
 
-from __future__ import annotations
-
 import re
 import warnings
 from pathlib import Path

@@ -4,8 +4,6 @@ They are real handwritten 28x28 images (not synthetic) that install from PyPI wi
 small enough for a tiny ViT to learn on a CPU (docs/training.md).
 """
 
-from __future__ import annotations
-
 import numpy as np
 import tensorflow as tf
 

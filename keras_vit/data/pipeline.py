@@ -1,7 +1,5 @@
 """The tf.data input pipeline: resize or random-resized-crop, augmentation, normalization, batching, prefetch."""
 
-from __future__ import annotations
-
 import keras
 import tensorflow as tf
 

@@ -1,7 +1,5 @@
 """tensorflow-datasets by name, from a prepared `data_dir` or downloaded where a network exists."""
 
-from __future__ import annotations
-
 from keras_vit.data.dataset_info import LabeledImages
 
 

@@ -1,8 +1,6 @@
 """Where a prediction looks: attention rollout and the last block's attention of the token the classifier reads, at
 patch-grid resolution and upsampled to the image."""
 
-from __future__ import annotations
-
 import dataclasses
 
 import keras

@@ -1,7 +1,5 @@
 """The export's self-check: reload the SavedModel with plain TensorFlow and compare it with the Keras model."""
 
-from __future__ import annotations
-
 import numpy as np
 import tensorflow as tf
 

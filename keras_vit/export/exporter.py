@@ -1,7 +1,5 @@
 """`keras_vit.export(model, "models/vit_b16")`: a versioned SavedModel for TF Serving, plus models.config."""
 
-from __future__ import annotations
-
 import dataclasses
 import os
 import pathlib

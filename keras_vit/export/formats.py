@@ -13,8 +13,6 @@ differ in what string and dynamic-size ops they run. `load_runtime` runs a writt
 `deploy` extra installs them: ai-edge-litert, onnxruntime, openvino, and tf2onnx + onnx to write ONNX).
 """
 
-from __future__ import annotations
-
 import dataclasses
 import importlib
 import os

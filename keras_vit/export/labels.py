@@ -1,7 +1,5 @@
 """Class names for the serving signatures' `top_k_labels` output."""
 
-from __future__ import annotations
-
 import os
 import pathlib
 

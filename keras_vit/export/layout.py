@@ -6,8 +6,6 @@ so that a later export can tell the leftovers of a killed export (no process hol
 dead process's locks) from the folder of an export still running. This module uses the standard library only.
 """
 
-from __future__ import annotations
-
 import contextlib
 import os
 import shutil

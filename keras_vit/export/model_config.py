@@ -6,8 +6,6 @@ export writes (name, base_path, model_platform). A file using other fields (vers
 alone with an error saying to install `tensorflow-serving-api`, so that no user setting is ever dropped.
 """
 
-from __future__ import annotations
-
 import contextlib
 import os
 import pathlib

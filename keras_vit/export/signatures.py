@@ -5,8 +5,6 @@ TensorFlow installed. Shapes are checked at run time with `tf.debugging` asserts
 the names and dtypes of inputs.
 """
 
-from __future__ import annotations
-
 import keras
 import tensorflow as tf
 

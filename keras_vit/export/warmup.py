@@ -5,8 +5,6 @@ first client request does not pay for XLA compilation (which happens once per ba
 of `tensorflow.serving.PredictionLog` protos; writing it needs `tensorflow-serving-api`.
 """
 
-from __future__ import annotations
-
 import os
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")

@@ -1,7 +1,5 @@
 """From a validated spec to a Keras model: the one module that knows both specs and Keras."""
 
-from __future__ import annotations
-
 from keras_vit.registry import registry
 from keras_vit.schema import checked_config
 from keras_vit.spec import ModelSpec, thaw

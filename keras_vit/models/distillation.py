@@ -1,7 +1,5 @@
 """Both outputs of a distilled model (DeiT), for training against a teacher."""
 
-from __future__ import annotations
-
 import keras
 
 

@@ -1,7 +1,5 @@
 """Feature extraction: the token sequences of chosen blocks, for detection or segmentation heads."""
 
-from __future__ import annotations
-
 import numbers
 
 import keras

@@ -1,8 +1,6 @@
 """What a zoo model publishes about its own structure, so that downstream code (weights, optimizers, export,
 feature extraction) never matches layer or variable names."""
 
-from __future__ import annotations
-
 import dataclasses
 
 

@@ -1,7 +1,5 @@
 """The BiT ResNet family ("resnet_v2"): pre-activation ResNets with GroupNorm and weight standardization."""
 
-from __future__ import annotations
-
 import keras
 
 from keras_vit.layers.group_norm import GroupNorm

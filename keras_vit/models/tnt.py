@@ -1,7 +1,5 @@
 """The Transformer in Transformer family (TNT-S, TNT-B)."""
 
-from __future__ import annotations
-
 import keras
 
 from keras_vit.layers.class_token import ClassToken

@@ -1,8 +1,6 @@
 """The Vision Transformer family (ViT, DeiT, DeiT-III, register tokens and, with a convolutional stem, the
 hybrids): a model assembled from the registered components its spec names."""
 
-from __future__ import annotations
-
 import keras
 
 from keras_vit.layers import _rematerialize

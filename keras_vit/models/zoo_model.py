@@ -1,7 +1,5 @@
 """The base class of every zoo model family: a functional keras.Model whose config is its spec's model section."""
 
-from __future__ import annotations
-
 import inspect
 from types import MappingProxyType
 

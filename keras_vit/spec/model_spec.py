@@ -1,7 +1,5 @@
 """The validated, frozen form of a model spec."""
 
-from __future__ import annotations
-
 import copy
 import dataclasses
 from pathlib import Path

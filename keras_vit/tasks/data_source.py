@@ -1,7 +1,5 @@
 """Digit scenes as a training data source of `keras_vit.train`: a task recipe names it in `data.source`."""
 
-from __future__ import annotations
-
 from keras_vit.registry import register
 
 

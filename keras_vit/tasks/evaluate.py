@@ -11,8 +11,6 @@ subtract 1).
     >>> segmentation_metrics(confusion)["mean_iou"]
 """
 
-from __future__ import annotations
-
 import contextlib
 import io
 

@@ -4,8 +4,6 @@ Evaluation runs every model through the same contract as serving (keras_vit.task
 `serving_default`, or the signature a `.keras` task model publishes, so a score measures what a client would get.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import os
 

@@ -24,8 +24,6 @@ model's size.
 Everything inside the SavedModel is TensorFlow graph code: it serves with TensorFlow alone.
 """
 
-from __future__ import annotations
-
 import keras
 import numpy as np
 import tensorflow as tf

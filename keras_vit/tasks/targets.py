@@ -5,8 +5,6 @@
 that names it (never a silent drop); images without objects are kept (documented below).
 """
 
-from __future__ import annotations
-
 import numpy as np
 
 from keras_vit.tasks.boxes import validate_boxes

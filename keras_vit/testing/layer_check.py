@@ -1,7 +1,5 @@
 """The check every registered layer passes: config, round trip, a training step, mixed precision."""
 
-from __future__ import annotations
-
 import inspect
 
 import keras

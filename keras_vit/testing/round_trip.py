@@ -1,7 +1,5 @@
 """`.keras` save/load round trip."""
 
-from __future__ import annotations
-
 import os
 import tempfile
 

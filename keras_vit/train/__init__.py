@@ -8,8 +8,6 @@ This package is itself callable (`keras_vit.train(...)` calls `keras_vit.train.f
 its helpers live under one name.
 """
 
-from __future__ import annotations
-
 import sys
 import types
 

@@ -4,8 +4,6 @@ Under MultiWorkerMirroredStrategy every worker runs every callback (saving reads
 only the chief writes into the output folder; the other workers write into a temporary folder that is removed.
 """
 
-from __future__ import annotations
-
 import importlib.util
 import json
 import os

@@ -1,7 +1,5 @@
 """`keras_vit.train(recipe, **overrides)`: strategy, data, model and optimizer from a recipe, then `model.fit`."""
 
-from __future__ import annotations
-
 import functools
 import itertools
 import json

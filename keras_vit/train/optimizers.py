@@ -1,8 +1,6 @@
 """Optimizers of the recipes: SGD with momentum (the ViT release) and AdamW (DeiT), with weight decay that skips
 norms, biases, position embeddings and tokens, and optional layer-wise learning-rate decay."""
 
-from __future__ import annotations
-
 import keras
 
 from keras_vit.compat import ClipAfterCrossReplicaSum, optimizer_variable_path

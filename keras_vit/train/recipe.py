@@ -5,8 +5,6 @@ augmentation; `optimizer` and `schedule` the update rule; `run` the epochs, batc
 Every key, its default and its meaning are in `SCHEMA` below (and in docs/training.md).
 """
 
-from __future__ import annotations
-
 import dataclasses
 import itertools
 from pathlib import Path

@@ -1,7 +1,5 @@
 """Learning-rate schedules: linear warm-up followed by cosine decay (or a constant rate)."""
 
-from __future__ import annotations
-
 import math
 
 import keras

@@ -1,7 +1,5 @@
 """The one place keras_vit makes a tf.distribute strategy, and the batch arithmetic that goes with it."""
 
-from __future__ import annotations
-
 import json
 import os
 

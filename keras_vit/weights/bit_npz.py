@@ -13,8 +13,6 @@ The BiT release pads its root convolution, max-pool and 3x3 convolutions with fi
 padding="symmetric" (the BiT specs' setting); with padding="same" the weights load but the outputs differ slightly.
 """
 
-from __future__ import annotations
-
 from keras_vit.weights.protocol import Converter, Rule, match, reshape, resnet_units, split_block
 
 _GROUP = {"1": "a", "2": "b", "3": "c"}

@@ -4,8 +4,6 @@ variable path, so every rule is the identity. Both store the model's config, so 
 its published layout says which tensors are the head, the pre-logits layer and the position tables. Loading one into a
 model of another image size resamples the position tables; into another number of classes drops the head."""
 
-from __future__ import annotations
-
 from keras_vit.weights.protocol import Converter, Rule
 
 

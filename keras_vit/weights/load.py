@@ -8,8 +8,6 @@ with a message; a checkpoint's pre-logits layer is dropped when the model has no
 when fine-tuning), and loaded when it has one.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import logging
 

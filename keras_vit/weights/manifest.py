@@ -3,8 +3,6 @@
 published accuracy. `resolve` turns a tag (ours, timm's or an hf:// address) into a checked local file, downloaded
 once into a cache."""
 
-from __future__ import annotations
-
 import dataclasses
 import functools
 import hashlib

@@ -3,8 +3,6 @@
 This module reads checkpoints and specs only; building the model is the models package's job.
 """
 
-from __future__ import annotations
-
 import math
 
 from keras_vit.models.vit import stem_output_stride

@@ -7,8 +7,6 @@ those arrays into the variable's value. `keras_vit.weights.load` then checks the
 assigned exactly once, every source tensor used, every shape right) before it changes anything.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import math
 from collections.abc import Callable

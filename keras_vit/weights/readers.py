@@ -12,8 +12,6 @@ keras_vit's own files (.weights.h5, .keras) give the same `Checkpoint`: tensors 
 the model's config, family and layout in its metadata, so that one converter (`KerasFile`) serves both.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import struct

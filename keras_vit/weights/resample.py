@@ -10,8 +10,6 @@ made with `dynamic_image_size=True` builds in its graph (`keras_vit.layers._resa
                         antialias=True)
 """
 
-from __future__ import annotations
-
 import math
 
 import numpy as np

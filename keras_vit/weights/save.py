@@ -2,8 +2,6 @@
 backwards: each variable goes to the source tensors its `Rule` reads, through the inverse of its transform, so that
 `keras_vit.weights.load` reads the file back into the same values, and the layout's own library loads it."""
 
-from __future__ import annotations
-
 import os
 
 import numpy as np

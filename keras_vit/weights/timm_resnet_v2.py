@@ -12,8 +12,6 @@ timm key -> keras_vit path (BiT release unit names; stages and units are 1-based
     head.fc.weight (classes, C, 1, 1) / .bias      head/kernel (C, classes) / head/bias
 """
 
-from __future__ import annotations
-
 from keras_vit.weights import protocol
 from keras_vit.weights.protocol import TORCH_NORM as _NORM
 from keras_vit.weights.protocol import Converter, Rule, conv, dense_from_conv1x1, match, torch_param

@@ -17,8 +17,6 @@ timm key -> keras_vit path (Linear weights transpose, Conv2d (out, in, kh, kw) -
     norm, head                             encoder_norm, head/classifier
 """
 
-from __future__ import annotations
-
 from keras_vit.weights import protocol
 from keras_vit.weights.protocol import Converter, Rule, channels_first_table, conv, match, torch_param
 from keras_vit.weights.timm_vit import block_rule, dense_or_norm

@@ -32,8 +32,6 @@ timm key -> keras_vit path (PyTorch Linear (out, in) transposes to Keras (in, ou
     patch_embed.backbone.*                stem/*  (see timm_resnet_v2; a root-only stem has no `stem.` level)
 """
 
-from __future__ import annotations
-
 from functools import partial
 
 from keras_vit.weights import protocol

@@ -33,8 +33,6 @@ for `use_approximate_gelu=True`, which `keras_vit.create(name, weights=...)` app
 it the model gives the release's logits (docs/weights.md).
 """
 
-from __future__ import annotations
-
 import numpy as np
 
 from keras_vit.weights import protocol

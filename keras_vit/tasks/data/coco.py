@@ -10,8 +10,6 @@ expects; pass skip_crowd=True to leave them out (counted). Images without object
 are kept, counted in report["images_without_objects"]: a detector learns "no object" from them.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import json
 import os

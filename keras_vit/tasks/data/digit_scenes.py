@@ -5,8 +5,6 @@ Box format: normalized [ymin, xmin, ymax, xmax] (the TF Object Detection API's o
 whose mask covers rows r0..r1 and columns c0..c1 (inclusive) has the box [r0/H, c0/W, (r1+1)/H, (c1+1)/W].
 """
 
-from __future__ import annotations
-
 import dataclasses
 import warnings
 
