@@ -123,6 +123,12 @@ PARITY = {  # zoo name, create() arguments, timm name, timm arguments
     # timm's BiT names fix their stages: the full R50x1 (on 32x32 images)
     "bit": ("bit_r50x1", dict(image_size=32, std_conv_epsilon=1e-8), "resnetv2_50x1_bit", {}),
 }
+# timm's backbones by name (the zoo's aliases), shrunk as in make_timm_fixtures.py --backbones: name, size, MLP width
+BACKBONES = {"dinov2": ("vit_small_patch14_reg4_dinov2", 42, 128), "siglip": ("vit_base_patch16_siglip_224", 48, 128),
+             "eva02_tiny": ("eva02_tiny_patch14_224", 42, 85), "eva02_base": ("eva02_base_patch14_224", 42, 85)}
+PARITY.update({case: (name, dict(image_size=size, hidden_dim=32, num_layers=2, num_heads=2, intermediate_dim=mlp),
+                      name, dict(img_size=size, embed_dim=32, depth=2, num_heads=2))
+               for case, (name, size, mlp) in BACKBONES.items()})
 
 
 def randomize(model, seed=0):
@@ -141,7 +147,8 @@ def test_timm_loads_the_written_file_and_gives_our_logits(tmp_path, case):
     name, kwargs, timm_name, timm_kwargs = PARITY[case]
     model = keras_vit.create(name, num_classes=10, **kwargs)
     randomize(model)
-    images = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
+    size = model.input_shape[1]
+    images = np.random.default_rng(1).normal(size=(2, size, size, 3)).astype("float32")
     np.save(tmp_path / "images.npy", images)
     written = keras_vit.weights.save(model, tmp_path / "model.safetensors", layout="timm")
     arguments = json.dumps(dict(timm_kwargs, num_classes=10))
