@@ -148,7 +148,7 @@ def invert(rule, value):
     for a transform without an inverse here (add it to `INVERSES`). Square grids are assumed where a table's shape
     does not say (timm's pixel_pos)."""
     transform = getattr(rule.transform, "func", rule.transform)  # a functools.partial carries its keywords
-    if transform is concat_linear:
+    if transform is concat_linear or (transform is concat_last and value.ndim == 1):  # a vector's transpose is itself
         parts = np.asarray(getattr(rule.transform, "keywords", {}).get("parts") or (1,) * len(rule.sources))
         rows = np.transpose(value)
         return np.split(rows, np.cumsum(parts)[:-1] * (len(rows) // parts.sum()))

@@ -17,8 +17,8 @@ def save(model, path, *, layout="timm"):
     """Writes a zoo model's weights as a `.safetensors` checkpoint in another library's layout.
 
     Args:
-        model: a zoo model whose family has a converter for `layout` (for timm: ViT, DeiT, the register models and
-            the ViT hybrids; TNT; BiT ResNets).
+        model: a zoo model whose family has a converter for `layout` (for timm: ViT, DeiT, the register models,
+            DINOv2, SigLIP, EVA-02 and the ViT hybrids; TNT; BiT ResNets).
         path: the file to write (replaced if it exists).
         layout: "timm": timm's state dict (keys, PyTorch shapes, float32), which
             `timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=path, num_classes=N), ...)`

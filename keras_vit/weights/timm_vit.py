@@ -39,11 +39,13 @@ from keras_vit.weights.protocol import Converter, Rule, concat_last, concat_line
 from keras_vit.weights.timm_resnet_v2 import resnet_rule
 
 
-def block_rule(path, prefix, names):
+def block_rule(path, prefix, names, split=False):
     """Rule for a TransformerBlock variable under `prefix` (a timm module path ending in "."). `names` maps the
     Keras sublayers norm1, attention, norm2, mlp to the timm names, e.g. {"norm1": "norm1", "attention": "attn",
     ...}; attention with a fused `qkv` unless names["qkv"] maps split Linear layers to how many of q, k, v each holds
-    (TNT's {"qk": 2, "v": 1})."""
+    (TNT's {"qk": 2, "v": 1}). `split`: EVA-02's q_proj, k_proj, v_proj and fc1_g, fc1_x come first (what
+    `keras_vit.weights.save` writes); either layout loads."""
+    order = (lambda keys: keys[::-1]) if split else (lambda keys: keys)
     if m := match(r"(norm1|norm2)/(gamma|beta)", path):
         return Rule((f"{prefix}{names[m[1]]}.{protocol.TORCH_NORM[m[2]]}",))
     attention = f"{prefix}{names['attention']}."
@@ -52,7 +54,7 @@ def block_rule(path, prefix, names):
             return Rule((attention + "qkv.bias",))
         if "qkv" not in names:  # timm's fused qkv Linear, or EVA-02's q_proj, k_proj, v_proj
             keys = [[attention + "qkv.weight"], [f"{attention}{p}_proj.weight" for p in "qkv"]]
-            return protocol.first_of(keys, concat_linear, "transposed (q_proj, k_proj, v_proj stacked first)")
+            return protocol.first_of(order(keys), concat_linear, "transposed (q_proj, k_proj, v_proj stacked first)")
         keys = tuple(f"{attention}{p}.{'weight' if m[1] == 'kernel' else 'bias'}" for p in names["qkv"])
         if m[1] == "kernel":
             parts = tuple(names["qkv"].values())
@@ -61,12 +63,12 @@ def block_rule(path, prefix, names):
     if m := match(r"attention/projection/(kernel|bias)", path):
         return torch_param(attention + "proj", m[1])
     if m := match(r"attention/(query|value)_bias", path):  # EVA-02 (RotaryMSA): fused qkv's q_bias, or q_proj's
-        return protocol.first_of([[f"{attention}{m[1][0]}_bias"], [f"{attention}{m[1][0]}_proj.bias"]])
+        return protocol.first_of(order([[f"{attention}{m[1][0]}_bias"], [f"{attention}{m[1][0]}_proj.bias"]]))
     mlp = f"{prefix}{names['mlp']}."
     if m := match(r"mlp/fc1/(kernel|bias)", path):  # SwiGLU's: timm's packed [gate; value] fc1, or fc1_g and fc1_x
         kind, join = ("weight", concat_linear) if m[1] == "kernel" else ("bias", concat_last)
         keys = [[f"{mlp}fc1.{kind}"], [f"{mlp}fc1_g.{kind}", f"{mlp}fc1_x.{kind}"]]
-        return protocol.first_of(keys, join, "copied or transposed ([gate; value] stacked first)")
+        return protocol.first_of(order(keys), join, "copied or transposed ([gate; value] stacked first)")
     if m := match(r"mlp/(fc2|norm)/(kernel|bias|gamma|beta)", path):  # norm: SwiGLU's inner LayerNorm
         return dense_or_norm(path, {f"mlp/{m[1]}": mlp + m[1]})
     if m := match(r"layer_scale_(1|2)/gamma", path):
@@ -114,7 +116,10 @@ class TimmViT(Converter):
         if path == "position_embedding/embeddings":
             return Rule(("pos_embed",), note="copied (resampled when the grid differs)")
         if block := protocol.split_block(path, model.layout.blocks):
-            return block_rule(block[2], f"blocks.{block[1]}.", VIT_BLOCK)
+            # timm's EVA-02 with the SwiGLU inner norm (Base, Large) has separate q/k/v and gate/value Linears;
+            # without it (Tiny, Small), and every other timm ViT, fused qkv and one fc1
+            split = getattr(model.get_layer(block[0]).mlp, "use_inner_norm", False)
+            return block_rule(block[2], f"blocks.{block[1]}.", VIT_BLOCK, split)
         if block := protocol.split_block(path, protocol.resnet_stem(model)):
             units = protocol.resnet_units(model, block[0])
             # timm nests the root under `stem.` in a ResNet with stages; a root-only stem has no `stem.` level

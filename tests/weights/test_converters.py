@@ -414,7 +414,9 @@ def test_converters_take_block_indices_from_the_layout():
     from keras_vit.weights.vit_npz import FlaxViT
 
     # blocks named unlike the zoo's: the index is the block's place in layout.blocks, not a number in its name
-    vit = SimpleNamespace(layout=ModelLayout(blocks=("enc_7", "enc_3"), stem=("embed",)))
+    # (get_layer: timm_vit reads each block's MLP config, to choose EVA-02's layout)
+    vit = SimpleNamespace(layout=ModelLayout(blocks=("enc_7", "enc_3"), stem=("embed",)),
+                          get_layer=lambda name: SimpleNamespace(mlp=None))
     assert TimmViT().rule("enc_3/norm1/gamma", vit).sources == ("blocks.1.norm1.weight",)
     assert FlaxViT().rule("enc_7/mlp/fc2/bias", vit).sources == ("Transformer/encoderblock_0/MlpBlock_3/Dense_1/bias",)
     assert TimmViT().rule("block_0/norm1/gamma", vit) is None

@@ -13,6 +13,7 @@ import pytest
 
 import keras_vit
 from tests.layout_model import laid_out_model
+from tests.test_backbones import FIXTURES, TIMM_FIXTURES
 from tests.weights import layouts
 from tests.weights.test_converters import TINY_VIT, TNT_TINY, write_safetensors
 from tests.weights.test_timm_live import TIMM_STEM
@@ -48,7 +49,24 @@ ROUND_TRIP = {  # zoo name, timm keys -> shapes, create() arguments
 def test_converter_writer_converter_round_trip_is_exact(tmp_path, case):
     name, keys, kwargs = ROUND_TRIP[case]
     tensors = layouts.fill(keys, seed=11)
-    model = keras_vit.create(name, weights=write_safetensors(tmp_path / "timm.safetensors", tensors), **kwargs)
+    assert_round_trip(tmp_path, name, write_safetensors(tmp_path / "timm.safetensors", tensors), tensors, kwargs)
+
+
+@pytest.mark.parametrize("fixture", sorted(TIMM_FIXTURES))
+def test_round_trip_of_timms_own_backbone_state_dicts_is_exact(tmp_path, fixture):
+    # DINOv2 (registers, LayerScale), SigLIP (MAP pooling), EVA-02 Tiny (fused qkv, packed SwiGLU) and Base
+    # (q/k/v_proj, fc1_g/fc1_x, inner norm): state dicts timm wrote (tests/weights/make_timm_fixtures.py --backbones)
+    name, mlp_width = TIMM_FIXTURES[fixture]
+    config = json.loads((FIXTURES / f"{fixture}.json").read_text())
+    kwargs = dict(image_size=config["img_size"], hidden_dim=config["embed_dim"], num_layers=config["depth"],
+                  num_heads=config["num_heads"], intermediate_dim=mlp_width, num_classes=config["num_classes"])
+    path = FIXTURES / f"{fixture}.safetensors"
+    assert_round_trip(tmp_path, name, path, keras_vit.weights.read_checkpoint(path).tensors, kwargs)
+
+
+def assert_round_trip(tmp_path, name, path, tensors, kwargs):
+    """The model loaded from `path` (timm's `tensors`) writes exactly those tensors, and reads its file back."""
+    model = keras_vit.create(name, weights=path, **kwargs)
     written = keras_vit.weights.save(model, tmp_path / "written.safetensors", layout="timm")
 
     back = keras_vit.weights.read_checkpoint(written).tensors
@@ -84,7 +102,7 @@ def test_a_transform_without_an_inverse_is_named(tmp_path, monkeypatch):
 
     monkeypatch.delitem(protocol.INVERSES, protocol.linear)  # as a converter's new transform would be
     model = keras_vit.create("vit_ti16", num_classes=10, **TINY_VIT)
-    expected = r"block_0/mlp/fc1/kernel \(32, 64\) \(transpose: no working inverse in protocol\.INVERSES\)"
+    expected = r"block_0/mlp/fc2/kernel \(64, 32\) \(transpose: no working inverse in protocol\.INVERSES\)"
     with pytest.raises(ValueError, match=expected):
         keras_vit.weights.save(model, tmp_path / "m.safetensors")
     assert not (tmp_path / "m.safetensors").exists()
@@ -105,6 +123,12 @@ PARITY = {  # zoo name, create() arguments, timm name, timm arguments
     # timm's BiT names fix their stages: the full R50x1 (on 32x32 images)
     "bit": ("bit_r50x1", dict(image_size=32, std_conv_epsilon=1e-8), "resnetv2_50x1_bit", {}),
 }
+# timm's backbones by name (the zoo's aliases), shrunk as in make_timm_fixtures.py --backbones: name, size, MLP width
+BACKBONES = {"dinov2": ("vit_small_patch14_reg4_dinov2", 42, 128), "siglip": ("vit_base_patch16_siglip_224", 48, 128),
+             "eva02_tiny": ("eva02_tiny_patch14_224", 42, 85), "eva02_base": ("eva02_base_patch14_224", 42, 85)}
+PARITY.update({case: (name, dict(image_size=size, hidden_dim=32, num_layers=2, num_heads=2, intermediate_dim=mlp),
+                      name, dict(img_size=size, embed_dim=32, depth=2, num_heads=2))
+               for case, (name, size, mlp) in BACKBONES.items()})
 
 
 def randomize(model, seed=0):
@@ -123,7 +147,8 @@ def test_timm_loads_the_written_file_and_gives_our_logits(tmp_path, case):
     name, kwargs, timm_name, timm_kwargs = PARITY[case]
     model = keras_vit.create(name, num_classes=10, **kwargs)
     randomize(model)
-    images = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
+    size = model.input_shape[1]
+    images = np.random.default_rng(1).normal(size=(2, size, size, 3)).astype("float32")
     np.save(tmp_path / "images.npy", images)
     written = keras_vit.weights.save(model, tmp_path / "model.safetensors", layout="timm")
     arguments = json.dumps(dict(timm_kwargs, num_classes=10))
