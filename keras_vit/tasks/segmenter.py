@@ -7,6 +7,7 @@ import keras_vit.tasks.neck  # noqa: F401  (registers the default components)
 import keras_vit.tasks.segmentation_head  # noqa: F401
 from keras_vit.models.zoo_model import ZooModel
 from keras_vit.registry import Slot, register
+from keras_vit.schema import POSITIVE
 from keras_vit.tasks.backbone import (
     BACKBONE,
     BACKBONE_WEIGHTS,
@@ -31,6 +32,8 @@ class Segmenter(ZooModel):
         refine: None ("none") or a component that refines the head's logits with the image at full resolution
             ("image_skip_refine": U-Net's skip from the input, for masks thinner than the head's stride).
         backbone_weights: None or a checkpoint loaded into the backbone when the model is made (not stored).
+        foreground_weight: float > 0, weight of object pixels (every class but 0) in the training loss; background
+            pixels weigh 1 (`keras_vit.tasks.segmentation_metrics.ForegroundWeightedCE`).
 
     Call arguments:
         images: (batch, height, width, channels) float images, normalized as the backbone expects.
@@ -49,11 +52,11 @@ class Segmenter(ZooModel):
                      provided=("num_classes", "hidden_dim", "output_stride")),
         "refine": Slot("head", None, interface="logits_and_image", provided=("num_classes",), empty="none"),
     }
-    FIELDS = {**SLOTS, "backbone": BACKBONE, "backbone_weights": BACKBONE_WEIGHTS}
+    FIELDS = {**SLOTS, "backbone": BACKBONE, "backbone_weights": BACKBONE_WEIGHTS, "foreground_weight": POSITIVE}
 
     def __init__(self, backbone="vit_ti16", num_classes=11, hidden_dim=64, neck="simple_feature_pyramid",
-                 head="fpn_segmentation_head", refine=None, backbone_weights=None, name="segmenter", dtype=None,
-                 **kwargs):
+                 head="fpn_segmentation_head", refine=None, backbone_weights=None, foreground_weight=1.0, name="segmenter",
+                 dtype=None, **kwargs):
         tokens_model, layout = build_backbone(backbone, backbone_weights, dtype)
         image_shape = tokens_model.inputs[0].shape[1:]
         images = keras.Input(image_shape, name="images")
@@ -81,7 +84,8 @@ class Segmenter(ZooModel):
 
     def compile_arguments(self):
         """The loss and metrics keras_vit.train compiles this model with: per-pixel cross-entropy and mean IoU."""
-        return {"loss": pixel_cross_entropy(), "metrics": [mean_iou_metric(self.get_config()["num_classes"])]}
+        config = self.get_config()
+        return {"loss": pixel_cross_entropy(config["foreground_weight"]), "metrics": [mean_iou_metric(config["num_classes"])]}
 
     def targets_from_example(self, example):
         """The (height, width) int32 semantic mask of a task data source's example (a dict with "mask";

@@ -82,6 +82,21 @@ def test_pixel_cross_entropy_is_the_mean_over_pixels():
     assert float(pixel_cross_entropy()(labels, logits)) == pytest.approx(expected, rel=1e-5)
 
 
+def test_foreground_weighted_cross_entropy_weighs_object_pixels():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(2, 3, 4, 5)).astype("float32")
+    labels = rng.integers(0, 5, size=(2, 3, 4))
+    labels[0, 0, :2] = 0  # some background pixels, surely
+    log_softmax = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    per_pixel = -np.take_along_axis(log_softmax, labels[..., None], -1)[..., 0]
+    expected = (per_pixel * np.where(labels > 0, 3.0, 1.0)).mean()  # weights 3 (objects) and 1, mean over pixels
+    loss = pixel_cross_entropy(foreground_weight=3.0)
+    assert float(loss(labels, logits)) == pytest.approx(expected, rel=1e-5)
+    assert float(type(loss).from_config(loss.get_config())(labels, logits)) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="foreground_weight"):
+        pixel_cross_entropy(foreground_weight=0)
+
+
 def test_image_skip_refine_starts_as_the_upsampled_logits():
     rng = np.random.default_rng(0)
     images = rng.normal(size=(2, 8, 8, 1)).astype("float32")
@@ -116,6 +131,8 @@ def test_segmenter_publishes_its_loss_metric_and_targets():
     arguments = model.compile_arguments()
     assert arguments["loss"].get_config()["from_logits"]
     assert [m.name for m in arguments["metrics"]] == ["mean_iou"] and arguments["metrics"][0].num_classes == 11
+    weighted = keras_vit.create(TINY, foreground_weight=4.0).compile_arguments()["loss"]
+    assert weighted.get_config()["foreground_weight"] == 4.0
     mask = np.arange(6, dtype="uint8").reshape(2, 3)
     target = model.targets_from_example({"mask": mask})
     np.testing.assert_array_equal(target, mask) and str(target.dtype) == "int32"
