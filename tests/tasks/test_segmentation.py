@@ -126,6 +126,19 @@ def test_segmenter_with_the_image_skip_outputs_full_resolution_logits_and_round_
         keras_vit.create(TINY, refine="fpn_segmentation_head")
 
 
+def test_a_segmenter_larger_than_its_backbone_resizes_in_and_out(tmp_path):
+    model = keras_vit.create(TINY, image_size=64)  # the tiny backbone takes 32x32
+    native = keras_vit.create(TINY)
+    native.set_weights(model.get_weights())
+    images = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
+    expected = keras.ops.image.resize(native(keras.ops.image.resize(images, (32, 32))), (64, 64))
+    np.testing.assert_allclose(model(images), expected, atol=1e-5)
+    refined = keras_vit.create(TINY, image_size=64, refine="image_skip_refine")
+    assert refined(images).shape == (2, 64, 64, 11) and keras_vit.preprocessing(refined).image_size == (64, 64)
+    refined.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "m.keras")(images), refined(images), atol=1e-5)
+
+
 def test_segmenter_publishes_its_loss_metric_and_targets():
     model = keras_vit.create(TINY)
     arguments = model.compile_arguments()
