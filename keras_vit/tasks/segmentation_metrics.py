@@ -7,12 +7,48 @@ mean, as Keras's MeanIoU does.
 
 import keras
 import numpy as np
+from keras import ops
 
 
-def pixel_cross_entropy():
+def pixel_cross_entropy(foreground_weight=1.0):
     """Per-pixel cross-entropy of (batch, height, width, classes) logits against (batch, height, width) class ids,
-    averaged over every pixel (Keras's sparse categorical cross-entropy, which takes any number of spatial axes)."""
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, name="pixel_cross_entropy")
+    averaged over every pixel (Keras's sparse categorical cross-entropy, which takes any number of spatial axes);
+    with `foreground_weight` != 1, pixels of every class but 0 (background) weigh that much (`ForegroundWeightedCE`).
+    """
+    if foreground_weight == 1.0:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, name="pixel_cross_entropy")
+    return ForegroundWeightedCE(foreground_weight)
+
+
+@keras.saving.register_keras_serializable(package="keras_vit")
+class ForegroundWeightedCE(keras.losses.Loss):
+    """Per-pixel cross-entropy in which pixels of class > 0 (the objects) weigh `foreground_weight` and background
+    pixels 1, averaged over every pixel.
+
+    Why: on digit scenes background is ~94% of the pixels and learned within an epoch; the digits' classes, what
+    mean IoU measures, then get a small share of the gradient.
+
+    Args:
+        foreground_weight: float > 0.
+
+    Call arguments:
+        y_true: (batch, height, width) int class ids, 0 background.
+        y_pred: (batch, height, width, classes) logits.
+    """
+
+    def __init__(self, foreground_weight=1.0, name="pixel_cross_entropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not (isinstance(foreground_weight, (int, float)) and foreground_weight > 0):
+            raise ValueError(f"foreground_weight must be a number > 0; received {foreground_weight!r}.")
+        self.foreground_weight = float(foreground_weight)
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "int32")
+        per_pixel = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        return per_pixel * ops.where(y_true > 0, self.foreground_weight, 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "foreground_weight": self.foreground_weight}
 
 
 def mean_iou_metric(num_classes):

@@ -82,6 +82,21 @@ def test_pixel_cross_entropy_is_the_mean_over_pixels():
     assert float(pixel_cross_entropy()(labels, logits)) == pytest.approx(expected, rel=1e-5)
 
 
+def test_foreground_weighted_cross_entropy_weighs_object_pixels():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(2, 3, 4, 5)).astype("float32")
+    labels = rng.integers(0, 5, size=(2, 3, 4))
+    labels[0, 0, :2] = 0  # some background pixels, surely
+    log_softmax = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    per_pixel = -np.take_along_axis(log_softmax, labels[..., None], -1)[..., 0]
+    expected = (per_pixel * np.where(labels > 0, 3.0, 1.0)).mean()  # weights 3 (objects) and 1, mean over pixels
+    loss = pixel_cross_entropy(foreground_weight=3.0)
+    assert float(loss(labels, logits)) == pytest.approx(expected, rel=1e-5)
+    assert float(type(loss).from_config(loss.get_config())(labels, logits)) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="foreground_weight"):
+        pixel_cross_entropy(foreground_weight=0)
+
+
 def test_image_skip_refine_starts_as_the_upsampled_logits():
     rng = np.random.default_rng(0)
     images = rng.normal(size=(2, 8, 8, 1)).astype("float32")
@@ -111,11 +126,26 @@ def test_segmenter_with_the_image_skip_outputs_full_resolution_logits_and_round_
         keras_vit.create(TINY, refine="fpn_segmentation_head")
 
 
+def test_a_segmenter_larger_than_its_backbone_resizes_in_and_out(tmp_path):
+    model = keras_vit.create(TINY, image_size=64)  # the tiny backbone takes 32x32
+    native = keras_vit.create(TINY)
+    native.set_weights(model.get_weights())
+    images = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
+    expected = keras.ops.image.resize(native(keras.ops.image.resize(images, (32, 32))), (64, 64))
+    np.testing.assert_allclose(model(images), expected, atol=1e-5)
+    refined = keras_vit.create(TINY, image_size=64, refine="image_skip_refine")
+    assert refined(images).shape == (2, 64, 64, 11) and keras_vit.preprocessing(refined).image_size == (64, 64)
+    refined.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "m.keras")(images), refined(images), atol=1e-5)
+
+
 def test_segmenter_publishes_its_loss_metric_and_targets():
     model = keras_vit.create(TINY)
     arguments = model.compile_arguments()
     assert arguments["loss"].get_config()["from_logits"]
     assert [m.name for m in arguments["metrics"]] == ["mean_iou"] and arguments["metrics"][0].num_classes == 11
+    weighted = keras_vit.create(TINY, foreground_weight=4.0).compile_arguments()["loss"]
+    assert weighted.get_config()["foreground_weight"] == 4.0
     mask = np.arange(6, dtype="uint8").reshape(2, 3)
     target = model.targets_from_example({"mask": mask})
     np.testing.assert_array_equal(target, mask) and str(target.dtype) == "int32"
