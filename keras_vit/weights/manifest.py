@@ -94,13 +94,13 @@ def find_weights(weights, model=None):
     entry, owners = (weights if isinstance(weights, WeightsEntry) else None), []
     if isinstance(weights, str):
         entries, text = _entries(), weights.removeprefix("hf://timm/")
+        owners = sorted(e.model for e in entries.values() if e.tag.endswith(f".{text}"))  # of `text` as a tag alone
         entry = entries.get(f"{model}.{text}") or entries.get(text) or next(
             (e for e in entries.values() if e.timm == text), None)
-        owners = sorted(e.model for e in entries.values() if e.tag.endswith(f".{text}"))
         if entry is None and model and owners:
             entry = entries[f"{owners[0]}.{text}"]  # a tag alone that only other models have
     if entry is not None and model and entry.model != model:
-        owners = owners if owners and entry.tag == f"{owners[0]}.{text}" else [entry.model]
+        owners = owners or [entry.model]  # found by a tag alone: every model publishing it, else the entry's
         raise CheckpointError(f"weights {weights!r} are published for {', '.join(owners)}, not {model}: "
                               f"create({entry.model!r}, weights={entry.tag.split('.', 1)[1]!r}). {model} has: "
                               f"{', '.join(list_weights(model)) or 'no published weights'}.")

@@ -179,9 +179,7 @@ def _h5_metadata(path):
 
 def load_keras_weights(model, path):
     """Loads a plain `model.save_weights` file into `model` (Keras matches it layer by layer and checks shapes)."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"Weights file {path!r} does not exist.")
-    try:
+    try:  # a missing file raises FileNotFoundError, an OSError
         model.load_weights(path)
     except (OSError, ValueError) as error:
         raise CheckpointError(f"could not load {path!r} into {model.name!r}: {error}") from None
