@@ -21,9 +21,6 @@ import numpy as np
 
 from keras_vit.weights.protocol import Checkpoint, CheckpointError
 
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-ZIP_MAGIC = b"PK\x03\x04"
-
 _SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
                        "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_, "BF16": np.uint16}
 
@@ -50,9 +47,9 @@ def read_checkpoint(path, progress=None):
         head = handle.read(16)
     if len(head) < 8:
         raise CheckpointError(f"{path!r} is not a checkpoint: it has only {len(head)} bytes.")
-    if head.startswith(HDF5_MAGIC):
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):  # the HDF5 signature
         return _read_h5(path)
-    if head.startswith(ZIP_MAGIC) or zipfile.is_zipfile(path):
+    if head.startswith(b"PK\x03\x04") or zipfile.is_zipfile(path):
         return _read_zip(path, progress)
     # safetensors: the JSON header's length (8 bytes, little-endian), then the header
     if 2 <= struct.unpack("<Q", head[:8])[0] <= os.path.getsize(path) and head[8:9] == b"{":
