@@ -127,27 +127,26 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
     checkpoint = path if isinstance(path, Checkpoint) else read_checkpoint(path, progress=progress)
     converter = choose_converter(checkpoint, model)
     tensors = converter.prepare(checkpoint.tensors)
-    variables = {v.path: v for v in model.weights}
-    if len(variables) != len(model.weights):
-        raise CheckpointError(f"Model {model.name!r} has several variables with the same path; cannot load by path.")
+    variables = {v.path: v for v in model.weights}  # unique: the zoo names every sublayer apart
 
     layout = model_layout(model, "keras_vit.weights.load")
     # the classifier's variables are the layout's; its number of classes is the output's width, whatever they are
     model_classes = int(model.outputs[0].shape[-1]) if layout.head_variables else 0
     checkpoint_classes = converter.num_classes(tensors)
-    warnings, resampled = [], []
+    notes, resampled = [], []  # (logging level, message)
     # head_keys' kernel is in the checkpoint whenever it names any: `dropped` is empty exactly when no head is dropped
     head = converter.head_keys(tensors) if checkpoint_classes != model_classes else None
     dropped = [k for k in head or () if k in tensors]
     skipped = set(layout.head_variables) if dropped else set()
     if dropped:
         keeps = f"{model_classes} classes and keeps its own zero-initialized head (train it)" if model_classes else "none"
-        warnings.append(f"The checkpoint's classifier ({checkpoint_classes} classes) was dropped: the model has {keeps}.")
+        notes.append((logging.WARNING, f"The checkpoint's classifier ({checkpoint_classes} classes) was dropped: the "
+                                       f"model has {keeps}."))
     if not layout.pre_logits_variables and (pre_logits := converter.pre_logits_keys(tensors)):
         dropped.extend(pre_logits)
-        warnings.append("The checkpoint's pre-logits layer was dropped: the model has no representation layer "
-                        "(create it with representation_dim=... to keep it).")
-    messages, used = list(warnings), set(dropped)
+        notes.append((logging.WARNING, "The checkpoint's pre-logits layer was dropped: the model has no representation "
+                                       "layer (create it with representation_dim=... to keep it)."))
+    used = set(dropped)
 
     positions = {path: (axis, t) for t in layout.position_tables for path, axis in t.variables}
     source_prefixes = converter.position_keys(tensors)
@@ -180,7 +179,7 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
                 wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described}; cannot resample: {error}")
                 continue
             resampled.append(var_path)
-            messages.append(f"Resampled {var_path} from {_fmt(old)} to {_fmt(shape)} ({interpolation}).")
+            notes.append((logging.INFO, f"Resampled {var_path} from {_fmt(old)} to {_fmt(shape)} ({interpolation})."))
         if value.shape != shape:
             wrong.append(f"{var_path}: model {_fmt(shape)}, checkpoint {described} -> {_fmt(value.shape)} ({rule.note})")
             continue
@@ -205,12 +204,10 @@ def load(model, path, *, interpolation="bilinear", verbose=True, progress=None):
     config = model.get_config()
     for name, expected in converter.architecture_overrides(tensors).items():
         if name in config:  # what the checkpoint's own code used that the shapes do not show (e.g. its GELU)
-            messages.append(converter.architecture_note(name, expected, config[name]))
-            if config[name] != expected:
-                warnings.append(messages[-1])
-    report = LoadReport(checkpoint.path, checkpoint.format, converter.format, len(plan), resampled, dropped, messages)
-    if verbose:
-        for message in messages:
-            (logger.warning if message in warnings else logger.info)(message)
-    return report
+            level = logging.INFO if config[name] == expected else logging.WARNING
+            notes.append((level, converter.architecture_note(name, expected, config[name])))
+    for level, message in notes if verbose else ():
+        logger.log(level, message)
+    messages = [message for _, message in notes]
+    return LoadReport(checkpoint.path, checkpoint.format, converter.format, len(plan), resampled, dropped, messages)
 

@@ -7,10 +7,8 @@ import dataclasses
 import functools
 import hashlib
 import importlib.util
-import json
 import os
 import re
-import struct
 import zipfile
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import yaml
 
 from keras_vit.registry import suggest
 from keras_vit.weights.protocol import CheckpointError
+from keras_vit.weights.readers import safetensors_header
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # Inside the installed wheel, or `weights/` of a source checkout.
@@ -95,13 +94,13 @@ def find_weights(weights, model=None):
     entry, owners = (weights if isinstance(weights, WeightsEntry) else None), []
     if isinstance(weights, str):
         entries, text = _entries(), weights.removeprefix("hf://timm/")
+        owners = sorted(e.model for e in entries.values() if e.tag.endswith(f".{text}"))  # of `text` as a tag alone
         entry = entries.get(f"{model}.{text}") or entries.get(text) or next(
             (e for e in entries.values() if e.timm == text), None)
-        owners = sorted(e.model for e in entries.values() if e.tag.endswith(f".{text}"))
         if entry is None and model and owners:
             entry = entries[f"{owners[0]}.{text}"]  # a tag alone that only other models have
     if entry is not None and model and entry.model != model:
-        owners = owners if owners and entry.tag == f"{owners[0]}.{text}" else [entry.model]
+        owners = owners or [entry.model]  # found by a tag alone: every model publishing it, else the entry's
         raise CheckpointError(f"weights {weights!r} are published for {', '.join(owners)}, not {model}: "
                               f"create({entry.model!r}, weights={entry.tag.split('.', 1)[1]!r}). {model} has: "
                               f"{', '.join(list_weights(model)) or 'no published weights'}.")
@@ -169,15 +168,11 @@ def _problem(path, sha256):
                 hasher.update(block)
         digest = hasher.hexdigest()
         return None if digest == sha256 else f"its sha256 is {digest}, the manifest's {sha256}"
-    size = path.stat().st_size
-    if path.suffix == ".safetensors":  # the header says where the last tensor ends: there the file must end
-        with open(path, "rb") as handle:
-            try:
-                length = struct.unpack("<Q", handle.read(8))[0]
-                header = json.loads(handle.read(min(length, size)))
-                end = 8 + length + max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-            except (struct.error, ValueError, KeyError, TypeError):
-                return "its safetensors header is damaged"
+    if path.suffix == ".safetensors":
+        try:
+            end, size = safetensors_header(path)[3], path.stat().st_size
+        except CheckpointError:
+            return "its safetensors header is damaged"
         return None if size == end else f"it has {size} bytes where its header describes {end}"
     return "it is cut off (not a complete zip archive)" if path.suffix == ".npz" and not zipfile.is_zipfile(path) else None
 

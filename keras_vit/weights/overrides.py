@@ -11,18 +11,14 @@ from keras_vit.weights.load import check_family, choose_converter
 from keras_vit.weights.protocol import KERAS_VIT_FORMATS, is_square
 
 
-def _pixels_per_token(model):
-    """The image pixels along one side of a token: the patch size times the stride of the model's stem, if any."""
-    patch = model.get("patch_size", 16)
-    # Hybrids tokenize the stem's feature map, so a token covers patch * stride pixels of the image.
-    return (patch[0] if isinstance(patch, (list, tuple)) else patch) * stem_output_stride(model.get("stem") or None)
-
-
 def _inferred_image_size(spec, converter, tensors):
     """The image size whose patch grid matches the checkpoint's (square) position table, or None."""
+    patch = spec.model.get("patch_size", 16)
+    # Hybrids tokenize the stem's feature map, so a token covers patch * stride pixels of the image.
+    pixels = (patch[0] if isinstance(patch, (list, tuple)) else patch) * stem_output_stride(spec.model.get("stem") or None)
     for key, prefix in converter.position_keys(tensors).items():
         if key in tensors and is_square(rows := tensors[key].shape[-2] - prefix):
-            return math.isqrt(rows) * _pixels_per_token(spec.model)
+            return math.isqrt(rows) * pixels
     return None
 
 

@@ -21,9 +21,6 @@ import numpy as np
 
 from keras_vit.weights.protocol import Checkpoint, CheckpointError
 
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-ZIP_MAGIC = b"PK\x03\x04"
-
 _SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
                        "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_, "BF16": np.uint16}
 
@@ -50,9 +47,9 @@ def read_checkpoint(path, progress=None):
         head = handle.read(16)
     if len(head) < 8:
         raise CheckpointError(f"{path!r} is not a checkpoint: it has only {len(head)} bytes.")
-    if head.startswith(HDF5_MAGIC):
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):  # the HDF5 signature
         return _read_h5(path)
-    if head.startswith(ZIP_MAGIC) or zipfile.is_zipfile(path):
+    if head.startswith(b"PK\x03\x04") or zipfile.is_zipfile(path):
         return _read_zip(path, progress)
     # safetensors: the JSON header's length (8 bytes, little-endian), then the header
     if 2 <= struct.unpack("<Q", head[:8])[0] <= os.path.getsize(path) and head[8:9] == b"{":
@@ -66,31 +63,16 @@ def read_checkpoint(path, progress=None):
     )
 
 
-# The members of a Keras v3 model file (`model.save("x.keras")`), in the order Keras writes them.
-_KERAS_MEMBERS = ("metadata.json", "config.json", "model.weights.h5")
-
-
-def _starts_like_keras(path):
-    """Whether the zip archive's first local file header (readable even when the archive's end, with its
-    directory, was cut off) names a member of a Keras model file."""
-    with open(path, "rb") as handle:
-        header = handle.read(64)
-    return header.startswith(ZIP_MAGIC) and header[30:].startswith(tuple(m.encode() for m in _KERAS_MEMBERS))
-
-
 def _read_zip(path, progress=None):
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        if path.endswith(".keras") or _starts_like_keras(path):
-            raise CheckpointError(
-                f"{path!r} is a truncated or damaged .keras model file (its zip directory is unreadable: {error}), "
-                f"probably cut off while being written: save the model again (model.save) or use an earlier "
-                f"checkpoint (checkpoints/epoch_NNN.keras)."
-            ) from None
+    except (zipfile.BadZipFile, OSError, EOFError) as error:  # its directory, at the end, was cut off or damaged
         raise CheckpointError(
-            f"{path!r} is a damaged or truncated zip archive (.npz or PyTorch file): {error}. Download it again."
+            f"{path!r} is a truncated or damaged .keras model file or zip archive (.npz, PyTorch): its zip directory "
+            f"is unreadable ({error}). A .keras file was probably cut off while being written: save the model again "
+            f"(model.save) or use an earlier checkpoint (checkpoints/epoch_NNN.keras); download an .npz or PyTorch "
+            f"file again."
         ) from None
     if "config.json" in names and "model.weights.h5" in names:
         return _read_keras(path)
@@ -110,39 +92,39 @@ def _read_zip(path, progress=None):
     return Checkpoint(path, "npz", tensors)
 
 
-def _read_safetensors(path, progress=None):
-    size = os.path.getsize(path)
+def safetensors_header(path):
+    """({key: (dtype, shape, (begin, end))}, metadata, data start, data end) of a .safetensors file, from its
+    header alone (the end is where the last tensor ends: a complete file ends there)."""
     with open(path, "rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
         try:
+            (length,) = struct.unpack("<Q", handle.read(8))
             header = json.loads(handle.read(length).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise CheckpointError(f"{path!r} has a damaged safetensors header: {error}.") from None
-    metadata = header.pop("__metadata__", None) or {}
-    start = 8 + length
+            metadata = header.pop("__metadata__", None) or {}
+            entries = {k: (v["dtype"], tuple(v["shape"]), tuple(v["data_offsets"])) for k, v in header.items()}
+        except (struct.error, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+            raise CheckpointError(f"{path!r} has a damaged safetensors header ({type(error).__name__}: {error}).") from None
+    return entries, metadata, 8 + length, 8 + length + max((e[2][1] for e in entries.values()), default=0)
+
+
+def _read_safetensors(path, progress=None):
+    entries, metadata, start, end = safetensors_header(path)
+    size = os.path.getsize(path)
+    if end > size:
+        raise CheckpointError(f"{path!r} is truncated: its tensors end at byte {end} but the file has {size} bytes. "
+                              f"Download it again.")
     data = np.memmap(path, dtype=np.uint8, mode="r") if size > start else np.zeros((0,), np.uint8)
     tensors = {}
-    for key, info in header.items():
-        try:
-            dtype, shape, (begin, end) = info["dtype"], tuple(info["shape"]), info["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"{path!r}: the safetensors entry {key!r} is malformed ({info!r}).") from None
-        if start + end > size:
-            raise CheckpointError(
-                f"{path!r} is truncated: tensor {key!r} ends at byte {start + end} but the file has {size} bytes. "
-                f"Download it again."
-            )
-        raw = np.asarray(data[start + begin : start + end])
+    for key, (dtype, shape, (begin, stop)) in entries.items():
         if dtype not in _SAFETENSORS_DTYPES:
             raise CheckpointError(f"{path!r}: tensor {key!r} has dtype {dtype}, which keras_vit does not read.")
-        array = raw.view(_SAFETENSORS_DTYPES[dtype])
+        array = np.asarray(data[start + begin : start + stop]).view(_SAFETENSORS_DTYPES[dtype])
         if dtype == "BF16":  # bfloat16, the high half of a float32, becomes float32
             array = (array.astype(np.uint32) << 16).view(np.float32)
         if array.size != int(np.prod(shape)):
             raise CheckpointError(f"{path!r}: tensor {key!r} holds {array.size} values but its shape is {shape}.")
         tensors[key] = array.reshape(shape).copy()
         if progress:
-            progress(len(tensors), len(header))
+            progress(len(tensors), len(entries))
     return Checkpoint(path, "safetensors", tensors, {"safetensors": metadata})
 
 
@@ -174,26 +156,14 @@ def _read_torch(path):
 def is_keras_vit_weights_file(path):
     """Whether `path` is a `.weights.h5` file that carries keras_vit's model metadata (`keras-vit convert`'s output)
     rather than a plain `model.save_weights` file."""
-    import h5py
-
     try:
-        with h5py.File(path, "r") as handle:
-            return "keras_vit_config" in handle.attrs and "keras_vit_family" in handle.attrs
-    except OSError:
+        return _h5_metadata(path) is not None
+    except CheckpointError:
         return False
 
 
-def load_keras_weights(model, path):
-    """Loads a plain `model.save_weights` file into `model` (Keras matches it layer by layer and checks shapes)."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"Weights file {path!r} does not exist.")
-    try:
-        model.load_weights(path)
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"could not load {path!r} into {model.name!r}: {error}") from None
-
-
-def _read_h5(path):
+def _h5_metadata(path):
+    """(config, family) stored in a `.weights.h5` file by `write_weights_file`, or None for a plain Keras one."""
     import h5py
 
     try:
@@ -201,20 +171,32 @@ def _read_h5(path):
             config, family = (handle.attrs.get(f"keras_vit_{name}") for name in ("config", "family"))
     except OSError as error:
         raise CheckpointError(f"{path!r} is a damaged or truncated HDF5 file: {error}. Write or download it again.") from None
-    if config is None or family is None:
+    return None if config is None or family is None else (json.loads(config), str(family))
+
+
+def load_keras_weights(model, path):
+    """Loads a plain `model.save_weights` file into `model` (Keras matches it layer by layer and checks shapes)."""
+    try:  # a missing file raises FileNotFoundError, an OSError
+        model.load_weights(path)
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"could not load {path!r} into {model.name!r}: {error}") from None
+
+
+def _read_h5(path):
+    if (metadata := _h5_metadata(path)) is None:
         raise CheckpointError(
             f"{path!r} is an HDF5 file without keras_vit's metadata (not written by `keras-vit convert`): load a "
             f"plain Keras weights file into the model it came from with model.load_weights()."
         )
     from keras_vit.registry import registry
 
-    config = json.loads(config)
+    config, family = metadata
     try:
-        model = registry("model").get(str(family)).from_config(config)
+        model = registry("model").get(family).from_config(config)
         model.load_weights(path)
     except Exception as error:
         raise CheckpointError(f"{path!r} could not be read as a keras_vit weights file: {error}") from None
-    return _zoo_checkpoint(path, "keras_vit_h5", model, config, str(family))
+    return _zoo_checkpoint(path, "keras_vit_h5", model, config, family)
 
 
 def _read_keras(path):
@@ -257,9 +239,7 @@ def write_weights_file(model, path):
     image size (resampling the position table) or another number of classes."""
     import h5py
 
-    path = os.fspath(path)
-    if not path.endswith(".weights.h5"):
-        raise ValueError(f"Keras weights files end in .weights.h5; received {path!r}.")
+    path = os.fspath(path)  # Keras's save_weights refuses a name not ending in .weights.h5
     family = getattr(type(model), "registered_name", None)
     if family is None:
         raise ValueError(f"{type(model).__name__} is not a keras_vit zoo model (no registered family).")

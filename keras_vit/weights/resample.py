@@ -29,14 +29,12 @@ def resample_grid(grid, new_size, interpolation="bilinear"):
     Args:
         grid: array of shape (rows, cols, D).
         new_size: (new_rows, new_cols).
-        interpolation: "bilinear" (align-corners, the original release) or "bicubic" (timm's).
+        interpolation: "bilinear" (align-corners, the original release) or "bicubic" (timm's); another name
+            raises ValueError (from `interpolation_matrix`).
 
     Returns:
         float32 array of shape (new_rows, new_cols, D).
     """
-    from keras_vit.layers._resampling import check_interpolation
-
-    check_interpolation(interpolation)
     grid = np.asarray(grid, np.float64)
     out = np.einsum("ri,ijd->rjd", _matrix(grid.shape[0], new_size[0], interpolation), grid)
     out = np.einsum("cj,rjd->rcd", _matrix(grid.shape[1], new_size[1], interpolation), out)

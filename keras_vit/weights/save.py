@@ -39,8 +39,8 @@ def save(model, path, *, layout="timm"):
     model_layout(model, "keras_vit.weights.save")
     converters = [c for c in CONVERTERS if c.format.startswith(f"{layout}_")]
     family = family_of(model)
-    candidates = [c for c in converters if family in c.families]
-    if not candidates:
+    converter = next((c for c in converters if family in c.families), None)  # one per family and layout
+    if converter is None:
         known = sorted({f for c in converters for f in c.families})
         raise ValueError(f"Model {model.name!r} is of family {family!r}, which has no {layout} converter: "
                          f"keras_vit.weights.save(layout={layout!r}) writes the families {', '.join(known)}.")
@@ -49,19 +49,18 @@ def save(model, path, *, layout="timm"):
     except ImportError:
         raise ImportError("keras_vit.weights.save writes .safetensors files with the safetensors package: "
                           "pip install safetensors") from None
-    for converter in candidates:  # the first converter with a tensor for every variable
-        tensors, unmapped = {}, []
-        for variable in model.weights:
-            rule, value = converter.rule(variable.path, model), np.asarray(variable, dtype=np.float32)
-            arrays = None if rule is None else invert(rule, value)
-            # read forwards again, the tensors must give the variable back (a wrong inverse fails here, not in timm)
-            if arrays is None or not np.array_equal(rule.transform(*arrays, value.shape), value):
-                note = f" ({rule.note}: no working inverse in protocol.INVERSES)" if rule else ""
-                unmapped.append(f"{variable.path} {value.shape}{note}")
-                continue
+    tensors, unmapped = {}, []
+    for variable in model.weights:
+        rule, value = converter.rule(variable.path, model), np.asarray(variable, dtype=np.float32)
+        arrays = None if rule is None else invert(rule, value)
+        # read forwards again, the tensors must give the variable back (a wrong inverse fails here, not in timm)
+        if arrays is None or not np.array_equal(rule.transform(*arrays, value.shape), value):
+            note = f" ({rule.note}: no working inverse in protocol.INVERSES)" if rule else ""
+            unmapped.append(f"{variable.path} {value.shape}{note}")
+        else:
             tensors.update(zip(rule.sources, arrays))
-        if not unmapped:
-            save_file({key: np.ascontiguousarray(array) for key, array in tensors.items()}, path, {"format": "pt"})
-            return path
-    raise ValueError(f"Model {model.name!r} has variables that the {layout} layout has no tensor for: "
-                     f"{', '.join(unmapped)}.")
+    if unmapped:
+        raise ValueError(f"Model {model.name!r} has variables that the {layout} layout has no tensor for: "
+                         f"{', '.join(unmapped)}.")
+    save_file({key: np.ascontiguousarray(array) for key, array in tensors.items()}, path, {"format": "pt"})
+    return path
