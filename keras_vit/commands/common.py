@@ -1,4 +1,4 @@
-"""What the `keras-vit` commands share: one-line errors, reading a saved `.keras` model, `--override key=value`."""
+"""What the `keras-vit` commands share: one-line errors, loading the model `--model` names, `--override key=value`."""
 
 import os
 import tempfile
@@ -39,6 +39,28 @@ def load_keras_file(path, command):
     except Exception as error:  # Keras reports a truncated file as "file not found": say what it is
         fail(command, f"could not load the Keras model file {path!r} ({type(error).__name__}: {error}). Is it a "
              "complete file written by model.save(...)?")
+
+
+def load_model(command, source, weights=None, overrides=(), tiny=False):
+    """The model `--model` names: a saved `.keras` file as it is, or the zoo model built by `create` (with `--weights`,
+    `--override` and, when `tiny`, the spec's tiny size); one line saying why not."""
+    from keras_vit.spec import SpecError, get_spec
+    from keras_vit.zoo import create
+
+    if not source:
+        fail(command, "pass --model NAME (a zoo name, e.g. vit_b16) or --model FILE.keras.")
+    if source.endswith(".keras"):
+        if given := [flag for flag, value in (("--weights", weights), ("--override", overrides), ("--tiny", tiny)) if value]:
+            fail(command, f"{' and '.join(given)} apply to --model NAME, not to a saved .keras model.")
+        return load_keras_file(source, command)
+    try:
+        return create(get_spec(source).tiny_spec() if tiny else source, weights=weights,
+                      **parse_overrides(overrides, command))
+    except (ValueError, KeyError, OSError) as error:  # SpecError and CheckpointError are ValueErrors
+        message = str(error).removeprefix(f"{command}: ")
+        if weights and not isinstance(error, SpecError):
+            message = f"could not load --weights {weights!r} into {source!r}: {message}"
+        fail(command, message)
 
 
 def parse_overrides(items, command):

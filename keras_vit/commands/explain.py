@@ -29,22 +29,6 @@ USAGE = "usage: keras-vit explain IMAGE... --model NAME|FILE.keras [--weights PA
 _fail = functools.partial(common.fail, "explain")
 
 
-def load_model():
-    from keras_vit.zoo import create
-
-    source = FLAGS.model
-    if not source:
-        _fail(f"pass --model NAME (a zoo name, e.g. vit_b16) or --model FILE.keras.\n{USAGE}")
-    if source.endswith(".keras"):
-        if FLAGS.weights or FLAGS.override:
-            _fail("--weights and --override apply to --model NAME, not to a saved .keras model.")
-        return common.load_keras_file(source, "explain")
-    try:
-        return create(source, weights=FLAGS.weights, **common.parse_overrides(FLAGS.override, "explain"))
-    except (ValueError, KeyError, OSError) as error:  # SpecError and CheckpointError are ValueErrors
-        _fail(str(error))
-
-
 def _floats(name, values):
     if values is None:
         return None
@@ -146,7 +130,7 @@ def main(argv):
     from keras_vit import explain
     from keras_vit.explain.attention import attention_blocks
 
-    model = load_model()
+    model = common.load_model("explain", FLAGS.model, FLAGS.weights, FLAGS.override)
     try:
         attention_blocks(model, [FLAGS.block], purpose="explaining a model")
     except ValueError as error:

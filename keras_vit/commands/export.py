@@ -34,26 +34,9 @@ _fail = functools.partial(common.fail, "export")
 
 def load_model():
     """The Keras model the flags describe: a saved `.keras` file as it is, or a zoo model built by `create`."""
-    from keras_vit.spec import SpecError, get_spec
-    from keras_vit.weights import CheckpointError
-    from keras_vit.zoo import create
-
-    source = FLAGS["from"].value or FLAGS.model
     if FLAGS["from"].value and FLAGS.model:
         _fail("pass either --model or --from, not both.")
-    if not source:
-        _fail("pass --model NAME (a zoo name, e.g. vit_b16) or --model FILE.keras.")
-    if source.endswith(".keras"):
-        if FLAGS.weights or FLAGS.override or FLAGS.tiny:
-            _fail("--weights, --override and --tiny apply to --model NAME, not to a saved .keras model.")
-        return common.load_keras_file(source, "export")
-    try:
-        spec = get_spec(source).tiny_spec() if FLAGS.tiny else source
-        model = create(spec, weights=FLAGS.weights, **common.parse_overrides(FLAGS.override, "export"))
-    except SpecError as error:
-        _fail(str(error).removeprefix("export: "))
-    except (CheckpointError, OSError, ValueError) as error:
-        _fail(f"could not load --weights {FLAGS.weights!r} into {source!r}: {error}")
+    model = common.load_model("export", FLAGS["from"].value or FLAGS.model, FLAGS.weights, FLAGS.override, FLAGS.tiny)
     if not FLAGS.weights:
         print(f"Note: no --weights given; exporting {model.name!r} with freshly initialized weights (its zero "
               "classifier gives every class the same probability).")

@@ -9,7 +9,7 @@ from pathlib import Path
 from keras_vit.data.dataset_info import LabeledImages
 from keras_vit.data.image_folder import image_folder
 from keras_vit.data.offline import offline_mnist
-from keras_vit.data.pipeline import VIT_MEAN, VIT_STD, make_pipeline, random_resized_crop
+from keras_vit.data.pipeline import make_pipeline, random_resized_crop
 from keras_vit.data.tfds_source import tfds_images
 
 SOURCE_FORMS = '"offline" (or "offline:mnist"), "folder:/path/to/images", an existing folder path, or "tfds:NAME"'
@@ -51,8 +51,6 @@ def load_dataset(source, *, split="train", num_channels=None, data_dir=None, see
 
 __all__ = [
     "LabeledImages",
-    "VIT_MEAN",
-    "VIT_STD",
     "image_folder",
     "load_dataset",
     "make_pipeline",

@@ -6,10 +6,6 @@ import tensorflow as tf
 from keras_vit.data.dataset_info import LabeledImages
 from keras_vit.schema import COUNT, POSITIVE_INT, pair
 
-# The original ViT release scales pixels to [-1, 1]: mean = std = 0.5 on [0, 1] images.
-VIT_MEAN = (0.5, 0.5, 0.5)
-VIT_STD = (0.5, 0.5, 0.5)
-
 
 def _per_channel(name, value, channels):
     values = [float(value)] if isinstance(value, (int, float)) else [float(v) for v in value]

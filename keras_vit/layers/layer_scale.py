@@ -35,6 +35,3 @@ class LayerScale(ConfigFromArguments, keras.layers.Layer):
 
     def call(self, inputs):
         return inputs * keras.ops.cast(self.gamma, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape

@@ -49,6 +49,3 @@ class MLP(ConfigFromArguments, keras.layers.Layer):
         x = gelu(self.fc1(inputs), approximate=self.use_approximate_gelu, training=training)
         x = self.dropout(x, training=training)
         return self.dropout(self.fc2(x), training=training)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.output_dim or input_shape[-1],)

@@ -54,6 +54,3 @@ class SwiGLU(ConfigFromArguments, keras.layers.Layer):
         if self.norm is not None:
             x = self.norm(x)
         return self.dropout(self.fc2(x), training=training)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.output_dim or input_shape[-1],)

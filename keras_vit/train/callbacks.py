@@ -6,6 +6,7 @@ only the chief writes into the output folder; the other workers write into a tem
 
 import importlib.util
 import json
+import math
 import os
 import time
 import warnings
@@ -13,6 +14,19 @@ from pathlib import Path
 
 import keras
 import numpy as np
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; `keras_vit.train`'s message names the last good checkpoint."""
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Raises TrainingDiverged after the first batch whose loss is NaN or infinite (Keras's TerminateOnNaN raises a
+    plain RuntimeError, which the run could tell from other errors only by its text)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not math.isfinite(float((logs or {}).get("loss", 0.0))):
+            raise TrainingDiverged(f"the loss became {float(logs['loss'])} at batch {batch}")
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -129,14 +143,14 @@ def last_checkpoint(folder):
 
 
 def make_callbacks(output_dir, *, tensorboard=True, global_batch_size, steps_per_epoch, keep_checkpoints=3):
-    """The callbacks of a run that writes into `output_dir`: TerminateOnNaN(raise_error=True) (stop before NaN
+    """The callbacks of a run that writes into `output_dir`: StopOnNaN (stop before NaN
     weights are saved), EpochFiles (a loadable `checkpoints/epoch_NNN.keras` every epoch, the newest
     `keep_checkpoints` kept, 0 or None: all; and `backup/` to resume after a kill: `keras_vit.train` restores it
     before `model.fit`), the epoch log (`train_log.jsonl`) and TensorBoard (`logs/`)."""
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     callbacks = [
         # First: a NaN loss raises before any later callback can save the broken weights.
-        keras.callbacks.TerminateOnNaN(raise_error=True),
+        StopOnNaN(),
         EpochFiles(output_dir, keep_checkpoints),
         EpochLog(Path(output_dir) / "train_log.jsonl", global_batch_size, steps_per_epoch),
     ]

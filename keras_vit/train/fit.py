@@ -18,6 +18,7 @@ from keras_vit.models import HardDistillation
 from keras_vit.spec.model_spec import thaw
 from keras_vit.train.callbacks import (
     EpochLog,
+    TrainingDiverged,
     _write_atomically,
     last_checkpoint,
     make_callbacks,
@@ -35,10 +36,6 @@ class TrainSummary(dict):
     """The JSON summary of a run (a dict), with the trained model as `.model`."""
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the message names the last good checkpoint."""
-
-
 class ResumeError(ValueError):
     """The output folder holds an unfinished run of another recipe; the message names the keys that differ."""
 
@@ -51,10 +48,6 @@ _FREE_ON_RESUME = ("description", "run.verbose", "run.tensorboard", "run.keep_ch
 # The data section's keys that make_pipeline takes besides the normalization.
 _AUGMENTATION = ("random_crop", "crop_scale", "horizontal_flip", "rand_augment", "mixup_alpha", "cutmix_alpha",
                  "label_smoothing", "shuffle_buffer")
-
-
-def _recipe_json(recipe):
-    return json.dumps(recipe.to_dict(), indent=2, default=str) + "\n"
 
 
 def _flat(recipe_dict):
@@ -226,7 +219,7 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
     own = make_callbacks(root, tensorboard=run["tensorboard"], global_batch_size=batch, steps_per_epoch=steps,
                          keep_checkpoints=run["keep_checkpoints"])
     if chief and not same_recipe:
-        _write_atomically(root / "recipe.json", _recipe_json(recipe))
+        _write_atomically(root / "recipe.json", json.dumps(recipe.to_dict(), indent=2, default=str) + "\n")
 
     schedule = recipe.schedule
     warmup = (schedule["warmup_steps"] if schedule["warmup_epochs"] is None
@@ -257,9 +250,7 @@ def train(recipe="mnist_vit", overrides=None, *, callbacks=None, start_over=Fals
         history = fitted.fit(train_ds, epochs=run["epochs"], initial_epoch=initial_epoch, steps_per_epoch=steps,
                             validation_data=eval_ds, validation_steps=run["eval_steps"], verbose=run["verbose"],
                             callbacks=own + list(callbacks or []), shuffle=False)  # the pipeline shuffles
-    except RuntimeError as error:
-        if "NaN" not in str(error) and "Inf" not in str(error):
-            raise
+    except TrainingDiverged:
         good = last_checkpoint(root / "checkpoints")
         where = (f"the last good checkpoint is {good} (keras.saving.load_model loads it)" if good
                  else "no epoch finished, so there is no checkpoint")

@@ -20,6 +20,7 @@ _GROUP = {"1": "a", "2": "b", "3": "c"}
 
 class BiTNpz(Converter):
     format = "bit_npz"
+    output_axis = -1
     families = ("resnet_v2",)
     description = "BiT release .npz (resnet/root_block/standardized_conv2d, resnet/block1/unit01/a)"
     head = ("resnet/head/conv2d/kernel", "resnet/head/conv2d/bias")
@@ -45,6 +46,3 @@ class BiTNpz(Converter):
         if m := match(r"head/(kernel|bias)", path):
             return Rule((f"resnet/head/conv2d/{m[1]}",), reshape, "(1, 1, C, classes) -> (C, classes)")
         return None
-
-    def classifier_width(self, kernel):
-        return kernel.shape[-1]

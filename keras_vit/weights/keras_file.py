@@ -9,6 +9,7 @@ from keras_vit.weights.protocol import Converter, Rule
 
 class KerasFile(Converter):
     format = "keras_vit"
+    output_axis = -1
     description = "keras_vit .weights.h5 / .keras (Keras variable paths)"
 
     def __init__(self, family, layout):
@@ -21,9 +22,6 @@ class KerasFile(Converter):
 
     def rule(self, path, model):
         return Rule((path,))
-
-    def classifier_width(self, kernel):
-        return kernel.shape[-1]
 
     def position_keys(self, tensors):
         return {path: t.num_prefix_tokens for t in self.layout.position_tables for path, _ in t.variables if path in tensors}

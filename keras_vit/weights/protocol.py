@@ -170,6 +170,7 @@ class Converter:
     # The checkpoint's classifier (kernel key, bias key) and pre-logits layer keys, for the defaults below.
     head = ()
     pre_logits = ()
+    output_axis = 0  # of a dense kernel: PyTorch's (out, in); Keras and Flax (in, out) set -1
     # How the checkpoint's source resamples position tables for another image size ("bilinear": the original ViT
     # release; "bicubic": timm); `keras_vit.create(name, weights=...)` gives the model this position_interpolation.
     position_interpolation = None
@@ -193,19 +194,16 @@ class Converter:
     def num_classes(self, tensors):
         """The checkpoint's number of classes (0 without a classifier)."""
         keys = self.head_keys(tensors)  # its kernel, keys[0], is in the checkpoint whenever it has a classifier
-        return int(self.classifier_width(tensors[keys[0]])) if keys else 0
-
-    def classifier_width(self, kernel):
-        return kernel.shape[0]  # PyTorch (out, in) by default
+        return int(tensors[keys[0]].shape[self.output_axis]) if keys else 0
 
     def pre_logits_keys(self, tensors):
         """Keys of the checkpoint's pre-logits (representation) layer; empty when it has none."""
         return tuple(k for k in self.pre_logits if k in tensors)
 
     def representation_dim(self, tensors):
-        """Width of the checkpoint's pre-logits layer (its kernel's output axis, as `classifier_width`), or None."""
+        """Width of the checkpoint's pre-logits layer (its kernel's `output_axis`), or None."""
         kernel = next((tensors[k] for k in self.pre_logits_keys(tensors) if np.ndim(tensors[k]) == 2), None)
-        return None if kernel is None else int(self.classifier_width(kernel))
+        return None if kernel is None else int(kernel.shape[self.output_axis])
 
     def position_keys(self, tensors):
         """Keys of position tables that may be resampled, {key: number of prefix tokens}."""

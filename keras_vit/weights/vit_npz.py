@@ -46,6 +46,7 @@ _MLP = ("MlpBlock_3", "MlpBlock_0")
 
 class FlaxViT(Converter):
     format = "vit_npz"
+    output_axis = -1
     families = ("vit",)
     description = "original ViT / big_vision .npz (Transformer/encoderblock_N/MultiHeadDotProductAttention_1, cls)"
     position_interpolation = "bilinear"  # the release's loader: scipy.ndimage.zoom(order=1)
@@ -106,9 +107,6 @@ class FlaxViT(Converter):
         if m := match(r"mlp/fc(1|2)/(kernel|bias)", path):
             return protocol.first_of([(f"{prefix}{b}/Dense_{int(m[1]) - 1}/{m[2]}",) for b in _MLP])
         return None
-
-    def classifier_width(self, kernel):
-        return kernel.shape[-1]
 
     def position_keys(self, tensors):
         prefix = 1 if "cls" in tensors else 0
