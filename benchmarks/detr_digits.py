@@ -256,7 +256,7 @@ def figures(model_path, out, seed=0, num_scenes=6, threshold=0.5):
     size, channels = model.inputs[0].shape[1], model.inputs[0].shape[-1]
     scenes = digit_scenes("test", num_scenes, seed=seed + 1000, split_seed=0)
     images = normalize(prepare_images(scenes.images, size, channels))
-    result = keras_vit.explain.decoder_attention(model, images)
+    result = keras_vit.tasks.decoder_attention(model, images)
     probabilities = np.exp(result["logits"]) / np.exp(result["logits"]).sum(-1, keepdims=True)
     labels, scores = probabilities[..., :-1].argmax(-1), probabilities[..., :-1].max(-1)
     figure, axes = plt.subplots(1, num_scenes, figsize=(2.2 * num_scenes, 2.4))
@@ -272,7 +272,7 @@ def figures(model_path, out, seed=0, num_scenes=6, threshold=0.5):
     plt.close(figure)
     index = int(np.argmax([len(b) for b in scenes.boxes]))  # the busiest scene
     keep = int((scores[index] >= threshold).sum()) or 1
-    keras_vit.explain.plot_decoder_attention(
+    keras_vit.tasks.plot_decoder_attention(
         images[index], result["attention"][index], result["boxes"][index], labels[index], scores[index],
         max_queries=keep).savefig(pathlib.Path(out) / "decoder_attention.png", dpi=110)
 

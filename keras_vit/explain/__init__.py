@@ -8,7 +8,6 @@ Arrays come from the functions below; `keras_vit.explain.plots` turns them into 
 
 from keras_vit.explain.attention import attention_maps, pooling_attention
 from keras_vit.explain.attention_distance import mean_attention_distance
-from keras_vit.explain.decoder_attention import decoder_attention, plot_decoder_attention
 from keras_vit.explain.embedding_filters import embedding_filters
 from keras_vit.explain.patch_tsne import patch_tsne
 from keras_vit.explain.plots import (
@@ -24,8 +23,8 @@ from keras_vit.explain.rollout import Saliency, attention_rollout, class_token_a
 from keras_vit.explain.tnt_features import tnt_feature_maps
 
 __all__ = [
-    "Saliency", "attention_maps", "attention_rollout", "class_token_attention", "decoder_attention",
+    "Saliency", "attention_maps", "attention_rollout", "class_token_attention",
     "embedding_filters", "mean_attention_distance", "patch_tsne", "plot_attention", "plot_attention_distance",
-    "plot_decoder_attention", "plot_embedding_filters", "plot_patch_tsne", "plot_position_similarity",
+    "plot_embedding_filters", "plot_patch_tsne", "plot_position_similarity",
     "plot_tnt_features", "plots", "pooling_attention", "position_similarity", "rollout", "tnt_feature_maps",
 ]

@@ -21,6 +21,7 @@ from keras_vit.tasks.boxes import (
     validate_boxes,
     xyxy_to_cxcywh,
 )
+from keras_vit.tasks.decoder_attention import decoder_attention, plot_decoder_attention
 from keras_vit.tasks.detr import DETR
 from keras_vit.tasks.segmenter import Segmenter
 
@@ -40,5 +41,5 @@ if keras.backend.backend() == "tensorflow":
     # Registers DETRSetLoss, so that a compiled detector's .keras file loads.
     from keras_vit.tasks import set_loss  # noqa: F401
 
-__all__ = ["DETR", "Segmenter", *_TENSORFLOW_NAMES, "cxcywh_to_xyxy", "generalized_iou", "iou",
-           "pairwise_generalized_iou", "pairwise_iou", "validate_boxes", "xyxy_to_cxcywh"]
+__all__ = ["DETR", "Segmenter", *_TENSORFLOW_NAMES, "cxcywh_to_xyxy", "decoder_attention", "generalized_iou", "iou",
+           "pairwise_generalized_iou", "pairwise_iou", "plot_decoder_attention", "validate_boxes", "xyxy_to_cxcywh"]

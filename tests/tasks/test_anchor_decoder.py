@@ -76,14 +76,14 @@ def test_decoder_attention_maps_each_query_over_the_grid(decoder):
     model = _anchor_detr() if decoder == "anchor_decoder" else keras_vit.create(spec)
     randomize_weights(model)
     x = np.random.default_rng(2).normal(size=(3, 32, 32, 3)).astype("float32")
-    result = keras_vit.explain.decoder_attention(model, x)
+    result = keras_vit.tasks.decoder_attention(model, x)
     # tiny spec: 32 px, patch 8 -> a 4 x 4 grid; 4 queries, 10 digits + "no object"
     assert result["attention"].shape == (3, 4, 4, 4)
     np.testing.assert_allclose(result["attention"].sum(axis=(2, 3)), 1.0, atol=1e-5)
     assert result["logits"].shape == (3, 4, 11) and result["boxes"].shape == (3, 4, 4)
     np.testing.assert_allclose(result["boxes"], np.asarray(model(x)["boxes"])[:, -1], atol=1e-5)
     scores = result["logits"][0, :, :-1].max(-1)
-    figure = keras_vit.explain.plot_decoder_attention(x[0], result["attention"][0], result["boxes"][0],
+    figure = keras_vit.tasks.plot_decoder_attention(x[0], result["attention"][0], result["boxes"][0],
                                                       result["logits"][0, :, :-1].argmax(-1), scores, max_queries=2)
     assert len(figure.axes) == 3
 
@@ -91,7 +91,7 @@ def test_decoder_attention_maps_each_query_over_the_grid(decoder):
 def test_decoder_attention_refuses_a_classifier():
     model = keras_vit.create(keras_vit.get_spec("vit_ti16").tiny_spec())
     with pytest.raises(ValueError, match="needs a DETR"):
-        keras_vit.explain.decoder_attention(model, np.zeros((1, 32, 32, 3), "float32"))
+        keras_vit.tasks.decoder_attention(model, np.zeros((1, 32, 32, 3), "float32"))
 
 
 def test_query_selection_starts_from_the_best_proposals():

@@ -1,4 +1,5 @@
-"""DETR's decoder figure: where each object query looks in the image (Carion et al. 2020, figure 6)."""
+"""DETR's decoder figure: where each object query looks in the image (Carion et al. 2020, figure 6). A detection
+figure, so it lives with the detector; the figures of every zoo model are in keras_vit.explain."""
 
 import numpy as np
 
