@@ -55,6 +55,14 @@ def test_overrides_are_validated_and_the_spec_is_frozen():
         spec.name = "other"
 
 
+def test_a_frozen_mapping_can_override_a_slot():
+    # A recipe's `--set model.head={...}` reaches with_overrides as a frozen mapping (the loaded recipe's own).
+    spec = keras_vit.get_spec("seg_vit_ti16_digits")
+    head = spec.with_overrides(hidden_dim=8).with_overrides(head=spec.with_overrides(
+        head={"name": "fpn_segmentation_head", "context_dilations": [1, 2]}).model["head"]).model["head"]
+    assert dict(head) == {"name": "fpn_segmentation_head", "context_dilations": (1, 2)}
+
+
 def test_user_yaml_file_with_extends(tmp_path):
     path = write(tmp_path, "my_vit", """
         name: my_vit

@@ -36,7 +36,7 @@ def merge(base, override):
         if isinstance(value, dict) and isinstance(result.get(key), dict):
             result[key] = merge(result[key], value)
         else:
-            result[key] = copy.deepcopy(value)
+            result[key] = thaw(value)  # deepcopy cannot rebuild a FrozenDict (its __setitem__ refuses)
     return result
 
 
@@ -52,7 +52,7 @@ def thaw(value):
     """A plain, mutable copy of a frozen spec value (dicts and lists)."""
     if isinstance(value, dict):
         return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):
         return [thaw(v) for v in value]
     return value
 

@@ -19,6 +19,9 @@ class FPNSegmentationHead(ConfigFromArguments, keras.layers.Layer):
         hidden_dim: int, channels of the branch.
         output_stride: int, image pixels per pixel of the finest level (4 for the simple feature pyramid of a
             patch-16 backbone); the logits are upsampled by it.
+        context_dilations: dilation rates of extra 3x3 conv + GroupNorm + ReLU layers on the summed map before the
+            classifier (default none). Why: they let each pixel see a whole object at the finest level, so that
+            one object's pixels are named with one class (docs/segmentation.md).
 
     Call arguments:
         levels: list of maps (batch, rows_i, columns_i, channels), finest first, each level half the previous.
@@ -33,8 +36,9 @@ class FPNSegmentationHead(ConfigFromArguments, keras.layers.Layer):
     interface = "feature_pyramid"
     output_dtype = "float32"  # logits leave a mixed policy in float32, as the classifier's do
 
-    def __init__(self, num_classes=11, hidden_dim=64, output_stride=4, **kwargs):
+    def __init__(self, num_classes=11, hidden_dim=64, output_stride=4, context_dilations=(), **kwargs):
         super().__init__(**kwargs)
+        self.context_dilations = tuple(context_dilations)
         self.num_classes = num_classes
         self.hidden_dim = hidden_dim
         self.output_stride = output_stride
@@ -56,6 +60,14 @@ class FPNSegmentationHead(ConfigFromArguments, keras.layers.Layer):
                 if level > 0:
                     shape = (shape[0], shape[1] * 2, shape[2] * 2, shape[3])
             self.branches.append(branch)
+        self.context = []
+        for i, rate in enumerate(self.context_dilations):
+            conv = keras.layers.Conv2D(self.hidden_dim, 3, padding="same", dilation_rate=rate, use_bias=False,
+                                       dtype=policy, name=f"context_conv_{i}")
+            norm = keras.layers.GroupNormalization(min(32, self.hidden_dim), dtype=policy, name=f"context_norm_{i}")
+            conv.build((None, None, None, self.hidden_dim))
+            norm.build((None, None, None, self.hidden_dim))
+            self.context.append((conv, norm))
         self.classifier = keras.layers.Conv2D(self.num_classes, 1, dtype=policy, name="classifier")
         self.classifier.build((None, None, None, self.hidden_dim))
 
@@ -67,6 +79,8 @@ class FPNSegmentationHead(ConfigFromArguments, keras.layers.Layer):
                 if upsample:
                     x = ops.image.resize(x, (x.shape[1] * 2, x.shape[2] * 2), interpolation="bilinear")
             total = x if total is None else total + x
+        for conv, norm in self.context:
+            total = ops.relu(norm(conv(total)))
         logits = ops.cast(self.classifier(total), "float32")
         rows, columns = logits.shape[1], logits.shape[2]
         return ops.image.resize(logits, (rows * self.output_stride, columns * self.output_stride),

@@ -126,6 +126,19 @@ def test_segmenter_with_the_image_skip_outputs_full_resolution_logits_and_round_
         keras_vit.create(TINY, refine="fpn_segmentation_head")
 
 
+def test_context_layers_add_their_convs_and_norms_and_round_trip(tmp_path):
+    context = {"name": "fpn_segmentation_head", "context_dilations": [1, 2]}
+    plain, model = keras_vit.create(TINY), keras_vit.create(TINY, head=context)
+    width = TINY.model["hidden_dim"]
+    # per context layer: a 3x3 conv without bias (9 * width * width) and a GroupNorm's scale and offset (2 * width)
+    assert model.count_params() - plain.count_params() == 2 * (9 * width * width + 2 * width)
+    images = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert list(reloaded.get_layer("head").context_dilations) == [1, 2]
+    np.testing.assert_allclose(reloaded(images), model(images), atol=1e-5)
+
+
 def test_a_segmenter_larger_than_its_backbone_resizes_in_and_out(tmp_path):
     model = keras_vit.create(TINY, image_size=64)  # the tiny backbone takes 32x32
     native = keras_vit.create(TINY)
