@@ -10,7 +10,8 @@ class DigitScenesSource:
     The model says what its target is: `model.targets_from_example(example)` turns one example of
     `scenes_dataset` (a dict of image, boxes, labels, mask, num_objects) into it, e.g. the semantic mask for a
     segmenter, the boxes and labels for DETR. Scenes are drawn at the model's input size; images are scaled to
-    [0, 1], normalized by (x - mean) / std and cut to the model's channels (the scenes' gray is repeated in all 3).
+    [0, 1], turned to luma for a 1-channel model (the scenes' gray is repeated in all 3) and normalized by
+    (x - mean) / std.
 
     Args:
         num_train_scenes: training scenes (one epoch), drawn from the training digits.
@@ -75,7 +76,9 @@ class DigitScenesSource:
         std = tf.constant(self.std, tf.float32)
 
         def prepare(example):
-            image = tf.cast(example["image"][..., :channels], tf.float32) / 255.0
+            image = tf.cast(example["image"], tf.float32) / 255.0
+            if channels == 1:  # luma, as the serving contract gives a grayscale model (keras_vit.tasks.serving)
+                image = tf.image.rgb_to_grayscale(image)
             return (image - mean) / std, model.targets_from_example(example)
 
         def dataset(split, count):

@@ -113,7 +113,9 @@ class TaskServing:
 
     def __init__(self, model, preprocessing, labels=None, jit_compile=True):
         self.model, self.preprocessing, self.jit_compile = model, preprocessing, bool(jit_compile)
-        self.image_shape = (*preprocessing.image_size, model.inputs[0].shape[-1])
+        # The contract's images have 3 channels (image files decode to RGB); a grayscale model gets their luma.
+        self.model_channels = model.inputs[0].shape[-1]
+        self.image_shape = (*preprocessing.image_size, 3 if self.model_channels == 1 else self.model_channels)
         self.labels = read_labels(labels, num_classes=self.num_classes)
         self.compute = tf.function(lambda pixels: self.model(pixels, training=False), jit_compile=self.jit_compile,
                                    autograph=False)
@@ -125,18 +127,22 @@ class TaskServing:
 
     def _serve(self, images):
         images = check_input(images, self.image_shape[-1])
-        return self.outputs(self.compute(self.preprocessing(tf.cast(images, tf.float32))), tf.shape(images)[1:3])
+        return self.outputs(self.compute(self.preprocessing(self._model_pixels(images))), tf.shape(images)[1:3])
+
+    def _model_pixels(self, images):
+        pixels = ops.cast(images, "float32")
+        return tf.image.rgb_to_grayscale(pixels) if self.model_channels == 1 else pixels
 
     def inference_model(self):
         """float32 [0, 255] pixels at the model's size -> the outputs (for LiteRT, ONNX, OpenVINO files)."""
         pixels = keras.Input(self.image_shape, name="images", dtype="float32")
-        raw = self.model(self.preprocessing.normalize(pixels), training=False)
+        raw = self.model(self.preprocessing.normalize(self._model_pixels(pixels)), training=False)
         return keras.Model(pixels, self.outputs(raw, None), name=f"{self.model.name}_inference")
 
     def reference(self, images):
         """The outputs for uint8 `images` computed eagerly with Keras, without the traced signature."""
         images = tf.convert_to_tensor(images)
-        return {k: np.asarray(v) for k, v in self.outputs(self.model(self.preprocessing(tf.cast(images, tf.float32)),
+        return {k: np.asarray(v) for k, v in self.outputs(self.model(self.preprocessing(self._model_pixels(images)),
                                                                      training=False), tf.shape(images)[1:3]).items()}
 
     def check(self, path, verbose=True):

@@ -163,6 +163,22 @@ def test_detections_match_detr_post_processing_in_numpy():
     assert got["detection_boxes"].min() == 0.0
 
 
+def test_a_grayscale_model_serves_rgb_images_through_their_luma():
+    from keras_vit.export.formats import serving_preprocessing
+
+    spec = keras_vit.get_spec("seg_vit_ti16_digits").tiny_spec()
+    model = randomize_weights(keras_vit.create(spec, backbone={**spec.model["backbone"], "num_channels": 1}),
+                              scale=0.5, seed=3)
+    contract = model.serving_signatures(serving_preprocessing(model), jit_compile=False)
+    assert contract.image_shape == (32, 32, 3)
+    rgb = np.random.default_rng(0).integers(0, 256, size=(2, 45, 70, 3), dtype=np.uint8)
+    # ITU-R 601 luma (tf.image.rgb_to_grayscale's weights), then the reference's resize and normalization
+    luma = (rgb.astype("float64") @ np.array([0.2989, 0.5870, 0.1140]))[..., None]
+    expected = _segmenter_reference(model, luma)
+    got = contract.serving_default(tf.constant(rgb))["class_ids"].numpy()
+    assert np.mean(got == expected) > 0.999
+
+
 @slow
 def test_bad_images_get_the_contract_in_the_error(served):
     signature = tf.saved_model.load(served["exports"]["detr"].path).signatures["serving_default"]
