@@ -354,6 +354,29 @@ def evaluate_file(model_path, seed=0, num_scenes=1000):
     return evaluate(model, normalize(prepare_images(scenes.images, size, channels)), coco_ground_truth(scenes), 128)
 
 
+def recipe_curves(run_dir, every=4, seed=0, num_scenes=1000):
+    """Learning curves of a `keras-vit train` run: its train_log.jsonl (loss, seconds per epoch) and COCO AP of every
+    `every`-th checkpoint (the run needs run.keep_checkpoints: 0 to keep them all); writes curves.json and curves.png
+    into the run folder."""
+    run_dir = pathlib.Path(run_dir)
+    epochs = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    epochs = [e for e in epochs if e.get("event") == "epoch"]
+    seconds = np.cumsum([e["seconds"] for e in epochs]).round(1).tolist()
+    history = {"epoch": [e["epoch"] for e in epochs], "train_seconds": seconds, "loss": [e["loss"] for e in epochs],
+               "eval_epoch": [], "eval_seconds": [], "AP": [], "AP50": [], "AP75": []}
+    for epoch, elapsed in zip(history["epoch"], seconds):
+        path = run_dir / "checkpoints" / f"epoch_{epoch:03d}.keras"
+        if (epoch % every and epoch != len(epochs)) or not path.is_file():
+            continue
+        scores = evaluate_file(path, seed, num_scenes)
+        history["eval_epoch"].append(epoch), history["eval_seconds"].append(elapsed)
+        for key, value in scores.items():
+            history[key].append(round(value, 4))
+        print(f"epoch {epoch} ({elapsed / 60:.1f} min): " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+    (run_dir / "curves.json").write_text(json.dumps({"history": history}, indent=1))
+    plot([{"history": history}], run_dir / "curves.png")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="JSON file: {model: {...}, train: {...}}")
@@ -364,12 +387,15 @@ def main(argv=None):
     parser.add_argument("--figures", action="store_true", help="only draw the figures of OUT/model.keras")
     parser.add_argument("--evaluate", help="a saved detector (model.keras): print its COCO AP on held-out scenes")
     parser.add_argument("--compare", nargs="+", help="LABEL=result.json or LABEL=run.log: one figure, OUT")
+    parser.add_argument("--curves", help="a keras-vit train run folder: COCO AP of its checkpoints (curves.json/png)")
     args = parser.parse_args(argv)
     if args.evaluate:
         import keras
 
         print(json.dumps(evaluate_file(args.evaluate, args.seed)))
         return print(json.dumps(diagnose(keras.saving.load_model(args.evaluate), args.seed)))
+    if args.curves:
+        return recipe_curves(args.curves, seed=args.seed)
     if args.compare:
         return compare(args.compare, args.out)
     if args.figures:
