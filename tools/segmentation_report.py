@@ -3,7 +3,8 @@
     python tools/segmentation_report.py runs/digits_seg_s0 runs/digits_seg_s1 runs/digits_seg_s2 --out docs/images/segmentation
 
 For each run: per-class IoU and mean IoU over its held-out scenes (keras_vit.tasks.segmentation_metrics, the whole
-set's confusion matrix), written to <out>/report.json; the learning curves of every run (train_log.jsonl) to
+set's confusion matrix) and the share of digits whose pixels are mostly named right, by the digit's height in the
+128 px scene, written to <out>/report.json; the learning curves of every run (train_log.jsonl) to
 <out>/learning_curve.png; the first run's predicted masks on held-out scenes to <out>/predictions.png.
 """
 
@@ -75,6 +76,30 @@ def prediction_figure(model, source, path, count=6):
     figure.savefig(path)
 
 
+HEIGHT_BINS = ((20, 26), (26, 32), (32, 38), (38, 44), (44, 49))
+
+
+def digits_right_by_height(model, source, count=300):
+    """{"20-25 px": share of held-out digits of that height whose found pixels are mostly named with their class}."""
+    scenes = source.scenes("test", model.inputs[0].shape[1])
+    channels = model.inputs[0].shape[-1]
+    images = (scenes.images[:count, ..., :channels].astype("float32") / 255 - source.mean) / source.std
+    predicted = np.asarray(model.predict(images, batch_size=32, verbose=0)).argmax(-1)
+    size = scenes.masks.shape[1]
+    heights, right = [], []
+    for mask, ids, boxes, labels in zip(scenes.masks, predicted, scenes.boxes, scenes.labels):
+        for box, label in zip(boxes, labels):
+            y0, x0, y1, x1 = (int(round(v * size)) for v in box)
+            found = ids[y0:y1, x0:x1][mask[y0:y1, x0:x1] == label + 1]
+            found = found[found > 0]
+            if len(found):  # scaled back to the 128 px scenes the heights are drawn for
+                heights.append((y1 - y0) * 128 / size)
+                right.append(np.bincount(found, minlength=11).argmax() == label + 1)
+    heights, right = np.array(heights), np.array(right)
+    return {f"{lo}-{hi - 1} px": round(float(right[(heights >= lo) & (heights < hi)].mean()), 3)
+            for lo, hi in HEIGHT_BINS if np.any((heights >= lo) & (heights < hi))}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
@@ -88,7 +113,8 @@ def main():
         summary = json.loads((run / "summary.json").read_text())
         report[run.name] = {"seed": recipe.run["seed"], "mean_iou": round(result["mean_iou"], 4),
                             "per_class_iou": dict(zip(CLASS_NAMES, np.round(result["per_class_iou"], 4).tolist())),
-                            "held_out_scenes": source.num_eval_scenes, "wall_seconds": summary["wall_seconds"]}
+                            "held_out_scenes": source.num_eval_scenes, "wall_seconds": summary["wall_seconds"],
+                            "digits_right_by_height": digits_right_by_height(model, source)}
         print(run.name, json.dumps(report[run.name]))
         if run == args.runs[0]:
             prediction_figure(model, source, args.out / "predictions.png")

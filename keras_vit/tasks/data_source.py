@@ -9,7 +9,8 @@ class DigitScenesSource:
 
     The model says what its target is: `model.targets_from_example(example)` turns one example of
     `scenes_dataset` (a dict of image, boxes, labels, mask, num_objects) into it, e.g. the semantic mask for a
-    segmenter, the boxes and labels for DETR. Scenes are drawn at the model's input size; images are scaled to
+    segmenter, the boxes and labels for DETR. A classifier (no `targets_from_example`) learns to name the digit of
+    scenes that hold one (min_objects = max_objects = 1): digits at the scenes' range of scales. Scenes are drawn at the model's input size; images are scaled to
     [0, 1], turned to luma for a 1-channel model (the scenes' gray is repeated in all 3) and normalized by
     (x - mean) / std.
 
@@ -64,10 +65,14 @@ class DigitScenesSource:
 
         from keras_vit.tasks.data.digit_scenes import scenes_dataset
 
-        if not hasattr(model, "targets_from_example"):
-            raise ValueError(f"The data source digit_scenes trains task models (keras_vit.tasks: a segmenter, DETR); "
-                             f"{model.name!r} has no targets_from_example(): use a classification data source "
-                             f"(data.source: offline) for a classifier.")
+        targets_from_example = getattr(model, "targets_from_example", None)
+        if targets_from_example is None:
+            if self.scene_args["min_objects"] != 1 or self.scene_args["max_objects"] != 1:
+                raise ValueError(f"The data source digit_scenes trains task models (keras_vit.tasks: a segmenter, "
+                                 f"DETR), and classifiers on scenes of one digit; {model.name!r} has no "
+                                 f"targets_from_example(): set min_objects and max_objects to 1 to train it to name "
+                                 f"the digit, or use a classification data source (data.source: offline).")
+            targets_from_example = lambda example: example["labels"][0]  # noqa: E731  (the scene's one digit)
         height, width, channels = model.inputs[0].shape[1:]
         if height != width:
             raise ValueError(f"digit_scenes are square; the model takes {height}x{width} images: set the backbone's "
@@ -79,7 +84,7 @@ class DigitScenesSource:
             image = tf.cast(example["image"], tf.float32) / 255.0
             if channels == 1:  # luma, as the serving contract gives a grayscale model (keras_vit.tasks.serving)
                 image = tf.image.rgb_to_grayscale(image)
-            return (image - mean) / std, model.targets_from_example(example)
+            return (image - mean) / std, targets_from_example(example)
 
         def dataset(split, count):
             scenes = self.scenes(split, height)

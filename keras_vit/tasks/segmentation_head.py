@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_vit.layers._arguments import ConfigFromArguments
 from keras_vit.registry import register
+from keras_vit.schema import POSITIVE_INT, list_of
 
 
 @register("head", "fpn_segmentation_head")
@@ -35,6 +36,7 @@ class FPNSegmentationHead(ConfigFromArguments, keras.layers.Layer):
 
     interface = "feature_pyramid"
     output_dtype = "float32"  # logits leave a mixed policy in float32, as the classifier's do
+    FIELDS = {"context_dilations": list_of(POSITIVE_INT, "a list of dilation rates, e.g. [1, 2]")}
 
     def __init__(self, num_classes=11, hidden_dim=64, output_stride=4, context_dilations=(), **kwargs):
         super().__init__(**kwargs)

@@ -159,8 +159,8 @@ def _find(name_or_path):
 
 
 def expand_overrides(overrides):
-    """Turns {"epochs": 3, "optimizer.learning_rate": 0.1, "data": {"source": ...}} into a nested mapping by
-    section. A bare key must belong to exactly one section (`epochs` -> run.epochs)."""
+    """Turns {"epochs": 3, "optimizer.learning_rate": 0.1, "data.source.min_height": 15, "data": {"source": ...}}
+    into a nested mapping by section. A bare key must belong to exactly one section (`epochs` -> run.epochs)."""
     nested = {}
     for key, value in (overrides or {}).items():
         if key in TOP_LEVEL:
@@ -170,8 +170,9 @@ def expand_overrides(overrides):
         if dot and section not in SCHEMA:
             raise RecipeError(f"Override {key!r}: unknown section {section!r}.{suggest(section, SCHEMA)} "
                               f"Sections: {', '.join(SCHEMA)}.")
-        if dot:
-            value = {rest: value}
+        if dot:  # data.source.min_height: one key of a nested mapping
+            for part in reversed(rest.split(".")):
+                value = {part: value}
         elif not (key in SCHEMA and isinstance(value, dict)):  # a bare key, not a whole section
             owners = [s for s in SCHEMA if key in SCHEMA[s]]
             if len(owners) > 1:

@@ -94,8 +94,19 @@ def test_bad_task_recipes_fail_when_the_recipe_loads(tmp_path):
                                     tmp_path))
 
 
+def test_a_classifier_learns_the_digit_of_one_digit_scenes():
+    classifier = keras_vit.create("vit_ti16", **{k: v for k, v in BACKBONE.items() if k != "name"}, num_classes=10)
+    source = DigitScenesSource(num_train_scenes=8, num_eval_scenes=6, min_objects=1, max_objects=1, min_height=10,
+                               max_height=30)
+    _, held_out = source.pipelines(classifier, batch_size=4)
+    labels = np.concatenate([y.numpy() for _, y in held_out])
+    size = classifier.inputs[0].shape[1]
+    np.testing.assert_array_equal(labels, [digits[0] for digits in source.scenes("test", size).labels])
+
+
 def test_the_shipped_task_recipes_load():
     seg = load_recipe("digits_seg")
-    assert seg.model["backbone_weights"] == "runs/mnist_vit_p8/model.keras"
+    assert seg.model["backbone_weights"] == "runs/mnist_vit_p8_rope/model.keras"
     assert dict(seg.data["source"])["name"] == "digit_scenes"
     assert load_recipe("mnist_vit_p8").model["patch_size"] == 8
+    assert load_recipe("mnist_vit_p8_rope").model["attention"] == "rotary_msa"

@@ -117,6 +117,12 @@ def test_shipped_recipes_load_and_extend():
     assert load_recipe("mnist_vit").run["epochs"] == 40  # the file itself is unchanged
 
 
+def test_a_dotted_override_sets_one_key_of_a_nested_mapping():
+    recipe = load_recipe("digits_detr", {"data.source.min_height": 15, "model.backbone.image_size": 96})
+    assert dict(recipe.data["source"]) == {**load_recipe("digits_detr").data["source"], "min_height": 15}
+    assert dict(recipe.model["backbone"]) == {"name": "vit_ti16", "image_size": 96, "patch_size": 7}
+
+
 def test_recipe_files_are_validated(tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text("name: mine\nextends: mnist_vit\noptimizer: {name: adamw, learning_rate: 0.001, wd: 0.1}\n")
