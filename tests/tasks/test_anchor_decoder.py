@@ -127,7 +127,7 @@ def test_the_digits_detr_recipe_scales_the_scenes_to_its_input():
 
     recipe = load_recipe("digits_detr")
     assert recipe.model["decoder"]["name"] == "anchor_decoder" and recipe.model["head"] == "class_head"
-    # the 128 px scenes' 20-48 px digits at the 84 px input: 20 * 84 / 128 = 13.1, 48 * 84 / 128 = 31.5
+    # the 128 px scenes' 20-48 px digits at the 96 px input: 20 * 96 / 128 = 15, 48 * 96 / 128 = 36
     source, side = recipe.data["source"], recipe.model["backbone"]["image_size"]
-    assert side == 84 and (source["min_height"], source["max_height"]) == (13, 31)
+    assert side == 96 and (source["min_height"], source["max_height"]) == (15, 36)
     assert side % recipe.model["backbone"]["patch_size"] == 0

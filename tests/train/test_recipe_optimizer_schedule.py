@@ -118,9 +118,9 @@ def test_shipped_recipes_load_and_extend():
 
 
 def test_a_dotted_override_sets_one_key_of_a_nested_mapping():
-    recipe = load_recipe("digits_detr", {"data.source.min_height": 15, "model.backbone.image_size": 96})
+    recipe = load_recipe("digits_detr", {"data.source.min_height": 15, "model.backbone.image_size": 128})
     assert dict(recipe.data["source"]) == {**load_recipe("digits_detr").data["source"], "min_height": 15}
-    assert dict(recipe.model["backbone"]) == {"name": "vit_ti16", "image_size": 96, "patch_size": 7}
+    assert dict(recipe.model["backbone"]) == {"name": "vit_ti16", "image_size": 128, "patch_size": 8}
 
 
 def test_recipe_files_are_validated(tmp_path):
