@@ -18,6 +18,7 @@ import keras_vit
 from keras_vit.tasks.data_source import DigitScenesSource
 from keras_vit.tasks.segmentation_metrics import evaluate_segmentation
 from keras_vit.train import load_recipe
+from keras_vit.train.recipe import NOT_HYPERPARAMETERS
 
 CLASS_NAMES = ["background", *map(str, range(10))]
 
@@ -25,7 +26,7 @@ CLASS_NAMES = ["background", *map(str, range(10))]
 def load_run(run):
     """(model with the run's final weights, its data source, its recipe) of a finished run folder."""
     recipe = load_recipe(json.loads((run / "recipe.json").read_text()))
-    overrides = {k: v for k, v in recipe.model.items() if k not in ("name", "weights")}
+    overrides = {k: v for k, v in recipe.model.items() if k not in NOT_HYPERPARAMETERS}
     model = keras_vit.create(recipe.model["name"], **overrides)
     model.load_weights(run / "model.keras")
     source = dict(recipe.data["source"])
