@@ -228,8 +228,18 @@ class Recipe:
         nested = expand_overrides({**(overrides or {}), **kwargs})
         if not nested:
             return self
+        base = self.to_dict()
+        for key in {**(overrides or {}), **kwargs}:  # a dotted key reaches into mappings only, not into a name
+            *path, _ = key.split(".")
+            value = base
+            for depth, part in enumerate(path):
+                value = value.get(part) if isinstance(value, dict) else None
+                if depth and value is not None and not isinstance(value, dict):
+                    where = ".".join(path[:depth + 1])
+                    raise RecipeError(f"Override {key!r}: {where} is {value!r}, not a mapping; give it whole, e.g. "
+                                      f"--set '{where}={{name: ..., ...}}' for a registered component.")
         try:
-            return Recipe.from_dict(merge(self.to_dict(), nested), self.source)
+            return Recipe.from_dict(merge(base, nested), self.source)
         except RecipeError as error:
             raise RecipeError(f"{error} (after the overrides {dict(overrides or {}, **kwargs)})") from None
 

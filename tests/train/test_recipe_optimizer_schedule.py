@@ -121,6 +121,8 @@ def test_a_dotted_override_sets_one_key_of_a_nested_mapping():
     recipe = load_recipe("digits_detr", {"data.source.min_height": 15, "model.backbone.image_size": 128})
     assert dict(recipe.data["source"]) == {**load_recipe("digits_detr").data["source"], "min_height": 15}
     assert dict(recipe.model["backbone"]) == {"name": "vit_ti16", "image_size": 128, "patch_size": 8}
+    with pytest.raises(RecipeError, match=r"'data\.source\.min_height': data\.source is 'offline', not a mapping"):
+        load_recipe("mnist_vit", {"data.source.min_height": 15})
 
 
 def test_recipe_files_are_validated(tmp_path):
