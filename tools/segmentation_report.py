@@ -54,14 +54,18 @@ def learning_curves(runs, path):
     figure.savefig(path)
 
 
-def prediction_figure(model, source, path, count=6):
-    from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
-
+def held_out_predictions(model, source, count):
+    """(the held-out DigitScenes, the class ids the model predicts for the first `count` of them)."""
     scenes = source.scenes("test", model.inputs[0].shape[1])
     channels = model.inputs[0].shape[-1]
     images = (scenes.images[:count, ..., :channels].astype("float32") / 255 - source.mean) / source.std
-    predicted = np.asarray(model.predict(images, verbose=0)).argmax(-1)
+    return scenes, np.asarray(model.predict(images, batch_size=32, verbose=0)).argmax(-1)
+
+
+def prediction_figure(scenes, predicted, path, count=6):
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+
     colors = ListedColormap(["black", *[tuple(c) for c in __import__("matplotlib").colormaps["tab10"].colors]])
     figure = Figure(figsize=(2 * count, 6.3), dpi=100, layout="constrained")
     axes = figure.subplots(3, count)
@@ -80,12 +84,9 @@ def prediction_figure(model, source, path, count=6):
 HEIGHT_BINS = ((20, 26), (26, 32), (32, 38), (38, 44), (44, 49))
 
 
-def digits_right_by_height(model, source, count=300):
-    """{"20-25 px": share of held-out digits of that height whose found pixels are mostly named with their class}."""
-    scenes = source.scenes("test", model.inputs[0].shape[1])
-    channels = model.inputs[0].shape[-1]
-    images = (scenes.images[:count, ..., :channels].astype("float32") / 255 - source.mean) / source.std
-    predicted = np.asarray(model.predict(images, batch_size=32, verbose=0)).argmax(-1)
+def digits_right_by_height(scenes, predicted):
+    """{"20-25 px": share of the digits of the predicted scenes, of that height, whose found pixels are mostly named
+    with their class}."""
     size = scenes.masks.shape[1]
     heights, right = [], []
     for mask, ids, boxes, labels in zip(scenes.masks, predicted, scenes.boxes, scenes.labels):
@@ -112,13 +113,14 @@ def main():
         model, source, recipe = load_run(run)
         result = evaluate_segmentation(model, source.pipelines(model, batch_size=32)[1])
         summary = json.loads((run / "summary.json").read_text())
+        scenes, predicted = held_out_predictions(model, source, count=300)
         report[run.name] = {"seed": recipe.run["seed"], "mean_iou": round(result["mean_iou"], 4),
                             "per_class_iou": dict(zip(CLASS_NAMES, np.round(result["per_class_iou"], 4).tolist())),
                             "held_out_scenes": source.num_eval_scenes, "wall_seconds": summary["wall_seconds"],
-                            "digits_right_by_height": digits_right_by_height(model, source)}
+                            "digits_right_by_height": digits_right_by_height(scenes, predicted)}
         print(run.name, json.dumps(report[run.name]))
         if run == args.runs[0]:
-            prediction_figure(model, source, args.out / "predictions.png")
+            prediction_figure(scenes, predicted, args.out / "predictions.png")
     means = [r["mean_iou"] for r in report.values()]
     report["mean_iou_over_runs"] = {"mean": round(float(np.mean(means)), 4), "min": min(means), "max": max(means)}
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
