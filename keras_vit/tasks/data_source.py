@@ -10,9 +10,9 @@ class DigitScenesSource:
     The model says what its target is: `model.targets_from_example(example)` turns one example of
     `scenes_dataset` (a dict of image, boxes, labels, mask, num_objects) into it, e.g. the semantic mask for a
     segmenter, the boxes and labels for DETR. A classifier (no `targets_from_example`) learns to name the digit of
-    scenes that hold one (min_objects = max_objects = 1): digits at the scenes' range of scales. Scenes are drawn at the model's input size; images are scaled to
-    [0, 1], turned to luma for a 1-channel model (the scenes' gray is repeated in all 3) and normalized by
-    (x - mean) / std.
+    scenes that hold one (min_objects = max_objects = 1): digits at the scenes' range of scales. Scenes are drawn at
+    the model's input size; images are scaled to [0, 1], turned to luma for a 1-channel model (the scenes' gray is
+    repeated in all 3) and normalized by (x - mean) / std.
 
     Args:
         num_train_scenes: training scenes (one epoch), drawn from the training digits.
