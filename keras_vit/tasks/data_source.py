@@ -72,6 +72,9 @@ class DigitScenesSource:
                                  f"DETR), and classifiers on scenes of one digit; {model.name!r} has no "
                                  f"targets_from_example(): set min_objects and max_objects to 1 to train it to name "
                                  f"the digit, or use a classification data source (data.source: offline).")
+            if model.outputs[0].shape[-1] != 10:  # a zoo model's default head has ImageNet's 1,000 classes
+                raise ValueError(f"digit_scenes trains a classifier to name one of the 10 digits; {model.name!r} has "
+                                 f"{model.outputs[0].shape[-1]} outputs: set model.num_classes: 10.")
             targets_from_example = lambda example: example["labels"][0]  # noqa: E731  (the scene's one digit)
         height, width, channels = model.inputs[0].shape[1:]
         if height != width:

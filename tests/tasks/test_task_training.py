@@ -102,6 +102,8 @@ def test_a_classifier_learns_the_digit_of_one_digit_scenes():
     labels = np.concatenate([y.numpy() for _, y in held_out])
     size = classifier.inputs[0].shape[1]
     np.testing.assert_array_equal(labels, [digits[0] for digits in source.scenes("test", size).labels])
+    with pytest.raises(ValueError, match="10 digits; 'vit_ti16' has 1000 outputs: set model.num_classes: 10"):
+        source.pipelines(keras_vit.create("vit_ti16", **{k: v for k, v in BACKBONE.items() if k != "name"}), 4)
 
 
 def test_the_shipped_task_recipes_load():
