@@ -90,9 +90,10 @@ class AnchorDecoderLayer(keras.layers.Layer):
         self.fc1.build(queries_shape)
         self.fc2.build(self.fc1.compute_output_shape(queries_shape))
 
-    def call(self, queries, memory, query_position, memory_position, boxes, grid_size, training=None):
+    def call(self, queries, memory, query_position, memory_position, boxes, grid_size, group_mask=None,
+             training=None):
         q = queries + query_position
-        update = self.self_attention(q, queries, key=q, training=training)
+        update = self.self_attention(q, queries, key=q, attention_mask=group_mask, training=training)
         queries = self.norms[0](queries + self.dropout(update, training=training))
         update, scores = self.cross_attention(queries + query_position, memory + memory_position, memory, boxes,
                                               grid_size=grid_size)
@@ -123,6 +124,10 @@ class AnchorDecoder(ConfigFromArguments, keras.layers.Layer):
             (Deformable DETR's two-stage variant, DINO's mixed query selection); the proposals are returned and
             trained as one more auxiliary output. False: learned anchors.
         num_classes: int, object classes of the proposals (set by the detector).
+        num_groups: int; above 1, training runs num_groups groups of num_queries queries, each with its own
+            content queries (or anchors, on the grid shifted for each group) and self-attention only within its group, and the set loss matches every
+            group to the targets on its own: one-to-many supervision that converges faster (Group DETR). Inference
+            runs the first group alone, so the model's outputs and cost do not change.
 
     Call arguments:
         feature_map: (batch, rows, columns, hidden_dim), the memory (2-D sine positions added to its keys).
@@ -131,7 +136,8 @@ class AnchorDecoder(ConfigFromArguments, keras.layers.Layer):
 
     Returns:
         {"queries": (batch, num_layers, num_queries, hidden_dim), "boxes": (batch, num_layers, num_queries, 4)
-        normalized (cx, cy, w, h)}; with query selection also "proposal_logits" (batch, rows * columns,
+        normalized (cx, cy, w, h)}, num_groups * num_queries queries in training (group after group); with query
+        selection also "proposal_logits" (batch, rows * columns,
         num_classes + 1) and "proposal_boxes" (batch, rows * columns, 4).
 
     References:
@@ -139,6 +145,7 @@ class AnchorDecoder(ConfigFromArguments, keras.layers.Layer):
         Zhu et al., "Deformable DETR", ICLR 2021 (iterative bounding box refinement).
         Gao et al., "Fast Convergence of DETR with Spatially Modulated Co-Attention" (SMCA), ICCV 2021.
         Zhang et al., "DINO: DETR with Improved DeNoising Anchor Boxes", ICLR 2023 (mixed query selection).
+        Chen et al., "Group DETR: Fast DETR Training with Group-Wise One-to-Many Assignment", ICCV 2023.
     """
 
     interface = "feature_map"
@@ -150,12 +157,15 @@ class AnchorDecoder(ConfigFromArguments, keras.layers.Layer):
 
     def __init__(self, num_queries=100, num_layers=6, hidden_dim=256, num_heads=8, intermediate_dim=2048,
                  dropout_rate=0.1, layer_norm_epsilon=1e-5, use_box_prior=True, anchor_size=0.2,
-                 use_query_selection=False, num_classes=91, **kwargs):
+                 use_query_selection=False, num_classes=91, num_groups=1, **kwargs):
         super().__init__(**kwargs)
         if hidden_dim % num_heads or hidden_dim % 4:
             raise ValueError(f"hidden_dim={hidden_dim} must be divisible by 4 and by num_heads={num_heads}.")
         if not 0 < anchor_size < 1:
             raise ValueError(f"anchor_size is a normalized box side in (0, 1); received {anchor_size!r}.")
+        if not isinstance(num_groups, int) or num_groups < 1:
+            raise ValueError(f"num_groups is a positive number of query groups (1: plain DETR); received "
+                             f"{num_groups!r}.")
         self.keep_arguments(locals())
         policy = self.dtype_policy
         self.decoder_layers = [
@@ -179,15 +189,15 @@ class AnchorDecoder(ConfigFromArguments, keras.layers.Layer):
         memory_shape = (batch, None if rows is None or columns is None else rows * columns, self.hidden_dim)
         queries_shape = (batch, self.num_queries, self.hidden_dim)
         if self.use_query_selection:
-            self.content = self.add_weight(shape=(self.num_queries, self.hidden_dim), name="content",
-                                           initializer=keras.initializers.RandomNormal(stddev=1.0))
+            self.content = self.add_weight(shape=(self.num_groups * self.num_queries, self.hidden_dim),
+                                           name="content", initializer=keras.initializers.RandomNormal(stddev=1.0))
             self.proposal_classifier.build(memory_shape)
             self.proposal_box_mlp[0].build(memory_shape)
             self.proposal_box_mlp[1].build(memory_shape)
         else:
             side = int(self.num_queries ** 0.5 + 0.999)
-            self.anchors = self.add_weight(shape=(self.num_queries, 4), name="anchors",
-                                           initializer=_AnchorGrid(side, side, self.anchor_size))
+            self.anchors = self.add_weight(shape=(self.num_groups * self.num_queries, 4), name="anchors",
+                                           initializer=_AnchorGrid(side, side, self.anchor_size, self.num_queries))
         for layer in self.decoder_layers:
             layer.build(queries_shape, memory_shape)
         self.final_norm.build(queries_shape)
@@ -209,20 +219,28 @@ class AnchorDecoder(ConfigFromArguments, keras.layers.Layer):
         memory = ops.reshape(feature_map, (batch, rows * columns, self.hidden_dim))
         memory_position = ops.cast(sine_position_2d(rows, columns, self.hidden_dim), memory.dtype)[None]
         result = {}
+        groups = self.num_groups if training else 1
+        count = groups * self.num_queries
         if self.use_query_selection:
             box_logits, result = self._select(memory, rows, columns)
-            queries = ops.broadcast_to(ops.cast(self.content, memory.dtype)[None],
-                                       (batch, self.num_queries, self.hidden_dim))
+            box_logits = ops.tile(box_logits, (1, groups, 1))  # every group starts from the same proposals
+            queries = ops.broadcast_to(ops.cast(self.content[:count], memory.dtype)[None],
+                                       (batch, count, self.hidden_dim))
         else:
-            box_logits = ops.broadcast_to(ops.cast(self.anchors, "float32")[None], (batch, self.num_queries, 4))
-            queries = ops.zeros((batch, self.num_queries, self.hidden_dim), memory.dtype)
+            box_logits = ops.broadcast_to(ops.cast(self.anchors[:count], "float32")[None], (batch, count, 4))
+            queries = ops.zeros((batch, count, self.hidden_dim), memory.dtype)
+        group_mask = None
+        if groups > 1:  # a query sees only its own group's queries
+            group = ops.arange(count) // self.num_queries
+            group_mask = ops.broadcast_to((group[:, None] == group[None, :])[None], (batch, count, count))
         outputs, boxes, attention = [], [], []
         for index, layer in enumerate(self.decoder_layers):
             # the box a layer starts from carries no gradient (Deformable DETR), except the learned anchors
             start = box_logits if index == 0 else ops.stop_gradient(box_logits)
             reference = ops.sigmoid(start)
             queries, scores = layer(queries, memory, ops.cast(self._position(reference), memory.dtype),
-                                    memory_position, reference, grid_size=(rows, columns), training=training)
+                                    memory_position, reference, grid_size=(rows, columns), group_mask=group_mask,
+                                    training=training)
             normed = correction = self.final_norm(queries)
             for dense in self.box_mlp:
                 correction = dense(correction)
@@ -258,23 +276,29 @@ class AnchorDecoder(ConfigFromArguments, keras.layers.Layer):
         return shapes
 
 
-def _grid_boxes(rows, columns, size):
-    """(rows * columns, 4) boxes (cx, cy, size, size) centred on the cells of a rows x columns grid, row-major."""
-    cy = ops.repeat((ops.arange(rows, dtype="float32") + 0.5) / rows, columns)
-    cx = ops.tile((ops.arange(columns, dtype="float32") + 0.5) / columns, (rows,))
+def _grid_boxes(rows, columns, size, shift=0.0):
+    """(rows * columns, 4) boxes (cx, cy, size, size) centred on the cells of a rows x columns grid, row-major;
+    `shift` moves every centre by that fraction of a cell right and down (wrapping around)."""
+    cy = ops.repeat(((ops.arange(rows, dtype="float32") + 0.5 + shift) / rows) % 1.0, columns)
+    cx = ops.tile(((ops.arange(columns, dtype="float32") + 0.5 + shift) / columns) % 1.0, (rows,))
     return ops.stack([cx, cy, ops.full((rows * columns,), size, "float32"), ops.full((rows * columns,), size,
                                                                                        "float32")], axis=-1)
 
 
 class _AnchorGrid(keras.initializers.Initializer):
-    """Anchor logits: centres on a rows x columns grid (row-major, the first num_queries cells), sides `size`."""
+    """Anchor logits: centres on a rows x columns grid (row-major, the first `num_queries` cells), sides `size`.
+    Further groups of num_queries anchors take the grid shifted by g / groups of a cell: groups that started
+    equal would get equal gradients and stay copies of each other."""
 
-    def __init__(self, rows, columns, size):
-        self.rows, self.columns, self.size = rows, columns, size
+    def __init__(self, rows, columns, size, num_queries=None):
+        self.rows, self.columns, self.size, self.num_queries = rows, columns, size, num_queries
 
     def __call__(self, shape, dtype=None):
-        boxes = _grid_boxes(self.rows, self.columns, self.size)[: shape[0]]
+        count = self.num_queries or shape[0]
+        groups = shape[0] // count
+        boxes = ops.concatenate([_grid_boxes(self.rows, self.columns, self.size, g / groups)[:count]
+                                 for g in range(groups)], axis=0)
         return ops.cast(_inverse_sigmoid(boxes), dtype or "float32")
 
     def get_config(self):
-        return {"rows": self.rows, "columns": self.columns, "size": self.size}
+        return {"rows": self.rows, "columns": self.columns, "size": self.size, "num_queries": self.num_queries}

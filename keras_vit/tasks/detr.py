@@ -128,7 +128,7 @@ class DETR(ZooModel):
         if self.loss is not None and not isinstance(self.loss, DETRSetLoss):
             raise ValueError(f"DETR trains with keras_vit.tasks.DETRSetLoss; compile received loss={self.loss!r}. "
                              f"Pass loss=DETRSetLoss(...) with your weights, or no loss for DETR's.")
-        loss = (self.loss or DETRSetLoss())(y, set_predictions(y_pred))
+        loss = (self.loss or DETRSetLoss())(y, set_predictions(y_pred, self._zoo_config["num_queries"]))
         return loss + sum(self.losses) if self.losses else loss
 
 
@@ -141,11 +141,17 @@ def _check_pairing(decoder_class, head_class):
                          f"'detr_head'.")
 
 
-def set_predictions(outputs):
+def set_predictions(outputs, num_queries=None):
     """DETR's outputs as the set loss takes them: the last decoder layer's {"logits", "boxes"} with the earlier
-    layers' as "aux_outputs"."""
-    layers = outputs["logits"].shape[1]
-    aux = [{"logits": outputs["logits"][:, i], "boxes": outputs["boxes"][:, i]} for i in range(layers - 1)]
+    layers' as "aux_outputs". Outputs of more than `num_queries` queries (a decoder training several query groups,
+    Group DETR) are cut into groups of num_queries; every group's layers join the auxiliary outputs, each matched to
+    the targets on its own."""
+    layers, count = outputs["logits"].shape[1], outputs["logits"].shape[2]
+    num_queries = num_queries or count
+    groups = [(outputs["logits"][:, :, g:g + num_queries], outputs["boxes"][:, :, g:g + num_queries])
+              for g in range(0, count, num_queries)]
+    aux = [{"logits": logits[:, i], "boxes": boxes[:, i]} for logits, boxes in groups for i in range(layers)]
     if "proposal_logits" in outputs:  # a decoder's proposals (query selection) are matched and trained as well
         aux.append({"logits": outputs["proposal_logits"], "boxes": outputs["proposal_boxes"]})
-    return {"logits": outputs["logits"][:, -1], "boxes": outputs["boxes"][:, -1], "aux_outputs": aux}
+    main = aux.pop(layers - 1)  # the first group's last layer
+    return {**main, "aux_outputs": aux}

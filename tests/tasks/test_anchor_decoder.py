@@ -122,6 +122,71 @@ def test_query_selection_starts_from_the_best_proposals():
     assert len(predictions["aux_outputs"]) == 2 and predictions["aux_outputs"][-1]["logits"].shape == (2, 16, 11)
 
 
+@pytest.mark.parametrize("use_query_selection", [False, True])
+def test_query_groups_train_apart_and_inference_runs_the_first(use_query_selection):
+    from keras_vit.tasks.anchor_decoder import AnchorDecoder
+
+    decoder = AnchorDecoder(num_queries=3, num_layers=2, hidden_dim=8, num_heads=2, intermediate_dim=16,
+                            dropout_rate=0.0, use_query_selection=use_query_selection, num_classes=4, num_groups=3)
+    feature_map = np.random.default_rng(4).normal(size=(2, 3, 4, 8)).astype("float32")
+    decoder.build(feature_map.shape)
+    randomize_weights(decoder)
+    trained, inferred = decoder(feature_map, training=True), decoder(feature_map, training=False)
+    assert tuple(trained["queries"].shape) == (2, 2, 9, 8) and tuple(inferred["boxes"].shape) == (2, 2, 3, 4)
+    # the first group in training is the inference pass: it never sees the other groups' queries
+    for key in ("queries", "boxes"):
+        np.testing.assert_allclose(np.asarray(trained[key])[:, :, :3], inferred[key], atol=1e-5)
+    # the other groups start elsewhere: their own anchors (the grid shifted), or their own content queries
+    differs = "queries" if use_query_selection else "boxes"
+    assert np.abs(np.asarray(trained[differs])[:, :, 3:6] - inferred[differs]).max() > 1e-3
+    # changing the third group's queries leaves the first two groups as they were
+    weights = decoder.content if use_query_selection else decoder.anchors
+    changed = np.asarray(weights).copy()
+    changed[6:] += 1.0
+    weights.assign(changed)
+    again = decoder(feature_map, training=True)
+    np.testing.assert_allclose(np.asarray(again["queries"])[:, :, :6], np.asarray(trained["queries"])[:, :, :6],
+                               atol=1e-5)
+    assert np.abs(np.asarray(again[differs])[:, :, 6:] - np.asarray(trained[differs])[:, :, 6:]).max() > 1e-3
+
+
+def test_set_predictions_match_every_group_on_its_own():
+    from keras_vit.tasks.detr import set_predictions
+
+    rng = np.random.default_rng(5)
+    outputs = {"logits": rng.normal(size=(2, 3, 8, 5)), "boxes": rng.uniform(size=(2, 3, 8, 4))}
+    predictions = set_predictions(outputs, num_queries=4)
+    # the first group's last layer, then 2 + 3 auxiliary outputs: the first group's other layers, the second's all
+    np.testing.assert_array_equal(predictions["logits"], outputs["logits"][:, 2, :4])
+    aux = predictions["aux_outputs"]
+    assert len(aux) == 5
+    np.testing.assert_array_equal(aux[1]["boxes"], outputs["boxes"][:, 1, :4])
+    np.testing.assert_array_equal(aux[4]["logits"], outputs["logits"][:, 2, 4:])
+    # without groups, as before: the last layer and the earlier layers
+    assert len(set_predictions(outputs)["aux_outputs"]) == 2
+
+
+def test_a_detr_with_query_groups_sums_each_groups_set_loss():
+    from keras_vit.tasks.detr import set_predictions
+    from keras_vit.tasks.set_loss import DETRSetLoss
+
+    model = keras_vit.create(keras_vit.get_spec("detr_vit_ti16_digits").tiny_spec(),
+                             decoder={**ANCHOR["decoder"], "num_groups": 2}, head="class_head")
+    randomize_weights(model)
+    x = np.random.default_rng(6).normal(size=(2, 32, 32, 3)).astype("float32")
+    y = np.full((2, 4, 5), -1.0, "float32")
+    y[:, 0] = [0.4, 0.5, 0.3, 0.4, 3]
+    y[0, 1] = [0.7, 0.2, 0.2, 0.2, 7]
+    outputs = model(x, training=True)
+    assert tuple(outputs["logits"].shape) == (2, 2, 8, 11)  # 2 groups of the 4 queries
+    assert tuple(model(x)["logits"].shape) == (2, 2, 4, 11)
+    total = model.compute_loss(x, y, outputs)
+    # each group on its own is a plain DETR's output, with its own Hungarian matching
+    groups = [{key: value[:, :, g * 4:(g + 1) * 4] for key, value in outputs.items()} for g in (0, 1)]
+    expected = sum(float(DETRSetLoss()(y, set_predictions(group))) for group in groups)
+    np.testing.assert_allclose(float(total), expected, rtol=1e-5)
+
+
 def test_the_digits_detr_recipe_scales_the_scenes_to_its_input():
     from keras_vit.train.recipe import load_recipe
 
