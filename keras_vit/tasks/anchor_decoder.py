@@ -125,9 +125,9 @@ class AnchorDecoder(ConfigFromArguments, keras.layers.Layer):
             trained as one more auxiliary output. False: learned anchors.
         num_classes: int, object classes of the proposals (set by the detector).
         num_groups: int; above 1, training runs num_groups groups of num_queries queries, each with its own
-            content queries (or anchors, on the grid shifted for each group) and self-attention only within its group, and the set loss matches every
-            group to the targets on its own: one-to-many supervision that converges faster (Group DETR). Inference
-            runs the first group alone, so the model's outputs and cost do not change.
+            content queries (or anchors, on the grid shifted for each group) and self-attention only within its
+            group, and the set loss matches every group to the targets on its own: one-to-many supervision
+            (Group DETR). Inference runs the first group alone, so the model's outputs and cost do not change.
 
     Call arguments:
         feature_map: (batch, rows, columns, hidden_dim), the memory (2-D sine positions added to its keys).
@@ -137,8 +137,8 @@ class AnchorDecoder(ConfigFromArguments, keras.layers.Layer):
     Returns:
         {"queries": (batch, num_layers, num_queries, hidden_dim), "boxes": (batch, num_layers, num_queries, 4)
         normalized (cx, cy, w, h)}, num_groups * num_queries queries in training (group after group); with query
-        selection also "proposal_logits" (batch, rows * columns,
-        num_classes + 1) and "proposal_boxes" (batch, rows * columns, 4).
+        selection also "proposal_logits" (batch, rows * columns, num_classes + 1) and "proposal_boxes" (batch,
+        rows * columns, 4).
 
     References:
         Liu et al., "DAB-DETR: Dynamic Anchor Boxes are Better Queries for DETR", ICLR 2022.

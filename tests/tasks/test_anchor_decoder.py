@@ -150,6 +150,14 @@ def test_query_groups_train_apart_and_inference_runs_the_first(use_query_selecti
     assert np.abs(np.asarray(again[differs])[:, :, 6:] - np.asarray(trained[differs])[:, :, 6:]).max() > 1e-3
 
 
+@pytest.mark.parametrize("num_groups", [0, 2.5])
+def test_num_groups_must_be_a_positive_integer(num_groups):
+    from keras_vit.tasks.anchor_decoder import AnchorDecoder
+
+    with pytest.raises(ValueError, match=f"num_groups is a positive number of query groups .*received {num_groups}"):
+        AnchorDecoder(num_queries=3, num_layers=1, hidden_dim=8, num_heads=2, num_groups=num_groups)
+
+
 def test_set_predictions_match_every_group_on_its_own():
     from keras_vit.tasks.detr import set_predictions
 
